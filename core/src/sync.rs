@@ -1,0 +1,190 @@
+//! Locks: how a shared rsvp object is protected, chosen by a type parameter.
+//!
+//! Every shared rsvp type (`Rpc`, `Promise`, `Queue`, ...) keeps its state machine inside a
+//! [`Mutex<M, T>`](Mutex) and is generic over the raw lock `M`. The lock decides the
+//! *flavour*:
+//!
+//! | lock | flavour | `Sync` | cost |
+//! | --- | --- | --- | --- |
+//! | [`LocalMutex`] | single-thread, like embassy-sync's `NoopRawMutex` | no | nothing: no atomics |
+//! | [`StdMutex`] (`std`) | thread-safe on hosts | yes | one uncontended futex lock |
+//! | [`CriticalSectionMutex`] (`critical-section`) | thread- and interrupt-safe on firmware | yes | one critical section |
+//!
+//! The state machines never see the lock: it only wraps them, so both flavours run the
+//! same code. Wakers are woken while the lock is held, by reference; no rsvp code runs
+//! user code (handlers, `Drop` of user values) under the lock except dropping values that
+//! the state machine replaces, and the `RefCell` inside [`Mutex`] turns an accidental
+//! re-entrant lock into a panic instead of undefined behaviour.
+
+use core::cell::RefCell;
+use core::marker::PhantomData;
+
+/// A raw lock: runs a closure with exclusive access among everyone sharing the lock.
+///
+/// # Safety
+///
+/// While `lock`'s closure runs, no other call to `lock` on the same value may run its
+/// closure on another thread (or, for interrupt-safe locks, in an interrupt handler). A
+/// lock that does not implement `Sync` only has to exclude re-entrant calls on its own
+/// thread, which [`Mutex`] already turns into a panic.
+pub unsafe trait RawMutex {
+    /// An unlocked lock, for `const` constructors.
+    const INIT: Self;
+
+    /// Runs `f` while holding the lock.
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+
+/// The single-thread lock: no atomics, no critical section, `!Sync`.
+///
+/// Use it when every handle of an rsvp object lives on one thread (one executor, or one
+/// embassy executor without interrupts touching it). It costs nothing.
+#[derive(Debug)]
+pub struct LocalMutex {
+    _not_sync: PhantomData<*mut ()>,
+}
+
+// SAFETY: `LocalMutex` holds no data; moving it to another thread moves the whole object
+// it protects (the object is `!Sync`, so no other thread can be using it at the same time).
+unsafe impl Send for LocalMutex {}
+
+// SAFETY: `LocalMutex` is `!Sync`, so every `lock` call comes from the thread that owns it;
+// the trait contract only asks to exclude re-entrancy there, which `Mutex`'s `RefCell` does.
+unsafe impl RawMutex for LocalMutex {
+    const INIT: Self = Self {
+        _not_sync: PhantomData,
+    };
+
+    #[inline]
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+/// The thread-safe lock for hosts: a `std::sync::Mutex<()>`.
+///
+/// A panic while the lock is held does not poison rsvp objects: the state machines keep
+/// their invariants between steps, so the lock is simply taken again.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct StdMutex(std::sync::Mutex<()>);
+
+#[cfg(feature = "std")]
+// SAFETY: `std::sync::Mutex` excludes every other thread while the guard is alive, and the
+// guard lives for the whole closure.
+unsafe impl RawMutex for StdMutex {
+    const INIT: Self = Self(std::sync::Mutex::new(()));
+
+    #[inline]
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f()
+    }
+}
+
+/// The thread- and interrupt-safe lock for firmware: a `critical-section` critical section.
+///
+/// The final binary provides the critical-section implementation (embassy's
+/// `critical-section-single-core`, `cortex-m`'s, or `critical-section/std` on a host).
+#[cfg(feature = "critical-section")]
+#[derive(Debug)]
+pub struct CriticalSectionMutex {
+    _private: (),
+}
+
+#[cfg(feature = "critical-section")]
+// SAFETY: a critical section excludes every other thread and interrupt handler that also
+// takes one, for as long as the closure runs.
+unsafe impl RawMutex for CriticalSectionMutex {
+    const INIT: Self = Self { _private: () };
+
+    #[inline]
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        critical_section::with(|_| f())
+    }
+}
+
+/// A value protected by a raw lock `M`.
+///
+/// `Mutex<M, T>` is `Sync` exactly when `M` is (and `T: Send`): the lock decides whether the
+/// owner may be shared between threads.
+pub struct Mutex<M, T> {
+    raw: M,
+    data: RefCell<T>,
+}
+
+// SAFETY: every access to `data` goes through `lock`, and `M: Sync` promises that `lock`
+// excludes other threads while the closure runs, so at most one thread touches `data` at a
+// time; `T: Send` because that thread may not be the one that created it.
+unsafe impl<M: RawMutex + Sync, T: Send> Sync for Mutex<M, T> {}
+
+impl<M: RawMutex, T> Mutex<M, T> {
+    /// A new unlocked value.
+    pub const fn new(value: T) -> Self {
+        Self {
+            raw: M::INIT,
+            data: RefCell::new(value),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the value.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called again from inside `f` on the same mutex.
+    #[inline]
+    pub fn lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.raw.lock(|| f(&mut self.data.borrow_mut()))
+    }
+
+    /// Consumes the mutex and returns the value.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<M, T> core::fmt::Debug for Mutex<M, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Mutex").finish_non_exhaustive()
+    }
+}
+
+/// The thread-safe lock used by the `std` defaults.
+#[cfg(feature = "std")]
+pub type DefaultMutex = StdMutex;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_mutex_gives_exclusive_access() {
+        let m: Mutex<LocalMutex, u32> = Mutex::new(1);
+        m.lock(|v| *v += 1);
+        assert_eq!(m.lock(|v| *v), 2);
+        assert_eq!(m.into_inner(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "already")]
+    fn reentrant_lock_panics_instead_of_aliasing() {
+        let m: Mutex<LocalMutex, u32> = Mutex::new(1);
+        m.lock(|_| m.lock(|v| *v += 1));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn std_mutex_serialises_threads() {
+        static M: Mutex<StdMutex, u64> = Mutex::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        M.lock(|v| *v += 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(M.lock(|v| *v), 4000);
+    }
+}

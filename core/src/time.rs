@@ -1,0 +1,114 @@
+//! Time as a trait: the adapters own the clock and the sleeping, the core only does sums.
+//!
+//! The state machines never read a clock. They take `now` as an argument and say when they
+//! next need attention; the wrappers ask a [`Clock`] for `now` and a [`Timer`] for a
+//! [`Sleep`](Timer::Sleep) until that instant. An adapter implements these two traits in a
+//! few lines (`rsvp-smol` uses `std::time::Instant` and async-io's timer). Tests use the
+//! [`ManualClock`](crate::ManualClock) (feature `std`), which only moves when told to, so
+//! every timeout in a test is deterministic.
+//!
+//! Firmware that has no time driver uses [`NoClock`]: calls work, and asking for a timeout
+//! is a compile error rather than a silent no-op, because `NoClock` is not a [`Timer`].
+
+use core::fmt::Debug;
+use core::future::Future;
+use core::time::Duration;
+
+/// A point in time of some clock.
+pub trait Instant: Copy + Ord + Debug {
+    /// `self + duration`, or `None` if that is not representable.
+    fn checked_add(self, duration: Duration) -> Option<Self>;
+
+    /// How long after `earlier` this instant is; zero if it is not after it.
+    fn saturating_duration_since(self, earlier: Self) -> Duration;
+}
+
+/// Something that tells the time.
+pub trait Clock {
+    /// This clock's instants.
+    type Instant: Instant;
+
+    /// The current time.
+    fn now(&self) -> Self::Instant;
+}
+
+/// A clock that can also sleep until an instant.
+pub trait Timer: Clock {
+    /// A future that completes at (or after) its deadline. It must be `Unpin`, so rsvp's
+    /// futures can hold it without unsafe pinning code.
+    type Sleep: Future<Output = ()> + Unpin;
+
+    /// A future that completes once `deadline` has been reached.
+    fn sleep_until(&self, deadline: Self::Instant) -> Self::Sleep;
+}
+
+/// `deadline` for something that must happen within `timeout` of `now`; saturates at "never"
+/// (`None`) when the sum overflows the clock.
+pub(crate) fn deadline_after<I: Instant>(now: I, timeout: Duration) -> Option<I> {
+    now.checked_add(timeout)
+}
+
+/// No clock at all, for firmware without a time driver.
+///
+/// Replies carry no meaningful timing and the latency histogram stays empty; timeouts are
+/// not available (it implements [`Clock`] but not [`Timer`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoClock;
+
+/// The only instant of [`NoClock`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NoInstant;
+
+impl Instant for NoInstant {
+    fn checked_add(self, _: Duration) -> Option<Self> {
+        Some(Self)
+    }
+    fn saturating_duration_since(self, _: Self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl Clock for NoClock {
+    type Instant = NoInstant;
+    fn now(&self) -> NoInstant {
+        NoInstant
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    type Instant = C::Instant;
+    fn now(&self) -> C::Instant {
+        (**self).now()
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for &T {
+    type Sleep = T::Sleep;
+    fn sleep_until(&self, deadline: T::Instant) -> T::Sleep {
+        (**self).sleep_until(deadline)
+    }
+}
+
+#[cfg(feature = "std")]
+impl Instant for std::time::Instant {
+    fn checked_add(self, duration: Duration) -> Option<Self> {
+        std::time::Instant::checked_add(&self, duration)
+    }
+    fn saturating_duration_since(self, earlier: Self) -> Duration {
+        std::time::Instant::saturating_duration_since(&self, earlier)
+    }
+}
+
+/// The host's monotonic clock, `std::time::Instant::now()`. It cannot sleep by itself:
+/// adapters pair it with their runtime's timer.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdClock;
+
+#[cfg(feature = "std")]
+impl Clock for StdClock {
+    type Instant = std::time::Instant;
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+}
