@@ -7,12 +7,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod stats;
 mod sync;
 mod time;
 mod waker_set;
 #[cfg(feature = "std")]
 mod manual_clock;
 
+pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;
