@@ -7,12 +7,16 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+mod batch;
 mod sync;
 mod time;
 mod waker_set;
 #[cfg(feature = "std")]
 mod manual_clock;
 
+#[cfg(feature = "alloc")]
+pub use batch::{route, Batch, BatchConfig, BatchConfigError, Pairs, Routed, WrongResultCount};
 pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;
