@@ -7,21 +7,38 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+mod batch;
+mod error;
+#[cfg(feature = "std")]
+mod manual_clock;
+mod queue;
+mod reply;
+mod rpc;
 mod stats;
 mod sync;
 mod time;
 mod waker_set;
-#[cfg(feature = "std")]
-mod manual_clock;
 
-pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
-pub use sync::{LocalMutex, Mutex, RawMutex};
-#[cfg(feature = "critical-section")]
-pub use sync::CriticalSectionMutex;
-#[cfg(feature = "std")]
-pub use sync::{DefaultMutex, StdMutex};
-pub use time::{Clock, Instant, NoClock, NoInstant, Timer};
-#[cfg(feature = "std")]
-pub use time::StdClock;
+#[cfg(feature = "alloc")]
+pub use batch::{route, Batch, BatchConfig, BatchConfigError, Pairs, Routed, WrongResultCount};
+pub use error::{CallError, TryCallError, TryRecvError, TrySendError};
 #[cfg(feature = "std")]
 pub use manual_clock::{ManualClock, ManualInstant, ManualSleep};
+pub use queue::{Queue, RequestQueue};
+pub use reply::{RequestInfo, Ticket, Timed};
+pub use rpc::{
+    CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
+    RecvFuture, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
+};
+#[cfg(feature = "alloc")]
+pub use rpc::{ServeFuture, ServeReport};
+pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
+#[cfg(feature = "critical-section")]
+pub use sync::CriticalSectionMutex;
+pub use sync::{LocalMutex, Mutex, RawMutex};
+#[cfg(feature = "std")]
+pub use sync::{DefaultMutex, StdMutex};
+#[cfg(feature = "std")]
+pub use time::StdClock;
+pub use time::{Clock, Instant, Never, NoClock, NoInstant, Timer};
