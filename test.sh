@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The one test command: `./test.sh` installs what it needs and runs every check.
+# CI runs exactly this (.ci/run execs it), so a green `./test.sh` here means a green CI.
+#
+# Steps go cheapest first so a formatting slip fails in seconds, and the host test run is
+# last so the output closes on nextest's summary line. Extra arguments go to
+# `cargo nextest run` (e.g. `./test.sh promise` to run only tests matching "promise").
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+export CARGO_TERM_COLOR=never
+# Incremental artifacts only slow down a build that is thrown away or rebuilt once.
+export CARGO_INCREMENTAL=0
+
+# Pinned tool versions. The wheels are prebuilt binaries (about 1 s to install instead of
+# minutes of `cargo install`); pin exact versions because a wheel can lag upstream.
+CARGO_HACK_VERSION=0.6.45
+CARGO_NEXTEST_VERSION=0.9.143
+
+# Targets the no_std core must build for: thumbv6m (no compare-and-swap), thumbv7em (with
+# CAS and an FPU), riscv32imac (a second architecture).
+NO_STD_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+
+# Kept between runs on a reused machine; a fresh machine builds it in a few seconds.
+TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/rsvp-ci-tools"
+
+T0=$SECONDS
+CURRENT_STEP="start"
+step() {
+    CURRENT_STEP="$*"
+    printf '\n=== [%ss] %s\n' "$((SECONDS - T0))" "$*"
+}
+# Say which step broke, since the last lines are what a reader of a CI log sees first.
+report_failure() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        printf '\n=== [%ss] FAILED in step: %s (exit %s)\n' "$((SECONDS - T0))" "$CURRENT_STEP" "$rc"
+    fi
+}
+trap report_failure EXIT
+
+# Install one pinned tool wheel into the tools venv unless that exact version is there.
+# $1: the cargo subcommand binary name (cargo-hack), $2: its version.
+ensure_wheel() {
+    local bin=$1 version=$2
+    # grep without -q: it must read all the input, or the writer can die of SIGPIPE and
+    # pipefail would turn a match into a failure.
+    if "$TOOLS/bin/$bin" "${bin#cargo-}" --version 2>/dev/null | grep -F " $version" >/dev/null; then
+        return
+    fi
+    [ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install --quiet --disable-pip-version-check \
+        "astral-dev-toolchain-$bin==$version"
+}
+
+step "tools"
+# Install only what is missing, so a warm machine does not ask the network at all.
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+installed_targets=$(rustup target list --installed)
+for t in "${NO_STD_TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+done
+# Later checks hook in here: the nightly components for miri (`rustup component add
+# --toolchain nightly miri rust-src`) and the loom build with its own CARGO_TARGET_DIR,
+# since RUSTFLAGS="--cfg loom" would otherwise invalidate the normal build.
+ensure_wheel cargo-hack "$CARGO_HACK_VERSION"
+export PATH="$TOOLS/bin:$PATH"
+# The machine image ships cargo-nextest; a machine without it gets the pinned wheel.
+cargo nextest --version >/dev/null 2>&1 || ensure_wheel cargo-nextest "$CARGO_NEXTEST_VERSION"
+rustc --version
+cargo hack --version
+cargo nextest --version | sed -n 1p # sed, not head: see the SIGPIPE note above
+
+step "fmt"
+cargo fmt --all --check -- --color never
+
+step "clippy (host, all features)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "clippy (core, thumbv7em, no default features)"
+# Catches lints in code that only exists without std/alloc.
+cargo clippy -p rsvp --target thumbv7em-none-eabihf --no-default-features -- -D warnings
+
+step "feature powerset (core)"
+# Every feature combination must compile without warnings. `default` is left out because
+# it is only `alloc` again. clippy rather than check so `-D warnings` reaches the core alone
+# (RUSTFLAGS would change the dependencies' fingerprints and rebuild them for later steps).
+# --no-dev-deps: a dev-dependency (futures-executor pulls in std) must not be able to hide
+# a feature combination that is broken without it. cargo-hack does this by removing the
+# [dev-dependencies] from the manifests while it runs and restoring them afterwards, so
+# Cargo.lock is re-resolved; that is why this step could not use --locked (we do not track
+# Cargo.lock anyway). If the run is killed hard mid-step the manifests stay edited:
+# `git diff` shows it.
+cargo hack --feature-powerset --exclude-features default --no-dev-deps clippy -p rsvp -- -D warnings
+
+step "no_std builds (core)"
+# Bare: everything the core offers with no allocator.
+cargo build -p rsvp --no-default-features --target thumbv7em-none-eabihf
+cargo build -p rsvp --no-default-features --target riscv32imac-unknown-none-elf
+# thumbv6m has no compare-and-swap: atomics come from portable-atomic.
+cargo build -p rsvp --no-default-features --features portable-atomic --target thumbv6m-none-eabi
+# With an allocator. On thumbv6m `alloc` has no `Arc` (no atomic pointer); the core gates
+# its Arc-using items on `target_has_atomic = "ptr"`, so alloc must still build there.
+cargo build -p rsvp --no-default-features --features alloc --target thumbv7em-none-eabihf
+cargo build -p rsvp --no-default-features --features alloc --target riscv32imac-unknown-none-elf
+cargo build -p rsvp --no-default-features --features alloc,portable-atomic --target thumbv6m-none-eabi
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+
+step "example: tour"
+# The README tells users to run it, so it must run. Found through cargo metadata so this
+# step starts running by itself once a workspace member has an example named `tour`.
+tour_pkg=$(cargo metadata --no-deps --format-version 1 | jq -r '
+    [.packages[] | select(any(.targets[]; .name == "tour" and (.kind | index("example"))))]
+    | first | .name // empty')
+if [ -n "$tour_pkg" ]; then
+    cargo build -p "$tour_pkg" --example tour
+    # Bounded: a hung example must not eat the CI time limit.
+    timeout 120 cargo run -p "$tour_pkg" --example tour
+else
+    echo "skipped: no workspace package has an example named tour yet"
+fi
+
+step "doctests"
+# nextest does not run doctests. The core's doctests need `std`; --all-features covers it.
+cargo test --workspace --all-features --doc
+
+step "host tests (last: CI reads the runner's closing lines)"
+# nextest fails when it finds no tests, so host tests cannot be skipped silently.
+cargo nextest run --workspace --all-features --profile ci "$@"
+
+printf '\n=== total %ss\n' "$((SECONDS - T0))"
