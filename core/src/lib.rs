@@ -29,16 +29,16 @@ pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
-    RecvFuture, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
+    RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
 #[cfg(feature = "alloc")]
 pub use rpc::{ServeFuture, ServeReport};
 pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;
-pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "std")]
 pub use sync::{DefaultMutex, StdMutex};
+pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "std")]
 pub use time::StdClock;
 pub use time::{Clock, Instant, Never, NoClock, NoInstant, Timer};

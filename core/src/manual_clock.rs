@@ -115,13 +115,13 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     type Instant = ManualInstant;
+    type Sleep = ManualSleep;
     fn now(&self) -> ManualInstant {
         ManualInstant(self.inner.lock(|inner| inner.now))
     }
 }
 
 impl Timer for ManualClock {
-    type Sleep = ManualSleep;
     fn sleep_until(&self, deadline: ManualInstant) -> ManualSleep {
         let id = self.inner.lock(|inner| {
             inner.next_id += 1;

@@ -77,7 +77,10 @@ unsafe impl RawMutex for StdMutex {
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f()
     }
 }

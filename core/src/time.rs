@@ -28,16 +28,18 @@ pub trait Clock {
     /// This clock's instants.
     type Instant: Instant;
 
+    /// The future a [`Timer`] made from this clock returns. It must be `Unpin`, so rsvp's
+    /// futures can hold it without unsafe pinning code. A clock that cannot sleep names a
+    /// future that never completes (such as [`Never`]); it is never created, because only
+    /// [`Timer::sleep_until`] makes one.
+    type Sleep: Future<Output = ()> + Unpin;
+
     /// The current time.
     fn now(&self) -> Self::Instant;
 }
 
 /// A clock that can also sleep until an instant.
 pub trait Timer: Clock {
-    /// A future that completes at (or after) its deadline. It must be `Unpin`, so rsvp's
-    /// futures can hold it without unsafe pinning code.
-    type Sleep: Future<Output = ()> + Unpin;
-
     /// A future that completes once `deadline` has been reached.
     fn sleep_until(&self, deadline: Self::Instant) -> Self::Sleep;
 }
@@ -68,8 +70,24 @@ impl Instant for NoInstant {
     }
 }
 
+/// A future that never completes: the [`Sleep`](Clock::Sleep) of clocks that cannot sleep.
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Never;
+
+impl Future for Never {
+    type Output = ();
+    fn poll(
+        self: core::pin::Pin<&mut Self>,
+        _: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<()> {
+        core::task::Poll::Pending
+    }
+}
+
 impl Clock for NoClock {
     type Instant = NoInstant;
+    type Sleep = Never;
     fn now(&self) -> NoInstant {
         NoInstant
     }
@@ -77,13 +95,13 @@ impl Clock for NoClock {
 
 impl<C: Clock + ?Sized> Clock for &C {
     type Instant = C::Instant;
+    type Sleep = C::Sleep;
     fn now(&self) -> C::Instant {
         (**self).now()
     }
 }
 
 impl<T: Timer + ?Sized> Timer for &T {
-    type Sleep = T::Sleep;
     fn sleep_until(&self, deadline: T::Instant) -> T::Sleep {
         (**self).sleep_until(deadline)
     }
@@ -108,6 +126,7 @@ pub struct StdClock;
 #[cfg(feature = "std")]
 impl Clock for StdClock {
     type Instant = std::time::Instant;
+    type Sleep = Never;
     fn now(&self) -> std::time::Instant {
         std::time::Instant::now()
     }

@@ -1,0 +1,320 @@
+//! The request queue: a trait the endpoint runs over, and rsvp's own bounded queue.
+//!
+//! # Design
+//!
+//! [`RequestQueue`] is poll-style and takes `&self`, so an adapter wraps any channel in a
+//! few lines (a lock around a receiver that needs `&mut`). It only carries requests: reply
+//! slots, deadlines and outcomes live in the endpoint, so a queue never has to know about
+//! them, and a request that is cancelled while it waits in the queue stays there as a
+//! harmless tombstone that the server skips.
+//!
+//! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`](crate::Mutex), no
+//! allocation. Its state machine, `QueueState`, is a plain ring buffer:
+//!
+//! ```text
+//!            push (len < N)                 pop (len > 0)
+//!   senders ───────────────▶ [ ring of N ] ───────────────▶ receiver
+//!      ▲  Full when len == N      │ close: push -> Closed; pop drains what is left,
+//!      └── woken by every pop ────┘        then reports Closed
+//! ```
+//!
+//! Invariants: `len <= N`; items leave in the order they entered; after `close` nothing
+//! enters, and the receiver still gets everything that entered before.
+
+use core::task::{Context, Poll, Waker};
+
+use crate::error::{TryRecvError, TrySendError};
+use crate::sync::{Mutex, RawMutex};
+use crate::waker_set::WakerSet;
+
+/// A bounded queue of requests, in poll style.
+///
+/// Implemented by rsvp's [`Queue`]; an adapter implements it for a channel its users
+/// already have. Wake-up contract: `poll_recv` returning `Pending` registers the receiver's
+/// waker, which a later `try_send` or `close` wakes; `poll_ready` returning `Pending`
+/// registers a sender's waker, which a later `poll_recv`/`try_recv` that frees room, or
+/// `close`, wakes.
+pub trait RequestQueue<T> {
+    /// Adds `item` at the back now, or hands it back.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] at capacity, [`TrySendError::Closed`] after `close`.
+    fn try_send(&self, item: T) -> Result<(), TrySendError<T>>;
+
+    /// `Ready` when a `try_send` may succeed (there is room, or the queue is closed and
+    /// `try_send` will say so).
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// The next item; `Ready(None)` once the queue is closed and empty.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>>;
+
+    /// The next item if there is one now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is queued, [`TryRecvError::Closed`] if nothing is
+    /// queued and the queue is closed.
+    fn try_recv(&self) -> Result<T, TryRecvError>;
+
+    /// Stops accepting items; queued items can still be received.
+    fn close(&self);
+
+    /// Whether `close` was called.
+    fn is_closed(&self) -> bool;
+
+    /// Items queued now.
+    fn len(&self) -> usize;
+
+    /// Whether nothing is queued now.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The ring buffer behind [`Queue`]: pure, no wakers.
+pub(crate) struct QueueState<T, const N: usize> {
+    ring: [Option<T>; N],
+    head: usize,
+    len: usize,
+    closed: bool,
+}
+
+impl<T, const N: usize> QueueState<T, N> {
+    pub(crate) const fn new() -> Self {
+        const { assert!(N > 0, "a queue needs a capacity of at least 1") };
+        Self {
+            ring: [const { None }; N],
+            head: 0,
+            len: 0,
+            closed: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, item: T) -> Result<(), TrySendError<T>> {
+        if self.closed {
+            return Err(TrySendError::Closed(item));
+        }
+        if self.len == N {
+            return Err(TrySendError::Full(item));
+        }
+        let tail = (self.head + self.len) % N;
+        self.ring[tail] = Some(item);
+        self.len += 1;
+        Ok(())
+    }
+
+    pub(crate) fn pop(&mut self) -> Result<T, TryRecvError> {
+        if self.len == 0 {
+            return Err(if self.closed {
+                TryRecvError::Closed
+            } else {
+                TryRecvError::Empty
+            });
+        }
+        let item = self.ring[self.head].take();
+        self.head = (self.head + 1) % N;
+        self.len -= 1;
+        Ok(item.expect("queue invariant: the first `len` entries from `head` are occupied"))
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+struct Shared<T, const N: usize> {
+    state: QueueState<T, N>,
+    receiver: Option<Waker>,
+    senders: WakerSet<4>,
+}
+
+/// rsvp's bounded, allocation-free request queue of capacity `N` (`N >= 1`, checked at
+/// compile time).
+///
+/// ```
+/// use rsvp::{LocalMutex, Queue, RequestQueue, TrySendError};
+///
+/// let queue: Queue<LocalMutex, u32, 2> = Queue::new();
+/// queue.try_send(1).unwrap();
+/// queue.try_send(2).unwrap();
+/// assert!(matches!(queue.try_send(3), Err(TrySendError::Full(3))));
+/// assert_eq!(queue.try_recv(), Ok(1));
+/// ```
+pub struct Queue<M: RawMutex, T, const N: usize> {
+    shared: Mutex<M, Shared<T, N>>,
+}
+
+impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
+    /// An empty, open queue.
+    pub const fn new() -> Self {
+        Self {
+            shared: Mutex::new(Shared {
+                state: QueueState::new(),
+                receiver: None,
+                senders: WakerSet::new(),
+            }),
+        }
+    }
+
+    /// The capacity `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+}
+
+impl<M: RawMutex, T, const N: usize> Default for Queue<M, T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: RawMutex, T, const N: usize> core::fmt::Debug for Queue<M, T, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (len, closed) = self.shared.lock(|s| (s.state.len(), s.state.is_closed()));
+        f.debug_struct("Queue")
+            .field("len", &len)
+            .field("capacity", &N)
+            .field("closed", &closed)
+            .finish()
+    }
+}
+
+impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
+    fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        self.shared.lock(|s| {
+            s.state.push(item)?;
+            if let Some(waker) = &s.receiver {
+                waker.wake_by_ref();
+            }
+            Ok(())
+        })
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.lock(|s| {
+            if s.state.is_closed() || s.state.len() < N {
+                Poll::Ready(())
+            } else {
+                s.senders.register(cx.waker());
+                Poll::Pending
+            }
+        })
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared.lock(|s| match s.state.pop() {
+            Ok(item) => {
+                s.senders.wake_all();
+                Poll::Ready(Some(item))
+            }
+            Err(TryRecvError::Closed) => Poll::Ready(None),
+            Err(TryRecvError::Empty) => {
+                match &mut s.receiver {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        })
+    }
+
+    fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.shared.lock(|s| {
+            let item = s.state.pop()?;
+            s.senders.wake_all();
+            Ok(item)
+        })
+    }
+
+    fn close(&self) {
+        self.shared.lock(|s| {
+            s.state.close();
+            s.senders.wake_all();
+            if let Some(waker) = &s.receiver {
+                waker.wake_by_ref();
+            }
+        });
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.lock(|s| s.state.is_closed())
+    }
+
+    fn len(&self) -> usize {
+        self.shared.lock(|s| s.state.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::LocalMutex;
+
+    #[test]
+    fn ring_keeps_order_across_wraparound() {
+        let mut q = QueueState::<u32, 3>::new();
+        for round in 0..5u32 {
+            q.push(round * 10).unwrap();
+            q.push(round * 10 + 1).unwrap();
+            assert_eq!(q.pop(), Ok(round * 10));
+            assert_eq!(q.pop(), Ok(round * 10 + 1));
+        }
+        assert_eq!(q.pop(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn full_and_closed_hand_the_item_back() {
+        let mut q = QueueState::<&str, 1>::new();
+        q.push("a").unwrap();
+        assert!(matches!(q.push("b"), Err(TrySendError::Full("b"))));
+        q.close();
+        assert!(matches!(q.push("c"), Err(TrySendError::Closed("c"))));
+        assert_eq!(q.pop(), Ok("a"), "close keeps what was queued");
+        assert_eq!(q.pop(), Err(TryRecvError::Closed));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn receiver_is_woken_by_send_and_close() {
+        extern crate std;
+        use futures_util::task::{waker_ref, ArcWake};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl ArcWake for Count {
+            fn wake_by_ref(arc_self: &Arc<Self>) {
+                arc_self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = waker_ref(&count);
+        let mut cx = Context::from_waker(&waker);
+        let q: Queue<LocalMutex, u8, 1> = Queue::new();
+        assert!(q.poll_recv(&mut cx).is_pending());
+        q.try_send(7).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(
+            q.poll_ready(&mut cx).is_pending(),
+            "full queue is not ready"
+        );
+        assert_eq!(q.poll_recv(&mut cx), Poll::Ready(Some(7)));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "a pop wakes waiting senders"
+        );
+        assert!(q.poll_recv(&mut cx).is_pending());
+        q.close();
+        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        assert_eq!(q.poll_recv(&mut cx), Poll::Ready(None));
+    }
+}

@@ -1,0 +1,577 @@
+//! Reply slots: where a call's reply waits for its caller, reused without allocating.
+//!
+//! # Design
+//!
+//! An endpoint owns `N` slots. A call holds one slot from start to end; the request travels
+//! through the queue with a [`Ticket`] (slot index + generation) instead of a reply
+//! channel. Every slot moves through:
+//!
+//! ```text
+//!            acquire                    take                 reply / lose
+//!   Free ──────────────▶ Reserved ──▶ Queued ──────────▶ Taken ─────────────▶ Done
+//!    ▲     (permit) ╰────────────────▶╯  │ close/no server      │                │
+//!    │                                   ╰──────────────────────┼──▶ Done(Closed) │
+//!    │    collect (the caller reads Done) or cancel (the caller gives up, any state)
+//!    ╰──────────────────────────────────────────────────────────────────────────╯
+//!                                 generation += 1
+//! ```
+//!
+//! Invariants:
+//!
+//! - The caller owns the slot until it collects or cancels; only the caller frees it, so a
+//!   slot is never reused while its caller may still look at it.
+//! - Freeing bumps the generation. A responder or queued request holding an older ticket
+//!   finds a generation mismatch: its request counts as cancelled, its late reply is handed
+//!   back to it, and it can never reach the slot's next caller.
+//! - `Done` holds exactly one result, written exactly once, so each call gets exactly one
+//!   outcome.
+//! - The free list is threaded through the free slots: acquire and free are O(1) and
+//!   allocate nothing.
+
+use core::task::{Poll, Waker};
+
+use crate::error::CallError;
+use crate::time::Instant;
+
+/// Names a call's reply slot: its index and generation. Opaque; it travels through the
+/// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ticket {
+    index: u16,
+    generation: u32,
+}
+
+/// What a responder learns about a request when it takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestInfo<I> {
+    /// The request's id, unique per endpoint (a counter from 0).
+    pub id: u64,
+    /// When the caller started the call.
+    pub started_at: I,
+    /// When the caller stops waiting, if it set a deadline.
+    pub deadline: Option<I>,
+}
+
+/// A reply with its timing: the Go seed's `TimedResponse`.
+///
+/// All instants come from the endpoint's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timed<T, I> {
+    /// The reply.
+    pub value: T,
+    /// The request's id.
+    pub id: u64,
+    /// When the caller started the call.
+    pub started_at: I,
+    /// When a responder took the request.
+    pub taken_at: I,
+    /// When the responder replied (the seed's `Timestamp`).
+    pub completed_at: I,
+}
+
+impl<T, I: Instant> Timed<T, I> {
+    /// How long the responder worked on it, from taking the request to replying (the
+    /// seed's `Duration`).
+    pub fn elapsed(&self) -> core::time::Duration {
+        self.completed_at.saturating_duration_since(self.taken_at)
+    }
+
+    /// The whole round trip as the caller saw it: start of the call to the reply, queueing
+    /// included.
+    pub fn latency(&self) -> core::time::Duration {
+        self.completed_at.saturating_duration_since(self.started_at)
+    }
+
+    /// Time spent in the queue before a responder took the request.
+    pub fn queued(&self) -> core::time::Duration {
+        self.taken_at.saturating_duration_since(self.started_at)
+    }
+}
+
+/// Where a call was when its caller gave up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    Reserved,
+    Queued,
+    Taken,
+    Done,
+}
+
+enum State<Resp, I> {
+    Free { next: u16 },
+    Reserved,
+    Queued,
+    Taken { taken_at: I },
+    Done(Result<Timed<Resp, I>, CallError>),
+}
+
+struct Slot<Resp, I> {
+    generation: u32,
+    state: State<Resp, I>,
+    id: u64,
+    started_at: Option<I>,
+    deadline: Option<I>,
+    caller: Option<Waker>,
+    responder: Option<Waker>,
+}
+
+/// The pool of `N` reply slots (`1 <= N <= 65535`).
+pub(crate) struct Slots<Resp, I, const N: usize> {
+    slots: [Slot<Resp, I>; N],
+    /// Head of the list of freed slots, `NONE` when it is empty.
+    free: u16,
+    /// Slots from here on were never used (and are not on the free list).
+    fresh: u16,
+}
+
+const NONE: u16 = u16::MAX;
+
+/// How many calls are in each phase.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Occupancy {
+    pub(crate) queued: usize,
+    pub(crate) taken: usize,
+    pub(crate) in_use: usize,
+}
+
+fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
+    pub(crate) const fn new() -> Self {
+        const {
+            assert!(N > 0, "an endpoint needs at least 1 reply slot");
+            assert!(
+                N < u16::MAX as usize,
+                "an endpoint has at most 65534 reply slots"
+            );
+        };
+        Self {
+            slots: [const {
+                Slot {
+                    generation: 0,
+                    state: State::Free { next: NONE },
+                    id: 0,
+                    started_at: None,
+                    deadline: None,
+                    caller: None,
+                    responder: None,
+                }
+            }; N],
+            free: NONE,
+            fresh: 0,
+        }
+    }
+
+    fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I>> {
+        let slot = &mut self.slots[usize::from(ticket.index)];
+        (slot.generation == ticket.generation).then_some(slot)
+    }
+
+    /// Takes a free slot for a new call, `None` when all `N` are in use.
+    pub(crate) fn acquire(
+        &mut self,
+        id: u64,
+        now: I,
+        deadline: Option<I>,
+        reserve_only: bool,
+    ) -> Option<Ticket> {
+        let index = if self.free != NONE {
+            self.free
+        } else if usize::from(self.fresh) < N {
+            self.fresh += 1;
+            self.fresh - 1
+        } else {
+            return None;
+        };
+        let slot = &mut self.slots[usize::from(index)];
+        let State::Free { next } = slot.state else {
+            unreachable!("reply slots: the free list holds only free slots")
+        };
+        if index == self.free {
+            self.free = next;
+        }
+        slot.state = if reserve_only {
+            State::Reserved
+        } else {
+            State::Queued
+        };
+        slot.id = id;
+        slot.started_at = Some(now);
+        slot.deadline = deadline;
+        Some(Ticket {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    /// A reserved slot's request is being sent: `Reserved -> Queued`. False if the slot is no
+    /// longer reserved (the endpoint closed meanwhile), in which case its result is waiting.
+    pub(crate) fn send(&mut self, ticket: Ticket, deadline: Option<I>) -> bool {
+        match self.get(ticket) {
+            Some(slot) if matches!(slot.state, State::Reserved) => {
+                slot.state = State::Queued;
+                slot.deadline = deadline;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The queue refused the request that `send` (or `acquire`) marked as queued:
+    /// `Queued -> Reserved`, so the call keeps its slot while it waits for room. A slot
+    /// that was closed meanwhile keeps its `Closed` result.
+    pub(crate) fn unsend(&mut self, ticket: Ticket) {
+        if let Some(slot) = self.get(ticket) {
+            if matches!(slot.state, State::Queued) {
+                slot.state = State::Reserved;
+            }
+        }
+    }
+
+    /// A responder takes a queued request: `Queued -> Taken`. `None` if the request is stale
+    /// (its caller gave up, or the endpoint closed, while it was queued).
+    pub(crate) fn take(&mut self, ticket: Ticket, now: I) -> Option<RequestInfo<I>> {
+        let slot = self.get(ticket)?;
+        if !matches!(slot.state, State::Queued) {
+            return None;
+        }
+        slot.state = State::Taken { taken_at: now };
+        Some(RequestInfo {
+            id: slot.id,
+            started_at: slot.started_at.unwrap_or(now),
+            deadline: slot.deadline,
+        })
+    }
+
+    /// The responder's reply: `Taken -> Done(Ok)`. Hands the value back if the caller is gone.
+    pub(crate) fn reply(&mut self, ticket: Ticket, value: Resp, now: I) -> Result<(), Resp> {
+        let Some(slot) = self.get(ticket) else {
+            return Err(value);
+        };
+        let State::Taken { taken_at } = slot.state else {
+            return Err(value);
+        };
+        slot.state = State::Done(Ok(Timed {
+            value,
+            id: slot.id,
+            started_at: slot.started_at.unwrap_or(taken_at),
+            taken_at,
+            completed_at: now,
+        }));
+        slot.responder = None;
+        if let Some(w) = &slot.caller {
+            w.wake_by_ref();
+        }
+        Ok(())
+    }
+
+    /// The responder dropped its handle without replying: `Taken -> Done(Lost)`.
+    pub(crate) fn lose(&mut self, ticket: Ticket) {
+        if let Some(slot) = self.get(ticket) {
+            if matches!(slot.state, State::Taken { .. }) {
+                slot.state = State::Done(Err(CallError::Lost));
+                slot.responder = None;
+                if let Some(w) = &slot.caller {
+                    w.wake_by_ref();
+                }
+            }
+        }
+    }
+
+    /// Whether the caller behind `ticket` stopped waiting (gave up, or was already answered).
+    pub(crate) fn is_cancelled(&mut self, ticket: Ticket) -> bool {
+        !matches!(
+            self.get(ticket).map(|s| &s.state),
+            Some(State::Taken { .. })
+        )
+    }
+
+    /// [`is_cancelled`](Self::is_cancelled), remembering `waker` for when it becomes true.
+    pub(crate) fn poll_cancelled(&mut self, ticket: Ticket, waker: &Waker) -> Poll<()> {
+        match self.get(ticket) {
+            Some(slot) if matches!(slot.state, State::Taken { .. }) => {
+                register(&mut slot.responder, waker);
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+
+    /// The caller asks for its result. On `Ready` the slot is freed.
+    pub(crate) fn poll_reply(
+        &mut self,
+        ticket: Ticket,
+        waker: &Waker,
+    ) -> Poll<Result<Timed<Resp, I>, CallError>> {
+        let Some(slot) = self.get(ticket) else {
+            // Only the caller frees its slot, and it stops polling once it has: unreachable
+            // through the public API, and still an outcome rather than a hang.
+            return Poll::Ready(Err(CallError::Lost));
+        };
+        if !matches!(slot.state, State::Done(_)) {
+            register(&mut slot.caller, waker);
+            return Poll::Pending;
+        }
+        let State::Done(result) = self.free(ticket.index) else {
+            unreachable!()
+        };
+        Poll::Ready(result)
+    }
+
+    /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
+    /// phase, wakes a responder that waits in `cancelled()`, and returns the phase it was in
+    /// and, if a result had already arrived, that result.
+    pub(crate) fn cancel(
+        &mut self,
+        ticket: Ticket,
+    ) -> Option<(Phase, Option<Result<Timed<Resp, I>, CallError>>)> {
+        let slot = self.get(ticket)?;
+        if let Some(w) = slot.responder.take() {
+            w.wake();
+        }
+        let phase = match &slot.state {
+            State::Free { .. } => return None,
+            State::Reserved => Phase::Reserved,
+            State::Queued => Phase::Queued,
+            State::Taken { .. } => Phase::Taken,
+            State::Done(_) => Phase::Done,
+        };
+        let result = match self.free(ticket.index) {
+            State::Done(result) => Some(result),
+            _ => None,
+        };
+        Some((phase, result))
+    }
+
+    /// Shutdown: every call not yet taken ends with `Closed`. Returns how many.
+    pub(crate) fn close_pending(&mut self) -> usize {
+        let mut closed = 0;
+        for slot in &mut self.slots {
+            if matches!(slot.state, State::Reserved | State::Queued) {
+                slot.state = State::Done(Err(CallError::Closed));
+                if let Some(w) = &slot.caller {
+                    w.wake_by_ref();
+                }
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// How many calls are queued, being worked on, and holding a slot. O(N).
+    pub(crate) fn occupancy(&self) -> Occupancy {
+        let mut o = Occupancy::default();
+        for slot in &self.slots {
+            match slot.state {
+                State::Free { .. } => continue,
+                State::Queued => o.queued += 1,
+                State::Taken { .. } => o.taken += 1,
+                State::Reserved | State::Done(_) => {}
+            }
+            o.in_use += 1;
+        }
+        o
+    }
+
+    /// Whether a slot is free.
+    #[cfg(test)]
+    pub(crate) fn has_free(&self) -> bool {
+        self.free != NONE || usize::from(self.fresh) < N
+    }
+
+    fn free(&mut self, index: u16) -> State<Resp, I> {
+        let slot = &mut self.slots[usize::from(index)];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.caller = None;
+        slot.responder = None;
+        slot.started_at = None;
+        slot.deadline = None;
+        let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });
+        self.free = index;
+        old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::time::NoInstant;
+    use futures_util::task::noop_waker;
+
+    type Pool<const N: usize> = Slots<u32, NoInstant, N>;
+
+    fn acquire<const N: usize>(p: &mut Pool<N>, id: u64) -> Ticket {
+        p.acquire(id, NoInstant, None, false).expect("a free slot")
+    }
+
+    #[test]
+    fn full_round_trip_frees_the_slot() {
+        let w = noop_waker();
+        let mut p = Pool::<1>::new();
+        let t = acquire(&mut p, 7);
+        assert!(
+            p.acquire(8, NoInstant, None, false).is_none(),
+            "only one slot"
+        );
+        assert!(p.poll_reply(t, &w).is_pending());
+        let taken = p.take(t, NoInstant).expect("queued request");
+        assert_eq!(taken.id, 7);
+        assert!(!p.is_cancelled(t));
+        p.reply(t, 42, NoInstant).unwrap();
+        match p.poll_reply(t, &w) {
+            Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 7)),
+            other => panic!("expected the reply, got {other:?}"),
+        }
+        assert!(p.has_free());
+        assert_eq!(p.occupancy(), Occupancy::default());
+    }
+
+    #[test]
+    fn late_reply_to_a_reused_slot_is_handed_back() {
+        let w = noop_waker();
+        let mut p = Pool::<1>::new();
+        let first = acquire(&mut p, 1);
+        p.take(first, NoInstant).unwrap();
+        // The first caller times out; its slot is reused by a second call.
+        assert_eq!(p.cancel(first).map(|(phase, _)| phase), Some(Phase::Taken));
+        let second = acquire(&mut p, 2);
+        assert_eq!(first.index, second.index, "same slot reused");
+        assert!(p.is_cancelled(first));
+        assert_eq!(
+            p.reply(first, 111, NoInstant),
+            Err(111),
+            "stale reply refused"
+        );
+        p.lose(first); // a stale drop must not touch the new call either
+        assert!(p.poll_reply(second, &w).is_pending());
+        p.take(second, NoInstant).unwrap();
+        p.reply(second, 222, NoInstant).unwrap();
+        match p.poll_reply(second, &w) {
+            Poll::Ready(Ok(d)) => assert_eq!(d.value, 222),
+            other => panic!("expected 222, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
+        let mut p = Pool::<2>::new();
+        let t = acquire(&mut p, 1);
+        assert_eq!(p.cancel(t).map(|(phase, _)| phase), Some(Phase::Queued));
+        assert!(p.take(t, NoInstant).is_none());
+    }
+
+    #[test]
+    fn dropped_reply_handle_gives_lost() {
+        let w = noop_waker();
+        let mut p = Pool::<1>::new();
+        let t = acquire(&mut p, 1);
+        p.take(t, NoInstant).unwrap();
+        p.lose(t);
+        assert!(matches!(
+            p.poll_reply(t, &w),
+            Poll::Ready(Err(CallError::Lost))
+        ));
+    }
+
+    #[test]
+    fn close_ends_waiting_calls_but_not_taken_ones() {
+        let w = noop_waker();
+        let mut p = Pool::<3>::new();
+        let queued = acquire(&mut p, 1);
+        let taken = acquire(&mut p, 2);
+        let reserved = p.acquire(3, NoInstant, None, true).unwrap();
+        p.take(taken, NoInstant).unwrap();
+        assert_eq!(p.close_pending(), 2);
+        assert!(matches!(
+            p.poll_reply(queued, &w),
+            Poll::Ready(Err(CallError::Closed))
+        ));
+        assert!(
+            !p.send(reserved, None),
+            "a reservation cannot be sent after close"
+        );
+        assert!(matches!(
+            p.poll_reply(reserved, &w),
+            Poll::Ready(Err(CallError::Closed))
+        ));
+        assert!(
+            p.poll_reply(taken, &w).is_pending(),
+            "work in progress finishes"
+        );
+        p.reply(taken, 5, NoInstant).unwrap();
+        assert!(matches!(p.poll_reply(taken, &w), Poll::Ready(Ok(_))));
+    }
+
+    #[test]
+    fn cancel_after_the_reply_arrived_returns_it_for_accounting() {
+        let mut p = Pool::<1>::new();
+        let t = acquire(&mut p, 1);
+        p.take(t, NoInstant).unwrap();
+        p.reply(t, 9, NoInstant).unwrap();
+        let (phase, result) = p.cancel(t).unwrap();
+        assert_eq!(phase, Phase::Done);
+        assert_eq!(result.unwrap().unwrap().value, 9);
+        assert!(p.cancel(t).is_none(), "a ticket is cancelled at most once");
+    }
+
+    #[test]
+    fn every_slot_is_reused_in_a_long_random_run() {
+        // xorshift: deterministic pseudo-random schedule of calls, replies and cancels.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let w = noop_waker();
+        let mut p = Pool::<4>::new();
+        let mut live: std::vec::Vec<(Ticket, u64, bool)> = std::vec::Vec::new();
+        let (mut started, mut ended) = (0u64, 0u64);
+        for _ in 0..10_000 {
+            match next() % 4 {
+                0 => {
+                    if let Some(t) = p.acquire(started, NoInstant, None, false) {
+                        live.push((t, started, false));
+                        started += 1;
+                    } else {
+                        assert_eq!(live.len(), 4, "Full only when every slot is held");
+                    }
+                }
+                1 if !live.is_empty() => {
+                    let i = (next() as usize) % live.len();
+                    let (t, id, taken) = &mut live[i];
+                    if !*taken {
+                        assert_eq!(p.take(*t, NoInstant).map(|x| x.id), Some(*id));
+                        *taken = true;
+                    } else if p.reply(*t, *id as u32, NoInstant).is_ok() {
+                        match p.poll_reply(*t, &w) {
+                            Poll::Ready(Ok(d)) => assert_eq!(u64::from(d.value), *id),
+                            other => panic!("call {id}: {other:?}"),
+                        }
+                        live.swap_remove(i);
+                        ended += 1;
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let i = (next() as usize) % live.len();
+                    assert!(p.cancel(live[i].0).is_some());
+                    live.swap_remove(i);
+                    ended += 1;
+                }
+                _ => {}
+            }
+            assert_eq!(p.occupancy().in_use, live.len());
+        }
+        assert!(started > 1000 && ended + live.len() as u64 == started);
+    }
+}

@@ -1,0 +1,488 @@
+//! The calling side: [`Caller`], [`CallFuture`] and reservations ([`Permit`]).
+
+use core::fmt;
+use core::future::Future;
+use core::ops::Deref;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use super::{Endpoint, GiveUp, InstantOf, Role};
+use crate::error::{CallError, TryCallError};
+use crate::reply::{Ticket, Timed};
+use crate::stats::{Outcome, StatsSnapshot};
+use crate::time::{Clock, Timer};
+
+type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
+
+/// The calling end of an endpoint. Cheap to clone; every clone is counted (see
+/// [`Rpc`](crate::Rpc) on what dropping the last one does).
+pub struct Caller<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    rpc: P,
+}
+
+impl<P> Caller<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    /// A caller handle for the endpoint behind `rpc`.
+    pub fn new(rpc: P) -> Self {
+        rpc.attach(Role::Caller);
+        Self { rpc }
+    }
+
+    /// Sends `req` and waits for the reply, with no deadline. Waits for a free slot first if
+    /// all are in use.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Closed`] or [`CallError::Lost`]; never `Timeout`.
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallFuture`].
+    pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<'_, P::Target> {
+        CallFuture::start(&self.rpc, req, None, None)
+    }
+
+    /// Starts a call now, without waiting: fails at once when every slot (or the queue) is
+    /// in use. The returned future awaits the reply, so this is also how to send now and
+    /// await later.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCallError::Full`] (backpressure) or [`TryCallError::Closed`], with the request.
+    pub fn try_call(
+        &self,
+        req: <P::Target as Endpoint>::Req,
+    ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
+        let ticket = self.rpc.try_start(req, None)?;
+        Ok(CallFuture::sent(&self.rpc, ticket, None, None))
+    }
+
+    /// Reserves a reply slot, waiting for one if all are in use. The [`Permit`] then sends
+    /// one request without waiting; dropping it unused gives the slot back.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future before it completes reserves nothing.
+    pub fn reserve(&self) -> ReserveFuture<'_, P::Target> {
+        ReserveFuture { rpc: &self.rpc }
+    }
+
+    /// Reserves a reply slot now, or says why not.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCallError::Full`] when every slot is in use, [`TryCallError::Closed`] after
+    /// shutdown.
+    pub fn try_reserve(&self) -> Result<Permit<'_, P::Target>, TryCallError<()>> {
+        let ticket = self.rpc.try_reserve()?;
+        Ok(Permit {
+            rpc: &self.rpc,
+            ticket: Some(ticket),
+        })
+    }
+
+    /// Shuts the endpoint down; see [`Rpc::close`](crate::Rpc::close).
+    pub fn close(&self, mode: super::CloseMode) -> usize {
+        self.rpc.close_endpoint(mode)
+    }
+
+    /// The endpoint's stats; see [`Rpc::stats`](crate::Rpc::stats).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.rpc.endpoint_stats()
+    }
+
+    /// The endpoint's clock.
+    pub fn clock(&self) -> &<P::Target as Endpoint>::Clock {
+        self.rpc.endpoint_clock()
+    }
+}
+
+impl<P> Caller<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+    <P::Target as Endpoint>::Clock: Timer,
+{
+    /// Sends `req` and waits for the reply for at most `timeout` (queueing included). The
+    /// responder sees the deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Timeout`], [`CallError::Closed`] or [`CallError::Lost`].
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallFuture`].
+    pub fn call_timeout(
+        &self,
+        req: <P::Target as Endpoint>::Req,
+        timeout: Duration,
+    ) -> CallFuture<'_, P::Target> {
+        let clock = self.rpc.endpoint_clock();
+        match crate::time::deadline_after(clock.now(), timeout) {
+            Some(deadline) => self.call_deadline(req, deadline),
+            None => self.call(req),
+        }
+    }
+
+    /// Sends `req` and waits for the reply until the instant `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Timeout`], [`CallError::Closed`] or [`CallError::Lost`].
+    pub fn call_deadline(
+        &self,
+        req: <P::Target as Endpoint>::Req,
+        deadline: InstantOf<P::Target>,
+    ) -> CallFuture<'_, P::Target> {
+        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        CallFuture::start(&self.rpc, req, Some(deadline), Some(sleep))
+    }
+
+    /// [`try_call`](Self::try_call) with a timeout on the wait for the reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_call`](Self::try_call).
+    pub fn try_call_timeout(
+        &self,
+        req: <P::Target as Endpoint>::Req,
+        timeout: Duration,
+    ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
+        let clock = self.rpc.endpoint_clock();
+        let deadline = crate::time::deadline_after(clock.now(), timeout);
+        let ticket = self.rpc.try_start(req, deadline)?;
+        let sleep = deadline.map(|d| clock.sleep_until(d));
+        Ok(CallFuture::sent(&self.rpc, ticket, deadline, sleep))
+    }
+}
+
+impl<P> Clone for Caller<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    fn clone(&self) -> Self {
+        Self::new(self.rpc.clone())
+    }
+}
+
+impl<P> Drop for Caller<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn drop(&mut self) {
+        self.rpc.detach(Role::Caller);
+    }
+}
+
+impl<P> fmt::Debug for Caller<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller").finish_non_exhaustive()
+    }
+}
+
+enum Stage {
+    /// Not sent yet: waiting for a slot or for room in the queue.
+    Start,
+    /// Sent: waiting for the reply.
+    Sent,
+    Done,
+}
+
+/// One call: sends the request (waiting for a slot if needed), then waits for the reply or
+/// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
+/// timing too.
+///
+/// # Cancellation
+///
+/// Dropping it ends the call, counted as `Cancelled`:
+///
+/// - before it was first polled: nothing was sent;
+/// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
+/// - while queued: the slot is freed at once; the responder will skip the request;
+/// - while a responder works on it: the slot is freed at once, the responder's
+///   `is_cancelled()` turns true and its `cancelled()` completes, and its reply, if it still
+///   sends one, is handed back to it;
+/// - after the reply arrived but before it was read: the reply is dropped.
+///
+/// In every case the slot returns to the pool and nothing is leaked.
+#[must_use = "futures do nothing unless polled"]
+pub struct CallFuture<'a, E: Endpoint + ?Sized> {
+    rpc: &'a E,
+    req: Option<E::Req>,
+    ticket: Option<Ticket>,
+    deadline: Option<InstantOf<E>>,
+    sleep: Option<SleepOf<E>>,
+    stage: Stage,
+    polled: bool,
+}
+
+// `CallFuture` never pins its request or its sleep (the sleep is `Unpin` by the `Clock`
+// contract), so moving it is always fine.
+impl<E: Endpoint + ?Sized> Unpin for CallFuture<'_, E> {}
+
+impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
+    fn start(
+        rpc: &'a E,
+        req: E::Req,
+        deadline: Option<InstantOf<E>>,
+        sleep: Option<SleepOf<E>>,
+    ) -> Self {
+        Self {
+            rpc,
+            req: Some(req),
+            ticket: None,
+            deadline,
+            sleep,
+            stage: Stage::Start,
+            polled: false,
+        }
+    }
+
+    fn sent(
+        rpc: &'a E,
+        ticket: Ticket,
+        deadline: Option<InstantOf<E>>,
+        sleep: Option<SleepOf<E>>,
+    ) -> Self {
+        Self {
+            rpc,
+            req: None,
+            ticket: Some(ticket),
+            deadline,
+            sleep,
+            stage: Stage::Sent,
+            polled: true,
+        }
+    }
+
+    /// The call's deadline, if it has one.
+    pub fn deadline(&self) -> Option<InstantOf<E>> {
+        self.deadline
+    }
+
+    /// The same call, resolving to the reply with its timing ([`Timed`]): the Go seed's
+    /// `TimedResponse`.
+    pub fn timed(self) -> TimedCallFuture<'a, E> {
+        TimedCallFuture { inner: self }
+    }
+
+    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        self.sleep
+            .as_mut()
+            .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
+    }
+
+    /// Drives the call; the core of both futures.
+    #[allow(clippy::type_complexity)]
+    pub fn poll_timed(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Timed<E::Resp, InstantOf<E>>, CallError>> {
+        self.polled = true;
+        loop {
+            match self.stage {
+                Stage::Start => {
+                    match self
+                        .rpc
+                        .poll_start(cx, &mut self.req, &mut self.ticket, self.deadline)
+                    {
+                        Poll::Ready(Ok(_)) => self.stage = Stage::Sent,
+                        Poll::Ready(Err(error)) => {
+                            self.stage = Stage::Done;
+                            return Poll::Ready(Err(error));
+                        }
+                        Poll::Pending => {
+                            if !self.deadline_passed(cx) {
+                                return Poll::Pending;
+                            }
+                            self.stage = Stage::Done;
+                            self.req = None;
+                            return Poll::Ready(match self.ticket.take() {
+                                Some(ticket) => self
+                                    .rpc
+                                    .give_up(ticket, GiveUp::Timeout)
+                                    .unwrap_or(Err(CallError::Timeout)),
+                                None => {
+                                    self.rpc.record(Outcome::Timeout);
+                                    Err(CallError::Timeout)
+                                }
+                            });
+                        }
+                    }
+                }
+                Stage::Sent => {
+                    let ticket = self.ticket.expect("a sent call holds a ticket");
+                    if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
+                        self.stage = Stage::Done;
+                        return Poll::Ready(result);
+                    }
+                    if !self.deadline_passed(cx) {
+                        return Poll::Pending;
+                    }
+                    self.stage = Stage::Done;
+                    // A reply that raced with the deadline wins.
+                    return Poll::Ready(
+                        self.rpc
+                            .give_up(ticket, GiveUp::Timeout)
+                            .unwrap_or(Err(CallError::Timeout)),
+                    );
+                }
+                Stage::Done => panic!("CallFuture polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized> Future for CallFuture<'_, E> {
+    type Output = Result<E::Resp, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut()
+            .poll_timed(cx)
+            .map(|result| result.map(|timed| timed.value))
+    }
+}
+
+impl<E: Endpoint + ?Sized> Drop for CallFuture<'_, E> {
+    fn drop(&mut self) {
+        match (&self.stage, self.ticket) {
+            (Stage::Done, _) => {}
+            (_, Some(ticket)) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
+            (Stage::Start, None) if self.polled => self.rpc.record(Outcome::Cancelled),
+            (_, None) => {}
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for CallFuture<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            Stage::Start => "start",
+            Stage::Sent => "sent",
+            Stage::Done => "done",
+        };
+        f.debug_struct("CallFuture")
+            .field("stage", &stage)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`CallFuture`] that resolves to the reply with its timing; made by
+/// [`CallFuture::timed`].
+///
+/// # Cancellation
+///
+/// As [`CallFuture`].
+#[must_use = "futures do nothing unless polled"]
+pub struct TimedCallFuture<'a, E: Endpoint + ?Sized> {
+    inner: CallFuture<'a, E>,
+}
+
+impl<E: Endpoint + ?Sized> Future for TimedCallFuture<'_, E> {
+    type Output = Result<Timed<E::Resp, InstantOf<E>>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().inner.poll_timed(cx)
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for TimedCallFuture<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// Waits for a free reply slot; made by [`Caller::reserve`].
+///
+/// # Cancellation
+///
+/// Dropping it reserves nothing.
+#[must_use = "futures do nothing unless polled"]
+pub struct ReserveFuture<'a, E: Endpoint + ?Sized> {
+    rpc: &'a E,
+}
+
+impl<'a, E: Endpoint + ?Sized> Future for ReserveFuture<'a, E> {
+    type Output = Result<Permit<'a, E>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let rpc = self.rpc;
+        rpc.poll_reserve(cx).map(|result| {
+            result.map(|ticket| Permit {
+                rpc,
+                ticket: Some(ticket),
+            })
+        })
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for ReserveFuture<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReserveFuture").finish_non_exhaustive()
+    }
+}
+
+/// A reserved reply slot: the next request goes out without waiting for one.
+///
+/// Dropping an unused permit returns the slot to the pool at once (counted as
+/// `Cancelled`), so a caller that reserves and never calls leaves no capacity behind.
+#[must_use = "a permit holds a reply slot until it is used or dropped"]
+pub struct Permit<'a, E: Endpoint + ?Sized> {
+    rpc: &'a E,
+    ticket: Option<Ticket>,
+}
+
+impl<'a, E: Endpoint + ?Sized> Permit<'a, E> {
+    /// Sends `req` in the reserved slot and waits for the reply.
+    pub fn call(mut self, req: E::Req) -> CallFuture<'a, E> {
+        let mut call = CallFuture::start(self.rpc, req, None, None);
+        call.ticket = self.ticket.take();
+        call
+    }
+}
+
+impl<'a, E> Permit<'a, E>
+where
+    E: Endpoint + ?Sized,
+    E::Clock: Timer,
+{
+    /// Sends `req` in the reserved slot and waits for the reply for at most `timeout`.
+    pub fn call_timeout(mut self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
+        let clock = self.rpc.endpoint_clock();
+        let deadline = crate::time::deadline_after(clock.now(), timeout);
+        let sleep = deadline.map(|d| clock.sleep_until(d));
+        let mut call = CallFuture::start(self.rpc, req, deadline, sleep);
+        call.ticket = self.ticket.take();
+        call
+    }
+}
+
+impl<E: Endpoint + ?Sized> Drop for Permit<'_, E> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            drop(self.rpc.give_up(ticket, GiveUp::Dropped));
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for Permit<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,639 @@
+//! The request/response endpoint: callers send requests that carry a reply slot, responders
+//! take them and reply.
+//!
+//! # Design
+//!
+//! [`Rpc`] is the shared object: the reply [slots](crate::reply) and the
+//! [stats](crate::Stats) in one [`Mutex`], plus a [`RequestQueue`] that carries each request
+//! with its slot's ticket. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
+//! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
+//!
+//! - [`Caller`] starts calls; each call is a [`CallFuture`] that owns its slot until it ends.
+//! - [`Server`] receives `(request, Responder)` pairs; the [`Responder`] is the reply handle.
+//!
+//! Every call ends in exactly one outcome, recorded once in the stats at the moment the
+//! caller learns it (or gives up):
+//!
+//! | how it ends | the caller gets | counted as |
+//! | --- | --- | --- |
+//! | the responder replies | `Ok(reply)` | `Replied` |
+//! | no slot or queue space, from `try_*` | `TryCallError::Full(req)` | `Full` |
+//! | the deadline passes first | `CallError::Timeout` | `Timeout` |
+//! | closed, or no server, before it was taken | `CallError::Closed` | `Closed` |
+//! | the responder dropped its handle | `CallError::Lost` | `Lost` |
+//! | the caller dropped its future | nothing | `Cancelled` |
+//!
+//! Handles are counted. Dropping the last [`Server`] closes the endpoint (queued calls end
+//! with `Closed`, calls being worked on finish); dropping the last [`Caller`] lets the
+//! server's `recv` end once the queue is drained. So make the handles once and clone them,
+//! rather than making a new handle per call.
+
+use core::marker::PhantomData;
+use core::task::{Context, Poll};
+
+use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
+use crate::queue::{Queue, RequestQueue};
+use crate::reply::{RequestInfo, Slots, Ticket, Timed};
+use crate::stats::{Outcome, Stats, StatsSnapshot};
+use crate::sync::{Mutex, RawMutex};
+use crate::time::{Clock, Instant};
+use crate::waker_set::WakerSet;
+
+mod caller;
+#[cfg(feature = "alloc")]
+mod serve;
+mod server;
+
+pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
+#[cfg(feature = "alloc")]
+pub use serve::{ServeFuture, ServeReport};
+pub use server::{CancelledFuture, RecvFuture, Request, Responder, Server};
+
+/// A request in transit: the request and the ticket of its reply slot.
+///
+/// Only rsvp reads it; a [`RequestQueue`] implementation just moves it.
+pub struct Envelope<Req> {
+    req: Req,
+    ticket: Ticket,
+}
+
+impl<Req> Envelope<Req> {
+    /// The request inside.
+    pub fn request(&self) -> &Req {
+        &self.req
+    }
+}
+
+impl<Req> core::fmt::Debug for Envelope<Req> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a shutdown does with requests that are queued but not yet taken.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CloseMode {
+    /// End them now with [`CallError::Closed`].
+    Fail,
+    /// Let the server take and answer them; new calls are refused either way.
+    Drain,
+}
+
+/// Who holds a handle.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    Caller,
+    Server,
+}
+
+/// How a caller gave up on a call.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GiveUp {
+    Timeout,
+    Dropped,
+}
+
+struct State<Resp, I, const N: usize> {
+    slots: Slots<Resp, I, N>,
+    stats: Stats,
+    next_id: u64,
+    closed: bool,
+    callers: usize,
+    servers: usize,
+    /// Calls waiting for a free slot.
+    slot_waiters: WakerSet<4>,
+}
+
+impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
+    fn record_result(&mut self, result: &Result<Timed<Resp, I>, CallError>) {
+        match result {
+            Ok(timed) => self.stats.record(Outcome::Replied, Some(timed.latency())),
+            Err(CallError::Timeout) => self.stats.record(Outcome::Timeout, None),
+            Err(CallError::Closed) => self.stats.record(Outcome::Closed, None),
+            Err(CallError::Lost) => self.stats.record(Outcome::Lost, None),
+        }
+    }
+
+    fn close(&mut self, mode: CloseMode) -> usize {
+        self.closed = true;
+        self.slot_waiters.wake_all();
+        match mode {
+            CloseMode::Fail => self.slots.close_pending(),
+            CloseMode::Drain => 0,
+        }
+    }
+}
+
+/// A request/response endpoint with `N` reply slots: at most `N` calls are in flight
+/// (queued or being worked on) at once.
+///
+/// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::LocalMutex) for one
+///   thread, [`StdMutex`](crate::StdMutex) or
+///   [`CriticalSectionMutex`](crate::CriticalSectionMutex) across threads.
+/// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
+/// - `Q` is the request queue; by default rsvp's own [`Queue`] of capacity `N`.
+///
+/// It allocates nothing, per call or at all, and can live in a `static`.
+///
+/// ```
+/// use rsvp::{LocalMutex, NoClock, Rpc};
+///
+/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+/// let (caller, server) = Rpc::split(&rpc);
+/// # futures_executor::block_on(async {
+/// let call = caller.try_call(21).unwrap();
+/// let (req, responder) = server.recv().await.unwrap();
+/// responder.reply(req * 2).unwrap();
+/// assert_eq!(call.await, Ok(42));
+/// # });
+/// ```
+pub struct Rpc<Req, Resp, M, C, const N: usize, Q = Queue<M, Envelope<Req>, N>>
+where
+    M: RawMutex,
+    C: Clock,
+{
+    state: Mutex<M, State<Resp, C::Instant, N>>,
+    queue: Q,
+    clock: C,
+    _req: PhantomData<fn(Req) -> Req>,
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize> Rpc<Req, Resp, M, C, N> {
+    /// An endpoint over rsvp's own queue, usable in a `static`.
+    pub const fn new(clock: C) -> Self {
+        Self::with_queue(Queue::new(), clock)
+    }
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q> {
+    /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
+    /// requests, callers wait for room in it (and `try_call` says `Full`).
+    pub const fn with_queue(queue: Q, clock: C) -> Self {
+        Self {
+            state: Mutex::new(State {
+                slots: Slots::new(),
+                stats: Stats::new(),
+                next_id: 0,
+                closed: false,
+                callers: 0,
+                servers: 0,
+                slot_waiters: WakerSet::new(),
+            }),
+            queue,
+            clock,
+            _req: PhantomData,
+        }
+    }
+
+    /// The clock the endpoint stamps calls with.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The number of reply slots, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Counts and latencies of every call so far, and the calls queued and in progress now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.lock(|s| {
+            let o = s.slots.occupancy();
+            s.stats.snapshot(o.queued, o.taken)
+        })
+    }
+
+    /// Whether the endpoint refuses new calls.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock(|s| s.closed)
+    }
+}
+
+impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: RequestQueue<Envelope<Req>>,
+{
+    /// Makes the first caller and server handles for an endpoint behind `this`
+    /// (`&Rpc`, `&'static Rpc`, `Arc<Rpc>`, `Rc<Rpc>`, ...).
+    pub fn split<P>(this: P) -> (Caller<P>, Server<P>)
+    where
+        P: core::ops::Deref<Target = Self> + Clone,
+    {
+        (Caller::new(this.clone()), Server::new(this))
+    }
+
+    /// Shuts the endpoint down: new calls fail with [`CallError::Closed`]; calls being worked
+    /// on finish; queued calls end with `Closed` ([`CloseMode::Fail`]) or are still served
+    /// ([`CloseMode::Drain`]). A running [`serve`](Server::serve) returns its report once
+    /// nothing is left. Returns how many queued calls were ended. Idempotent.
+    pub fn close(&self, mode: CloseMode) -> usize {
+        let closed = self.state.lock(|s| s.close(mode));
+        self.queue.close();
+        closed
+    }
+
+    fn now(&self) -> C::Instant {
+        self.clock.now()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> sealed::Sealed
+    for Rpc<Req, Resp, M, C, N, Q>
+{
+}
+
+/// The operations handles and futures use; implemented by [`Rpc`] only.
+///
+/// It lets [`Caller`], [`Server`] and their futures name one type parameter instead of all
+/// of `Rpc`'s. Its methods are rsvp's internals; use the handles.
+pub trait Endpoint: sealed::Sealed {
+    /// The request type.
+    type Req;
+    /// The reply type.
+    type Resp;
+    /// The clock.
+    type Clock: Clock;
+
+    #[doc(hidden)]
+    fn endpoint_clock(&self) -> &Self::Clock;
+    #[doc(hidden)]
+    fn attach(&self, role: Role);
+    #[doc(hidden)]
+    fn detach(&self, role: Role);
+    #[doc(hidden)]
+    fn record(&self, outcome: Outcome);
+    #[doc(hidden)]
+    fn try_start(
+        &self,
+        req: Self::Req,
+        deadline: Option<InstantOf<Self>>,
+    ) -> Result<Ticket, TryCallError<Self::Req>>;
+    #[doc(hidden)]
+    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>>;
+    #[doc(hidden)]
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<Ticket, CallError>>;
+    #[doc(hidden)]
+    fn poll_start(
+        &self,
+        cx: &mut Context<'_>,
+        req: &mut Option<Self::Req>,
+        ticket: &mut Option<Ticket>,
+        deadline: Option<InstantOf<Self>>,
+    ) -> Poll<Result<Ticket, CallError>>;
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    fn poll_reply(
+        &self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Timed<Self::Resp, InstantOf<Self>>, CallError>>;
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    fn give_up(
+        &self,
+        ticket: Ticket,
+        why: GiveUp,
+    ) -> Option<Result<Timed<Self::Resp, InstantOf<Self>>, CallError>>;
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>)>>;
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    fn try_recv(&self) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
+    #[doc(hidden)]
+    fn reply(&self, ticket: Ticket, value: Self::Resp) -> Result<(), Self::Resp>;
+    #[doc(hidden)]
+    fn lose(&self, ticket: Ticket);
+    #[doc(hidden)]
+    fn is_cancelled(&self, ticket: Ticket) -> bool;
+    #[doc(hidden)]
+    fn poll_cancelled(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<()>;
+    #[doc(hidden)]
+    fn close_endpoint(&self, mode: CloseMode) -> usize;
+    #[doc(hidden)]
+    fn endpoint_stats(&self) -> StatsSnapshot;
+}
+
+/// The instant type of an endpoint's clock.
+pub type InstantOf<E> = <<E as Endpoint>::Clock as Clock>::Instant;
+
+impl<Req, Resp, M, C, const N: usize, Q> Endpoint for Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: RequestQueue<Envelope<Req>>,
+{
+    type Req = Req;
+    type Resp = Resp;
+    type Clock = C;
+
+    fn endpoint_clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn attach(&self, role: Role) {
+        self.state.lock(|s| match role {
+            Role::Caller => s.callers += 1,
+            Role::Server => s.servers += 1,
+        });
+    }
+
+    fn detach(&self, role: Role) {
+        let last = self.state.lock(|s| {
+            let count = match role {
+                Role::Caller => &mut s.callers,
+                Role::Server => &mut s.servers,
+            };
+            *count -= 1;
+            let last = *count == 0;
+            if last && role == Role::Server {
+                // Nobody will take what is queued: end those calls instead of leaving their
+                // callers waiting (the seed's `Stop()` leaves them blocked forever).
+                s.close(CloseMode::Fail);
+            }
+            last
+        });
+        if last {
+            // Last caller gone: nothing more will arrive, so the server's `recv` can end.
+            self.queue.close();
+        }
+    }
+
+    fn record(&self, outcome: Outcome) {
+        self.state.lock(|s| s.stats.record(outcome, None));
+    }
+
+    fn try_start(
+        &self,
+        req: Req,
+        deadline: Option<C::Instant>,
+    ) -> Result<Ticket, TryCallError<Req>> {
+        let now = self.now();
+        let acquired = self.state.lock(|s| {
+            if s.closed {
+                s.stats.record(Outcome::Closed, None);
+                return Err(false);
+            }
+            let ticket = s.slots.acquire(s.next_id, now, deadline, false);
+            match ticket {
+                Some(ticket) => {
+                    s.next_id += 1;
+                    Ok(ticket)
+                }
+                None => {
+                    s.stats.record(Outcome::Full, None);
+                    Err(true)
+                }
+            }
+        });
+        let ticket = match acquired {
+            Ok(ticket) => ticket,
+            Err(true) => return Err(TryCallError::Full(req)),
+            Err(false) => return Err(TryCallError::Closed(req)),
+        };
+        match self.queue.try_send(Envelope { req, ticket }) {
+            Ok(()) => Ok(ticket),
+            Err(refused) => {
+                let outcome = match refused {
+                    TrySendError::Full(_) => Outcome::Full,
+                    TrySendError::Closed(_) => Outcome::Closed,
+                };
+                self.state.lock(|s| {
+                    s.slots.cancel(ticket);
+                    s.slot_waiters.wake_all();
+                    s.stats.record(outcome, None);
+                });
+                Err(match refused {
+                    TrySendError::Full(env) => TryCallError::Full(env.req),
+                    TrySendError::Closed(env) => TryCallError::Closed(env.req),
+                })
+            }
+        }
+    }
+
+    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>> {
+        let now = self.now();
+        self.state.lock(|s| {
+            if s.closed {
+                s.stats.record(Outcome::Closed, None);
+                return Err(TryCallError::Closed(()));
+            }
+            match s.slots.acquire(s.next_id, now, None, true) {
+                Some(ticket) => {
+                    s.next_id += 1;
+                    Ok(ticket)
+                }
+                None => {
+                    s.stats.record(Outcome::Full, None);
+                    Err(TryCallError::Full(()))
+                }
+            }
+        })
+    }
+
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<Ticket, CallError>> {
+        let now = self.now();
+        self.state.lock(|s| {
+            if s.closed {
+                s.stats.record(Outcome::Closed, None);
+                return Poll::Ready(Err(CallError::Closed));
+            }
+            match s.slots.acquire(s.next_id, now, None, true) {
+                Some(ticket) => {
+                    s.next_id += 1;
+                    Poll::Ready(Ok(ticket))
+                }
+                None => {
+                    s.slot_waiters.register(cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+
+    fn poll_start(
+        &self,
+        cx: &mut Context<'_>,
+        req: &mut Option<Req>,
+        ticket: &mut Option<Ticket>,
+        deadline: Option<C::Instant>,
+    ) -> Poll<Result<Ticket, CallError>> {
+        loop {
+            let held = match *ticket {
+                // A reserved slot (a permit, or a call that waited for queue room).
+                Some(held) => {
+                    if !self.state.lock(|s| s.slots.send(held, deadline)) {
+                        // Closed while reserved: the slot already holds the `Closed` result.
+                        *req = None;
+                        return Poll::Ready(Ok(held));
+                    }
+                    held
+                }
+                None => {
+                    let now = self.now();
+                    let acquired = self.state.lock(|s| {
+                        if s.closed {
+                            s.stats.record(Outcome::Closed, None);
+                            return Err(());
+                        }
+                        let acquired = s.slots.acquire(s.next_id, now, deadline, false);
+                        match acquired {
+                            Some(_) => s.next_id += 1,
+                            None => s.slot_waiters.register(cx.waker()),
+                        }
+                        Ok(acquired)
+                    });
+                    match acquired {
+                        Err(()) => return Poll::Ready(Err(CallError::Closed)),
+                        Ok(None) => return Poll::Pending,
+                        Ok(Some(new)) => *ticket = Some(new),
+                    }
+                    ticket.expect("just set")
+                }
+            };
+            let body = req.take().expect("CallFuture polled after it completed");
+            match self.queue.try_send(Envelope {
+                req: body,
+                ticket: held,
+            }) {
+                Ok(()) => return Poll::Ready(Ok(held)),
+                Err(TrySendError::Full(env)) => {
+                    *req = Some(env.req);
+                    self.state.lock(|s| s.slots.unsend(held));
+                    if self.queue.poll_ready(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Err(TrySendError::Closed(env)) => {
+                    drop(env);
+                    self.state.lock(|s| {
+                        s.slots.cancel(held);
+                        s.slot_waiters.wake_all();
+                        s.stats.record(Outcome::Closed, None);
+                    });
+                    *ticket = None;
+                    return Poll::Ready(Err(CallError::Closed));
+                }
+            }
+        }
+    }
+
+    fn poll_reply(
+        &self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Timed<Resp, C::Instant>, CallError>> {
+        self.state.lock(|s| {
+            let result = core::task::ready!(s.slots.poll_reply(ticket, cx.waker()));
+            s.record_result(&result);
+            s.slot_waiters.wake_all();
+            Poll::Ready(result)
+        })
+    }
+
+    fn give_up(
+        &self,
+        ticket: Ticket,
+        why: GiveUp,
+    ) -> Option<Result<Timed<Resp, C::Instant>, CallError>> {
+        // A result that raced in is returned, so that a dropped reply is dropped outside the
+        // lock (its `Drop` may use this endpoint).
+        self.state.lock(|s| {
+            let (_phase, result) = s.slots.cancel(ticket)?;
+            s.slot_waiters.wake_all();
+            match (why, &result) {
+                (GiveUp::Timeout, Some(arrived)) => s.record_result(arrived),
+                (GiveUp::Timeout, None) => s.stats.record(Outcome::Timeout, None),
+                (GiveUp::Dropped, _) => s.stats.record(Outcome::Cancelled, None),
+            }
+            result
+        })
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
+        loop {
+            let Some(env) = core::task::ready!(self.queue.poll_recv(cx)) else {
+                return Poll::Ready(None);
+            };
+            if let Some(info) = self.take(env.ticket) {
+                return Poll::Ready(Some((env.req, env.ticket, info)));
+            }
+            // Stale: its caller gave up, or it was closed, while queued. Skip it.
+        }
+    }
+
+    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+        loop {
+            let env = self.queue.try_recv()?;
+            if let Some(info) = self.take(env.ticket) {
+                return Ok((env.req, env.ticket, info));
+            }
+        }
+    }
+
+    fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
+        let now = self.now();
+        self.state.lock(|s| s.slots.reply(ticket, value, now))
+    }
+
+    fn lose(&self, ticket: Ticket) {
+        self.state.lock(|s| s.slots.lose(ticket));
+    }
+
+    fn is_cancelled(&self, ticket: Ticket) -> bool {
+        self.state.lock(|s| s.slots.is_cancelled(ticket))
+    }
+
+    fn poll_cancelled(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<()> {
+        self.state
+            .lock(|s| s.slots.poll_cancelled(ticket, cx.waker()))
+    }
+
+    fn close_endpoint(&self, mode: CloseMode) -> usize {
+        self.close(mode)
+    }
+
+    fn endpoint_stats(&self) -> StatsSnapshot {
+        self.stats()
+    }
+}
+
+impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: RequestQueue<Envelope<Req>>,
+{
+    fn take(&self, ticket: Ticket) -> Option<RequestInfo<C::Instant>> {
+        let now = self.now();
+        self.state.lock(|s| s.slots.take(ticket, now))
+    }
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> core::fmt::Debug
+    for Rpc<Req, Resp, M, C, N, Q>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Rpc")
+            .field("capacity", &N)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,290 @@
+//! The responding side: [`Server`] receives requests, each with a [`Responder`].
+
+use core::fmt;
+use core::future::Future;
+use core::ops::Deref;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use super::{CloseMode, Endpoint, InstantOf, Role};
+use crate::error::TryRecvError;
+use crate::reply::{RequestInfo, Ticket};
+use crate::stats::StatsSnapshot;
+use crate::time::{Clock, Instant};
+
+/// A received request and its reply handle.
+pub type Request<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
+
+/// The responding end of an endpoint. Cheap to clone (several tasks may serve the same
+/// endpoint); every clone is counted, and dropping the last one closes the endpoint.
+pub struct Server<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    rpc: P,
+}
+
+impl<P> Server<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    /// A server handle for the endpoint behind `rpc`.
+    pub fn new(rpc: P) -> Self {
+        rpc.attach(Role::Server);
+        Self { rpc }
+    }
+
+    /// Waits for the next request. `None` once the endpoint is closed (after draining, with
+    /// [`CloseMode::Drain`]) or every caller is gone and nothing is queued.
+    ///
+    /// Requests whose callers gave up while they were queued are skipped.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future takes nothing from the queue: no request is lost.
+    pub fn recv(&self) -> RecvFuture<'_, P> {
+        RecvFuture { server: self }
+    }
+
+    /// The next request if one is queued now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] or [`TryRecvError::Closed`].
+    pub fn try_recv(&self) -> Result<Request<P>, TryRecvError> {
+        let (req, ticket, info) = self.rpc.try_recv()?;
+        Ok((req, self.responder(ticket, info)))
+    }
+
+    /// Polls for the next request; the poll-style form of [`recv`](Self::recv).
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Request<P>>> {
+        self.rpc
+            .poll_recv(cx)
+            .map(|next| next.map(|(req, ticket, info)| (req, self.responder(ticket, info))))
+    }
+
+    fn responder(&self, ticket: Ticket, info: RequestInfo<InstantOf<P::Target>>) -> Responder<P> {
+        Responder {
+            rpc: self.rpc.clone(),
+            ticket,
+            info,
+            replied: false,
+        }
+    }
+
+    /// Shuts the endpoint down; see [`Rpc::close`](crate::Rpc::close).
+    pub fn close(&self, mode: CloseMode) -> usize {
+        self.rpc.close_endpoint(mode)
+    }
+
+    /// The endpoint's stats; see [`Rpc::stats`](crate::Rpc::stats).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.rpc.endpoint_stats()
+    }
+}
+
+impl<P> Clone for Server<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    fn clone(&self) -> Self {
+        Self::new(self.rpc.clone())
+    }
+}
+
+impl<P> Drop for Server<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn drop(&mut self) {
+        self.rpc.detach(Role::Server);
+    }
+}
+
+impl<P> fmt::Debug for Server<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+/// Waits for the next request; made by [`Server::recv`].
+///
+/// # Cancellation
+///
+/// Dropping it takes nothing from the queue.
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvFuture<'a, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    server: &'a Server<P>,
+}
+
+impl<P> Future for RecvFuture<'_, P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    type Output = Option<Request<P>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.server.poll_recv(cx)
+    }
+}
+
+impl<P> fmt::Debug for RecvFuture<'_, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFuture").finish_non_exhaustive()
+    }
+}
+
+/// The reply handle of one request.
+///
+/// Replying is synchronous and never waits. Dropping the handle without replying (or a
+/// panic that unwinds through it) gives the caller [`CallError::Lost`](crate::CallError::Lost),
+/// so a caller never waits for a reply that will not come.
+pub struct Responder<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    rpc: P,
+    ticket: Ticket,
+    info: RequestInfo<InstantOf<P::Target>>,
+    replied: bool,
+}
+
+impl<P> Responder<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    /// Sends the reply to the caller.
+    ///
+    /// # Errors
+    ///
+    /// The value comes back when the caller is no longer waiting (it timed out or dropped
+    /// its call); nothing is delivered to anyone else.
+    pub fn reply(
+        mut self,
+        value: <P::Target as Endpoint>::Resp,
+    ) -> Result<(), <P::Target as Endpoint>::Resp> {
+        self.replied = true;
+        self.rpc.reply(self.ticket, value)
+    }
+
+    /// The request's id (unique per endpoint).
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// What is known about the request: id, start and deadline.
+    pub fn info(&self) -> RequestInfo<InstantOf<P::Target>> {
+        self.info
+    }
+
+    /// When the caller stops waiting, if it set a deadline.
+    pub fn deadline(&self) -> Option<InstantOf<P::Target>> {
+        self.info.deadline
+    }
+
+    /// Time left until the caller's deadline (zero once passed); `None` without a deadline.
+    pub fn time_left(&self) -> Option<Duration> {
+        let now = self.rpc.endpoint_clock().now();
+        self.info
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
+    /// Whether the caller stopped waiting (timed out or dropped its call). Work for it can
+    /// stop: a reply would be handed back.
+    pub fn is_cancelled(&self) -> bool {
+        self.rpc.is_cancelled(self.ticket)
+    }
+
+    /// Completes when the caller stops waiting; race it against the work to stop early.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it changes nothing.
+    pub fn cancelled(&self) -> CancelledFuture<'_, P> {
+        CancelledFuture { responder: self }
+    }
+}
+
+impl<P> Drop for Responder<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn drop(&mut self) {
+        if !self.replied {
+            self.rpc.lose(self.ticket);
+        }
+    }
+}
+
+impl<P> fmt::Debug for Responder<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("id", &self.info.id)
+            .field("deadline", &self.info.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Completes when the caller of a request stops waiting; made by
+/// [`Responder::cancelled`].
+///
+/// # Cancellation
+///
+/// Dropping it changes nothing.
+#[must_use = "futures do nothing unless polled"]
+pub struct CancelledFuture<'a, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    responder: &'a Responder<P>,
+}
+
+impl<P> Future for CancelledFuture<'_, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let responder = self.responder;
+        responder.rpc.poll_cancelled(responder.ticket, cx)
+    }
+}
+
+impl<P> fmt::Debug for CancelledFuture<'_, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelledFuture").finish_non_exhaustive()
+    }
+}
