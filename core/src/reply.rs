@@ -90,6 +90,9 @@ impl<T, I: Instant> Timed<T, I> {
     }
 }
 
+/// How a call ended, as its caller learns it.
+pub(crate) type CallResult<Resp, I> = Result<Timed<Resp, I>, CallError>;
+
 /// Where a call was when its caller gave up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
@@ -104,7 +107,7 @@ enum State<Resp, I> {
     Reserved,
     Queued,
     Taken { taken_at: I },
-    Done(Result<Timed<Resp, I>, CallError>),
+    Done(CallResult<Resp, I>),
 }
 
 struct Slot<Resp, I> {
@@ -309,7 +312,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         &mut self,
         ticket: Ticket,
         waker: &Waker,
-    ) -> Poll<Result<Timed<Resp, I>, CallError>> {
+    ) -> Poll<CallResult<Resp, I>> {
         let Some(slot) = self.get(ticket) else {
             // Only the caller frees its slot, and it stops polling once it has: unreachable
             // through the public API, and still an outcome rather than a hang.
@@ -331,7 +334,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     pub(crate) fn cancel(
         &mut self,
         ticket: Ticket,
-    ) -> Option<(Phase, Option<Result<Timed<Resp, I>, CallError>>)> {
+    ) -> Option<(Phase, Option<CallResult<Resp, I>>)> {
         let slot = self.get(ticket)?;
         if let Some(w) = slot.responder.take() {
             w.wake();

@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use super::{Endpoint, GiveUp, InstantOf, Role};
 use crate::error::{CallError, TryCallError};
-use crate::reply::{Ticket, Timed};
+use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::{Clock, Timer};
 
@@ -275,7 +275,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
         self.deadline
     }
 
-    /// The same call, resolving to the reply with its timing ([`Timed`]): the Go seed's
+    /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the Go seed's
     /// `TimedResponse`.
     pub fn timed(self) -> TimedCallFuture<'a, E> {
         TimedCallFuture { inner: self }
@@ -289,10 +289,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
 
     /// Drives the call; the core of both futures.
     #[allow(clippy::type_complexity)]
-    pub fn poll_timed(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Timed<E::Resp, InstantOf<E>>, CallError>> {
+    pub fn poll_timed(&mut self, cx: &mut Context<'_>) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         self.polled = true;
         loop {
             match self.stage {
@@ -395,7 +392,7 @@ pub struct TimedCallFuture<'a, E: Endpoint + ?Sized> {
 }
 
 impl<E: Endpoint + ?Sized> Future for TimedCallFuture<'_, E> {
-    type Output = Result<Timed<E::Resp, InstantOf<E>>, CallError>;
+    type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().inner.poll_timed(cx)

@@ -33,7 +33,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::{Queue, RequestQueue};
-use crate::reply::{RequestInfo, Slots, Ticket, Timed};
+use crate::reply::{CallResult, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -110,7 +110,7 @@ struct State<Resp, I, const N: usize> {
 }
 
 impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
-    fn record_result(&mut self, result: &Result<Timed<Resp, I>, CallError>) {
+    fn record_result(&mut self, result: &CallResult<Resp, I>) {
         match result {
             Ok(timed) => self.stats.record(Outcome::Replied, Some(timed.latency())),
             Err(CallError::Timeout) => self.stats.record(Outcome::Timeout, None),
@@ -297,14 +297,14 @@ pub trait Endpoint: sealed::Sealed {
         &self,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Timed<Self::Resp, InstantOf<Self>>, CallError>>;
+    ) -> Poll<CallResult<Self::Resp, InstantOf<Self>>>;
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn give_up(
         &self,
         ticket: Ticket,
         why: GiveUp,
-    ) -> Option<Result<Timed<Self::Resp, InstantOf<Self>>, CallError>>;
+    ) -> Option<CallResult<Self::Resp, InstantOf<Self>>>;
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_recv(
@@ -536,7 +536,7 @@ where
         &self,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Timed<Resp, C::Instant>, CallError>> {
+    ) -> Poll<CallResult<Resp, C::Instant>> {
         self.state.lock(|s| {
             let result = core::task::ready!(s.slots.poll_reply(ticket, cx.waker()));
             s.record_result(&result);
@@ -545,11 +545,7 @@ where
         })
     }
 
-    fn give_up(
-        &self,
-        ticket: Ticket,
-        why: GiveUp,
-    ) -> Option<Result<Timed<Resp, C::Instant>, CallError>> {
+    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
         // A result that raced in is returned, so that a dropped reply is dropped outside the
         // lock (its `Drop` may use this endpoint).
         self.state.lock(|s| {
