@@ -27,12 +27,12 @@ pub use error::{CallError, TryCallError, TryRecvError, TrySendError};
 pub use manual_clock::{ManualClock, ManualInstant, ManualSleep};
 pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
+#[cfg(feature = "alloc")]
+pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture, ServeFuture, ServeReport};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
     RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
-#[cfg(feature = "alloc")]
-pub use rpc::{ServeFuture, ServeReport};
 pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;

@@ -39,11 +39,15 @@ use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
 use crate::waker_set::WakerSet;
 
+#[cfg(feature = "alloc")]
+mod batching;
 mod caller;
 #[cfg(feature = "alloc")]
 mod serve;
 mod server;
 
+#[cfg(feature = "alloc")]
+pub use batching::{BatchError, BatchReport, BatchResult, BatchServeFuture};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
 #[cfg(feature = "alloc")]
 pub use serve::{ServeFuture, ServeReport};

@@ -84,6 +84,11 @@ where
     pub fn stats(&self) -> StatsSnapshot {
         self.rpc.endpoint_stats()
     }
+
+    /// The endpoint's clock.
+    pub fn clock(&self) -> &<P::Target as Endpoint>::Clock {
+        self.rpc.endpoint_clock()
+    }
 }
 
 impl<P> Clone for Server<P>
