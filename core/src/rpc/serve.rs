@@ -65,11 +65,7 @@ where
         ServeFuture {
             server: self,
             handler,
-            running: FuturesUnordered::new(),
-            limit: concurrency.get(),
-            intake_ended: false,
-            received: 0,
-            finished: 0,
+            pool: Pool::new(concurrency),
         }
     }
 }
@@ -87,11 +83,7 @@ where
 {
     server: &'a Server<P>,
     handler: F,
-    running: FuturesUnordered<Fut>,
-    limit: usize,
-    intake_ended: bool,
-    received: u64,
-    finished: u64,
+    pool: Pool<Fut>,
 }
 
 // The handler is only called through `&mut`, never pinned, and `FuturesUnordered` pins
@@ -114,30 +106,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeReport> {
         let this = self.get_mut();
-        loop {
-            while let Poll::Ready(Some(())) = this.running.poll_next_unpin(cx) {
-                this.finished += 1;
-            }
-            if !this.intake_ended && this.running.len() < this.limit {
-                match this.server.poll_recv(cx) {
-                    Poll::Ready(Some((req, responder))) => {
-                        this.received += 1;
-                        this.running.push((this.handler)(req, responder));
-                        continue; // poll the new handler, and look for more work
-                    }
-                    Poll::Ready(None) => this.intake_ended = true,
-                    Poll::Pending => {}
-                }
-            }
-            if this.intake_ended && this.running.is_empty() {
-                return Poll::Ready(ServeReport {
-                    received: this.received,
-                    finished: this.finished,
-                    stats: this.server.stats(),
-                });
-            }
-            return Poll::Pending;
-        }
+        let (server, handler) = (this.server, &mut this.handler);
+        core::task::ready!(this.pool.poll(
+            cx,
+            |cx| server.poll_recv(cx),
+            |(req, responder)| handler(req, responder),
+        ));
+        Poll::Ready(ServeReport {
+            received: this.pool.received,
+            finished: this.pool.finished,
+            stats: this.server.stats(),
+        })
     }
 }
 
@@ -148,9 +127,71 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServeFuture")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
+/// the in-flight limit shared by [`Server::serve`] and the promise service.
+pub(crate) struct Pool<Fut> {
+    running: FuturesUnordered<Fut>,
+    limit: usize,
+    intake_ended: bool,
+    pub(crate) received: u64,
+    pub(crate) finished: u64,
+}
+
+impl<Fut: Future<Output = ()>> Pool<Fut> {
+    pub(crate) fn new(limit: NonZeroUsize) -> Self {
+        Self {
+            running: FuturesUnordered::new(),
+            limit: limit.get(),
+            intake_ended: false,
+            received: 0,
+            finished: 0,
+        }
+    }
+
+    /// Drives the work in progress and takes more from `next` while under the limit.
+    /// `Ready` once `next` has ended and everything taken has finished.
+    pub(crate) fn poll<X>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut next: impl FnMut(&mut Context<'_>) -> Poll<Option<X>>,
+        mut start: impl FnMut(X) -> Fut,
+    ) -> Poll<()> {
+        loop {
+            while let Poll::Ready(Some(())) = self.running.poll_next_unpin(cx) {
+                self.finished += 1;
+            }
+            if !self.intake_ended && self.running.len() < self.limit {
+                match next(cx) {
+                    Poll::Ready(Some(item)) => {
+                        self.received += 1;
+                        self.running.push(start(item));
+                        continue; // poll the new work, and look for more
+                    }
+                    Poll::Ready(None) => self.intake_ended = true,
+                    Poll::Pending => {}
+                }
+            }
+            return if self.intake_ended && self.running.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+    }
+}
+
+impl<Fut> fmt::Debug for Pool<Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
             .field("running", &self.running.len())
             .field("limit", &self.limit)
             .field("received", &self.received)
-            .finish_non_exhaustive()
+            .field("finished", &self.finished)
+            .finish()
     }
 }
