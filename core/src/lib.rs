@@ -1,4 +1,10 @@
-#![doc = include_str!("../../README.md")]
+// The README's examples use the manual clock, which needs `std`.
+#![cfg_attr(feature = "std", doc = include_str!("../../README.md"))]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "Request/response, promises and batching for async Rust on every target. \
+           See the README (built with the `std` feature) for the guide."
+)]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
