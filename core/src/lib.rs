@@ -34,7 +34,9 @@ pub use manual_clock::{ManualClock, ManualInstant, ManualSleep};
 pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
-pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture, ServeFuture, ServeReport};
+pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture};
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use rpc::{ServeFuture, ServeReport};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
     RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,

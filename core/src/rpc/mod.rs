@@ -42,14 +42,15 @@ use crate::waker_set::WakerSet;
 #[cfg(feature = "alloc")]
 mod batching;
 mod caller;
-#[cfg(feature = "alloc")]
+// `serve` runs its handlers in a `FuturesUnordered`, which needs pointer-sized atomics.
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod serve;
 mod server;
 
 #[cfg(feature = "alloc")]
 pub use batching::{BatchError, BatchReport, BatchResult, BatchServeFuture};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};
 pub use server::{CancelledFuture, RecvFuture, Request, Responder, Server};
 
