@@ -35,12 +35,12 @@ pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
 pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture};
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-pub use rpc::{ServeFuture, ServeReport};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
     RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use rpc::{ServeFuture, ServeReport};
 pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;

@@ -638,3 +638,54 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> core::fmt::Debug
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::sync::{LocalMutex, StdMutex};
+    use crate::time::{NoClock, StdClock};
+    use std::sync::Arc;
+
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn flavours_have_the_right_auto_traits() {
+        type Shared = Rpc<u32, u32, StdMutex, StdClock, 4>;
+        assert_sync::<Shared>();
+        assert_send::<Caller<Arc<Shared>>>();
+        assert_sync::<Caller<Arc<Shared>>>();
+        assert_send::<Server<Arc<Shared>>>();
+        assert_send::<Responder<Arc<Shared>>>();
+        assert_send::<CallFuture<'static, Shared>>();
+        // The single-thread flavour may move to another thread as a whole, but not be shared.
+        assert_send::<Rpc<u32, u32, LocalMutex, StdClock, 4>>();
+    }
+
+    static STATIC_RPC: Rpc<u32, u32, StdMutex, NoClock, 2> = Rpc::new(NoClock);
+
+    #[test]
+    fn a_static_endpoint_serves_calls_from_other_threads() {
+        let (caller, server) = Rpc::split(&STATIC_RPC);
+        let responder = std::thread::spawn(move || {
+            futures_executor::block_on(async {
+                let mut served = 0;
+                while let Some((req, responder)) = server.recv().await {
+                    responder.reply(req + 1).unwrap();
+                    served += 1;
+                }
+                served
+            })
+        });
+        futures_executor::block_on(async {
+            for i in 0..100 {
+                assert_eq!(caller.call(i).await, Ok(i + 1));
+            }
+        });
+        drop(caller);
+        assert_eq!(responder.join().unwrap(), 100);
+        assert_eq!(STATIC_RPC.stats().replied, 100);
+    }
+}
