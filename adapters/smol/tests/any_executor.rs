@@ -19,8 +19,7 @@ fn sleep_completes_under_futures_executor() {
 #[test]
 fn call_timeout_ends_under_futures_executor() {
     // The server exists but never takes the request: only the timer can end the call.
-    let rpc: rsvp::Rpc<u32, u32, rsvp::LocalMutex, SmolTimer, 2> = rsvp::Rpc::new(SmolTimer);
-    let (caller, _server) = rsvp::Rpc::split(&rpc);
+    let (caller, _server) = rsvp_smol::local_channel::<u32, u32, 2>();
     let result = futures_executor::block_on(caller.call_timeout(1, Duration::from_millis(10)));
     assert_eq!(result, Err(CallError::Timeout));
     assert_eq!(caller.stats().timeout, 1);
