@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod channel;
+mod spawn;
+mod timer;
+
+pub use channel::{
+    channel, local_channel, Caller, LocalCaller, LocalResponder, LocalRpc, LocalServer, Responder,
+    Rpc, Server,
+};
+pub use spawn::{spawn_local_server, spawn_server, spawn_server_on};
+pub use timer::{Sleep, SmolTimer};
