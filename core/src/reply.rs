@@ -29,6 +29,7 @@
 //!   allocate nothing.
 
 use core::task::{Poll, Waker};
+use core::time::Duration;
 
 use crate::error::CallError;
 use crate::time::Instant;
@@ -74,18 +75,18 @@ pub struct Timed<T, I> {
 impl<T, I: Instant> Timed<T, I> {
     /// How long the responder worked on it, from taking the request to replying (the
     /// seed's `Duration`).
-    pub fn elapsed(&self) -> core::time::Duration {
+    pub fn elapsed(&self) -> Duration {
         self.completed_at.saturating_duration_since(self.taken_at)
     }
 
     /// The whole round trip as the caller saw it: start of the call to the reply, queueing
     /// included.
-    pub fn latency(&self) -> core::time::Duration {
+    pub fn latency(&self) -> Duration {
         self.completed_at.saturating_duration_since(self.started_at)
     }
 
     /// Time spent in the queue before a responder took the request.
-    pub fn queued(&self) -> core::time::Duration {
+    pub fn queued(&self) -> Duration {
         self.taken_at.saturating_duration_since(self.started_at)
     }
 }
@@ -253,18 +254,20 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         })
     }
 
-    /// The responder's reply: `Taken -> Done(Ok)`. Hands the value back if the caller is gone.
-    pub(crate) fn reply(&mut self, ticket: Ticket, value: Resp, now: I) -> Result<(), Resp> {
+    /// The responder's reply: `Taken -> Done(Ok)`. Returns the call's latency so far, or
+    /// hands the value back if the caller is gone.
+    pub(crate) fn reply(&mut self, ticket: Ticket, value: Resp, now: I) -> Result<Duration, Resp> {
         let Some(slot) = self.get(ticket) else {
             return Err(value);
         };
         let State::Taken { taken_at } = slot.state else {
             return Err(value);
         };
+        let started_at = slot.started_at.unwrap_or(taken_at);
         slot.state = State::Done(Ok(Timed {
             value,
             id: slot.id,
-            started_at: slot.started_at.unwrap_or(taken_at),
+            started_at,
             taken_at,
             completed_at: now,
         }));
@@ -272,20 +275,24 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         if let Some(w) = &slot.caller {
             w.wake_by_ref();
         }
-        Ok(())
+        Ok(now.saturating_duration_since(started_at))
     }
 
-    /// The responder dropped its handle without replying: `Taken -> Done(Lost)`.
-    pub(crate) fn lose(&mut self, ticket: Ticket) {
-        if let Some(slot) = self.get(ticket) {
-            if matches!(slot.state, State::Taken { .. }) {
-                slot.state = State::Done(Err(CallError::Lost));
-                slot.responder = None;
-                if let Some(w) = &slot.caller {
-                    w.wake_by_ref();
-                }
-            }
+    /// The responder dropped its handle without replying: `Taken -> Done(Lost)`. False if
+    /// the caller had already gone.
+    pub(crate) fn lose(&mut self, ticket: Ticket) -> bool {
+        let Some(slot) = self.get(ticket) else {
+            return false;
+        };
+        if !matches!(slot.state, State::Taken { .. }) {
+            return false;
         }
+        slot.state = State::Done(Err(CallError::Lost));
+        slot.responder = None;
+        if let Some(w) = &slot.caller {
+            w.wake_by_ref();
+        }
+        true
     }
 
     /// Whether the caller behind `ticket` stopped waiting (gave up, or was already answered).
@@ -454,7 +461,10 @@ mod tests {
             Err(111),
             "stale reply refused"
         );
-        p.lose(first); // a stale drop must not touch the new call either
+        assert!(
+            !p.lose(first),
+            "a stale drop must not touch the new call either"
+        );
         assert!(p.poll_reply(second, &w).is_pending());
         p.take(second, NoInstant).unwrap();
         p.reply(second, 222, NoInstant).unwrap();

@@ -11,3 +11,7 @@ pub use channel::{
 };
 pub use spawn::{spawn_local_server, spawn_server, spawn_server_on};
 pub use timer::{Sleep, SmolTimer};
+
+/// The core crate, re-exported so that `rsvp_smol::rsvp::CallError` and friends need no
+/// second dependency line.
+pub use rsvp;

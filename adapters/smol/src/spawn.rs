@@ -50,19 +50,14 @@ where
     F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    smol::spawn(serve(server, concurrency, handler))
+    smol::spawn(server.serve(concurrency, handler))
 }
 
 /// Spawns `server.serve(concurrency, handler)` on `executor`.
 ///
 /// # Cancellation
 ///
-/// Dropping the returned task cancels it (a `smol::Task` does): serving stops at once and
-/// the handlers in progress are dropped, so their callers get
-/// [`Lost`](rsvp::CallError::Lost). Queued requests wait for another server handle; if the
-/// task held the last one, the endpoint closes and they end with
-/// [`Closed`](rsvp::CallError::Closed). Await the task for the report, or
-/// [`detach`](Task::detach) it to let it run on its own.
+/// As for [`spawn_server`].
 pub fn spawn_server_on<'a, P, F, Fut>(
     executor: &Executor<'a>,
     server: Server<P>,
@@ -75,7 +70,7 @@ where
     F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut + Send + 'a,
     Fut: Future<Output = ()> + Send + 'a,
 {
-    executor.spawn(serve(server, concurrency, handler))
+    executor.spawn(server.serve(concurrency, handler))
 }
 
 /// Spawns `server.serve(concurrency, handler)` on a single-thread `executor`, for
@@ -98,12 +93,7 @@ where
 ///
 /// # Cancellation
 ///
-/// Dropping the returned task cancels it (a `smol::Task` does): serving stops at once and
-/// the handlers in progress are dropped, so their callers get
-/// [`Lost`](rsvp::CallError::Lost). Queued requests wait for another server handle; if the
-/// task held the last one, the endpoint closes and they end with
-/// [`Closed`](rsvp::CallError::Closed). Await the task for the report, or
-/// [`detach`](Task::detach) it to let it run on its own.
+/// As for [`spawn_server`].
 pub fn spawn_local_server<'a, P, F, Fut>(
     executor: &LocalExecutor<'a>,
     server: Server<P>,
@@ -116,16 +106,5 @@ where
     F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut + 'a,
     Fut: Future<Output = ()> + 'a,
 {
-    executor.spawn(serve(server, concurrency, handler))
-}
-
-/// `serve` borrows its server; the task has to own it.
-async fn serve<P, F, Fut>(server: Server<P>, concurrency: NonZeroUsize, handler: F) -> ServeReport
-where
-    P: Deref + Clone,
-    P::Target: Endpoint,
-    F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    server.serve(concurrency, handler).await
+    executor.spawn(server.serve(concurrency, handler))
 }

@@ -86,20 +86,21 @@ where
     ///
     /// One batch runs at a time; requests arriving meanwhile wait in the queue
     /// (backpressure). On shutdown, what was gathered is flushed as a last batch before
-    /// this returns its report.
+    /// this returns its report. The future owns this server handle.
     ///
     /// # Cancellation
     ///
     /// Dropping the future drops the batch being gathered or run: those callers get `Lost`.
     pub fn serve_batches<F, Fut>(
-        &self,
+        self,
         config: BatchConfig,
         handler: F,
-    ) -> BatchServeFuture<'_, P, F, Fut>
+    ) -> BatchServeFuture<P, F, Fut>
     where
         F: FnMut(Vec<<P::Target as Endpoint>::Req>) -> Fut,
         Fut: Future<Output = Vec<Result<T, E>>>,
     {
+        let stats = self.stats();
         BatchServeFuture {
             server: self,
             handler,
@@ -112,7 +113,7 @@ where
                 items: 0,
                 skipped: 0,
                 wrong_count: 0,
-                stats: self.stats(),
+                stats,
             },
         }
     }
@@ -133,12 +134,12 @@ type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
 
 /// The future of [`Server::serve_batches`].
 #[must_use = "futures do nothing unless polled"]
-pub struct BatchServeFuture<'a, P, F, Fut>
+pub struct BatchServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,
 {
-    server: &'a Server<P>,
+    server: Server<P>,
     handler: F,
     batch: Batch<Item<P>, InstantOf<P::Target>>,
     running: Option<Running<P, Fut>>,
@@ -149,14 +150,14 @@ where
 }
 
 // Only `Fut` is ever pinned, and it is boxed.
-impl<P, F, Fut> Unpin for BatchServeFuture<'_, P, F, Fut>
+impl<P, F, Fut> Unpin for BatchServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,
 {
 }
 
-impl<P, F, Fut, T, E> BatchServeFuture<'_, P, F, Fut>
+impl<P, F, Fut, T, E> BatchServeFuture<P, F, Fut>
 where
     P: Deref + Clone,
     P::Target: Endpoint<Resp = BatchResult<T, E>>,
@@ -227,7 +228,7 @@ where
     }
 }
 
-impl<P, F, Fut, T, E> Future for BatchServeFuture<'_, P, F, Fut>
+impl<P, F, Fut, T, E> Future for BatchServeFuture<P, F, Fut>
 where
     P: Deref + Clone,
     P::Target: Endpoint<Resp = BatchResult<T, E>>,
@@ -277,7 +278,7 @@ where
     }
 }
 
-impl<P, F, Fut> fmt::Debug for BatchServeFuture<'_, P, F, Fut>
+impl<P, F, Fut> fmt::Debug for BatchServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,

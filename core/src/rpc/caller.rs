@@ -209,7 +209,8 @@ enum Stage {
 ///
 /// # Cancellation
 ///
-/// Dropping it ends the call, counted as `Cancelled`:
+/// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
+/// (a reply that arrived but was not read yet counts as `Replied`):
 ///
 /// - before it was first polled: nothing was sent;
 /// - while waiting for a slot or queue room: the request is dropped, nothing was sent;

@@ -11,8 +11,9 @@
 //! - [`Caller`] starts calls; each call is a [`CallFuture`] that owns its slot until it ends.
 //! - [`Server`] receives `(request, Responder)` pairs; the [`Responder`] is the reply handle.
 //!
-//! Every call ends in exactly one outcome, recorded once in the stats at the moment the
-//! caller learns it (or gives up):
+//! Every call ends in exactly one outcome, recorded once in the stats at the moment it is
+//! decided (a reply when the responder sends it, even if its caller then drops the call
+//! before reading it):
 //!
 //! | how it ends | the caller gets | counted as |
 //! | --- | --- | --- |
@@ -33,7 +34,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::{Queue, RequestQueue};
-use crate::reply::{CallResult, RequestInfo, Slots, Ticket};
+use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -115,22 +116,17 @@ struct State<Resp, I, const N: usize> {
 }
 
 impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
-    fn record_result(&mut self, result: &CallResult<Resp, I>) {
-        match result {
-            Ok(timed) => self.stats.record(Outcome::Replied, Some(timed.latency())),
-            Err(CallError::Timeout) => self.stats.record(Outcome::Timeout, None),
-            Err(CallError::Closed) => self.stats.record(Outcome::Closed, None),
-            Err(CallError::Lost) => self.stats.record(Outcome::Lost, None),
-        }
-    }
-
     fn close(&mut self, mode: CloseMode) -> usize {
         self.closed = true;
         self.slot_waiters.wake_all();
-        match mode {
+        let closed = match mode {
             CloseMode::Fail => self.slots.close_pending(),
             CloseMode::Drain => 0,
+        };
+        for _ in 0..closed {
+            self.stats.record(Outcome::Closed, None);
         }
+        closed
     }
 }
 
@@ -544,7 +540,6 @@ where
     ) -> Poll<CallResult<Resp, C::Instant>> {
         self.state.lock(|s| {
             let result = core::task::ready!(s.slots.poll_reply(ticket, cx.waker()));
-            s.record_result(&result);
             s.slot_waiters.wake_all();
             Poll::Ready(result)
         })
@@ -554,12 +549,16 @@ where
         // A result that raced in is returned, so that a dropped reply is dropped outside the
         // lock (its `Drop` may use this endpoint).
         self.state.lock(|s| {
-            let (_phase, result) = s.slots.cancel(ticket)?;
+            let (phase, result) = s.slots.cancel(ticket)?;
             s.slot_waiters.wake_all();
-            match (why, &result) {
-                (GiveUp::Timeout, Some(arrived)) => s.record_result(arrived),
-                (GiveUp::Timeout, None) => s.stats.record(Outcome::Timeout, None),
-                (GiveUp::Dropped, _) => s.stats.record(Outcome::Cancelled, None),
+            // An outcome that was decided before (a reply, `Lost`, `Closed`) is already
+            // counted; otherwise giving up is the outcome.
+            if phase != Phase::Done {
+                let outcome = match why {
+                    GiveUp::Timeout => Outcome::Timeout,
+                    GiveUp::Dropped => Outcome::Cancelled,
+                };
+                s.stats.record(outcome, None);
             }
             result
         })
@@ -591,11 +590,19 @@ where
 
     fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
-        self.state.lock(|s| s.slots.reply(ticket, value, now))
+        self.state.lock(|s| {
+            let latency = s.slots.reply(ticket, value, now)?;
+            s.stats.record(Outcome::Replied, Some(latency));
+            Ok(())
+        })
     }
 
     fn lose(&self, ticket: Ticket) {
-        self.state.lock(|s| s.slots.lose(ticket));
+        self.state.lock(|s| {
+            if s.slots.lose(ticket) {
+                s.stats.record(Outcome::Lost, None);
+            }
+        });
     }
 
     fn is_cancelled(&self, ticket: Ticket) -> bool {

@@ -43,7 +43,8 @@ where
     P::Target: Endpoint,
 {
     /// Runs `handler` on every request, with at most `concurrency` handlers in progress at
-    /// once (they run concurrently inside this future; nothing is spawned).
+    /// once (they run concurrently inside this future; nothing is spawned). The future owns
+    /// this server handle, so it can be spawned as it is; clone the handle first to keep one.
     ///
     /// The handler gets the request and its [`Responder`] and replies through it; a handler
     /// that drops the responder without replying gives its caller `Lost`.
@@ -57,7 +58,7 @@ where
     ///
     /// Dropping the future drops the handlers in progress; their callers get `Lost`. Queued
     /// requests stay queued for the next `recv` or `serve`.
-    pub fn serve<F, Fut>(&self, concurrency: NonZeroUsize, handler: F) -> ServeFuture<'_, P, F, Fut>
+    pub fn serve<F, Fut>(self, concurrency: NonZeroUsize, handler: F) -> ServeFuture<P, F, Fut>
     where
         F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut,
         Fut: Future<Output = ()>,
@@ -76,26 +77,26 @@ where
 ///
 /// See [`Server::serve`].
 #[must_use = "futures do nothing unless polled"]
-pub struct ServeFuture<'a, P, F, Fut>
+pub struct ServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,
 {
-    server: &'a Server<P>,
+    server: Server<P>,
     handler: F,
     pool: Pool<Fut>,
 }
 
 // The handler is only called through `&mut`, never pinned, and `FuturesUnordered` pins
 // its futures on the heap: moving a `ServeFuture` moves nothing that is pinned.
-impl<P, F, Fut> Unpin for ServeFuture<'_, P, F, Fut>
+impl<P, F, Fut> Unpin for ServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,
 {
 }
 
-impl<P, F, Fut> Future for ServeFuture<'_, P, F, Fut>
+impl<P, F, Fut> Future for ServeFuture<P, F, Fut>
 where
     P: Deref + Clone,
     P::Target: Endpoint,
@@ -106,7 +107,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeReport> {
         let this = self.get_mut();
-        let (server, handler) = (this.server, &mut this.handler);
+        let (server, handler) = (&this.server, &mut this.handler);
         core::task::ready!(this.pool.poll(
             cx,
             |cx| server.poll_recv(cx),
@@ -120,7 +121,7 @@ where
     }
 }
 
-impl<P, F, Fut> fmt::Debug for ServeFuture<'_, P, F, Fut>
+impl<P, F, Fut> fmt::Debug for ServeFuture<P, F, Fut>
 where
     P: Deref,
     P::Target: Endpoint,
