@@ -7,12 +7,18 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod promise;
 mod sync;
 mod time;
 mod waker_set;
 #[cfg(feature = "std")]
 mod manual_clock;
 
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use promise::promise;
+pub use promise::{
+    Abandoned, Promise, Setter, TryGetError, WaitError, WaitFuture, WaitUntilFuture,
+};
 pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;
