@@ -18,6 +18,7 @@ mod batch;
 mod error;
 #[cfg(feature = "std")]
 mod manual_clock;
+mod promise;
 mod queue;
 mod reply;
 mod rpc;
@@ -31,6 +32,11 @@ pub use batch::{route, Batch, BatchConfig, BatchConfigError, Pairs, Routed, Wron
 pub use error::{CallError, TryCallError, TryRecvError, TrySendError};
 #[cfg(feature = "std")]
 pub use manual_clock::{ManualClock, ManualInstant, ManualSleep};
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use promise::promise;
+pub use promise::{
+    Abandoned, Promise, Setter, TryGetError, WaitError, WaitFuture, WaitUntilFuture,
+};
 pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
