@@ -123,6 +123,11 @@ else
     echo "skipped: no workspace package has an example named tour yet"
 fi
 
+step "core unit tests without alloc"
+# The fixed-size fallbacks (e.g. the waker set without a heap) only exist without
+# `alloc`; the workspace run below has every feature on, so they are tested here.
+cargo test -p rsvp --no-default-features --lib
+
 step "doctests"
 # nextest does not run doctests. The core's doctests need `std`; --all-features covers it.
 cargo test --workspace --all-features --doc

@@ -38,10 +38,10 @@
 //! - Every transition out of `Empty` wakes every registered waiter, under the lock, so a
 //!   waiter that registered before the transition cannot miss it.
 //!
-//! Waiters are remembered in a fixed [`WakerSet`] of [`WAITER_SLOTS`] wakers, which
-//! allocates nothing. With more concurrent waiters than that, registering one more wakes
-//! the others, which poll again and re-register: nobody misses the value, but the waiters
-//! keep each other busy until the promise is set.
+//! Waiters are remembered in a [`WakerSet`]: with `alloc`, any number of them, allocating
+//! only when more tasks wait at once than ever before; without `alloc`, [`WAITER_SLOTS`]
+//! wakers, and more concurrent waiters than that wake each other, which poll again and
+//! re-register: nobody misses the value, but they keep each other busy until it is set.
 
 use core::fmt;
 use core::future::Future;
@@ -203,10 +203,10 @@ struct Shared<T> {
 ///
 /// # Many waiters
 ///
-/// The promise remembers up to four waiting tasks without allocating. With more tasks
-/// waiting at once, each new one wakes those already registered, which poll again and
-/// re-register: none misses the value, but they keep each other (and the executor) busy
-/// until the promise is set or abandoned.
+/// With `alloc`, any number of tasks may wait quietly. Without it, the promise remembers up
+/// to four waiting tasks; with more waiting at once, each new one wakes those already
+/// registered, which poll again and re-register: none misses the value, but they keep each
+/// other (and the executor) busy until the promise is set or abandoned.
 ///
 /// # Examples
 ///
@@ -990,8 +990,8 @@ mod tests {
         }
     }
 
-    /// More waiters than waker slots: the overflow policy may wake some early, but every
-    /// one of them ends with the value.
+    /// Many waiters wait quietly (no task is woken before the value exists), and every one
+    /// of them ends with the value.
     #[test]
     fn many_waiters_on_a_local_pool_all_get_the_value() {
         const WAITERS: usize = 10;
@@ -999,35 +999,26 @@ mod tests {
         let mut pool = LocalPool::new();
         let spawner = pool.spawner();
         let promise = Rc::new(LocalPromise::new());
-        let waiting = Rc::new(Cell::new(0));
+        let polls = Rc::new(Cell::new(0));
         let got = Rc::new(RefCell::new(Vec::new()));
         for _ in 0..WAITERS {
-            let (promise, waiting, got) = (promise.clone(), waiting.clone(), got.clone());
+            let (promise, polls, got) = (promise.clone(), polls.clone(), got.clone());
             spawner
                 .spawn_local(async move {
-                    waiting.set(waiting.get() + 1);
-                    let value = promise.wait().await;
+                    let value = core::future::poll_fn(|cx| {
+                        polls.set(polls.get() + 1);
+                        promise.poll_wait(cx)
+                    })
+                    .await;
                     got.borrow_mut().push(value);
                 })
                 .unwrap();
         }
-        let (setter, seen) = (promise.clone(), got.clone());
-        spawner
-            .spawn_local(async move {
-                // Set only once every waiter is really waiting.
-                core::future::poll_fn(|cx| {
-                    if waiting.get() == WAITERS {
-                        Poll::Ready(())
-                    } else {
-                        cx.waker().wake_by_ref();
-                        Poll::Pending
-                    }
-                })
-                .await;
-                assert!(seen.borrow().is_empty());
-                setter.set(99_u32).unwrap();
-            })
-            .unwrap();
+        // `run_until_stalled` returns only because no waiter keeps another busy.
+        pool.run_until_stalled();
+        assert_eq!(polls.get(), WAITERS, "each waiter polled once, then slept");
+        assert!(got.borrow().is_empty());
+        promise.set(99_u32).unwrap();
         pool.run_until_stalled();
         assert_eq!(*got.borrow(), [Ok(99); WAITERS]);
     }
