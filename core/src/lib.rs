@@ -22,6 +22,8 @@ mod promise;
 mod queue;
 mod reply;
 mod rpc;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+mod service;
 mod stats;
 mod sync;
 mod time;
@@ -47,6 +49,8 @@ pub use rpc::{
 };
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use rpc::{ServeFuture, ServeReport};
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use service::{PromiseService, RunFuture, RunReport, Service};
 pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;

@@ -45,7 +45,7 @@ mod batching;
 mod caller;
 // `serve` runs its handlers in a `FuturesUnordered`, which needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-mod serve;
+pub(crate) mod serve;
 mod server;
 
 #[cfg(feature = "alloc")]
