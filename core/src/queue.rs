@@ -57,6 +57,15 @@ pub trait RequestQueue<T> {
     /// queued and the queue is closed.
     fn try_recv(&self) -> Result<T, TryRecvError>;
 
+    /// Removes the first queued item for which `matches` is true and returns it. rsvp calls
+    /// it when a caller gives up on a queued request, so that its queue space comes back at
+    /// once. A queue that cannot remove items returns `None` (the default); the request
+    /// then stays queued until the server skips it.
+    fn remove(&self, matches: &mut dyn FnMut(&T) -> bool) -> Option<T> {
+        let _ = matches;
+        None
+    }
+
     /// Stops accepting items; queued items can still be received.
     fn close(&self);
 
@@ -116,6 +125,23 @@ impl<T, const N: usize> QueueState<T, N> {
         self.head = (self.head + 1) % N;
         self.len -= 1;
         Ok(item.expect("queue invariant: the first `len` entries from `head` are occupied"))
+    }
+
+    /// Removes the first item that `matches`, keeping the others in order. O(len).
+    pub(crate) fn remove(&mut self, matches: &mut dyn FnMut(&T) -> bool) -> Option<T> {
+        let found = (0..self.len).find(|&i| {
+            let item = self.ring[(self.head + i) % N].as_ref();
+            matches(
+                item.expect("queue invariant: the first `len` entries from `head` are occupied"),
+            )
+        })?;
+        let item = self.ring[(self.head + found) % N].take();
+        for i in found..self.len - 1 {
+            let next = self.ring[(self.head + i + 1) % N].take();
+            self.ring[(self.head + i) % N] = next;
+        }
+        self.len -= 1;
+        item
     }
 
     pub(crate) fn close(&mut self) {
@@ -235,6 +261,14 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         })
     }
 
+    fn remove(&self, matches: &mut dyn FnMut(&T) -> bool) -> Option<T> {
+        self.shared.lock(|s| {
+            let item = s.state.remove(matches)?;
+            s.senders.wake_all();
+            Some(item)
+        })
+    }
+
     fn close(&self) {
         self.shared.lock(|s| {
             s.state.close();
@@ -256,6 +290,8 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use crate::sync::LocalMutex;
 
@@ -272,6 +308,21 @@ mod tests {
     }
 
     #[test]
+    fn remove_takes_one_item_out_of_the_middle_and_keeps_the_order() {
+        let mut q = QueueState::<u32, 4>::new();
+        q.push(0).unwrap();
+        assert_eq!(q.pop(), Ok(0)); // move `head` so the ring wraps
+        for i in 1..=4 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(q.remove(&mut |&i| i == 2), Some(2));
+        assert_eq!(q.remove(&mut |&i| i == 9), None);
+        q.push(5).unwrap();
+        let drained: std::vec::Vec<u32> = core::iter::from_fn(|| q.pop().ok()).collect();
+        assert_eq!(drained, [1, 3, 4, 5]);
+    }
+
+    #[test]
     fn full_and_closed_hand_the_item_back() {
         let mut q = QueueState::<&str, 1>::new();
         q.push("a").unwrap();
@@ -285,7 +336,6 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn receiver_is_woken_by_send_and_close() {
-        extern crate std;
         use futures_util::task::{waker_ref, ArcWake};
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;

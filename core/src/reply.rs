@@ -215,12 +215,14 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         })
     }
 
-    /// A reserved slot's request is being sent: `Reserved -> Queued`. False if the slot is no
-    /// longer reserved (the endpoint closed meanwhile), in which case its result is waiting.
-    pub(crate) fn send(&mut self, ticket: Ticket, deadline: Option<I>) -> bool {
+    /// A reserved slot's request is being sent: `Reserved -> Queued`, for a call that
+    /// started at `started_at`. False if the slot is no longer reserved (the endpoint closed
+    /// meanwhile), in which case its result is waiting.
+    pub(crate) fn send(&mut self, ticket: Ticket, started_at: I, deadline: Option<I>) -> bool {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Reserved) => {
                 slot.state = State::Queued;
+                slot.started_at = Some(started_at);
                 slot.deadline = deadline;
                 true
             }
@@ -509,7 +511,7 @@ mod tests {
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
-            !p.send(reserved, None),
+            !p.send(reserved, NoInstant, None),
             "a reservation cannot be sent after close"
         );
         assert!(matches!(

@@ -34,6 +34,10 @@ pub trait Clock {
     /// [`Timer::sleep_until`] makes one.
     type Sleep: Future<Output = ()> + Unpin;
 
+    /// Whether this clock's instants measure time. `false` only for clocks whose instants are
+    /// all equal, such as [`NoClock`]: rsvp then records no latencies, rather than zeros.
+    const MEASURES_TIME: bool = true;
+
     /// The current time.
     fn now(&self) -> Self::Instant;
 }
@@ -88,6 +92,7 @@ impl Future for Never {
 impl Clock for NoClock {
     type Instant = NoInstant;
     type Sleep = Never;
+    const MEASURES_TIME: bool = false;
     fn now(&self) -> NoInstant {
         NoInstant
     }
@@ -96,6 +101,7 @@ impl Clock for NoClock {
 impl<C: Clock + ?Sized> Clock for &C {
     type Instant = C::Instant;
     type Sleep = C::Sleep;
+    const MEASURES_TIME: bool = C::MEASURES_TIME;
     fn now(&self) -> C::Instant {
         (**self).now()
     }

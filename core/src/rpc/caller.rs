@@ -226,6 +226,8 @@ pub struct CallFuture<'a, E: Endpoint + ?Sized> {
     rpc: &'a E,
     req: Option<E::Req>,
     ticket: Option<Ticket>,
+    /// When the call was made; `None` once it was sent (the slot keeps it then).
+    started_at: Option<InstantOf<E>>,
     deadline: Option<InstantOf<E>>,
     sleep: Option<SleepOf<E>>,
     stage: Stage,
@@ -247,6 +249,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
             rpc,
             req: Some(req),
             ticket: None,
+            started_at: Some(rpc.endpoint_clock().now()),
             deadline,
             sleep,
             stage: Stage::Start,
@@ -264,6 +267,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
             rpc,
             req: None,
             ticket: Some(ticket),
+            started_at: None,
             deadline,
             sleep,
             stage: Stage::Sent,
@@ -295,10 +299,14 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
         loop {
             match self.stage {
                 Stage::Start => {
-                    match self
-                        .rpc
-                        .poll_start(cx, &mut self.req, &mut self.ticket, self.deadline)
-                    {
+                    match self.rpc.poll_start(
+                        cx,
+                        &mut self.req,
+                        &mut self.ticket,
+                        self.started_at
+                            .expect("an unsent call knows when it started"),
+                        self.deadline,
+                    ) {
                         Poll::Ready(Ok(_)) => self.stage = Stage::Sent,
                         Poll::Ready(Err(error)) => {
                             self.stage = Stage::Done;

@@ -237,6 +237,12 @@ where
     pub fn close(&self, mode: CloseMode) -> usize {
         let closed = self.state.lock(|s| s.close(mode));
         self.queue.close();
+        if mode == CloseMode::Fail {
+            // Every request still queued now belongs to a call that just ended with
+            // `Closed` (or had ended before): drop them instead of keeping them until a
+            // server that may never come skips them.
+            while self.queue.try_recv().is_ok() {}
+        }
         closed
     }
 
@@ -290,6 +296,7 @@ pub trait Endpoint: sealed::Sealed {
         cx: &mut Context<'_>,
         req: &mut Option<Self::Req>,
         ticket: &mut Option<Ticket>,
+        started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Ticket, CallError>>;
     #[doc(hidden)]
@@ -360,17 +367,15 @@ where
                 Role::Server => &mut s.servers,
             };
             *count -= 1;
-            let last = *count == 0;
-            if last && role == Role::Server {
-                // Nobody will take what is queued: end those calls instead of leaving their
-                // callers waiting (the seed's `Stop()` leaves them blocked forever).
-                s.close(CloseMode::Fail);
-            }
-            last
+            *count == 0
         });
-        if last {
-            // Last caller gone: nothing more will arrive, so the server's `recv` can end.
-            self.queue.close();
+        match (last, role) {
+            // Nobody will take what is queued: end those calls instead of leaving their
+            // callers waiting (the seed's `Stop()` leaves them blocked forever).
+            (true, Role::Server) => drop(self.close(CloseMode::Fail)),
+            // Nothing more will arrive, so the server's `recv` can end.
+            (true, Role::Caller) => self.queue.close(),
+            (false, _) => {}
         }
     }
 
@@ -471,13 +476,17 @@ where
         cx: &mut Context<'_>,
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
+        started_at: C::Instant,
         deadline: Option<C::Instant>,
     ) -> Poll<Result<Ticket, CallError>> {
         loop {
             let held = match *ticket {
                 // A reserved slot (a permit, or a call that waited for queue room).
                 Some(held) => {
-                    if !self.state.lock(|s| s.slots.send(held, deadline)) {
+                    if !self
+                        .state
+                        .lock(|s| s.slots.send(held, started_at, deadline))
+                    {
                         // Closed while reserved: the slot already holds the `Closed` result.
                         *req = None;
                         return Poll::Ready(Ok(held));
@@ -485,13 +494,12 @@ where
                     held
                 }
                 None => {
-                    let now = self.now();
                     let acquired = self.state.lock(|s| {
                         if s.closed {
                             s.stats.record(Outcome::Closed, None);
                             return Err(());
                         }
-                        let acquired = s.slots.acquire(s.next_id, now, deadline, false);
+                        let acquired = s.slots.acquire(s.next_id, started_at, deadline, false);
                         match acquired {
                             Some(_) => s.next_id += 1,
                             None => s.slot_waiters.register(cx.waker()),
@@ -548,7 +556,7 @@ where
     fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
         // A result that raced in is returned, so that a dropped reply is dropped outside the
         // lock (its `Drop` may use this endpoint).
-        self.state.lock(|s| {
+        let (phase, result) = self.state.lock(|s| {
             let (phase, result) = s.slots.cancel(ticket)?;
             s.slot_waiters.wake_all();
             // An outcome that was decided before (a reply, `Lost`, `Closed`) is already
@@ -560,8 +568,13 @@ where
                 };
                 s.stats.record(outcome, None);
             }
-            result
-        })
+            Some((phase, result))
+        })?;
+        if phase == Phase::Queued {
+            // Give the queue space back now, rather than when a server skips the request.
+            drop(self.queue.remove(&mut |env| env.ticket == ticket));
+        }
+        result
     }
 
     fn poll_recv(
@@ -592,7 +605,8 @@ where
         let now = self.now();
         self.state.lock(|s| {
             let latency = s.slots.reply(ticket, value, now)?;
-            s.stats.record(Outcome::Replied, Some(latency));
+            s.stats
+                .record(Outcome::Replied, C::MEASURES_TIME.then_some(latency));
             Ok(())
         })
     }
@@ -615,7 +629,7 @@ where
     }
 
     fn close_endpoint(&self, mode: CloseMode) -> usize {
-        self.close(mode)
+        Rpc::close(self, mode)
     }
 
     fn endpoint_stats(&self) -> StatsSnapshot {
