@@ -64,7 +64,10 @@ fn dropped_while_waiting_for_a_slot() {
     // The slot holder is unaffected, and the slot is free once it has its reply.
     let (req, responder) = server.try_recv().unwrap();
     assert_eq!(req.value(), 1);
-    assert!(server.try_recv().is_err(), "the dropped call never reached the queue");
+    assert!(
+        server.try_recv().is_err(),
+        "the dropped call never reached the queue"
+    );
     responder.reply(tracker.make(10)).unwrap();
     assert_eq!(p.ready(&mut holder).unwrap().value(), 10);
     drop((req, holder));

@@ -162,7 +162,11 @@ fn stats_match_the_outcomes_of_a_mixed_run() {
     let (two, r2) = server.try_recv().unwrap();
     assert_eq!((one, two), (1, 2));
     let stats = rpc.stats();
-    assert_eq!((stats.queued, stats.in_flight), (2, 2), "two taken, two queued");
+    assert_eq!(
+        (stats.queued, stats.in_flight),
+        (2, 2),
+        "two taken, two queued"
+    );
 
     r1.reply(one * 10).unwrap();
     drop(r2);

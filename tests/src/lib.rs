@@ -187,7 +187,8 @@ mod tests {
     fn poller_counts_wakes() {
         let poller = Poller::new();
         poller.waker().wake_by_ref();
-        poller.waker().clone().wake();
+        let owned = poller.waker().clone();
+        owned.wake();
         assert_eq!(poller.wakes(), 2);
         assert_eq!(poller.ready(&mut std::future::ready(5)), 5);
         poller.pending(&mut std::future::pending::<()>());
