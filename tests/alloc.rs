@@ -186,7 +186,8 @@ fn every_other_outcome_allocates_nothing() {
         let (req, responder) = server.try_recv().unwrap();
         drop(cancelled);
         assert_eq!(responder.reply(req), Err(req));
-        // Cancelled while queued, then skipped; and Full.
+        // Cancelled while queued, then skipped; Full; and Lost again, decided while the
+        // caller still holds its call.
         let queued = caller.try_call(i).unwrap();
         let _other = caller.try_call(i + 1).unwrap();
         assert!(caller.try_call(i + 2).unwrap_err().is_full());
@@ -198,7 +199,10 @@ fn every_other_outcome_allocates_nothing() {
     assert_eq!(allocated, 0);
     let stats = rpc.stats();
     let calls = WARM_UP + MEASURED;
-    assert_eq!((stats.lost, stats.full), (calls, calls));
+    assert_eq!(
+        (stats.lost, stats.full, stats.cancelled),
+        (2 * calls, calls, 2 * calls)
+    );
 }
 
 #[test]

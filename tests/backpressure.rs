@@ -67,8 +67,8 @@ fn call_waits_for_a_slot_and_goes_on_when_one_frees() {
 
 #[test]
 fn many_waiting_calls_all_get_through_one_slot() {
-    // More waiters than the endpoint keeps wakers for: none may be forgotten. Like an
-    // executor, poll a call only when it was woken since its last poll.
+    // Ten waiters on one slot (more than a fixed waker set holds without `alloc`): none may
+    // be forgotten. Like an executor, poll a call only when it was woken since its last poll.
     struct Task<F> {
         call: Option<F>,
         poller: Poller,

@@ -174,8 +174,9 @@ fn dropped_after_the_reply_arrived_drops_the_reply() {
     assert_eq!(tracker.live(), 1, "the reply waits in the slot");
     drop(call);
     assert_eq!(tracker.live(), 0, "the unread reply was dropped");
+    // The outcome was decided when the reply was sent: it counts as replied, not cancelled.
     let stats = rpc.stats();
-    assert_eq!((stats.cancelled, stats.replied), (1, 0));
+    assert_eq!((stats.replied, stats.cancelled, stats.total()), (1, 0, 1));
     assert_free_slots(&rpc, 2);
 }
 
@@ -219,13 +220,19 @@ fn many_random_cancellations_leak_nothing() {
     let p = Poller::new();
     let mut calls = Vec::new();
     let mut taken = Vec::new();
-    let mut replies = 0u64;
+    let (mut started, mut full, mut delivered, mut read) = (0u64, 0u64, 0u64, 0u64);
 
     for step in 0..20_000u32 {
         match next() % 5 {
             0 => match caller.try_call(tracker.make(step)) {
-                Ok(call) => calls.push(call),
-                Err(e) => assert!(e.is_full()),
+                Ok(call) => {
+                    calls.push(call);
+                    started += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_full());
+                    full += 1;
+                }
             },
             1 => {
                 if let Ok(pair) = server.try_recv() {
@@ -235,15 +242,16 @@ fn many_random_cancellations_leak_nothing() {
             2 if !taken.is_empty() => {
                 let (req, responder) = taken.swap_remove(next() as usize % taken.len());
                 let value = req.value();
-                let _ = responder.reply(tracker.make(value));
+                if responder.reply(tracker.make(value)).is_ok() {
+                    delivered += 1;
+                }
             }
             3 if !calls.is_empty() => {
                 let i = next() as usize % calls.len();
                 match p.poll(&mut calls[i]) {
                     std::task::Poll::Ready(result) => {
-                        if result.is_ok() {
-                            replies += 1;
-                        }
+                        assert!(result.is_ok(), "nothing but replies and cancellations");
+                        read += 1;
                         drop(calls.swap_remove(i));
                     }
                     std::task::Poll::Pending => {}
@@ -253,12 +261,18 @@ fn many_random_cancellations_leak_nothing() {
             _ => {}
         }
     }
+    // The calls first, so the responders still held are stale and lose nothing.
     drop((calls, taken));
     while server.try_recv().is_ok() {}
     assert_eq!(tracker.live(), 0, "every request and reply was dropped");
     let stats = rpc.stats();
-    assert!(stats.cancelled > 1000 && replies > 100, "{stats}");
-    assert_eq!(stats.replied, replies);
+    assert!(stats.cancelled > 1000 && read > 100, "{stats}");
+    assert_eq!(
+        (stats.replied, stats.full, stats.lost),
+        (delivered, full, 0)
+    );
+    assert!(read <= delivered, "some replies were dropped unread");
+    assert_eq!(stats.total(), started + full, "one outcome per call");
     assert_eq!((stats.queued, stats.in_flight), (0, 0));
     assert_free_slots(&rpc, 4);
 }

@@ -201,3 +201,31 @@ fn stats_match_the_outcomes_of_a_mixed_run() {
     assert_eq!((stats.queued, stats.in_flight), (0, 0));
     assert_eq!(stats.success_rate(), Some(0.3));
 }
+
+#[test]
+fn outcomes_count_when_decided_and_only_once() {
+    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut replied = caller.try_call(1).unwrap();
+    let mut lost = caller.try_call(2).unwrap();
+    let mut closed = caller.try_call(3).unwrap();
+    let (_, r1) = server.try_recv().unwrap();
+    let (_, r2) = server.try_recv().unwrap();
+    r1.reply(10).unwrap();
+    drop(r2);
+    caller.close(CloseMode::Fail);
+    // No caller has looked yet; the stats already know.
+    let decided = rpc.stats();
+    assert_eq!((decided.replied, decided.lost, decided.closed), (1, 1, 1));
+
+    assert_eq!(p.ready(&mut replied), Ok(10));
+    assert_eq!(p.ready(&mut lost), Err(CallError::Lost));
+    assert_eq!(p.ready(&mut closed), Err(CallError::Closed));
+    assert_eq!(
+        rpc.stats(),
+        decided,
+        "reading an outcome does not count it again"
+    );
+}
