@@ -1,0 +1,145 @@
+//! Timeouts at every stage of a call: waiting for a slot, queued, being worked on; and the
+//! edges (a zero timeout, one too large for the clock, a reply racing the deadline).
+
+use rsvp::{CallError, Clock, ManualClock, Rpc};
+use rsvp_tests::{ms, LocalRpc, Poller};
+
+#[test]
+fn timeout_while_waiting_for_a_slot() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 1> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut holder = caller.try_call(1).unwrap();
+    let mut waiting = caller.call_timeout(2, ms(5));
+    p.pending(&mut waiting);
+    clock.advance(ms(5));
+    assert_eq!(p.ready(&mut waiting), Err(CallError::Timeout));
+
+    // It never reached the queue: the server sees only the first request.
+    let (req, responder) = server.try_recv().unwrap();
+    assert_eq!(req, 1);
+    assert!(server.try_recv().is_err());
+    responder.reply(10).unwrap();
+    assert_eq!(p.ready(&mut holder), Ok(10));
+    assert_eq!((rpc.stats().timeout, rpc.stats().replied), (1, 1));
+}
+
+#[test]
+fn timeout_while_queued_skips_the_request() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut first = caller.call_timeout(1, ms(5));
+    p.pending(&mut first);
+    let mut second = caller.try_call(2).unwrap();
+    clock.advance(ms(5));
+    assert_eq!(p.ready(&mut first), Err(CallError::Timeout));
+    let (req, responder) = server.try_recv().unwrap();
+    assert_eq!(req, 2, "the timed-out request is skipped");
+    responder.reply(20).unwrap();
+    assert_eq!(p.ready(&mut second), Ok(20));
+}
+
+#[test]
+fn timeout_while_worked_on_tells_the_responder() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let responder_side = Poller::new();
+
+    let mut call = caller.call_timeout(1, ms(5));
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    let mut cancelled = responder.cancelled();
+    responder_side.pending(&mut cancelled);
+    assert!(!responder.is_cancelled());
+
+    clock.advance(ms(5));
+    // The responder learns only once the caller looks at its deadline: the call's own
+    // future is what notices the time.
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    assert_eq!(responder_side.wakes(), 1);
+    responder_side.ready(&mut cancelled);
+    assert!(responder.is_cancelled());
+    drop(cancelled);
+    assert_eq!(responder.reply(7), Err(7), "the late reply comes back");
+    let stats = rpc.stats();
+    assert_eq!((stats.timeout, stats.lost, stats.total()), (1, 0, 1));
+}
+
+#[test]
+fn zero_timeout_times_out_at_the_first_poll() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut call = caller.call_timeout(1, ms(0));
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    let mut call = caller.try_call_timeout(2, ms(0)).unwrap();
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    assert!(server.try_recv().is_err(), "both requests were skipped");
+    assert_eq!(rpc.stats().timeout, 2);
+}
+
+#[test]
+fn a_timeout_the_clock_cannot_represent_means_no_deadline() {
+    let clock = ManualClock::new();
+    clock.advance(ms(1));
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut call = caller.call_timeout(1, std::time::Duration::MAX);
+    assert_eq!(call.deadline(), None);
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    assert_eq!((responder.deadline(), responder.time_left()), (None, None));
+    responder.reply(2).unwrap();
+    assert_eq!(p.ready(&mut call), Ok(2));
+}
+
+#[test]
+fn a_reply_that_arrived_before_the_caller_noticed_the_deadline_wins() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut call = caller.call_timeout(1, ms(5));
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    clock.advance(ms(5));
+    // The deadline has passed but the caller has not looked yet: the reply still lands.
+    responder.reply(11).unwrap();
+    assert_eq!(p.ready(&mut call), Ok(11));
+    let stats = rpc.stats();
+    assert_eq!((stats.replied, stats.timeout), (1, 0));
+}
+
+#[test]
+fn call_deadline_uses_the_absolute_instant() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let deadline = clock.after(ms(8));
+    clock.advance(ms(3));
+    let mut call = caller.call_deadline(1, deadline);
+    assert_eq!(call.deadline(), Some(deadline));
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    assert_eq!(responder.time_left(), Some(ms(5)));
+    clock.advance(ms(4));
+    p.pending(&mut call);
+    clock.advance(ms(1));
+    assert_eq!(clock.now(), deadline);
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    assert_eq!(responder.time_left(), Some(ms(0)));
+}
