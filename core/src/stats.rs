@@ -370,8 +370,8 @@ impl Stats {
     }
 
     /// The counts and latency percentiles now, with the gauges the owner supplies: `queued`
-    /// requests not yet taken by a responder and `in_flight` calls still waiting for their
-    /// outcome.
+    /// requests not yet taken by a responder and `in_flight` requests a responder is working
+    /// on.
     pub fn snapshot(&self, queued: usize, in_flight: usize) -> StatsSnapshot {
         let count = |o| self.count(o);
         StatsSnapshot {
@@ -420,7 +420,7 @@ pub struct StatsSnapshot {
     pub cancelled: u64,
     /// Requests waiting in the queue for a responder, when the snapshot was taken.
     pub queued: usize,
-    /// Calls waiting for their outcome, when the snapshot was taken.
+    /// Requests a responder has taken and not yet answered, when the snapshot was taken.
     pub in_flight: usize,
     /// Median reply latency (an upper bound, see [`Histogram::percentile`]); `None` before
     /// the first timed reply.

@@ -212,7 +212,7 @@ enum Stage {
 /// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
 /// (a reply that arrived but was not read yet counts as `Replied`):
 ///
-/// - before it was first polled: nothing was sent;
+/// - before it was first polled: nothing was sent, and nothing is counted;
 /// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
 /// - while queued: the slot is freed at once; the responder will skip the request;
 /// - while a responder works on it: the slot is freed at once, the responder's
@@ -286,6 +286,13 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
         TimedCallFuture { inner: self }
     }
 
+    /// Ends the call: no more polls, and the sleep (a timer entry on some runtimes) goes now
+    /// rather than when the future is dropped.
+    fn finish(&mut self) {
+        self.stage = Stage::Done;
+        self.sleep = None;
+    }
+
     fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
         self.sleep
             .as_mut()
@@ -309,14 +316,14 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
                     ) {
                         Poll::Ready(Ok(_)) => self.stage = Stage::Sent,
                         Poll::Ready(Err(error)) => {
-                            self.stage = Stage::Done;
+                            self.finish();
                             return Poll::Ready(Err(error));
                         }
                         Poll::Pending => {
                             if !self.deadline_passed(cx) {
                                 return Poll::Pending;
                             }
-                            self.stage = Stage::Done;
+                            self.finish();
                             self.req = None;
                             return Poll::Ready(match self.ticket.take() {
                                 Some(ticket) => self
@@ -334,13 +341,13 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
                 Stage::Sent => {
                     let ticket = self.ticket.expect("a sent call holds a ticket");
                     if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
-                        self.stage = Stage::Done;
+                        self.finish();
                         return Poll::Ready(result);
                     }
                     if !self.deadline_passed(cx) {
                         return Poll::Pending;
                     }
-                    self.stage = Stage::Done;
+                    self.finish();
                     // A reply that raced with the deadline wins.
                     return Poll::Ready(
                         self.rpc
@@ -469,11 +476,18 @@ where
     E::Clock: Timer,
 {
     /// Sends `req` in the reserved slot and waits for the reply for at most `timeout`.
-    pub fn call_timeout(mut self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
-        let clock = self.rpc.endpoint_clock();
-        let deadline = crate::time::deadline_after(clock.now(), timeout);
-        let sleep = deadline.map(|d| clock.sleep_until(d));
-        let mut call = CallFuture::start(self.rpc, req, deadline, sleep);
+    pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
+        let now = self.rpc.endpoint_clock().now();
+        match crate::time::deadline_after(now, timeout) {
+            Some(deadline) => self.call_deadline(req, deadline),
+            None => self.call(req),
+        }
+    }
+
+    /// Sends `req` in the reserved slot and waits for the reply until `deadline`.
+    pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E> {
+        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        let mut call = CallFuture::start(self.rpc, req, Some(deadline), Some(sleep));
         call.ticket = self.ticket.take();
         call
     }

@@ -233,7 +233,9 @@ where
     /// Shuts the endpoint down: new calls fail with [`CallError::Closed`]; calls being worked
     /// on finish; queued calls end with `Closed` ([`CloseMode::Fail`]) or are still served
     /// ([`CloseMode::Drain`]). A running [`serve`](Server::serve) returns its report once
-    /// nothing is left. Returns how many queued calls were ended. Idempotent.
+    /// nothing is left. Returns how many calls it ended with `Closed` (queued ones, and
+    /// ones holding a slot that had not sent yet: unused permits, calls waiting for queue
+    /// room). Idempotent.
     pub fn close(&self, mode: CloseMode) -> usize {
         let closed = self.state.lock(|s| s.close(mode));
         self.queue.close();
