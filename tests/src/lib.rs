@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use rsvp::{LocalMutex, ManualClock, Rpc, StdMutex};
 
+pub mod batch;
+
 /// A single-thread endpoint timed by a manual clock.
 pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, LocalMutex, ManualClock, N>;
 
