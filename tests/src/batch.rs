@@ -16,17 +16,22 @@ type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 16>;
 
 /// `serve_batches` with `max_wait` 100 ms, the given `max_size` and handler.
 pub struct BatchHarness {
+    /// Runs the server and the callers.
     pub pool: LocalPool,
+    /// The endpoint's clock.
     pub clock: ManualClock,
+    /// A caller handle; each call gets a clone.
     pub caller: Caller<Rc<Endpoint>>,
     /// Each batch the handler was given, in order.
     pub batches: Rc<RefCell<Vec<Vec<i32>>>>,
     /// `(request, reply)` in the order the callers got them.
     pub replies: Rc<RefCell<Vec<(i32, Reply)>>>,
+    /// The report, once `serve_batches` returned.
     pub report: Rc<RefCell<Option<BatchReport>>>,
 }
 
 impl BatchHarness {
+    /// Spawns the server.
     pub fn start(
         max_size: usize,
         mut handler: impl FnMut(Vec<i32>) -> Vec<Result<i32, String>> + 'static,
@@ -76,11 +81,13 @@ impl BatchHarness {
         self.pool.run_until_stalled();
     }
 
+    /// Moves time and runs until everything stalls.
     pub fn advance(&mut self, by: Duration) {
         self.clock.advance(by);
         self.pool.run_until_stalled();
     }
 
+    /// The batches so far.
     pub fn batches(&self) -> Vec<Vec<i32>> {
         self.batches.borrow().clone()
     }
