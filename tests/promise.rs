@@ -58,7 +58,10 @@ fn abandoned_once_every_setter_is_gone_and_waiters_are_told() {
     for _ in 0..3 {
         let (out, waiter) = (got.clone(), promise.clone());
         pool.spawner()
-            .spawn_local(async move { out.borrow_mut().push(waiter.wait().await) })
+            .spawn_local(async move {
+                let result = waiter.wait().await;
+                out.borrow_mut().push(result);
+            })
             .unwrap();
     }
     pool.run_until_stalled();
