@@ -88,7 +88,7 @@ use core::fmt;
 use core::iter::{FusedIterator, Zip};
 use core::time::Duration;
 
-use crate::time::{deadline_after, Instant};
+use crate::time::Instant;
 
 /// How a [`Batch`] decides that a batch is complete: at `max_size` items, or `max_wait`
 /// after its first item, whichever comes first.
@@ -255,7 +255,7 @@ impl<T, I: Instant> Batch<T, I> {
     /// `None` if no batch is open, or if that sum does not fit the clock (the batch then
     /// waits until it is full or flushed).
     pub fn poll_timeout(&self) -> Option<I> {
-        deadline_after(self.opened_at?, self.config.max_wait)
+        self.opened_at?.checked_add(self.config.max_wait)
     }
 
     /// Hands out the open batch if its deadline ([`poll_timeout`](Self::poll_timeout)) is at

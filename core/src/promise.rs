@@ -54,7 +54,7 @@ use core::time::Duration;
 use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
-use crate::time::{deadline_after, Timer};
+use crate::time::{Instant as _, Timer};
 use crate::waker_set::WakerSet;
 use sealed::CountedSetters as _;
 
@@ -421,7 +421,7 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         timer: &Tm,
         timeout: Duration,
     ) -> WaitUntilFuture<'_, T, M, Tm::Sleep> {
-        let deadline = match deadline_after(timer.now(), timeout) {
+        let deadline = match timer.now().checked_add(timeout) {
             Some(deadline) => Deadline::Sleeping(timer.sleep_until(deadline)),
             None => Deadline::Never,
         };

@@ -48,12 +48,6 @@ pub trait Timer: Clock {
     fn sleep_until(&self, deadline: Self::Instant) -> Self::Sleep;
 }
 
-/// `deadline` for something that must happen within `timeout` of `now`; saturates at "never"
-/// (`None`) when the sum overflows the clock.
-pub(crate) fn deadline_after<I: Instant>(now: I, timeout: Duration) -> Option<I> {
-    now.checked_add(timeout)
-}
-
 /// No clock at all, for firmware without a time driver.
 ///
 /// Replies carry no meaningful timing and the latency histogram stays empty; timeouts are

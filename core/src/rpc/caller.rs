@@ -11,7 +11,7 @@ use super::{Endpoint, GiveUp, InstantOf, Role};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::time::{Clock, Timer};
+use crate::time::{Clock, Instant as _, Timer};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 
@@ -127,7 +127,7 @@ where
         timeout: Duration,
     ) -> CallFuture<'_, P::Target> {
         let clock = self.rpc.endpoint_clock();
-        match crate::time::deadline_after(clock.now(), timeout) {
+        match clock.now().checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
             None => self.call(req),
         }
@@ -158,7 +158,7 @@ where
         timeout: Duration,
     ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let clock = self.rpc.endpoint_clock();
-        let deadline = crate::time::deadline_after(clock.now(), timeout);
+        let deadline = clock.now().checked_add(timeout);
         let ticket = self.rpc.try_start(req, deadline)?;
         let sleep = deadline.map(|d| clock.sleep_until(d));
         Ok(CallFuture::sent(&self.rpc, ticket, deadline, sleep))
@@ -478,7 +478,7 @@ where
     /// Sends `req` in the reserved slot and waits for the reply for at most `timeout`.
     pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
         let now = self.rpc.endpoint_clock().now();
-        match crate::time::deadline_after(now, timeout) {
+        match now.checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
             None => self.call(req),
         }
