@@ -18,6 +18,8 @@ mod batch;
 mod error;
 #[cfg(feature = "std")]
 mod manual_clock;
+#[cfg(feature = "futures-channel")]
+mod mpsc;
 mod promise;
 mod queue;
 mod reply;
@@ -34,6 +36,8 @@ pub use batch::{route, Batch, BatchConfig, BatchConfigError, Pairs, Routed, Wron
 pub use error::{CallError, TryCallError, TryRecvError, TrySendError};
 #[cfg(feature = "std")]
 pub use manual_clock::{ManualClock, ManualInstant, ManualSleep};
+#[cfg(feature = "futures-channel")]
+pub use mpsc::MpscQueue;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use promise::promise;
 pub use promise::{

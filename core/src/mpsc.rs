@@ -1,0 +1,199 @@
+//! rsvp over futures-channel's bounded `mpsc`: for users who already have one, or who want
+//! its sender-side fairness.
+//!
+//! ```
+//! use rsvp::{LocalMutex, ManualClock, MpscQueue, Rpc};
+//!
+//! // A futures mpsc with room for 4 requests carries the requests of an 8-slot endpoint.
+//! let rpc: Rpc<u32, u32, LocalMutex, ManualClock, 8, MpscQueue<rsvp::Envelope<u32>>> =
+//!     Rpc::with_queue(MpscQueue::new(4), ManualClock::new());
+//! let (caller, server) = Rpc::split(&rpc);
+//! # futures_executor::block_on(async {
+//! let call = caller.try_call(20).unwrap();
+//! let (req, responder) = server.recv().await.unwrap();
+//! responder.reply(req + 1).unwrap();
+//! assert_eq!(call.await, Ok(21));
+//! # });
+//! ```
+
+use core::task::{Context, Poll};
+
+use futures_channel::mpsc::{self, Receiver, Sender};
+use futures_util::StreamExt;
+
+use crate::error::{TryRecvError, TrySendError};
+use crate::queue::RequestQueue;
+use crate::sync::{Mutex, StdMutex};
+use crate::waker_set::WakerSet;
+
+/// A [`RequestQueue`] over a futures-channel bounded `mpsc` channel.
+///
+/// Its capacity is futures-channel's: `buffer + 1` (the buffer plus one slot for the one
+/// sender it holds). It cannot take a request out of the middle, so a request whose caller
+/// gave up while queued stays queued until the server skips it.
+pub struct MpscQueue<T> {
+    shared: Mutex<StdMutex, Ends<T>>,
+}
+
+struct Ends<T> {
+    tx: Sender<T>,
+    rx: Receiver<T>,
+    len: usize,
+    /// Callers waiting for room. A futures `Sender` remembers one waiting task per sender,
+    /// and every caller goes through this one sender, so rsvp remembers the rest.
+    senders: WakerSet<4>,
+}
+
+impl<T> MpscQueue<T> {
+    /// A channel with room for `buffer + 1` requests.
+    pub fn new(buffer: usize) -> Self {
+        let (tx, rx) = mpsc::channel(buffer);
+        Self::from_channel(tx, rx)
+    }
+
+    /// Wraps both ends of an existing channel. Other senders of the same channel may keep
+    /// sending; what they send must be requests this endpoint made.
+    pub fn from_channel(tx: Sender<T>, rx: Receiver<T>) -> Self {
+        Self {
+            shared: Mutex::new(Ends {
+                tx,
+                rx,
+                len: 0,
+                senders: WakerSet::new(),
+            }),
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for MpscQueue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MpscQueue")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Ends<T> {
+    fn took(&mut self, item: T) -> T {
+        self.len = self.len.saturating_sub(1);
+        self.senders.wake_all();
+        item
+    }
+}
+
+impl<T> RequestQueue<T> for MpscQueue<T> {
+    fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        self.shared.lock(|ends| match ends.tx.try_send(item) {
+            Ok(()) => {
+                ends.len += 1;
+                Ok(())
+            }
+            Err(error) if error.is_full() => Err(TrySendError::Full(error.into_inner())),
+            Err(error) => Err(TrySendError::Closed(error.into_inner())),
+        })
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.lock(|ends| match ends.tx.poll_ready(cx) {
+            // An error means closed: `try_send` will say so.
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => {
+                ends.senders.register(cx.waker());
+                Poll::Pending
+            }
+        })
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared.lock(|ends| {
+            let next = core::task::ready!(ends.rx.poll_next_unpin(cx));
+            Poll::Ready(next.map(|item| ends.took(item)))
+        })
+    }
+
+    fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.shared.lock(|ends| match ends.rx.try_recv() {
+            Ok(item) => Ok(ends.took(item)),
+            Err(mpsc::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(mpsc::TryRecvError::Closed) => Err(TryRecvError::Closed),
+        })
+    }
+
+    fn close(&self) {
+        self.shared.lock(|ends| {
+            ends.rx.close();
+            ends.senders.wake_all();
+        });
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.lock(|ends| ends.tx.is_closed())
+    }
+
+    fn len(&self) -> usize {
+        self.shared.lock(|ends| ends.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::error::{CallError, TryCallError};
+    use crate::rpc::{CloseMode, Envelope, Rpc};
+    use crate::sync::LocalMutex;
+    use crate::time::NoClock;
+    use core::future::Future as _;
+    use futures_util::task::noop_waker;
+
+    type Endpoint = Rpc<u32, u32, LocalMutex, NoClock, 8, MpscQueue<Envelope<u32>>>;
+
+    #[test]
+    fn calls_flow_through_the_channel_and_full_comes_from_it() {
+        let rpc: Endpoint = Rpc::with_queue(MpscQueue::new(1), NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        // buffer 1 + 1 sender: two requests fit although the endpoint has 8 slots.
+        let first = caller.try_call(1).unwrap();
+        let second = caller.try_call(2).unwrap();
+        assert!(matches!(caller.try_call(3), Err(TryCallError::Full(3))));
+        for (expected, call) in [(1, first), (2, second)] {
+            let (req, responder) = server.try_recv().unwrap();
+            assert_eq!(req, expected);
+            responder.reply(req * 10).unwrap();
+            assert_eq!(futures_executor::block_on(call), Ok(expected * 10));
+        }
+        assert_eq!(rpc.stats().full, 1);
+    }
+
+    #[test]
+    fn a_caller_waiting_for_room_is_woken_when_the_server_takes_one() {
+        let rpc: Endpoint = Rpc::with_queue(MpscQueue::new(0), NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let first = caller.try_call(1).unwrap();
+        let mut waiting = caller.call(2);
+        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req).unwrap();
+        assert_eq!(futures_executor::block_on(first), Ok(1));
+        // Room again: the waiting call goes out now.
+        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        assert_eq!(req, 2);
+        responder.reply(20).unwrap();
+        assert_eq!(futures_executor::block_on(waiting), Ok(20));
+    }
+
+    #[test]
+    fn closing_fails_what_is_queued() {
+        let rpc: Endpoint = Rpc::with_queue(MpscQueue::new(4), NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let call = caller.try_call(1).unwrap();
+        assert_eq!(rpc.close(CloseMode::Fail), 1);
+        assert_eq!(futures_executor::block_on(call), Err(CallError::Closed));
+        assert!(server.try_recv().is_err());
+        assert!(matches!(caller.try_call(2), Err(TryCallError::Closed(2))));
+    }
+}
