@@ -23,6 +23,19 @@
 mod log;
 
 pub mod basic;
+pub mod timeout;
 
 pub use log::Log;
 
+use std::fmt;
+use std::time::Duration;
+
+/// A duration in milliseconds with one decimal ("100.3ms"), which reads better in the
+/// programs' output than `Duration`'s nanosecond `Debug`.
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1}ms", self.0.as_secs_f64() * 1e3)
+    }
+}
