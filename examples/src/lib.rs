@@ -23,6 +23,7 @@
 mod log;
 
 pub mod basic;
+pub mod promise;
 pub mod timeout;
 
 pub use log::Log;
