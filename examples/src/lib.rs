@@ -23,6 +23,7 @@
 mod log;
 
 pub mod basic;
+pub mod batch;
 pub mod promise;
 pub mod timeout;
 
