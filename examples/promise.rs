@@ -1,0 +1,12 @@
+//! The Go tutorial's "Future/Promise" program: `cargo run --example promise`.
+
+use rsvp_examples::{promise, Log};
+
+fn main() {
+    let summary = smol::block_on(promise::run(&Log::printing()));
+    let report = summary.report;
+    println!(
+        "\nservice: {} jobs taken, {} finished",
+        report.received, report.finished
+    );
+}
