@@ -4,9 +4,5 @@ use rsvp_examples::{promise, Log};
 
 fn main() {
     let summary = smol::block_on(promise::run(&Log::printing()));
-    let report = summary.report;
-    println!(
-        "\nservice: {} jobs taken, {} finished",
-        report.received, report.finished
-    );
+    println!("\nservice: {}", summary.report);
 }

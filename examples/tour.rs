@@ -32,8 +32,8 @@ fn main() {
     println!("timeout  {}", timeout.stats);
     // A promise service has no endpoint: its report counts the jobs.
     println!(
-        "promise  jobs taken {}, finished {} (a promise service has no call stats)",
-        promise.report.received, promise.report.finished
+        "promise  {} (a promise service has no call stats)",
+        promise.report
     );
     println!("batch    {}", batch.report.stats);
     println!(

@@ -153,6 +153,12 @@ pub struct RunReport {
     pub finished: u64,
 }
 
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "took {} jobs, finished {}", self.received, self.finished)
+    }
+}
+
 /// One job in progress: the handler's future and the setter of its promise.
 struct Settle<Fut: Future, M: RawMutex> {
     work: Pin<Box<Fut>>,
