@@ -415,20 +415,13 @@ where
         };
         match self.queue.try_send(Envelope { req, ticket }) {
             Ok(()) => Ok(ticket),
-            Err(refused) => {
-                let outcome = match refused {
-                    TrySendError::Full(_) => Outcome::Full,
-                    TrySendError::Closed(_) => Outcome::Closed,
-                };
-                self.state.lock(|s| {
-                    s.slots.cancel(ticket);
-                    s.slot_waiters.wake_all();
-                    s.stats.record(outcome, None);
-                });
-                Err(match refused {
-                    TrySendError::Full(env) => TryCallError::Full(env.req),
-                    TrySendError::Closed(env) => TryCallError::Closed(env.req),
-                })
+            Err(TrySendError::Full(env)) => match self.end_unsent(ticket, Outcome::Full) {
+                Outcome::Full => Err(TryCallError::Full(env.req)),
+                _ => Err(TryCallError::Closed(env.req)),
+            },
+            Err(TrySendError::Closed(env)) => {
+                self.end_unsent(ticket, Outcome::Closed);
+                Err(TryCallError::Closed(env.req))
             }
         }
     }
@@ -531,11 +524,7 @@ where
                 }
                 Err(TrySendError::Closed(env)) => {
                     drop(env);
-                    self.state.lock(|s| {
-                        s.slots.cancel(held);
-                        s.slot_waiters.wake_all();
-                        s.stats.record(Outcome::Closed, None);
-                    });
+                    self.end_unsent(held, Outcome::Closed);
                     *ticket = None;
                     return Poll::Ready(Err(CallError::Closed));
                 }
@@ -645,6 +634,21 @@ where
     C: Clock,
     Q: RequestQueue<Envelope<Req>>,
 {
+    /// Ends a call whose request the queue refused: frees its slot and counts `outcome`,
+    /// unless a shutdown ended the call (with `Closed`, already counted) in between. Returns
+    /// the call's outcome.
+    fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
+        self.state.lock(|s| {
+            let closed_meanwhile = matches!(s.slots.cancel(ticket), Some((Phase::Done, _)));
+            s.slot_waiters.wake_all();
+            if closed_meanwhile {
+                return Outcome::Closed;
+            }
+            s.stats.record(outcome, None);
+            outcome
+        })
+    }
+
     fn take(&self, ticket: Ticket) -> Option<RequestInfo<C::Instant>> {
         let now = self.now();
         self.state.lock(|s| s.slots.take(ticket, now))
