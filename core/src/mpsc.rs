@@ -39,6 +39,9 @@ struct Ends<T> {
     tx: Sender<T>,
     rx: Receiver<T>,
     len: usize,
+    /// Servers waiting for a request. The futures `Receiver` remembers one task, and does not
+    /// wake it when it is closed itself.
+    receivers: WakerSet<2>,
     /// Callers waiting for room. A futures `Sender` remembers one waiting task per sender,
     /// and every caller goes through this one sender, so rsvp remembers the rest.
     senders: WakerSet<4>,
@@ -59,6 +62,7 @@ impl<T> MpscQueue<T> {
                 tx,
                 rx,
                 len: 0,
+                receivers: WakerSet::new(),
                 senders: WakerSet::new(),
             }),
         }
@@ -86,6 +90,7 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
         self.shared.lock(|ends| match ends.tx.try_send(item) {
             Ok(()) => {
                 ends.len += 1;
+                ends.receivers.wake_all();
                 Ok(())
             }
             Err(error) if error.is_full() => Err(TrySendError::Full(error.into_inner())),
@@ -105,9 +110,12 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.lock(|ends| {
-            let next = core::task::ready!(ends.rx.poll_next_unpin(cx));
-            Poll::Ready(next.map(|item| ends.took(item)))
+        self.shared.lock(|ends| match ends.rx.poll_next_unpin(cx) {
+            Poll::Ready(next) => Poll::Ready(next.map(|item| ends.took(item))),
+            Poll::Pending => {
+                ends.receivers.register(cx.waker());
+                Poll::Pending
+            }
         })
     }
 
@@ -123,6 +131,7 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
         self.shared.lock(|ends| {
             ends.rx.close();
             ends.senders.wake_all();
+            ends.receivers.wake_all();
         });
     }
 

@@ -55,7 +55,7 @@ use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
-use crate::waker_set::WakerSet;
+use crate::waker_set::WaitList;
 use sealed::CountedSetters as _;
 
 /// How many waiters' wakers a promise keeps without spurious wake-ups. Small, because a
@@ -171,7 +171,7 @@ impl<T> fmt::Debug for PromiseState<T> {
 
 struct Shared<T> {
     state: PromiseState<T>,
-    waiters: WakerSet<WAITER_SLOTS>,
+    waiters: WaitList<WAITER_SLOTS>,
 }
 
 /// A value that is set once and awaited by any number of tasks: the Go seed's `Future`.
@@ -234,7 +234,7 @@ impl<T, M: RawMutex> Promise<T, M> {
         Self {
             shared: Mutex::new(Shared {
                 state: PromiseState::new(),
-                waiters: WakerSet::new(),
+                waiters: WaitList::new(),
             }),
         }
     }
@@ -354,7 +354,10 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     /// # });
     /// ```
     pub fn wait(&self) -> WaitFuture<'_, T, M> {
-        WaitFuture { promise: self }
+        WaitFuture {
+            promise: self,
+            key: None,
+        }
     }
 
     /// Waits for the value until the `timer`'s clock reaches `deadline` (the seed's
@@ -378,6 +381,7 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     ) -> WaitUntilFuture<'_, T, M, Tm::Sleep> {
         WaitUntilFuture {
             promise: self,
+            key: None,
             deadline: Deadline::Sleeping(timer.sleep_until(deadline)),
         }
     }
@@ -427,23 +431,37 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         };
         WaitUntilFuture {
             promise: self,
+            key: None,
             deadline,
         }
     }
 
-    /// Polls for the value, registering `cx`'s waker if there is none yet: the building
-    /// block of [`WaitFuture`] for hand-written futures.
-    ///
-    /// The waker stays registered until the promise is set or abandoned, even if the caller
-    /// stops polling; it then gets one wake-up.
-    pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Result<T, Abandoned>> {
+    /// Polls for the value for the waiter whose entry is `key`, registering `cx`'s waker
+    /// while there is none; the entry is given back once the value (or `Abandoned`) is read.
+    fn poll_wait(
+        &self,
+        cx: &mut Context<'_>,
+        key: &mut Option<usize>,
+    ) -> Poll<Result<T, Abandoned>> {
         self.shared.lock(|shared| match shared.state.get() {
-            Some(outcome) => Poll::Ready(outcome.cloned()),
+            Some(outcome) => {
+                shared.waiters.unregister(key);
+                Poll::Ready(outcome.cloned())
+            }
             None => {
-                shared.waiters.register(cx.waker());
+                shared.waiters.register(key, cx.waker());
                 Poll::Pending
             }
         })
+    }
+}
+
+impl<T, M: RawMutex> Promise<T, M> {
+    /// Gives a waiter's entry back (it stopped waiting).
+    fn unregister(&self, key: &mut Option<usize>) {
+        if key.is_some() {
+            self.shared.lock(|shared| shared.waiters.unregister(key));
+        }
     }
 }
 
@@ -618,18 +636,27 @@ pub fn promise<T, M: RawMutex>() -> (Setter<Arc<Promise<T, M>>>, Arc<Promise<T, 
 /// # Cancellation
 ///
 /// Dropping it at any point leaves the promise untouched: the value stays for other waiters
-/// and later calls. If it was polled while the promise was empty, its task's waker stays
-/// registered and may get one spurious wake-up when the promise is set or abandoned.
+/// and later calls, and the waiter's registration goes with it (with `alloc`; without, its
+/// waker may get one spurious wake-up when the promise is set or abandoned).
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct WaitFuture<'a, T, M> {
+pub struct WaitFuture<'a, T, M: RawMutex> {
     promise: &'a Promise<T, M>,
+    /// This waiter's entry in the promise's wait list, while it has one.
+    key: Option<usize>,
 }
 
 impl<T: Clone, M: RawMutex> Future for WaitFuture<'_, T, M> {
     type Output = Result<T, Abandoned>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.promise.poll_wait(cx)
+        let this = self.get_mut();
+        this.promise.poll_wait(cx, &mut this.key)
+    }
+}
+
+impl<T, M: RawMutex> Drop for WaitFuture<'_, T, M> {
+    fn drop(&mut self) {
+        self.promise.unregister(&mut self.key);
     }
 }
 
@@ -647,13 +674,21 @@ impl<T, M: RawMutex> fmt::Debug for WaitFuture<'_, T, M> {
 /// # Cancellation
 ///
 /// Dropping it at any point leaves the promise untouched and drops its sleep (cancelling
-/// the timer). If it was polled while the promise was empty, its task's waker stays
-/// registered with the promise and may get one spurious wake-up when the promise is set or
-/// abandoned.
+/// the timer). The waiter's registration goes with it, and with a timeout too, so waiters
+/// that give up leave nothing behind (with `alloc`; without, a waker may get one spurious
+/// wake-up when the promise is set or abandoned).
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct WaitUntilFuture<'a, T, M, S> {
+pub struct WaitUntilFuture<'a, T, M: RawMutex, S> {
     promise: &'a Promise<T, M>,
+    /// This waiter's entry in the promise's wait list, while it has one.
+    key: Option<usize>,
     deadline: Deadline<S>,
+}
+
+impl<T, M: RawMutex, S> Drop for WaitUntilFuture<'_, T, M, S> {
+    fn drop(&mut self) {
+        self.promise.unregister(&mut self.key);
+    }
 }
 
 enum Deadline<S> {
@@ -675,20 +710,21 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         // The value first: a value that is there is never reported as a timeout.
-        if let Poll::Ready(outcome) = this.promise.poll_wait(cx) {
+        if let Poll::Ready(outcome) = this.promise.poll_wait(cx, &mut this.key) {
             return Poll::Ready(outcome.map_err(WaitError::from));
         }
-        match &mut this.deadline {
-            Deadline::Never => Poll::Pending,
-            Deadline::Sleeping(sleep) => match Pin::new(sleep).poll(cx) {
-                Poll::Ready(()) => {
-                    this.deadline = Deadline::Passed;
-                    Poll::Ready(Err(WaitError::Timeout))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-            Deadline::Passed => Poll::Ready(Err(WaitError::Timeout)),
+        let passed = match &mut this.deadline {
+            Deadline::Never => false,
+            Deadline::Sleeping(sleep) => Pin::new(sleep).poll(cx).is_ready(),
+            Deadline::Passed => true,
+        };
+        if !passed {
+            return Poll::Pending;
         }
+        this.deadline = Deadline::Passed;
+        // It stops waiting: nothing of it stays with the promise.
+        this.promise.unregister(&mut this.key);
+        Poll::Ready(Err(WaitError::Timeout))
     }
 }
 
@@ -1005,9 +1041,10 @@ mod tests {
             let (promise, polls, got) = (promise.clone(), polls.clone(), got.clone());
             spawner
                 .spawn_local(async move {
+                    let mut wait = promise.wait();
                     let value = core::future::poll_fn(|cx| {
                         polls.set(polls.get() + 1);
-                        promise.poll_wait(cx)
+                        Pin::new(&mut wait).poll(cx)
                     })
                     .await;
                     got.borrow_mut().push(value);
@@ -1021,6 +1058,11 @@ mod tests {
         promise.set(99_u32).unwrap();
         pool.run_until_stalled();
         assert_eq!(*got.borrow(), [Ok(99); WAITERS]);
+        assert_eq!(
+            promise.shared.lock(|s| s.waiters.len()),
+            0,
+            "every waiter left"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! Invariants: `len <= N`; items leave in the order they entered; after `close` nothing
 //! enters, and the receiver still gets everything that entered before.
 
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use crate::error::{TryRecvError, TrySendError};
 use crate::sync::{Mutex, RawMutex};
@@ -159,7 +159,9 @@ impl<T, const N: usize> QueueState<T, N> {
 
 struct Shared<T, const N: usize> {
     state: QueueState<T, N>,
-    receiver: Option<Waker>,
+    /// Servers waiting for a request (several tasks may serve one endpoint).
+    receivers: WakerSet<2>,
+    /// Callers waiting for room.
     senders: WakerSet<4>,
 }
 
@@ -185,7 +187,7 @@ impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
         Self {
             shared: Mutex::new(Shared {
                 state: QueueState::new(),
-                receiver: None,
+                receivers: WakerSet::new(),
                 senders: WakerSet::new(),
             }),
         }
@@ -218,9 +220,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.shared.lock(|s| {
             s.state.push(item)?;
-            if let Some(waker) = &s.receiver {
-                waker.wake_by_ref();
-            }
+            s.receivers.wake_all();
             Ok(())
         })
     }
@@ -244,10 +244,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
             }
             Err(TryRecvError::Closed) => Poll::Ready(None),
             Err(TryRecvError::Empty) => {
-                match &mut s.receiver {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
+                s.receivers.register(cx.waker());
                 Poll::Pending
             }
         })
@@ -273,9 +270,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         self.shared.lock(|s| {
             s.state.close();
             s.senders.wake_all();
-            if let Some(waker) = &s.receiver {
-                waker.wake_by_ref();
-            }
+            s.receivers.wake_all();
         });
     }
 

@@ -33,6 +33,7 @@ use core::time::Duration;
 
 use crate::error::CallError;
 use crate::time::Instant;
+use crate::waker_set::WakerSet;
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
 /// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
@@ -118,7 +119,8 @@ struct Slot<Resp, I> {
     started_at: Option<I>,
     deadline: Option<I>,
     caller: Option<Waker>,
-    responder: Option<Waker>,
+    /// Tasks waiting in `Responder::cancelled()` (a responder may race several).
+    responder: WakerSet<2>,
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
@@ -165,7 +167,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                     started_at: None,
                     deadline: None,
                     caller: None,
-                    responder: None,
+                    responder: WakerSet::new(),
                 }
             }; N],
             free: NONE,
@@ -273,7 +275,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             taken_at,
             completed_at: now,
         }));
-        slot.responder = None;
+        slot.responder.clear();
         if let Some(w) = &slot.caller {
             w.wake_by_ref();
         }
@@ -290,7 +292,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return false;
         }
         slot.state = State::Done(Err(CallError::Lost));
-        slot.responder = None;
+        slot.responder.clear();
         if let Some(w) = &slot.caller {
             w.wake_by_ref();
         }
@@ -309,7 +311,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     pub(crate) fn poll_cancelled(&mut self, ticket: Ticket, waker: &Waker) -> Poll<()> {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Taken { .. }) => {
-                register(&mut slot.responder, waker);
+                slot.responder.register(waker);
                 Poll::Pending
             }
             _ => Poll::Ready(()),
@@ -345,9 +347,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         ticket: Ticket,
     ) -> Option<(Phase, Option<CallResult<Resp, I>>)> {
         let slot = self.get(ticket)?;
-        if let Some(w) = slot.responder.take() {
-            w.wake();
-        }
+        slot.responder.wake_all();
         let phase = match &slot.state {
             State::Free { .. } => return None,
             State::Reserved => Phase::Reserved,
@@ -402,7 +402,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let slot = &mut self.slots[usize::from(index)];
         slot.generation = slot.generation.wrapping_add(1);
         slot.caller = None;
-        slot.responder = None;
+        slot.responder.clear();
         slot.started_at = None;
         slot.deadline = None;
         let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });

@@ -1,9 +1,10 @@
-//! A set of wakers, for the places where any number of tasks may wait for one event (a
-//! free reply slot, room in a full queue, a promise being set).
+//! Sets of wakers, for the places where any number of tasks may wait for one event.
 //!
-//! With `alloc` it is a `Vec` that grows to the largest number of tasks that ever waited
-//! at once and then keeps its capacity: no allocation in steady state, and no spurious
-//! wake-ups however many tasks wait.
+//! [`WakerSet`] is for events that come often (a free reply slot, room in a full queue, a
+//! request for a server): every event empties it, so a waker whose task stopped waiting is
+//! gone by the next event. With `alloc` it is a `Vec` that keeps its capacity: no allocation
+//! in steady state, and no spurious wake-ups however many tasks wait. [`WaitList`] is for an
+//! event that may never come (a promise): its waiters remove themselves when they stop.
 //!
 //! Without `alloc` it holds `K` wakers. When it is full, registering one more wakes
 //! everyone already registered and starts over: those tasks poll again and re-register, so
@@ -35,6 +36,11 @@ impl<const K: usize> WakerSet<K> {
     /// Wakes and forgets every registered waker.
     pub(crate) fn wake_all(&mut self) {
         self.wakers.drain(..).for_each(Waker::wake);
+    }
+
+    /// Forgets every registered waker without waking it.
+    pub(crate) fn clear(&mut self) {
+        self.wakers.clear();
     }
 }
 
@@ -69,6 +75,93 @@ impl<const K: usize> WakerSet<K> {
         for waker in self.wakers.iter_mut().filter_map(Option::take) {
             waker.wake();
         }
+    }
+
+    /// Forgets every registered waker without waking it.
+    pub(crate) fn clear(&mut self) {
+        self.wakers = [const { None }; K];
+    }
+}
+
+/// Waiters that come and go: each waiting future holds a key to its own entry and gives it
+/// back when it ends, so a future that stops waiting (timed out, dropped) leaves nothing
+/// behind. For the promise, where tasks may wait, give up and go away any number of times
+/// before a value comes.
+///
+/// With `alloc` the entries are a slab that grows to the largest number of futures that ever
+/// waited at once. Without `alloc` it is a [`WakerSet`] of `K`: keys are not needed, since
+/// nothing grows.
+#[cfg(feature = "alloc")]
+pub(crate) struct WaitList<const K: usize> {
+    /// `None`: free. `Some(None)`: taken by a future, already woken. `Some(Some(w))`: waiting.
+    entries: alloc::vec::Vec<Option<Option<Waker>>>,
+    free: alloc::vec::Vec<usize>,
+}
+
+#[cfg(feature = "alloc")]
+impl<const K: usize> WaitList<K> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: alloc::vec::Vec::new(),
+            free: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// Remembers `waker` in the entry of `key`, taking an entry the first time.
+    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker) {
+        let index = *key.get_or_insert_with(|| match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.entries.push(None);
+                self.entries.len() - 1
+            }
+        });
+        match &mut self.entries[index] {
+            Some(Some(w)) if w.will_wake(waker) => {}
+            entry => *entry = Some(Some(waker.clone())),
+        }
+    }
+
+    /// Gives the entry of `key` back.
+    pub(crate) fn unregister(&mut self, key: &mut Option<usize>) {
+        if let Some(index) = key.take() {
+            self.entries[index] = None;
+            self.free.push(index);
+        }
+    }
+
+    /// Wakes every waiting future; their entries stay theirs until they unregister.
+    pub(crate) fn wake_all(&mut self) {
+        for entry in self.entries.iter_mut().flatten() {
+            if let Some(waker) = entry.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+}
+
+#[cfg(not(feature = "alloc"))]
+pub(crate) struct WaitList<const K: usize>(WakerSet<K>);
+
+#[cfg(not(feature = "alloc"))]
+impl<const K: usize> WaitList<K> {
+    pub(crate) const fn new() -> Self {
+        Self(WakerSet::new())
+    }
+
+    pub(crate) fn register(&mut self, _key: &mut Option<usize>, waker: &Waker) {
+        self.0.register(waker);
+    }
+
+    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) {}
+
+    pub(crate) fn wake_all(&mut self) {
+        self.0.wake_all();
     }
 }
 
@@ -122,6 +215,34 @@ mod tests {
         assert!(counters
             .iter()
             .all(|(c, _)| c.0.load(Ordering::SeqCst) == 1));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_wait_list_forgets_a_waiter_that_went_away_and_reuses_its_entry() {
+        let mut list = WaitList::<2>::new();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        let (mut ka, mut kb) = (None, None);
+        list.register(&mut ka, &wa);
+        list.register(&mut ka, &wa);
+        list.register(&mut kb, &wb);
+        assert_eq!(list.len(), 2);
+        list.unregister(&mut kb);
+        assert_eq!(list.len(), 1);
+        for _ in 0..100 {
+            let mut k = None;
+            list.register(&mut k, &wb);
+            list.unregister(&mut k);
+        }
+        assert_eq!(list.entries.len(), 2, "entries are reused, not piled up");
+        list.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 0, "b went away before the wake");
+        // A woken waiter keeps its entry until it ends, and can wait again.
+        list.register(&mut ka, &wa);
+        list.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
     }
 
     #[cfg(not(feature = "alloc"))]
