@@ -171,7 +171,8 @@ impl<Fut: Future, M: RawMutex> Future for Settle<Fut, M> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let value = core::task::ready!(self.work.as_mut().poll(cx));
         if let Some(setter) = self.setter.take() {
-            // Only this job sets this promise, so the set cannot be refused.
+            // Refused only if someone set the promise through its `Arc` first: the first
+            // value wins, and the handler's is dropped.
             let _ = setter.set(value);
         }
         Poll::Ready(())

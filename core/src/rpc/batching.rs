@@ -91,6 +91,8 @@ where
     /// # Cancellation
     ///
     /// Dropping the future drops the batch being gathered or run: those callers get `Lost`.
+    /// It also drops this server handle: if it was the last one, queued calls end with
+    /// `Closed`.
     pub fn serve_batches<F, Fut>(
         self,
         config: BatchConfig,

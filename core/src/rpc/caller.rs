@@ -212,7 +212,9 @@ enum Stage {
 /// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
 /// (a reply that arrived but was not read yet counts as `Replied`):
 ///
-/// - before it was first polled: nothing was sent, and nothing is counted;
+/// - a `call` future before it was first polled: nothing was sent, and nothing is counted
+///   (a `try_call` or `Permit` future was sent, or holds a slot, from the start: it counts
+///   as `Cancelled` like the cases below);
 /// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
 /// - while queued: the slot is freed at once; the responder will skip the request;
 /// - while a responder works on it: the slot is freed at once, the responder's

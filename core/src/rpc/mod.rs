@@ -25,8 +25,8 @@
 //! | the caller dropped its future | nothing | `Cancelled` |
 //!
 //! Handles are counted. Dropping the last [`Server`] closes the endpoint (queued calls end
-//! with `Closed`, calls being worked on finish); dropping the last [`Caller`] lets the
-//! server's `recv` end once the queue is drained. So make the handles once and clone them,
+//! with `Closed`, calls being worked on finish); dropping the last [`Caller`] closes it with
+//! [`CloseMode::Drain`], so the server's `recv` ends once the queue is drained. So make the handles once and clone them,
 //! rather than making a new handle per call.
 
 use core::marker::PhantomData;
@@ -375,8 +375,9 @@ where
             // Nobody will take what is queued: end those calls instead of leaving their
             // callers waiting (the seed's `Stop()` leaves them blocked forever).
             (true, Role::Server) => drop(self.close(CloseMode::Fail)),
-            // Nothing more will arrive, so the server's `recv` can end.
-            (true, Role::Caller) => self.queue.close(),
+            // Nothing more will arrive: the server answers what is queued, then its `recv`
+            // ends.
+            (true, Role::Caller) => drop(self.close(CloseMode::Drain)),
             (false, _) => {}
         }
     }

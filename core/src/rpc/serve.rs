@@ -56,8 +56,9 @@ where
     ///
     /// # Cancellation
     ///
-    /// Dropping the future drops the handlers in progress; their callers get `Lost`. Queued
-    /// requests stay queued for the next `recv` or `serve`.
+    /// Dropping the future drops the handlers in progress; their callers get `Lost`. It
+    /// also drops this server handle: queued requests stay queued for another server handle,
+    /// or, if this was the last one, end with `Closed`.
     pub fn serve<F, Fut>(self, concurrency: NonZeroUsize, handler: F) -> ServeFuture<P, F, Fut>
     where
         F: FnMut(<P::Target as Endpoint>::Req, Responder<P>) -> Fut,
