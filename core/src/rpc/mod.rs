@@ -139,7 +139,9 @@ impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
 /// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
 /// - `Q` is the request queue; by default rsvp's own [`Queue`] of capacity `N`.
 ///
-/// It allocates nothing, per call or at all, and can live in a `static`.
+/// It allocates nothing per call and can live in a `static`. Without `alloc` it never
+/// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
+/// tasks that waited at the same time, and are reused from then on.
 ///
 /// ```
 /// use rsvp::{LocalMutex, NoClock, Rpc};
