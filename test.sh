@@ -108,6 +108,10 @@ cargo build -p rsvp --no-default-features --features alloc,portable-atomic --tar
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+# docs.rs builds the core with nightly and `--cfg docsrs`: check that build too. Its own
+# target dir, since a different toolchain and RUSTDOCFLAGS would rebuild everything.
+RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR=target/docsrs \
+    cargo +nightly doc -p rsvp --no-deps --all-features
 
 step "example: tour"
 # The README's first command: the seed's four programs must run. Bounded, so that a hung
@@ -117,6 +121,7 @@ timeout 300 cargo run --example tour
 step "core unit tests without alloc"
 # The fixed-size fallbacks (e.g. the waker set without a heap) only exist without
 # `alloc`; the workspace run below has every feature on, so they are tested here.
+cargo clippy -p rsvp --no-default-features --all-targets -- -D warnings
 cargo test -p rsvp --no-default-features --lib
 
 step "doctests"

@@ -7,10 +7,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::num::NonZeroUsize;
 use std::task::Poll;
 
 use rsvp::{CallError, LocalMutex, ManualClock, NoClock, Rpc};
-use rsvp_tests::{ms, LocalRpc, Poller};
+use rsvp_tests::{ms, LocalRpc, Poller, SharedRpc};
 
 /// `System`, counting every allocation made on the current thread.
 struct Counting;
@@ -212,6 +213,41 @@ fn a_poll_that_finds_nothing_allocates_nothing() {
     let p = Poller::new();
     let allocated = allocations_of(|_| {
         assert!(matches!(p.poll(&mut server.recv()), Poll::Pending));
+    });
+    assert_eq!(allocated, 0);
+}
+
+#[test]
+fn serve_allocates_nothing_per_call() {
+    let rpc: LocalRpc<u64, u64, 4> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let mut serving = server.serve(NonZeroUsize::new(2).unwrap(), |n, responder| async move {
+        let _ = responder.reply(n * 2);
+    });
+    let allocated = allocations_of(|i| {
+        let mut call = caller.try_call(i).unwrap();
+        assert!(p.poll(&mut serving).is_pending());
+        assert_eq!(p.ready(&mut call), Ok(i * 2));
+    });
+    assert_eq!(
+        allocated, 0,
+        "handler slots are reused, not allocated per request"
+    );
+    assert_eq!(rpc.stats().replied, WARM_UP + MEASURED);
+}
+
+#[test]
+fn the_thread_safe_flavour_allocates_nothing_per_call() {
+    let rpc: SharedRpc<u64, u64, 4> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let allocated = allocations_of(|i| {
+        let mut call = caller.try_call(i).unwrap();
+        assert!(p.poll(&mut call).is_pending());
+        let (req, responder) = p.ready(&mut server.recv()).unwrap();
+        responder.reply(req * 2).unwrap();
+        assert_eq!(p.ready(&mut call), Ok(i * 2));
     });
     assert_eq!(allocated, 0);
 }

@@ -104,9 +104,9 @@ fn dropped_while_queued_is_skipped_by_the_responder() {
 }
 
 /// The design promises that a caller who gives up frees "its reply slot and queue
-/// capacity". A request cancelled while queued stays in the queue as a tombstone until a
-/// server skips it, and the queue holds only `N`: until then `try_call` says `Full` although
-/// a slot is free and the stats show nothing queued, and the request value stays alive.
+/// capacity". Regression: a request cancelled while queued used to stay in the queue as a
+/// tombstone until a server skipped it, so `try_call` said `Full` although a slot was free,
+/// and the request value stayed alive.
 #[test]
 fn dropped_while_queued_frees_queue_capacity_at_once() {
     let tracker = Tracker::new();

@@ -39,7 +39,7 @@ pub enum TryCallError<Req> {
     /// Every reply slot (or the request queue) is in use: backpressure. Retry later, or use
     /// the waiting `call`.
     Full(Req),
-    /// The endpoint is shut down or has no server.
+    /// The endpoint is shut down (or its last server handle was dropped).
     Closed(Req),
 }
 

@@ -5,17 +5,19 @@
 //! [`RequestQueue`] is poll-style and takes `&self`, so an adapter wraps any channel in a
 //! few lines (a lock around a receiver that needs `&mut`). It only carries requests: reply
 //! slots, deadlines and outcomes live in the endpoint, so a queue never has to know about
-//! them, and a request that is cancelled while it waits in the queue stays there as a
-//! harmless tombstone that the server skips.
+//! them. A request whose caller gives up while it waits is taken out at once through
+//! [`RequestQueue::remove`]; a queue that cannot remove items (the default) keeps it as a
+//! tombstone that the server skips.
 //!
 //! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`](crate::Mutex), no
 //! allocation. Its state machine, `QueueState`, is a plain ring buffer:
 //!
 //! ```text
 //!            push (len < N)                 pop (len > 0)
-//!   senders ───────────────▶ [ ring of N ] ───────────────▶ receiver
-//!      ▲  Full when len == N      │ close: push -> Closed; pop drains what is left,
-//!      └── woken by every pop ────┘        then reports Closed
+//!   senders ───────────────▶ [ ring of N ] ───────────────▶ receivers
+//!      ▲  Full when len == N      │ remove: one item out of the middle, order kept
+//!      │                          │ close: push -> Closed; pop drains what is left,
+//!      └── woken by pop, remove ──┘        then reports Closed
 //! ```
 //!
 //! Invariants: `len <= N`; items leave in the order they entered; after `close` nothing
@@ -288,7 +290,6 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::sync::LocalMutex;
 
     #[test]
     fn ring_keeps_order_across_wraparound() {
@@ -343,7 +344,7 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = waker_ref(&count);
         let mut cx = Context::from_waker(&waker);
-        let q: Queue<LocalMutex, u8, 1> = Queue::new();
+        let q: Queue<crate::sync::LocalMutex, u8, 1> = Queue::new();
         assert!(q.poll_recv(&mut cx).is_pending());
         q.try_send(7).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);

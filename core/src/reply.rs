@@ -22,7 +22,8 @@
 //!   slot is never reused while its caller may still look at it.
 //! - Freeing bumps the generation. A responder or queued request holding an older ticket
 //!   finds a generation mismatch: its request counts as cancelled, its late reply is handed
-//!   back to it, and it can never reach the slot's next caller.
+//!   back to it, and it cannot reach the slot's next caller (the generation is 32 bits:
+//!   only a handle kept across 2³² reuses of one slot could alias).
 //! - `Done` holds exactly one result, written exactly once, so each call gets exactly one
 //!   outcome.
 //! - The free list is threaded through the free slots: acquire and free are O(1) and

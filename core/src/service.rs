@@ -145,6 +145,7 @@ impl<Req, Resp, M: RawMutex, const N: usize> fmt::Debug for PromiseService<Req, 
 
 /// What a [`run`](PromiseService::run) did, returned when it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct RunReport {
     /// Requests taken from the queue.

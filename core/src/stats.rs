@@ -408,11 +408,12 @@ impl Stats {
 pub struct StatsSnapshot {
     /// Calls that got their reply.
     pub replied: u64,
-    /// `try_*` calls refused because the queue was full.
+    /// `try_*` calls and reservations refused because every slot (or the queue) was full.
     pub full: u64,
     /// Calls whose deadline passed.
     pub timeout: u64,
-    /// Calls that found no server, or one that shut down before taking the request.
+    /// Calls (and reservations) that found the endpoint shut down, or whose request was
+    /// still queued when it shut down or lost its last server handle.
     pub closed: u64,
     /// Calls whose responder dropped the reply handle without answering.
     pub lost: u64,

@@ -45,6 +45,7 @@ pub type BatchResult<T, E> = Result<T, BatchError<E>>;
 
 /// What a [`serve_batches`](Server::serve_batches) did, returned when it ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct BatchReport {
     /// Batches handed to the handler.
@@ -135,6 +136,10 @@ type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
 type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
 
 /// The future of [`Server::serve_batches`].
+///
+/// # Cancellation
+///
+/// See [`Server::serve_batches`].
 #[must_use = "futures do nothing unless polled"]
 pub struct BatchServeFuture<P, F, Fut>
 where

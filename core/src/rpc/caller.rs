@@ -57,6 +57,11 @@ where
     /// # Errors
     ///
     /// [`TryCallError::Full`] (backpressure) or [`TryCallError::Closed`], with the request.
+    ///
+    /// # Cancellation
+    ///
+    /// The request is queued before this returns: dropping the returned future counts as
+    /// `Cancelled` and frees the slot at once (see [`CallFuture`]).
     pub fn try_call(
         &self,
         req: <P::Target as Endpoint>::Req,
@@ -67,6 +72,10 @@ where
 
     /// Reserves a reply slot, waiting for one if all are in use. The [`Permit`] then sends
     /// one request without waiting; dropping it unused gives the slot back.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to [`CallError::Closed`] after shutdown.
     ///
     /// # Cancellation
     ///
@@ -138,6 +147,10 @@ where
     /// # Errors
     ///
     /// [`CallError::Timeout`], [`CallError::Closed`] or [`CallError::Lost`].
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallFuture`].
     pub fn call_deadline(
         &self,
         req: <P::Target as Endpoint>::Req,
@@ -150,6 +163,10 @@ where
     /// [`try_call`](Self::try_call) with a timeout on the wait for the reply.
     ///
     /// # Errors
+    ///
+    /// As [`try_call`](Self::try_call).
+    ///
+    /// # Cancellation
     ///
     /// As [`try_call`](Self::try_call).
     pub fn try_call_timeout(
@@ -282,8 +299,12 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
         self.deadline
     }
 
-    /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the Go seed's
-    /// `TimedResponse`.
+    /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the
+    /// Go seed's `TimedResponse`.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`CallFuture`].
     pub fn timed(self) -> TimedCallFuture<'a, E> {
         TimedCallFuture { inner: self }
     }
@@ -301,7 +322,12 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
             .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
     }
 
-    /// Drives the call; the core of both futures.
+    /// Drives the call, for hand-written futures: the reply with its timing, or the
+    /// [`CallError`] as for [`Caller::call_timeout`]. Both futures are built on it.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it returned `Ready`.
     #[allow(clippy::type_complexity)]
     pub fn poll_timed(&mut self, cx: &mut Context<'_>) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         self.polled = true;
@@ -465,6 +491,15 @@ pub struct Permit<'a, E: Endpoint + ?Sized> {
 
 impl<'a, E: Endpoint + ?Sized> Permit<'a, E> {
     /// Sends `req` in the reserved slot and waits for the reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`Caller::call`].
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallFuture`]; the slot is held from the start, so dropping the future even
+    /// before its first poll counts as `Cancelled` and frees the slot.
     pub fn call(mut self, req: E::Req) -> CallFuture<'a, E> {
         let mut call = CallFuture::start(self.rpc, req, None, None);
         call.ticket = self.ticket.take();
@@ -478,6 +513,14 @@ where
     E::Clock: Timer,
 {
     /// Sends `req` in the reserved slot and waits for the reply for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Caller::call_timeout`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`call`](Self::call).
     pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
         let now = self.rpc.endpoint_clock().now();
         match now.checked_add(timeout) {
@@ -487,6 +530,14 @@ where
     }
 
     /// Sends `req` in the reserved slot and waits for the reply until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Caller::call_timeout`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`call`](Self::call).
     pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
         let mut call = CallFuture::start(self.rpc, req, Some(deadline), Some(sleep));

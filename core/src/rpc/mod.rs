@@ -20,7 +20,7 @@
 //! | the responder replies | `Ok(reply)` | `Replied` |
 //! | no slot or queue space, from `try_*` | `TryCallError::Full(req)` | `Full` |
 //! | the deadline passes first | `CallError::Timeout` | `Timeout` |
-//! | closed, or no server, before it was taken | `CallError::Closed` | `Closed` |
+//! | shut down, or the last server handle dropped, before it was taken | `CallError::Closed` | `Closed` |
 //! | the responder dropped its handle | `CallError::Lost` | `Lost` |
 //! | the caller dropped its future | nothing | `Cancelled` |
 //!
@@ -43,7 +43,7 @@ use crate::waker_set::WakerSet;
 #[cfg(feature = "alloc")]
 mod batching;
 mod caller;
-// `serve` runs its handlers in a `FuturesUnordered`, which needs pointer-sized atomics.
+// `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod serve;
 mod server;
@@ -130,7 +130,7 @@ impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
     }
 }
 
-/// A request/response endpoint with `N` reply slots: at most `N` calls are in flight
+/// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
 /// (queued or being worked on) at once.
 ///
 /// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::LocalMutex) for one
