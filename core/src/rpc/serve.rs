@@ -1,18 +1,16 @@
 //! Serving with a concurrency limit, and the report a shutdown returns.
 
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::num::NonZeroUsize;
 use core::ops::Deref;
 use core::pin::Pin;
-use core::task::{Context, Poll};
-
-use alloc::boxed::Box;
-use alloc::sync::Arc;
-use alloc::task::Wake;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use core::task::Waker;
+use core::task::{Context, Poll, Waker};
 
 use futures_util::task::AtomicWaker;
 
