@@ -16,6 +16,8 @@ extern crate std;
 #[cfg(feature = "alloc")]
 mod batch;
 mod error;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+mod limits;
 #[cfg(feature = "std")]
 mod manual_clock;
 #[cfg(feature = "futures-channel")]

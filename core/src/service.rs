@@ -22,9 +22,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::error::TrySendError;
+use crate::limits::Pool;
 use crate::promise::{promise, Promise, Setter};
 use crate::queue::{Queue, RequestQueue};
-use crate::rpc::serve::Pool;
 use crate::rpc::CloseMode;
 use crate::sync::RawMutex;
 

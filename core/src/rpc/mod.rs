@@ -45,7 +45,7 @@ mod batching;
 mod caller;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-pub(crate) mod serve;
+mod serve;
 mod server;
 
 #[cfg(feature = "alloc")]

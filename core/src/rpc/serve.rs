@@ -1,21 +1,15 @@
 //! Serving with a concurrency limit, and the report a shutdown returns.
 
-use alloc::boxed::Box;
-use alloc::sync::Arc;
-use alloc::task::Wake;
-use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::num::NonZeroUsize;
 use core::ops::Deref;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
-use core::task::{Context, Poll, Waker};
-
-use futures_util::task::AtomicWaker;
+use core::task::{Context, Poll};
 
 use super::server::Responder;
 use super::{Endpoint, Server};
+use crate::limits::Pool;
 use crate::stats::StatsSnapshot;
 
 /// What a [`serve`](Server::serve) did, returned when it ends.
@@ -137,141 +131,5 @@ where
         f.debug_struct("ServeFuture")
             .field("pool", &self.pool)
             .finish_non_exhaustive()
-    }
-}
-
-/// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
-/// the in-flight limit shared by [`Server::serve`] and the promise service.
-///
-/// Each running item lives in a slot: a pinned box and a waker that marks the slot ready
-/// and wakes the pool's task. Slots are made as the number of items in progress first
-/// reaches a new high, and reused from then on (`Pin::set` replaces a finished item in
-/// place), so a pool in steady state allocates nothing per item, unlike a
-/// `FuturesUnordered`, which allocates a task per future. A wake-up polls only the slots
-/// marked ready.
-pub(crate) struct Pool<Fut> {
-    slots: Vec<Slot<Fut>>,
-    /// The task that polls the pool, woken by any slot's waker.
-    parent: Arc<AtomicWaker>,
-    running: usize,
-    limit: usize,
-    intake_ended: bool,
-    pub(crate) received: u64,
-    pub(crate) finished: u64,
-}
-
-struct Slot<Fut> {
-    /// `None` while the slot is free.
-    work: Pin<Box<Option<Fut>>>,
-    flag: Arc<ReadyFlag>,
-    waker: Waker,
-}
-
-/// A slot's waker: marks the slot for polling and wakes the pool's task.
-struct ReadyFlag {
-    ready: AtomicBool,
-    parent: Arc<AtomicWaker>,
-}
-
-impl Wake for ReadyFlag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Release: the pool's `swap` (Acquire) that sees the flag also sees what the waker
-        // of this work published before waking it.
-        self.ready.store(true, Ordering::Release);
-        self.parent.wake();
-    }
-}
-
-impl<Fut: Future<Output = ()>> Pool<Fut> {
-    pub(crate) fn new(limit: NonZeroUsize) -> Self {
-        Self {
-            slots: Vec::new(),
-            parent: Arc::new(AtomicWaker::new()),
-            running: 0,
-            limit: limit.get(),
-            intake_ended: false,
-            received: 0,
-            finished: 0,
-        }
-    }
-
-    /// Drives the work in progress and takes more from `next` while under the limit.
-    /// `Ready` once `next` has ended and everything taken has finished.
-    pub(crate) fn poll<X>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut next: impl FnMut(&mut Context<'_>) -> Poll<Option<X>>,
-        mut start: impl FnMut(X) -> Fut,
-    ) -> Poll<()> {
-        self.parent.register(cx.waker());
-        loop {
-            for slot in &mut self.slots {
-                if !slot.flag.ready.swap(false, Ordering::Acquire) {
-                    continue;
-                }
-                let Some(work) = slot.work.as_mut().as_pin_mut() else {
-                    continue; // a late wake of work that has finished
-                };
-                if work.poll(&mut Context::from_waker(&slot.waker)).is_ready() {
-                    slot.work.set(None);
-                    self.running -= 1;
-                    self.finished += 1;
-                }
-            }
-            if !self.intake_ended && self.running < self.limit {
-                match next(cx) {
-                    Poll::Ready(Some(item)) => {
-                        self.received += 1;
-                        self.running += 1;
-                        let slot = self.free_slot();
-                        slot.work.set(Some(start(item)));
-                        slot.flag.ready.store(true, Ordering::Relaxed);
-                        continue; // poll the new work, and look for more
-                    }
-                    Poll::Ready(None) => self.intake_ended = true,
-                    Poll::Pending => {}
-                }
-            }
-            return if self.intake_ended && self.running == 0 {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
-        }
-    }
-
-    /// A free slot, made if every slot is busy (only while the high water mark rises).
-    fn free_slot(&mut self) -> &mut Slot<Fut> {
-        let index = match self.slots.iter().position(|slot| slot.work.is_none()) {
-            Some(index) => index,
-            None => {
-                let flag = Arc::new(ReadyFlag {
-                    ready: AtomicBool::new(false),
-                    parent: Arc::clone(&self.parent),
-                });
-                self.slots.push(Slot {
-                    work: Box::pin(None),
-                    waker: Waker::from(Arc::clone(&flag)),
-                    flag,
-                });
-                self.slots.len() - 1
-            }
-        };
-        &mut self.slots[index]
-    }
-}
-
-impl<Fut> fmt::Debug for Pool<Fut> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool")
-            .field("running", &self.running)
-            .field("limit", &self.limit)
-            .field("received", &self.received)
-            .field("finished", &self.finished)
-            .finish()
     }
 }
