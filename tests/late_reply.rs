@@ -1,10 +1,24 @@
 //! A reply (or a dropped reply handle) that comes after its caller gave up never reaches the
 //! next call that uses the same reply slot. With one slot, the slot is certainly reused.
 
-use rsvp::{CallError, ManualClock, Responder, Rpc};
+use rsvp::{CallError, Caller, ManualClock, Responder, Rpc, Server};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 type Endpoint = LocalRpc<u32, u32, 1>;
+
+/// A first call is taken by the responder and times out: returns that responder, which now
+/// holds a stale ticket to the endpoint's only slot.
+fn first_call_times_out<'a>(
+    clock: &ManualClock,
+    caller: &Caller<&'a Endpoint>,
+    server: &Server<&'a Endpoint>,
+) -> Responder<&'a Endpoint> {
+    let mut first = caller.try_call_timeout(1, ms(10)).unwrap();
+    let (_, late) = server.try_recv().unwrap();
+    clock.advance(ms(10));
+    assert_eq!(Poller::new().ready(&mut first), Err(CallError::Timeout));
+    late
+}
 
 #[test]
 fn late_reply_while_the_next_call_is_queued() {
@@ -12,11 +26,7 @@ fn late_reply_while_the_next_call_is_queued() {
     let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-
-    let mut first = caller.try_call_timeout(1, ms(10)).unwrap();
-    let (_, late) = server.try_recv().unwrap();
-    clock.advance(ms(10));
-    assert_eq!(p.ready(&mut first), Err(CallError::Timeout));
+    let late = first_call_times_out(&clock, &caller, &server);
 
     let mut second = caller.try_call(2).unwrap();
     p.pending(&mut second);
@@ -37,11 +47,7 @@ fn late_reply_while_the_next_call_is_worked_on() {
     let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-
-    let mut first = caller.try_call_timeout(1, ms(10)).unwrap();
-    let (_, late) = server.try_recv().unwrap();
-    clock.advance(ms(10));
-    assert_eq!(p.ready(&mut first), Err(CallError::Timeout));
+    let late = first_call_times_out(&clock, &caller, &server);
 
     let mut second = caller.try_call(2).unwrap();
     let (_, responder) = server.try_recv().unwrap();
@@ -59,11 +65,7 @@ fn late_drop_of_a_reply_handle_does_not_lose_the_next_call() {
     let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-
-    let mut first = caller.try_call_timeout(1, ms(10)).unwrap();
-    let (_, late) = server.try_recv().unwrap();
-    clock.advance(ms(10));
-    assert_eq!(p.ready(&mut first), Err(CallError::Timeout));
+    let late = first_call_times_out(&clock, &caller, &server);
 
     let mut second = caller.try_call(2).unwrap();
     let (_, responder) = server.try_recv().unwrap();

@@ -81,6 +81,16 @@ fn close_before_next_send(rpc: &Rc<Hooked>, hook: &Hook) {
     }));
 }
 
+/// The one call ended with `Closed`, counted once.
+fn assert_closed_once(rpc: &Hooked) {
+    let stats = rpc.stats();
+    assert_eq!(
+        (stats.closed, stats.total()),
+        (1, 1),
+        "one call, one outcome: {stats:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. close(Fail) racing a call between acquire and try_send: one call, two `Closed`.
 
@@ -94,12 +104,7 @@ fn close_racing_call_between_acquire_and_send_counts_closed_once() {
     let mut call = caller.call(1);
     assert_eq!(p.ready(&mut call), Err(CallError::Closed));
 
-    let stats = rpc.stats();
-    assert_eq!(
-        (stats.closed, stats.total()),
-        (1, 1),
-        "one call, one outcome: {stats:?}"
-    );
+    assert_closed_once(&rpc);
 }
 
 #[test]
@@ -110,12 +115,7 @@ fn close_racing_try_call_between_acquire_and_send_counts_closed_once() {
     close_before_next_send(&rpc, &hook);
     assert!(matches!(caller.try_call(1), Err(TryCallError::Closed(1))));
 
-    let stats = rpc.stats();
-    assert_eq!(
-        (stats.closed, stats.total()),
-        (1, 1),
-        "one call, one outcome: {stats:?}"
-    );
+    assert_closed_once(&rpc);
 }
 
 #[test]
@@ -131,12 +131,7 @@ fn close_racing_a_permit_between_send_and_try_send_counts_closed_once() {
     close_before_next_send(&rpc, &hook);
     assert_eq!(p.ready(&mut call), Err(CallError::Closed));
 
-    let stats = rpc.stats();
-    assert_eq!(
-        (stats.closed, stats.total()),
-        (1, 1),
-        "one call, one outcome: {stats:?}"
-    );
+    assert_closed_once(&rpc);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -96,6 +96,9 @@ impl<T, I: Instant> Timed<T, I> {
 /// How a call ended, as its caller learns it.
 pub(crate) type CallResult<Resp, I> = Result<Timed<Resp, I>, CallError>;
 
+/// A call its caller ended: the phase it was in, and the result that had arrived, if any.
+pub(crate) type Cancelled<Resp, I> = (Phase, Option<CallResult<Resp, I>>);
+
 /// Where a call was when its caller gave up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
@@ -343,10 +346,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
     /// phase, wakes a responder that waits in `cancelled()`, and returns the phase it was in
     /// and, if a result had already arrived, that result.
-    pub(crate) fn cancel(
-        &mut self,
-        ticket: Ticket,
-    ) -> Option<(Phase, Option<CallResult<Resp, I>>)> {
+    pub(crate) fn cancel(&mut self, ticket: Ticket) -> Option<Cancelled<Resp, I>> {
         let slot = self.get(ticket)?;
         slot.responder.wake_all();
         let phase = match &slot.state {

@@ -34,7 +34,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::{Queue, RequestQueue};
-use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket};
+use crate::reply::{CallResult, Cancelled, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -548,26 +548,17 @@ where
     }
 
     fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
-        // A result that raced in is returned, so that a dropped reply is dropped outside the
-        // lock (its `Drop` may use this endpoint).
-        let (phase, result) = self.state.lock(|s| {
-            let (phase, result) = s.slots.cancel(ticket)?;
-            s.slot_waiters.wake_all();
-            // An outcome that was decided before (a reply, `Lost`, `Closed`) is already
-            // counted; otherwise giving up is the outcome.
-            if phase != Phase::Done {
-                let outcome = match why {
-                    GiveUp::Timeout => Outcome::Timeout,
-                    GiveUp::Dropped => Outcome::Cancelled,
-                };
-                s.stats.record(outcome, None);
-            }
-            Some((phase, result))
-        })?;
+        let outcome = match why {
+            GiveUp::Timeout => Outcome::Timeout,
+            GiveUp::Dropped => Outcome::Cancelled,
+        };
+        let (phase, result) = self.end_call(ticket, outcome)?;
         if phase == Phase::Queued {
             // Give the queue space back now, rather than when a server skips the request.
             drop(self.queue.remove(&mut |env| env.ticket == ticket));
         }
+        // A result that raced in goes to the caller, or is dropped there: outside the lock,
+        // since its `Drop` may use this endpoint.
         result
     }
 
@@ -637,19 +628,27 @@ where
     C: Clock,
     Q: RequestQueue<Envelope<Req>>,
 {
-    /// Ends a call whose request the queue refused: frees its slot and counts `outcome`,
-    /// unless a shutdown ended the call (with `Closed`, already counted) in between. Returns
-    /// the call's outcome.
-    fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
+    /// Ends the call holding `ticket` from the caller's side: frees its slot and counts
+    /// `outcome`, unless its outcome was decided before (a reply, `Lost`, `Closed`: already
+    /// counted). Returns the phase it was in and the result that had arrived, if any.
+    fn end_call(&self, ticket: Ticket, outcome: Outcome) -> Option<Cancelled<Resp, C::Instant>> {
         self.state.lock(|s| {
-            let closed_meanwhile = matches!(s.slots.cancel(ticket), Some((Phase::Done, _)));
+            let (phase, result) = s.slots.cancel(ticket)?;
             s.slot_waiters.wake_all();
-            if closed_meanwhile {
-                return Outcome::Closed;
+            if phase != Phase::Done {
+                s.stats.record(outcome, None);
             }
-            s.stats.record(outcome, None);
-            outcome
+            Some((phase, result))
         })
+    }
+
+    /// Ends a call whose request the queue refused, counting `outcome`, unless a shutdown
+    /// ended it (with `Closed`, already counted) in between. Returns the call's outcome.
+    fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
+        match self.end_call(ticket, outcome) {
+            Some((Phase::Done, _)) => Outcome::Closed,
+            _ => outcome,
+        }
     }
 
     fn take(&self, ticket: Ticket) -> Option<RequestInfo<C::Instant>> {
