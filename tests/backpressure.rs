@@ -246,3 +246,34 @@ fn a_call_waiting_for_queue_room_times_out_and_frees_its_slot() {
         "four slots in use"
     );
 }
+
+#[test]
+fn owned_permits_and_calls_outlive_the_borrow_and_return_their_slots() {
+    // An owned permit holds a clone of the handle, so it can be stored next to the caller
+    // (as a `tower::Service` does between `poll_ready` and `call`) and its call future is
+    // `'static`.
+    fn assert_static<T: 'static>(_: &T) {}
+    let rpc: std::rc::Rc<LocalRpc<u32, u32, 1>> = std::rc::Rc::new(Rpc::new(ManualClock::new()));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let p = Poller::new();
+
+    let permit = caller.try_reserve_owned().unwrap();
+    assert_static(&permit);
+    assert!(caller.try_call(1).unwrap_err().is_full());
+    drop(permit);
+    assert_eq!(
+        rpc.stats().cancelled,
+        1,
+        "an unused owned permit counts as Cancelled"
+    );
+
+    let mut reserving = caller.reserve_owned();
+    let permit = p.ready(&mut reserving).unwrap();
+    let mut call = permit.call(2);
+    assert_static(&call);
+    p.pending(&mut call);
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req * 10).unwrap();
+    assert_eq!(p.ready(&mut call), Ok(20));
+    let _slot_is_free_again = caller.try_call(3).unwrap();
+}

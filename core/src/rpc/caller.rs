@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -47,7 +48,7 @@ where
     ///
     /// See [`CallFuture`].
     pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<'_, P::Target> {
-        CallFuture::start(&self.rpc, req, None, None)
+        CallFuture::start(&*self.rpc, req, None, None)
     }
 
     /// Starts a call now, without waiting: fails at once when every slot (or the queue) is
@@ -67,7 +68,7 @@ where
         req: <P::Target as Endpoint>::Req,
     ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let ticket = self.rpc.try_start(req, None)?;
-        Ok(CallFuture::sent(&self.rpc, ticket, None, None))
+        Ok(CallFuture::sent(&*self.rpc, ticket, None, None))
     }
 
     /// Reserves a reply slot, waiting for one if all are in use. The [`Permit`] then sends
@@ -81,7 +82,7 @@ where
     ///
     /// Dropping the future before it completes reserves nothing.
     pub fn reserve(&self) -> ReserveFuture<'_, P::Target> {
-        ReserveFuture { rpc: &self.rpc }
+        ReserveFuture::new(&*self.rpc)
     }
 
     /// Reserves a reply slot now, or says why not.
@@ -91,11 +92,7 @@ where
     /// [`TryCallError::Full`] when every slot is in use, [`TryCallError::Closed`] after
     /// shutdown.
     pub fn try_reserve(&self) -> Result<Permit<'_, P::Target>, TryCallError<()>> {
-        let ticket = self.rpc.try_reserve()?;
-        Ok(Permit {
-            rpc: &self.rpc,
-            ticket: Some(ticket),
-        })
+        Permit::try_new(&*self.rpc)
     }
 
     /// Shuts the endpoint down; see [`Rpc::close`](crate::Rpc::close).
@@ -157,7 +154,7 @@ where
         deadline: InstantOf<P::Target>,
     ) -> CallFuture<'_, P::Target> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
-        CallFuture::start(&self.rpc, req, Some(deadline), Some(sleep))
+        CallFuture::start(&*self.rpc, req, Some(deadline), Some(sleep))
     }
 
     /// [`try_call`](Self::try_call) with a timeout on the wait for the reply.
@@ -178,7 +175,39 @@ where
         let deadline = clock.now().checked_add(timeout);
         let ticket = self.rpc.try_start(req, deadline)?;
         let sleep = deadline.map(|d| clock.sleep_until(d));
-        Ok(CallFuture::sent(&self.rpc, ticket, deadline, sleep))
+        Ok(CallFuture::sent(&*self.rpc, ticket, deadline, sleep))
+    }
+}
+
+/// Reservations that own a clone of the handle (an `Arc`, say) instead of borrowing the
+/// caller, for code that must store them: a `tower::Service` keeps the permit from
+/// `poll_ready` until `call`, and its response future must be `'static`.
+impl<P> Caller<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    /// [`reserve`](Self::reserve), with a future and a permit that own a clone of the
+    /// handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`reserve`](Self::reserve).
+    pub fn reserve_owned(&self) -> ReserveFuture<'static, P::Target, P> {
+        ReserveFuture::new(self.rpc.clone())
+    }
+
+    /// [`try_reserve`](Self::try_reserve), with a permit that owns a clone of the handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_reserve`](Self::try_reserve).
+    pub fn try_reserve_owned(&self) -> Result<Permit<'static, P::Target, P>, TryCallError<()>> {
+        Permit::try_new(self.rpc.clone())
     }
 }
 
@@ -240,9 +269,12 @@ enum Stage {
 /// - after the reply arrived but before it was read: the reply is dropped.
 ///
 /// In every case the slot returns to the pool and nothing is leaked.
+///
+/// `R` is how it reaches the endpoint: a borrow of the caller's (the default), or an
+/// owned handle for a call made from an owned [`Permit`] (`'a` is then unused).
 #[must_use = "futures do nothing unless polled"]
-pub struct CallFuture<'a, E: Endpoint + ?Sized> {
-    rpc: &'a E,
+pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+    rpc: R,
     req: Option<E::Req>,
     ticket: Option<Ticket>,
     /// When the call was made; `None` once it was sent (the slot keeps it then).
@@ -251,33 +283,36 @@ pub struct CallFuture<'a, E: Endpoint + ?Sized> {
     sleep: Option<SleepOf<E>>,
     stage: Stage,
     polled: bool,
+    _borrow: PhantomData<&'a ()>,
 }
 
 // `CallFuture` never pins its request or its sleep (the sleep is `Unpin` by the `Clock`
 // contract), so moving it is always fine.
-impl<E: Endpoint + ?Sized> Unpin for CallFuture<'_, E> {}
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<'_, E, R> {}
 
-impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
+impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
     fn start(
-        rpc: &'a E,
+        rpc: R,
         req: E::Req,
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
+        let started_at = Some(rpc.endpoint_clock().now());
         Self {
             rpc,
             req: Some(req),
             ticket: None,
-            started_at: Some(rpc.endpoint_clock().now()),
+            started_at,
             deadline,
             sleep,
             stage: Stage::Start,
             polled: false,
+            _borrow: PhantomData,
         }
     }
 
     fn sent(
-        rpc: &'a E,
+        rpc: R,
         ticket: Ticket,
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
@@ -291,6 +326,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
             sleep,
             stage: Stage::Sent,
             polled: true,
+            _borrow: PhantomData,
         }
     }
 
@@ -305,7 +341,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
     /// # Cancellation
     ///
     /// As [`CallFuture`].
-    pub fn timed(self) -> TimedCallFuture<'a, E> {
+    pub fn timed(self) -> TimedCallFuture<'a, E, R> {
         TimedCallFuture { inner: self }
     }
 
@@ -389,7 +425,7 @@ impl<'a, E: Endpoint + ?Sized> CallFuture<'a, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> Future for CallFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<'_, E, R> {
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -399,7 +435,7 @@ impl<E: Endpoint + ?Sized> Future for CallFuture<'_, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> Drop for CallFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
     fn drop(&mut self) {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
@@ -410,7 +446,7 @@ impl<E: Endpoint + ?Sized> Drop for CallFuture<'_, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> fmt::Debug for CallFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             Stage::Start => "start",
@@ -431,11 +467,11 @@ impl<E: Endpoint + ?Sized> fmt::Debug for CallFuture<'_, E> {
 ///
 /// As [`CallFuture`].
 #[must_use = "futures do nothing unless polled"]
-pub struct TimedCallFuture<'a, E: Endpoint + ?Sized> {
-    inner: CallFuture<'a, E>,
+pub struct TimedCallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+    inner: CallFuture<'a, E, R>,
 }
 
-impl<E: Endpoint + ?Sized> Future for TimedCallFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<'_, E, R> {
     type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -443,7 +479,7 @@ impl<E: Endpoint + ?Sized> Future for TimedCallFuture<'_, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> fmt::Debug for TimedCallFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for TimedCallFuture<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
@@ -454,26 +490,38 @@ impl<E: Endpoint + ?Sized> fmt::Debug for TimedCallFuture<'_, E> {
 /// # Cancellation
 ///
 /// Dropping it reserves nothing.
+///
+/// `R` is how it reaches the endpoint, as for [`CallFuture`].
 #[must_use = "futures do nothing unless polled"]
-pub struct ReserveFuture<'a, E: Endpoint + ?Sized> {
-    rpc: &'a E,
+pub struct ReserveFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+    rpc: R,
+    _borrow: PhantomData<&'a ()>,
 }
 
-impl<'a, E: Endpoint + ?Sized> Future for ReserveFuture<'a, E> {
-    type Output = Result<Permit<'a, E>, CallError>;
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<'_, E, R> {
+    fn new(rpc: R) -> Self {
+        Self {
+            rpc,
+            _borrow: PhantomData,
+        }
+    }
+}
+
+impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveFuture<'a, E, R> {
+    type Output = Result<Permit<'a, E, R>, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let rpc = self.rpc;
-        rpc.poll_reserve(cx).map(|result| {
+        self.rpc.poll_reserve(cx).map(|result| {
             result.map(|ticket| Permit {
-                rpc,
+                rpc: self.rpc.clone(),
                 ticket: Some(ticket),
+                _borrow: PhantomData,
             })
         })
     }
 }
 
-impl<E: Endpoint + ?Sized> fmt::Debug for ReserveFuture<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for ReserveFuture<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReserveFuture").finish_non_exhaustive()
     }
@@ -483,13 +531,28 @@ impl<E: Endpoint + ?Sized> fmt::Debug for ReserveFuture<'_, E> {
 ///
 /// Dropping an unused permit returns the slot to the pool at once (counted as
 /// `Cancelled`), so a caller that reserves and never calls leaves no capacity behind.
+///
+/// `R` is how it reaches the endpoint, as for [`CallFuture`]; an owned permit (from
+/// [`Caller::reserve_owned`]) makes owned call futures.
 #[must_use = "a permit holds a reply slot until it is used or dropped"]
-pub struct Permit<'a, E: Endpoint + ?Sized> {
-    rpc: &'a E,
+pub struct Permit<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+    rpc: R,
     ticket: Option<Ticket>,
+    _borrow: PhantomData<&'a ()>,
 }
 
-impl<'a, E: Endpoint + ?Sized> Permit<'a, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Permit<'_, E, R> {
+    fn try_new(rpc: R) -> Result<Self, TryCallError<()>> {
+        let ticket = rpc.try_reserve()?;
+        Ok(Self {
+            rpc,
+            ticket: Some(ticket),
+            _borrow: PhantomData,
+        })
+    }
+}
+
+impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Permit<'a, E, R> {
     /// Sends `req` in the reserved slot and waits for the reply.
     ///
     /// # Errors
@@ -500,17 +563,18 @@ impl<'a, E: Endpoint + ?Sized> Permit<'a, E> {
     ///
     /// See [`CallFuture`]; the slot is held from the start, so dropping the future even
     /// before its first poll counts as `Cancelled` and frees the slot.
-    pub fn call(mut self, req: E::Req) -> CallFuture<'a, E> {
-        let mut call = CallFuture::start(self.rpc, req, None, None);
+    pub fn call(mut self, req: E::Req) -> CallFuture<'a, E, R> {
+        let mut call = CallFuture::start(self.rpc.clone(), req, None, None);
         call.ticket = self.ticket.take();
         call
     }
 }
 
-impl<'a, E> Permit<'a, E>
+impl<'a, E, R> Permit<'a, E, R>
 where
     E: Endpoint + ?Sized,
     E::Clock: Timer,
+    R: Deref<Target = E> + Clone,
 {
     /// Sends `req` in the reserved slot and waits for the reply for at most `timeout`.
     ///
@@ -521,7 +585,7 @@ where
     /// # Cancellation
     ///
     /// As [`call`](Self::call).
-    pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E> {
+    pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E, R> {
         let now = self.rpc.endpoint_clock().now();
         match now.checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
@@ -538,15 +602,15 @@ where
     /// # Cancellation
     ///
     /// As [`call`](Self::call).
-    pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E> {
+    pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E, R> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
-        let mut call = CallFuture::start(self.rpc, req, Some(deadline), Some(sleep));
+        let mut call = CallFuture::start(self.rpc.clone(), req, Some(deadline), Some(sleep));
         call.ticket = self.ticket.take();
         call
     }
 }
 
-impl<E: Endpoint + ?Sized> Drop for Permit<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<'_, E, R> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             drop(self.rpc.give_up(ticket, GiveUp::Dropped));
@@ -554,7 +618,7 @@ impl<E: Endpoint + ?Sized> Drop for Permit<'_, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> fmt::Debug for Permit<'_, E> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for Permit<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
     }
