@@ -498,6 +498,9 @@ pub struct ReserveFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E>
     _borrow: PhantomData<&'a ()>,
 }
 
+// `ReserveFuture` never pins its handle.
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for ReserveFuture<'_, E, R> {}
+
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<'_, E, R> {
     fn new(rpc: R) -> Self {
         Self {

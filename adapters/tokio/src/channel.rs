@@ -1,0 +1,53 @@
+//! rsvp's endpoint with the tokio timer filled in, in both flavours, and the constructors
+//! that make a pair of handles.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::TokioTimer;
+
+/// A thread-safe endpoint with `N` reply slots (64 unless given): handles may be sent to
+/// and shared between threads and tasks (`tokio::spawn`, the multi-thread runtime).
+pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<Req, Resp, rsvp::StdMutex, TokioTimer, N>;
+
+/// A single-thread endpoint with `N` reply slots (64 unless given): no atomics and no lock,
+/// `!Sync`, for handles that all live on one thread (a current-thread runtime, a
+/// `LocalSet`).
+pub type LocalRpc<Req, Resp, const N: usize = 64> =
+    rsvp::Rpc<Req, Resp, rsvp::LocalMutex, TokioTimer, N>;
+
+/// The calling end of a [`channel`].
+pub type Caller<Req, Resp, const N: usize = 64> = rsvp::Caller<Arc<Rpc<Req, Resp, N>>>;
+
+/// The responding end of a [`channel`].
+pub type Server<Req, Resp, const N: usize = 64> = rsvp::Server<Arc<Rpc<Req, Resp, N>>>;
+
+/// The reply handle of one request received from a [`Server`].
+pub type Responder<Req, Resp, const N: usize = 64> = rsvp::Responder<Arc<Rpc<Req, Resp, N>>>;
+
+/// The calling end of a [`local_channel`].
+pub type LocalCaller<Req, Resp, const N: usize = 64> = rsvp::Caller<Rc<LocalRpc<Req, Resp, N>>>;
+
+/// The responding end of a [`local_channel`].
+pub type LocalServer<Req, Resp, const N: usize = 64> = rsvp::Server<Rc<LocalRpc<Req, Resp, N>>>;
+
+/// The reply handle of one request received from a [`LocalServer`].
+pub type LocalResponder<Req, Resp, const N: usize = 64> =
+    rsvp::Responder<Rc<LocalRpc<Req, Resp, N>>>;
+
+/// A thread-safe endpoint with `N` reply slots, as its `(caller, server)` pair.
+///
+/// Name `N` at the call site (`channel::<_, _, 64>()`), where it shows how many calls may
+/// be in flight at once. Clone the handles rather than making more endpoints; dropping the
+/// last server closes the endpoint and dropping the last caller lets the server finish
+/// (see [`rsvp::Rpc`]).
+pub fn channel<Req, Resp, const N: usize>() -> (Caller<Req, Resp, N>, Server<Req, Resp, N>) {
+    rsvp::Rpc::split(Arc::new(Rpc::new(TokioTimer)))
+}
+
+/// A single-thread endpoint with `N` reply slots, as its `(caller, server)` pair; the
+/// handles are `!Send`. See [`channel`] on choosing `N`.
+pub fn local_channel<Req, Resp, const N: usize>(
+) -> (LocalCaller<Req, Resp, N>, LocalServer<Req, Resp, N>) {
+    rsvp::Rpc::split(Rc::new(LocalRpc::new(TokioTimer)))
+}

@@ -1,0 +1,277 @@
+//! The calling end as a [`tower_service::Service`] (feature `tower`).
+//!
+//! `poll_ready` reserves a reply slot and keeps it as an owned [`Permit`]; `call` sends the
+//! request in it. The permit is an ordinary value: if the service is dropped after
+//! `poll_ready` without a `call`, or a response future is dropped mid-call, the slot goes
+//! back to the endpoint at once. That is the capacity tower's `Buffer` is known to leak
+//! when a caller reserves and never calls.
+
+use core::fmt;
+use core::future::Future;
+use core::ops::Deref;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use rsvp::{CallError, CallFuture, Caller, Endpoint, Permit, ReserveFuture, Timer};
+
+/// Why a [`CallService`] call produced no response. Each variant is one of rsvp's outcomes,
+/// so a tower user matches them after `downcast_ref::<ServiceError>()` on a boxed error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ServiceError {
+    /// Every reply slot was in use and the service sheds load
+    /// ([`CallService::load_shed`]); without load shedding `poll_ready` waits instead.
+    Full,
+    /// The call's timeout ([`CallService::timeout`]) passed first.
+    Timeout,
+    /// The endpoint is shut down (or has no server left).
+    Closed,
+    /// The responder dropped the request without replying.
+    Lost,
+}
+
+impl From<CallError> for ServiceError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::Timeout => Self::Timeout,
+            CallError::Closed => Self::Closed,
+            CallError::Lost => Self::Lost,
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("no free reply slot (load shed)"),
+            Self::Timeout => CallError::Timeout.fmt(f),
+            Self::Closed => CallError::Closed.fmt(f),
+            Self::Lost => CallError::Lost.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+type Target<P> = <P as Deref>::Target;
+
+/// A caller as a `tower::Service<Req>`: responses are the endpoint's replies, errors are
+/// [`ServiceError`]s.
+///
+/// ```
+/// use tower::{Service, ServiceExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let (caller, server) = rsvp_tokio::channel::<u64, u64, 8>();
+/// let serving = rsvp_tokio::spawn_server(server, std::num::NonZeroUsize::MIN, |n, responder| async move {
+///     let _ = responder.reply(n * 2);
+/// });
+///
+/// let mut service = rsvp_tokio::CallService::new(caller);
+/// let doubled = service.ready().await.unwrap().call(21).await;
+/// assert_eq!(doubled, Ok(42));
+/// # drop(service);
+/// # serving.await.unwrap();
+/// # });
+/// ```
+///
+/// Each clone is a service of its own (with its own reservation) over the same endpoint.
+pub struct CallService<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    caller: Caller<P>,
+    reserving: Option<ReserveFuture<'static, Target<P>, P>>,
+    permit: Option<Permit<'static, Target<P>, P>>,
+    /// `poll_ready` found no free slot in load-shedding mode: the next `call` fails `Full`.
+    overloaded: bool,
+    timeout: Option<Duration>,
+    shed: bool,
+}
+
+impl<P> CallService<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    /// A service that sends every request through `caller`, waiting for a free slot in
+    /// `poll_ready`, with no timeout.
+    pub fn new(caller: Caller<P>) -> Self {
+        Self {
+            caller,
+            reserving: None,
+            permit: None,
+            overloaded: false,
+            timeout: None,
+            shed: false,
+        }
+    }
+
+    /// Each call waits at most `timeout` for its reply (from `call`, the slot is already
+    /// reserved), then fails with [`ServiceError::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// `poll_ready` never waits: with no free slot it is ready anyway, and the next `call`
+    /// fails at once with [`ServiceError::Full`] (tower's `LoadShed` behaviour).
+    pub fn load_shed(mut self) -> Self {
+        self.shed = true;
+        self
+    }
+
+    /// The caller inside, for stats or `close`.
+    pub fn caller(&self) -> &Caller<P> {
+        &self.caller
+    }
+}
+
+impl<P> Clone for CallService<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    /// A service over the same endpoint with the same settings and no reservation.
+    fn clone(&self) -> Self {
+        Self {
+            caller: self.caller.clone(),
+            reserving: None,
+            permit: None,
+            overloaded: false,
+            timeout: self.timeout,
+            shed: self.shed,
+        }
+    }
+}
+
+impl<P> fmt::Debug for CallService<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallService")
+            .field("reserved", &self.permit.is_some())
+            .field("timeout", &self.timeout)
+            .field("load_shed", &self.shed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> tower_service::Service<<P::Target as Endpoint>::Req> for CallService<P>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint,
+    <P::Target as Endpoint>::Clock: Timer,
+{
+    type Response = <P::Target as Endpoint>::Resp;
+    type Error = ServiceError;
+    type Future = ResponseFuture<P>;
+
+    /// Reserves a reply slot for the next `call` (waiting for one, unless the service
+    /// sheds load). Ready again at once while the reservation is unused.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Closed`] once the endpoint is shut down.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ServiceError>> {
+        if self.permit.is_some() || self.overloaded {
+            return Poll::Ready(Ok(()));
+        }
+        if self.shed {
+            return Poll::Ready(match self.caller.try_reserve_owned() {
+                Ok(permit) => {
+                    self.permit = Some(permit);
+                    Ok(())
+                }
+                Err(rsvp::TryCallError::Full(())) => {
+                    self.overloaded = true;
+                    Ok(())
+                }
+                Err(rsvp::TryCallError::Closed(())) => Err(ServiceError::Closed),
+            });
+        }
+        let reserving = self
+            .reserving
+            .get_or_insert_with(|| self.caller.reserve_owned());
+        let reserved = core::task::ready!(Pin::new(reserving).poll(cx));
+        self.reserving = None;
+        self.permit = Some(reserved?);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends `req` in the slot `poll_ready` reserved.
+    ///
+    /// # Panics
+    ///
+    /// If `poll_ready` did not return `Ready(Ok(()))` since the last `call`.
+    fn call(&mut self, req: <P::Target as Endpoint>::Req) -> ResponseFuture<P> {
+        if core::mem::take(&mut self.overloaded) {
+            return ResponseFuture {
+                call: None,
+                early: Some(ServiceError::Full),
+            };
+        }
+        let permit = self
+            .permit
+            .take()
+            .expect("CallService::call without a successful poll_ready");
+        let call = match self.timeout {
+            Some(timeout) => permit.call_timeout(req, timeout),
+            None => permit.call(req),
+        };
+        ResponseFuture {
+            call: Some(call),
+            early: None,
+        }
+    }
+}
+
+/// The response of one [`CallService`] call.
+///
+/// # Cancellation
+///
+/// As rsvp's [`CallFuture`]: dropping it ends the call, frees its slot at once, and the
+/// responder sees the call cancelled.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    call: Option<CallFuture<'static, Target<P>, P>>,
+    early: Option<ServiceError>,
+}
+
+impl<P> Future for ResponseFuture<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    type Output = Result<<P::Target as Endpoint>::Resp, ServiceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(error) = self.early.take() {
+            return Poll::Ready(Err(error));
+        }
+        let call = self
+            .call
+            .as_mut()
+            .expect("ResponseFuture polled after it completed");
+        let result = core::task::ready!(Pin::new(call).poll(cx));
+        self.call = None;
+        Poll::Ready(result.map_err(ServiceError::from))
+    }
+}
+
+impl<P> fmt::Debug for ResponseFuture<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
