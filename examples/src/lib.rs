@@ -8,6 +8,10 @@
 //! | [`promise`] | Future/Promise | `cargo run --example promise` |
 //! | [`batch`] | Batch Request/Response | `cargo run --example batch` |
 //!
+//! The basic program also runs on tokio ([`basic_tokio`], `cargo run --example
+//! basic_tokio`) and on async-executor through rsvp-futures ([`basic_futures`],
+//! `cargo run --example basic_futures`).
+//!
 //! `cargo run --example tour` runs all four, one after the other, and prints each one's
 //! stats.
 //!
@@ -23,6 +27,8 @@
 mod log;
 
 pub mod basic;
+pub mod basic_futures;
+pub mod basic_tokio;
 pub mod batch;
 pub mod promise;
 pub mod timeout;

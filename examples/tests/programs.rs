@@ -110,3 +110,33 @@ fn batch_triples_each_item_and_only_the_invalid_one_fails() {
     assert_eq!(summary.report.batches, sizes.len() as u64);
     assert_eq!(summary.report.stats.replied, 8);
 }
+
+/// The basic program's lines and outcomes, the same on every runtime.
+fn assert_basic(log: &Log, summary: &basic::Summary) {
+    assert_eq!(summary.results, [20, 40, 60, 80, 100].map(Ok));
+    assert_eq!(
+        log.lines(),
+        (1..=5)
+            .map(|i| format!("Request {i} result: {}", i * 20))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((summary.stats.replied, summary.stats.total()), (5, 5));
+}
+
+#[test]
+fn basic_on_tokio_doubles_each_request() {
+    let log = Log::quiet();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let summary = runtime.block_on(rsvp_examples::basic_tokio::run(&log));
+    assert_basic(&log, &summary);
+}
+
+#[test]
+fn basic_on_async_executor_doubles_each_request() {
+    let log = Log::quiet();
+    let executor = async_executor::Executor::new();
+    let summary = futures_lite::future::block_on(
+        executor.run(rsvp_examples::basic_futures::run(&executor, &log)),
+    );
+    assert_basic(&log, &summary);
+}
