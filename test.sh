@@ -128,6 +128,11 @@ step "doctests"
 # nextest does not run doctests. The core's doctests need `std`; --all-features covers it.
 cargo test --workspace --all-features --doc
 
+step "no_std build (scenarios)"
+# The scenario suite also runs on firmware (no allocator, no compare-and-swap), but every
+# host run builds it with std and alloc: only a bare-target build shows a no_std break.
+cargo build -p rsvp-scenarios --target thumbv6m-none-eabi
+
 step "host tests (last: CI reads the runner's closing lines)"
 # nextest fails when it finds no tests, so host tests cannot be skipped silently.
 cargo nextest run --workspace --all-features --profile ci "$@"
