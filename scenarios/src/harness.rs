@@ -75,6 +75,16 @@ pub fn assert_passed(result: Result<(), Failure>) {
     }
 }
 
+/// [`assert_passed`], naming the harness's runtime in the panic message; what
+/// [`scenario_tests!`](crate::scenario_tests) calls.
+#[doc(hidden)]
+#[track_caller]
+pub fn assert_passed_on<H: Harness>(_: &H, result: Result<(), Failure>) {
+    if let Err(failure) = result {
+        panic!("{failure} (on {})", H::NAME);
+    }
+}
+
 /// Returns a [`Failure`] of the enclosing scenario (named by its `SCENARIO` constant).
 macro_rules! fail {
     ($message:literal) => {

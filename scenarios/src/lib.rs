@@ -34,7 +34,7 @@ pub use call::{
     basic_call, closed_after_close, drain_serves_queued, late_reply_handed_back, lost_responder,
     many_in_flight, responder_sees_cancel, timeout_unanswered, try_call_full,
 };
-pub use harness::{assert_passed, Failure, Harness};
+pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
 pub use promise::{promise_timeout_abandon, promise_two_waiters};
 
 /// Calls `$crate::$callback!` with the arguments and then the name of every scenario, so
@@ -186,7 +186,7 @@ macro_rules! __scenario_test {
         $(
             #[test]
             fn $name() {
-                $crate::assert_passed($run($crate::$name(&$harness)));
+                $crate::assert_passed_on(&$harness, $run($crate::$name(&$harness)));
             }
         )*
     };
