@@ -128,6 +128,8 @@ macro_rules! __run_each {
 /// # impl rsvp::Timer for MyTimer {
 /// #     fn sleep_until(&self, _: rsvp::NoInstant) -> Self::Sleep { core::future::ready(()) }
 /// # }
+/// // `MyTimer` is the adapter's `rsvp::Timer`. (Hidden above: one whose sleeps end at
+/// // once, so here the scenarios that need a call to outlast a wait report failures.)
 /// struct MyAdapter;
 ///
 /// impl rsvp_scenarios::Harness for MyAdapter {
