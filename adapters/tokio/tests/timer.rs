@@ -1,0 +1,45 @@
+//! `TokioTimer` follows tokio's clock: under paused time a timeout ends exactly at its
+//! deadline and takes no real time; its sleep can be made outside a runtime.
+
+use std::time::Duration;
+
+use rsvp::{CallError, Clock, Timer};
+use rsvp_tokio::TokioTimer;
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_ends_at_its_deadline_on_tokios_paused_clock() {
+    let (caller, _server) = rsvp_tokio::local_channel::<u32, u32, 2>();
+    let started = tokio::time::Instant::now();
+    let real_start = std::time::Instant::now();
+
+    let result = caller.call_timeout(1, Duration::from_secs(3600)).await;
+
+    assert_eq!(result, Err(CallError::Timeout));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3600),
+        "tokio's clock moved by the timeout"
+    );
+    assert!(
+        real_start.elapsed() < Duration::from_secs(60),
+        "an hour's timeout on paused time takes no real hour"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_clock_is_tokios() {
+    let before = TokioTimer.now();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(TokioTimer.now() - before, Duration::from_secs(5));
+}
+
+#[test]
+fn a_sleep_can_be_made_outside_a_runtime_and_polled_inside_one() {
+    // Made here, with no runtime: the tokio timer entry only comes with the first poll.
+    let sleep = TokioTimer.sleep_until(TokioTimer.now() + Duration::from_millis(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(sleep);
+}
