@@ -105,6 +105,24 @@ pub async fn run_test(name: &'static str, test: impl Future<Output = ()>) {
     }
 }
 
+/// Counts and prints the outcome of one check that runs inside a test, such as one
+/// scenario of a shared suite; a failure is reported and the run goes on. Returns whether
+/// it passed.
+pub fn report<E: fmt::Display>(name: impl fmt::Display, outcome: Result<(), E>) -> bool {
+    match outcome {
+        Ok(()) => {
+            update(|p| p.passed += 1);
+            println(format_args!("test {name} ... ok"));
+            true
+        }
+        Err(error) => {
+            update(|p| p.failed += 1);
+            println(format_args!("test {name} ... FAILED: {error}"));
+            false
+        }
+    }
+}
+
 #[doc(hidden)]
 pub fn finish() -> ! {
     let p = update(|_| {});

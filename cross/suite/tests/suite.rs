@@ -181,7 +181,58 @@ async fn handles_made_once_can_be_shared_by_tasks(spawner: Spawner) {
     );
 }
 
+/// The shared scenarios (`rsvp-scenarios`) on rsvp-embassy, with the lock named `M`.
+struct Embassy<M>(core::marker::PhantomData<M>);
+
+impl<M: embassy_sync::blocking_mutex::raw::RawMutex> rsvp_scenarios::Harness for Embassy<M> {
+    const NAME: &'static str = "embassy";
+    type Mutex = rsvp_embassy::EmbassyMutex<M>;
+    type Clock = EmbassyTimer;
+    fn clock(&self) -> EmbassyTimer {
+        EmbassyTimer
+    }
+}
+
+/// Runs every scenario; each is reported as a test of its own, and this test fails if any
+/// of them did.
+async fn run_scenarios<M: embassy_sync::blocking_mutex::raw::RawMutex>(flavour: &str) {
+    let harness = Embassy::<M>(core::marker::PhantomData);
+    let (passed, failed) = rsvp_scenarios::run_all(&harness, |name, result| {
+        rsvp_cross::report(Named(flavour, name), result);
+    })
+    .await;
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} scenarios failed",
+        passed + failed
+    );
+    assert_eq!(passed, rsvp_scenarios::SCENARIOS.len());
+}
+
+/// `scenario <name> (<flavour>)`.
+struct Named<'a>(&'a str, &'static str);
+
+impl core::fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "scenario {} ({})", self.1, self.0)
+    }
+}
+
+async fn scenarios_with_critical_section_lock(_: Spawner) {
+    run_scenarios::<embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex>(
+        "CriticalSectionRawMutex",
+    )
+    .await;
+}
+
+async fn scenarios_with_noop_lock(_: Spawner) {
+    run_scenarios::<embassy_sync::blocking_mutex::raw::NoopRawMutex>("NoopRawMutex").await;
+}
+
 rsvp_cross::suite!(
+    scenarios_with_critical_section_lock,
+    scenarios_with_noop_lock,
     four_calls_in_flight_are_answered,
     try_call_says_full_and_gives_the_request_back,
     a_call_nobody_answers_times_out_at_its_deadline,
