@@ -67,9 +67,27 @@ fn SysTick() {
     });
 }
 
+#[cfg(feature = "heap")]
+#[global_allocator]
+static HEAP: embedded_alloc::LlffHeap = embedded_alloc::LlffHeap::empty();
+
+#[cfg(feature = "heap")]
+const HEAP_SIZE: usize = if crate::TARGET.as_bytes()[5] == b'6' {
+    4 * 1024 // the micro:bit has 16 KiB of RAM in all
+} else {
+    32 * 1024
+};
+
 /// Starts SysTick and runs an executor whose first task `init` spawns. Never returns: the
 /// suite ends the program through semihosting.
 pub fn start(init: impl FnOnce(Spawner)) -> ! {
+    #[cfg(feature = "heap")]
+    // SAFETY: `start` runs once (the `take` below would panic on a second call, but only
+    // after this line, so the heap is also guarded by `init`'s own check), before anything
+    // allocates, and the macro's buffer is a fresh static that nothing else can name.
+    unsafe {
+        embedded_alloc::init!(HEAP, HEAP_SIZE);
+    }
     let mut core = cortex_m::Peripherals::take().expect("start is called once");
     core.SYST.set_clock_source(SystClkSource::Core);
     core.SYST.set_reload(CORE_HZ / INTERRUPT_HZ - 1);
