@@ -9,6 +9,11 @@ fn main() {
     let target = env::var("TARGET").expect("cargo sets TARGET");
     println!("cargo:rustc-env=RSVP_CROSS_TARGET={target}");
     println!("cargo:rerun-if-changed=build.rs");
+    // Which QEMU machine the target runs on: its clock and RAM size differ.
+    println!("cargo:rustc-check-cfg=cfg(rsvp_cross_microbit)");
+    if target.starts_with("thumbv6m") {
+        println!("cargo:rustc-cfg=rsvp_cross_microbit");
+    }
 
     // memory.x must match the machine: mps2-an386 maps 4 MiB of code SRAM at 0 and 4 MiB
     // of data SRAM at 0x2000_0000; the micro:bit (nRF51) has 256 KiB of flash and 16 KiB

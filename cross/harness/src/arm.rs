@@ -16,12 +16,13 @@ use embassy_executor::{Executor, Spawner};
 use embassy_time_driver::{Driver, TICK_HZ};
 use embassy_time_queue_utils::Queue;
 
-/// The SysTick input clock of the QEMU machine the target runs on.
-const CORE_HZ: u32 = if crate::TARGET.as_bytes()[5] == b'6' {
-    16_000_000 // micro:bit (thumbv6m)
-} else {
-    25_000_000 // mps2-an386 (thumbv7em)
-};
+/// The SysTick input clock of the QEMU machine the target runs on: the micro:bit's
+/// (thumbv6m).
+#[cfg(rsvp_cross_microbit)]
+const CORE_HZ: u32 = 16_000_000;
+/// mps2-an386 (thumbv7em).
+#[cfg(not(rsvp_cross_microbit))]
+const CORE_HZ: u32 = 25_000_000;
 const INTERRUPT_HZ: u32 = 1_000;
 const TICKS_PER_INTERRUPT: u64 = TICK_HZ / INTERRUPT_HZ as u64;
 
@@ -71,12 +72,11 @@ fn SysTick() {
 #[global_allocator]
 static HEAP: embedded_alloc::LlffHeap = embedded_alloc::LlffHeap::empty();
 
-#[cfg(feature = "heap")]
-const HEAP_SIZE: usize = if crate::TARGET.as_bytes()[5] == b'6' {
-    4 * 1024 // the micro:bit has 16 KiB of RAM in all
-} else {
-    32 * 1024
-};
+/// The micro:bit has 16 KiB of RAM in all.
+#[cfg(all(feature = "heap", rsvp_cross_microbit))]
+const HEAP_SIZE: usize = 4 * 1024;
+#[cfg(all(feature = "heap", not(rsvp_cross_microbit)))]
+const HEAP_SIZE: usize = 32 * 1024;
 
 /// Starts SysTick and runs an executor whose first task `init` spawns. Never returns: the
 /// suite ends the program through semihosting.

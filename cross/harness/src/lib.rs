@@ -39,6 +39,11 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The target this suite was built for.
 pub const TARGET: &str = env!("RSVP_CROSS_TARGET");
 
+/// The entry point attribute of the target's runtime (cortex-m-rt's), for firmware that
+/// calls [`start`] itself.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+pub use cortex_m_rt::entry;
+
 #[doc(hidden)]
 pub mod __rt {
     #[cfg(all(target_arch = "arm", target_os = "none"))]
@@ -138,7 +143,9 @@ fn fail_current(message: fmt::Arguments<'_>) -> ! {
     exit(false)
 }
 
-fn exit(success: bool) -> ! {
+/// Ends the program: semihosting's exit under QEMU (status 0 or 1), the process's on the
+/// host.
+pub fn exit(success: bool) -> ! {
     #[cfg(all(target_arch = "arm", target_os = "none"))]
     {
         use cortex_m_semihosting::debug;
