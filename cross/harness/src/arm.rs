@@ -10,7 +10,7 @@ use core::panic::PanicInfo;
 use core::task::Waker;
 
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_rt::exception;
 use critical_section::Mutex;
 use embassy_executor::{Executor, Spawner};
 use embassy_time_driver::{Driver, TICK_HZ};
@@ -99,12 +99,20 @@ pub fn start(init: impl FnOnce(Spawner)) -> ! {
     executor.run(init)
 }
 
+#[cfg(feature = "report")]
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     crate::fail_current(format_args!("{}", info))
 }
 
+#[cfg(feature = "report")]
 #[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     crate::fail_current(format_args!("hard fault at pc {:#010x}", frame.pc()))
+}
+
+#[cfg(not(feature = "report"))]
+#[panic_handler]
+fn panic(_: &PanicInfo<'_>) -> ! {
+    crate::exit(false)
 }

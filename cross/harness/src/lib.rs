@@ -76,8 +76,10 @@ fn update(f: impl FnOnce(&mut Progress)) -> Progress {
 
 /// Prints one line: to the host's stdout, or through semihosting to QEMU's.
 pub fn println(args: fmt::Arguments<'_>) {
-    #[cfg(all(target_arch = "arm", target_os = "none"))]
+    #[cfg(all(target_arch = "arm", target_os = "none", feature = "report"))]
     cortex_m_semihosting::hprintln!("{}", args);
+    #[cfg(all(target_arch = "arm", target_os = "none", not(feature = "report")))]
+    let _ = args;
     #[cfg(not(target_os = "none"))]
     std::println!("{args}");
 }
@@ -136,6 +138,10 @@ pub fn finish() -> ! {
 }
 
 /// Reports the running test as failed and ends the run (from the panic handler).
+#[cfg_attr(
+    all(target_os = "none", not(feature = "report")),
+    allow(dead_code, reason = "only the reporting panic handler uses it")
+)]
 fn fail_current(message: fmt::Arguments<'_>) -> ! {
     let p = update(|p| p.failed += 1);
     println(format_args!("test {} ... FAILED: {message}", p.current));
