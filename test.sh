@@ -106,6 +106,39 @@ cargo build -p rsvp --no-default-features --features alloc --target thumbv7em-no
 cargo build -p rsvp --no-default-features --features alloc --target riscv32imac-unknown-none-elf
 cargo build -p rsvp --no-default-features --features alloc,portable-atomic --target thumbv6m-none-eabi
 
+step "embassy: rsvp-embassy bare builds, cross-target suite under QEMU, example firmware, size"
+# rsvp-embassy must build for firmware with no allocator and no embassy-time driver
+# features; then the scenarios run on embassy's executor on the host and inside QEMU
+# (mps2-an386 for thumbv7em, microbit for thumbv6m), each printing
+# `cross-target suite: <target>` and `N passed, M failed`. cross/ is its own workspace
+# (bare-metal linker scripts, embassy's platform picked per target), so it runs from there.
+# QEMU and GNU size/nm (for cross/size.sh) come from Debian, installed only when missing.
+if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-size >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends qemu-system-arm binutils-arm-none-eabi
+fi
+cargo build -p rsvp-embassy --target thumbv6m-none-eabi
+cargo build -p rsvp-embassy --target thumbv7em-none-eabihf --features alloc,defmt
+# riscv32imac is build-only: running it under QEMU needs a time driver on virt's CLINT.
+cargo build -p rsvp-embassy --target riscv32imac-unknown-none-elf
+(
+    cd cross
+    cargo fmt --all --check -- --color never
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --target thumbv7em-none-eabihf --all-targets --features rsvp-cross-suite/alloc -- -D warnings
+    cargo test
+    cargo test --target thumbv7em-none-eabihf
+    cargo test --target thumbv6m-none-eabi
+    # The batching scenarios need a heap; the micro:bit's 16 KiB of RAM cannot hold the
+    # suite with one, so they run on thumbv7em only.
+    cargo test --target thumbv7em-none-eabihf --features rsvp-cross-suite/alloc
+    cargo run --target thumbv7em-none-eabihf -p rsvp-firmware-example
+    cargo run --target thumbv6m-none-eabi -p rsvp-firmware-example
+    ./size.sh
+)
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 # docs.rs builds the core with nightly and `--cfg docsrs`: check that build too. Its own

@@ -161,9 +161,7 @@ pub fn exit(success: bool) -> ! {
             debug::EXIT_FAILURE
         });
         // QEMU ends at the semihosting call; real hardware without a debugger stops here.
-        loop {
-            cortex_m::asm::udf();
-        }
+        cortex_m::asm::udf()
     }
     #[cfg(not(target_os = "none"))]
     std::process::exit(if success { 0 } else { 1 })
