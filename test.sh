@@ -126,16 +126,17 @@ cargo build -p rsvp-embassy --target riscv32imac-unknown-none-elf
 (
     cd cross
     cargo fmt --all --check -- --color never
-    cargo clippy --all-targets -- -D warnings
-    cargo clippy --target thumbv7em-none-eabihf --all-targets --features rsvp-cross-suite/alloc -- -D warnings
-    cargo test
-    cargo test --target thumbv7em-none-eabihf
-    cargo test --target thumbv6m-none-eabi
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --target thumbv7em-none-eabihf --all-targets --features rsvp-cross-suite/alloc -- -D warnings
+    # -p: the firmwares enable a heap and rsvp's `alloc`, which the suite runs without.
+    cargo test -p rsvp-cross-suite
+    cargo test -p rsvp-cross-suite --target thumbv7em-none-eabihf
+    cargo test -p rsvp-cross-suite --target thumbv6m-none-eabi
     # The batching scenarios need a heap; the micro:bit's 16 KiB of RAM cannot hold the
     # suite with one, so they run on thumbv7em only.
-    cargo test --target thumbv7em-none-eabihf --features rsvp-cross-suite/alloc
-    cargo run --target thumbv7em-none-eabihf -p rsvp-firmware-example
-    cargo run --target thumbv6m-none-eabi -p rsvp-firmware-example
+    cargo test -p rsvp-cross-suite --target thumbv7em-none-eabihf --features alloc
+    cargo run -p rsvp-firmware-example --target thumbv7em-none-eabihf
+    cargo run -p rsvp-firmware-example --target thumbv6m-none-eabi
     ./size.sh
 )
 
