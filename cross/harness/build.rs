@@ -22,6 +22,15 @@ fn main() {
         "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 256K\n  RAM : ORIGIN = 0x20000000, LENGTH = 16K\n}\n"
     } else if target.starts_with("thumb") {
         "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 4M\n  RAM : ORIGIN = 0x20000000, LENGTH = 4M\n}\n"
+    } else if target.starts_with("riscv32") {
+        // QEMU's virt machine with `-bios none` starts at its RAM, 0x8000_0000; riscv-rt
+        // places every section through these region aliases.
+        concat!(
+            "MEMORY\n{\n  RAM : ORIGIN = 0x80000000, LENGTH = 16M\n}\n",
+            "REGION_ALIAS(\"REGION_TEXT\", RAM);\nREGION_ALIAS(\"REGION_RODATA\", RAM);\n",
+            "REGION_ALIAS(\"REGION_DATA\", RAM);\nREGION_ALIAS(\"REGION_BSS\", RAM);\n",
+            "REGION_ALIAS(\"REGION_HEAP\", RAM);\nREGION_ALIAS(\"REGION_STACK\", RAM);\n",
+        )
     } else {
         return;
     };

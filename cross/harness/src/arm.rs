@@ -6,7 +6,6 @@
 //! delivers ticks late).
 
 use core::cell::{Cell, RefCell};
-use core::panic::PanicInfo;
 use core::task::Waker;
 
 use cortex_m::peripheral::syst::SystClkSource;
@@ -100,19 +99,7 @@ pub fn start(init: impl FnOnce(Spawner)) -> ! {
 }
 
 #[cfg(feature = "report")]
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::fail_current(format_args!("{}", info))
-}
-
-#[cfg(feature = "report")]
 #[exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     crate::fail_current(format_args!("hard fault at pc {:#010x}", frame.pc()))
-}
-
-#[cfg(not(feature = "report"))]
-#[panic_handler]
-fn panic(_: &PanicInfo<'_>) -> ! {
-    crate::exit(false)
 }

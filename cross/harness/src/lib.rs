@@ -28,6 +28,11 @@ mod arm;
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub use crate::arm::start;
 
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+mod riscv;
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub use crate::riscv::start;
+
 #[cfg(not(target_os = "none"))]
 mod host;
 #[cfg(not(target_os = "none"))]
@@ -39,15 +44,19 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The target this suite was built for.
 pub const TARGET: &str = env!("RSVP_CROSS_TARGET");
 
-/// The entry point attribute of the target's runtime (cortex-m-rt's), for firmware that
-/// calls [`start`] itself.
+/// The entry point attribute of the target's runtime (cortex-m-rt's or riscv-rt's), for
+/// firmware that calls [`start`] itself.
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub use cortex_m_rt::entry;
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub use riscv_rt::entry;
 
 #[doc(hidden)]
 pub mod __rt {
     #[cfg(all(target_arch = "arm", target_os = "none"))]
     pub use cortex_m_rt::entry;
+    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+    pub use riscv_rt::entry;
 }
 
 #[derive(Clone, Copy)]
@@ -78,7 +87,9 @@ fn update(f: impl FnOnce(&mut Progress)) -> Progress {
 pub fn println(args: fmt::Arguments<'_>) {
     #[cfg(all(target_arch = "arm", target_os = "none", feature = "report"))]
     cortex_m_semihosting::hprintln!("{}", args);
-    #[cfg(all(target_arch = "arm", target_os = "none", not(feature = "report")))]
+    #[cfg(all(target_arch = "riscv32", target_os = "none", feature = "report"))]
+    semihosting::println!("{}", args);
+    #[cfg(all(target_os = "none", not(feature = "report")))]
     let _ = args;
     #[cfg(not(target_os = "none"))]
     std::println!("{args}");
@@ -163,8 +174,24 @@ pub fn exit(success: bool) -> ! {
         // QEMU ends at the semihosting call; real hardware without a debugger stops here.
         cortex_m::asm::udf()
     }
+    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+    {
+        semihosting::process::exit(if success { 0 } else { 1 })
+    }
     #[cfg(not(target_os = "none"))]
     std::process::exit(if success { 0 } else { 1 })
+}
+
+#[cfg(all(target_os = "none", feature = "report"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    fail_current(format_args!("{info}"))
+}
+
+#[cfg(all(target_os = "none", not(feature = "report")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    exit(false)
 }
 
 /// Declares the suite: the tests to run, in order, and the program's entry point.
