@@ -51,14 +51,6 @@ pub use cortex_m_rt::entry;
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub use riscv_rt::entry;
 
-#[doc(hidden)]
-pub mod __rt {
-    #[cfg(all(target_arch = "arm", target_os = "none"))]
-    pub use cortex_m_rt::entry;
-    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
-    pub use riscv_rt::entry;
-}
-
 #[derive(Clone, Copy)]
 struct Progress {
     passed: u32,
@@ -210,7 +202,7 @@ macro_rules! suite {
         }
 
         #[cfg(target_os = "none")]
-        #[$crate::__rt::entry]
+        #[$crate::entry]
         fn main() -> ! {
             $crate::start(|spawner| spawner.spawn(__rsvp_cross_suite(spawner).unwrap()))
         }
