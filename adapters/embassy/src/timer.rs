@@ -41,8 +41,8 @@ impl rsvp::Timer for EmbassyTimer {
 ///
 /// # Cancellation
 ///
-/// Dropping it is always fine: embassy-time's queue forgets a waker whose timer is gone
-/// the next time that deadline passes.
+/// Dropping it is always fine. embassy-time cannot unregister a timer, so the task that
+/// polled it may be woken once, spuriously, when the dropped deadline passes.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep(embassy_time::Timer);
