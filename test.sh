@@ -106,6 +106,42 @@ cargo build -p rsvp --no-default-features --features alloc --target thumbv7em-no
 cargo build -p rsvp --no-default-features --features alloc --target riscv32imac-unknown-none-elf
 cargo build -p rsvp --no-default-features --features alloc,portable-atomic --target thumbv6m-none-eabi
 
+step "embassy: rsvp-embassy bare builds, cross-target suite under QEMU, example firmware"
+# rsvp-embassy must build for firmware with no allocator and no embassy-time driver
+# features; then the scenarios run on embassy's executor on the host and inside QEMU
+# (mps2-an386 for thumbv7em, microbit for thumbv6m, virt for riscv32imac), each printing
+# `cross-target suite: <target>` and `N passed, M failed`. cross/ is its own workspace
+# (bare-metal linker scripts, embassy's platform picked per target), so it runs from there.
+# QEMU (arm, and riscv32 from qemu-system-misc) comes from Debian, installed only when
+# missing.
+if ! command -v qemu-system-arm >/dev/null || ! command -v qemu-system-riscv32 >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends qemu-system-arm qemu-system-misc
+fi
+cargo build -p rsvp-embassy --target thumbv6m-none-eabi
+cargo build -p rsvp-embassy --target thumbv7em-none-eabihf --features alloc
+cargo build -p rsvp-embassy --target riscv32imac-unknown-none-elf
+(
+    cd cross
+    cargo fmt --all --check -- --color never
+    # Linted for a bare-metal target, where most of its code lives (drivers, fault handlers).
+    cargo clippy --workspace --target thumbv7em-none-eabihf --all-targets --features rsvp-cross-suite/alloc -- -D warnings
+    # -p: the firmwares enable a heap and rsvp's `alloc`; the suite runs without either
+    # on thumbv6m and riscv32imac, which shows nothing in it needs an allocator. On
+    # thumbv7em it runs with a heap, adding the batching scenarios (the micro:bit's 16 KiB
+    # of RAM cannot hold the suite and a heap).
+    cargo test -p rsvp-cross-suite
+    cargo test -p rsvp-cross-suite --target thumbv7em-none-eabihf --features alloc
+    cargo test -p rsvp-cross-suite --target thumbv6m-none-eabi
+    cargo test -p rsvp-cross-suite --target riscv32imac-unknown-none-elf
+    cargo run -p rsvp-firmware-example --target thumbv7em-none-eabihf
+    cargo run -p rsvp-firmware-example --target thumbv6m-none-eabi
+)
+# cross/size.sh (firmware size, three fat-LTO release builds) is run by hand: it is a
+# measurement, its firmwares are linted above, and it would double this step's time.
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 # docs.rs builds the core with nightly and `--cfg docsrs`: check that build too. Its own

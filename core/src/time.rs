@@ -131,3 +131,21 @@ impl Clock for StdClock {
         std::time::Instant::now()
     }
 }
+
+// embassy-time's instants count ticks in a `u64`, so they never wrap in practice; its
+// durations have tick resolution, and converting rounds a timeout up to the next tick, so a
+// deadline is never earlier than asked.
+#[cfg(feature = "embassy-time")]
+impl Instant for embassy_time::Instant {
+    fn checked_add(self, duration: Duration) -> Option<Self> {
+        // u128 so that a huge timeout becomes `None` ("never") instead of overflowing the
+        // multiplication inside embassy-time's own conversion.
+        let hz = u128::from(embassy_time::TICK_HZ);
+        let ticks = (duration.as_nanos() * hz).div_ceil(1_000_000_000);
+        let ticks = embassy_time::Duration::from_ticks(u64::try_from(ticks).ok()?);
+        embassy_time::Instant::checked_add(&self, ticks)
+    }
+    fn saturating_duration_since(self, earlier: Self) -> Duration {
+        embassy_time::Instant::saturating_duration_since(&self, earlier).into()
+    }
+}
