@@ -31,10 +31,9 @@ use core::fmt;
 use core::future::Future;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
+use crate::sync::{AtomicBool, AtomicWaker, Ordering};
 
 /// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
 /// the in-flight limit shared by [`Server::serve`](crate::Server::serve) and the promise
@@ -107,7 +106,15 @@ impl<Fut: Future<Output = ()>> Pool<Fut> {
         self.parent.register(cx.waker());
         loop {
             for slot in &mut self.slots {
-                if !slot.flag.ready.swap(false, Ordering::Acquire) {
+                // `compare_exchange(true, false)` is `swap(false)` for a bool; it is written so
+                // because loom (0.7, issue #254) lets a concurrent store slip inside a `swap`,
+                // which made its model of this loop report a false lost wake-up.
+                if slot
+                    .flag
+                    .ready
+                    .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
                     continue;
                 }
                 let Some(work) = slot.work.as_mut().as_pin_mut() else {
