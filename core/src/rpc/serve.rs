@@ -6,6 +6,8 @@ use core::num::NonZeroUsize;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+#[cfg(feature = "std")]
+use std::{boxed::Box, panic::AssertUnwindSafe};
 
 use super::server::Responder;
 use super::{Endpoint, Server};
@@ -47,7 +49,10 @@ where
     /// this server handle, so it can be spawned as it is; clone the handle first to keep one.
     ///
     /// The handler gets the request and its [`Responder`] and replies through it; a handler
-    /// that drops the responder without replying gives its caller `Lost`.
+    /// that drops the responder without replying gives its caller `Lost`. With `std`, a
+    /// handler that panics (when called, or when its future is polled) does the same: the
+    /// panic is caught, unwinding drops its responder (so its caller gets `Lost`), and serve
+    /// goes on with the other requests.
     ///
     /// It returns once the endpoint is shut down ([`close`](Self::close), or every caller
     /// gone) and every handler in progress has finished: intake stops, work in progress
@@ -85,7 +90,38 @@ where
 {
     server: Server<P>,
     handler: F,
-    pool: Pool<Fut>,
+    pool: Pool<Guarded<Fut>>,
+}
+
+/// A handler's future as the pool runs it: with `std`, wrapped so that a panic ends that one
+/// handler (its responder dropped while unwinding: the caller gets `Lost`) instead of the
+/// whole `serve`. Built from futures-util's combinators, which pin-project safely.
+#[cfg(feature = "std")]
+type Guarded<Fut> = futures_util::future::Either<
+    futures_util::future::Map<
+        futures_util::future::CatchUnwind<AssertUnwindSafe<Fut>>,
+        fn(Result<(), Box<dyn core::any::Any + Send>>),
+    >,
+    core::future::Ready<()>,
+>;
+#[cfg(not(feature = "std"))]
+type Guarded<Fut> = Fut;
+
+/// Calls the handler; with `std`, a panic in the call or in any poll of its future is caught.
+#[cfg(feature = "std")]
+fn guarded<Fut: Future<Output = ()>>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
+    use futures_util::future::{Either, FutureExt};
+    // AssertUnwindSafe: after a panic the handler's future is dropped, never polled again,
+    // and the endpoint's state is only touched under its lock, between whole steps.
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(fut) => Either::Left(AssertUnwindSafe(fut).catch_unwind().map(drop as fn(_))),
+        Err(_) => Either::Right(core::future::ready(())),
+    }
+}
+
+#[cfg(not(feature = "std"))]
+fn guarded<Fut>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
+    call()
 }
 
 // The handler is only called through `&mut`, never pinned, and the pool pins the handlers'
@@ -112,7 +148,7 @@ where
         core::task::ready!(this.pool.poll(
             cx,
             |cx| server.poll_recv(cx),
-            |(req, responder)| handler(req, responder),
+            |(req, responder)| guarded(|| handler(req, responder)),
         ));
         Poll::Ready(ServeReport {
             received: this.pool.received,
