@@ -73,7 +73,7 @@ pub struct StdMutex(facade::Lock);
 // SAFETY: `std::sync::Mutex` (or loom's model of it) excludes every other thread while the
 // guard is alive, and the guard lives for the whole closure.
 unsafe impl RawMutex for StdMutex {
-    const INIT: Self = Self(facade::Lock::INIT);
+    const INIT: Self = Self(facade::Lock::new());
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -201,7 +201,9 @@ mod facade {
 
     #[cfg(not(loom))]
     impl Lock {
-        pub(super) const INIT: Self = Self(std::sync::Mutex::new(()));
+        pub(super) const fn new() -> Self {
+            Self(std::sync::Mutex::new(()))
+        }
 
         #[inline]
         pub(super) fn get(&self) -> &std::sync::Mutex<()> {
@@ -218,7 +220,9 @@ mod facade {
 
     #[cfg(loom)]
     impl Lock {
-        pub(super) const INIT: Self = Self(std::sync::OnceLock::new());
+        pub(super) const fn new() -> Self {
+            Self(std::sync::OnceLock::new())
+        }
 
         pub(super) fn get(&self) -> &loom::sync::Mutex<()> {
             // loom runs one model thread at a time and switches only at its own operations,
@@ -254,16 +258,18 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn std_mutex_serialises_threads() {
+        // Fewer rounds under miri, which interprets every step.
+        const ROUNDS: u64 = if cfg!(miri) { 50 } else { 1000 };
         static M: Mutex<StdMutex, u64> = Mutex::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..1000 {
+                    for _ in 0..ROUNDS {
                         M.lock(|v| *v += 1);
                     }
                 });
             }
         });
-        assert_eq!(M.lock(|v| *v), 4000);
+        assert_eq!(M.lock(|v| *v), 4 * ROUNDS);
     }
 }
