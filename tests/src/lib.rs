@@ -18,6 +18,7 @@ use std::time::Duration;
 use rsvp::{LocalMutex, ManualClock, Rpc, StdMutex};
 
 pub mod batch;
+pub mod model;
 
 /// A single-thread endpoint timed by a manual clock.
 pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, LocalMutex, ManualClock, N>;
