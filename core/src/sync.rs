@@ -161,9 +161,10 @@ impl<M, T> core::fmt::Debug for Mutex<M, T> {
 // `alloc`'s even under loom: `Waker::from` needs `alloc::sync::Arc`, and the reference
 // counts are not part of any rsvp protocol.
 
-#[cfg(not(loom))]
+// Only the in-flight pool (`limits.rs`) uses atomics; it exists with the same cfg.
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr", not(loom)))]
 pub(crate) use core::sync::atomic::{AtomicBool, Ordering};
-#[cfg(loom)]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr", loom))]
 pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
 
 /// A waker slot that any thread can wake: futures-util's, or loom's model of it.
