@@ -24,8 +24,11 @@ pub struct ServeReport {
     /// Handler runs that finished (every received request's handler finishes before serve
     /// returns, so this equals `received`).
     pub finished: u64,
-    /// The endpoint's stats at the end: how every call ended, including the queued calls
-    /// that a [`CloseMode::Fail`](super::CloseMode::Fail) shutdown ended with `Closed`.
+    /// The endpoint's stats when serve returned: how every call ended, including the queued
+    /// calls that a [`CloseMode::Fail`](super::CloseMode::Fail) shutdown ended with `Closed`.
+    /// A snapshot: callers that try again after a shutdown (their `Closed`), or whose
+    /// outcome is decided after serve returned, are counted in the endpoint's
+    /// [`stats`](crate::Rpc::stats) but not here.
     pub stats: StatsSnapshot,
 }
 
