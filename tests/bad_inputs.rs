@@ -220,3 +220,37 @@ fn submit_to_a_closed_promise_service_hands_the_request_back() {
     service.close(CloseMode::Fail);
     assert!(matches!(service.submit(7), Err(TrySendError::Closed(7))));
 }
+
+/// A `PromiseService` job whose handler panics (in the call, or in its future) abandons its
+/// own promise, and `run` goes on with the next jobs.
+#[test]
+fn panicking_promise_service_job_abandons_its_promise_and_run_goes_on() {
+    let service = Rc::new(PromiseService::<u32, u32, LocalMutex, 4>::new());
+    let promises: Vec<_> = [1, 2, 3]
+        .into_iter()
+        .map(|n| service.submit(n).unwrap())
+        .collect();
+    service.close(CloseMode::Drain);
+    let run = PromiseService::run(service.clone(), NonZeroUsize::new(2).unwrap(), |n| {
+        assert_ne!(n, 1, "handler call panics on 1");
+        async move {
+            futures_util::future::ready(()).await;
+            assert_ne!(n, 2, "handler future panics on 2");
+            n * 10
+        }
+    });
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let report = futures_executor::block_on(run);
+    std::panic::set_hook(hook);
+    let got: Vec<_> = promises.iter().map(|p| p.try_get()).collect();
+    assert_eq!(
+        got,
+        [
+            Err(TryGetError::Abandoned),
+            Err(TryGetError::Abandoned),
+            Ok(30)
+        ]
+    );
+    assert_eq!((report.received, report.finished), (3, 3));
+}

@@ -6,12 +6,10 @@ use core::num::NonZeroUsize;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-#[cfg(feature = "std")]
-use std::{boxed::Box, panic::AssertUnwindSafe};
 
 use super::server::Responder;
 use super::{Endpoint, Server};
-use crate::limits::Pool;
+use crate::limits::{guarded, Guarded, Pool};
 use crate::stats::StatsSnapshot;
 
 /// What a [`serve`](Server::serve) did, returned when it ends.
@@ -94,37 +92,6 @@ where
     server: Server<P>,
     handler: F,
     pool: Pool<Guarded<Fut>>,
-}
-
-/// A handler's future as the pool runs it: with `std`, wrapped so that a panic ends that one
-/// handler (its responder dropped while unwinding: the caller gets `Lost`) instead of the
-/// whole `serve`. Built from futures-util's combinators, which pin-project safely.
-#[cfg(feature = "std")]
-type Guarded<Fut> = futures_util::future::Either<
-    futures_util::future::Map<
-        futures_util::future::CatchUnwind<AssertUnwindSafe<Fut>>,
-        fn(Result<(), Box<dyn core::any::Any + Send>>),
-    >,
-    core::future::Ready<()>,
->;
-#[cfg(not(feature = "std"))]
-type Guarded<Fut> = Fut;
-
-/// Calls the handler; with `std`, a panic in the call or in any poll of its future is caught.
-#[cfg(feature = "std")]
-fn guarded<Fut: Future<Output = ()>>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
-    use futures_util::future::{Either, FutureExt};
-    // AssertUnwindSafe: after a panic the handler's future is dropped, never polled again,
-    // and the endpoint's state is only touched under its lock, between whole steps.
-    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
-        Ok(fut) => Either::Left(AssertUnwindSafe(fut).catch_unwind().map(drop as fn(_))),
-        Err(_) => Either::Right(core::future::ready(())),
-    }
-}
-
-#[cfg(not(feature = "std"))]
-fn guarded<Fut>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
-    call()
 }
 
 // The handler is only called through `&mut`, never pinned, and the pool pins the handlers'
