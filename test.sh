@@ -142,7 +142,10 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="$RELIABILITY_TAR
     timeout 900 cargo test -p rsvp --features std --test loom --release
 
 step "miri: the core's unit tests under strict provenance"
-cargo +nightly miri --version >/dev/null 2>&1 || rustup component add --toolchain nightly miri rust-src
+installed_nightly=$(rustup component list --toolchain nightly --installed)
+for component in miri rust-src; do
+    grep -q "^$component" <<<"$installed_nightly" || rustup component add --toolchain nightly "$component"
+done
 cargo +nightly miri setup # builds miri's sysroot once per machine (~30 s)
 # Skipped: one test whose premise is `Waker::will_wake` on a clone, which std documents as
 # best-effort and which miri (which never merges vtables) answers false.
