@@ -1,6 +1,6 @@
 //! loom models of every protocol in which threads meet: the reply slot (a reply racing its
 //! caller's cancellation, then the slot reused), a timeout racing a reply, shutdown racing
-//! a call, the queue, the promise (racing setters and waiters, abandonment), and the ready
+//! a call (also one that reserved its slot first), the queue, the promise (racing setters and waiters, abandonment), and the ready
 //! flags of `serve`'s in-flight pool.
 //!
 //! They run the real rsvp code: under `--cfg loom`, `StdMutex` and the pool's atomics are
@@ -252,5 +252,33 @@ fn serve_pool_wakes_handler_from_another_thread() {
         opener.join().unwrap();
         assert_eq!((report.received, report.finished), (1, 1));
         assert_eq!(report.stats.replied, 1);
+    });
+}
+
+/// A shutdown races a call that reserved its slot first: the permit's call is answered or
+/// `Closed` (the slot may be closed while only reserved), never left waiting.
+#[test]
+fn shutdown_races_a_reserved_call() {
+    model(|| {
+        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
+        let closer = server.clone();
+        let responder = thread::spawn(move || {
+            while let Some((req, responder)) = block_on(server.recv()) {
+                let _ = responder.reply(req + 1);
+            }
+        });
+        let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
+        let outcome = match block_on(caller.reserve()) {
+            Ok(permit) => block_on(permit.call(1)),
+            Err(e) => Err(e),
+        };
+        assert!(
+            matches!(outcome, Ok(2) | Err(CallError::Closed)),
+            "{outcome:?}"
+        );
+        shutdown.join().unwrap();
+        responder.join().unwrap();
+        let stats = caller.stats();
+        assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
     });
 }
