@@ -1,7 +1,7 @@
 //! loom models of every protocol in which threads meet: the reply slot (a reply racing its
 //! caller's cancellation, then the slot reused), a timeout racing a reply, shutdown racing
-//! a call (also one that reserved its slot first), the queue, the promise (racing setters and waiters, abandonment), and the ready
-//! flags of `serve`'s in-flight pool.
+//! a call (also one that reserved its slot first), the queue, the promise (racing setters
+//! and waiters, abandonment), and the ready flags of `serve`'s in-flight pool.
 //!
 //! They run the real rsvp code: under `--cfg loom`, `StdMutex` and the pool's atomics are
 //! loom's (see `core/src/sync.rs`), so loom explores every interleaving of their
