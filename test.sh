@@ -169,6 +169,45 @@ step "no_std build (scenarios)"
 # host run builds it with std and alloc: only a bare-target build shows a no_std break.
 cargo build -p rsvp-scenarios --target thumbv6m-none-eabi
 
+# ---- reliability (issue 5): loom, miri, the chaos soak, a fuzz smoke run -----------------
+# Each checks one of DESIGN.md's promises (exactly one outcome, no leaks, no deadlocks) in
+# a way the host tests cannot. Each flavour builds in its own target dir: RUSTFLAGS, the
+# nightly toolchain or the fuzzer's sanitizers would otherwise invalidate the normal build.
+RELIABILITY_TARGET="${CARGO_TARGET_DIR:-target}"
+CARGO_FUZZ_VERSION=0.13.2
+
+step "loom: every interleaving of the cross-thread protocols (core/tests/loom.rs)"
+# Under --cfg loom, StdMutex and the pool's atomics are loom's, so the models run the real
+# code; 3 preemptions cover every race in them in about 10 s once built.
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="$RELIABILITY_TARGET/loom" \
+    timeout 900 cargo test -p rsvp --features std --test loom --release
+
+step "miri: the core's unit tests under strict provenance"
+installed_nightly=$(rustup component list --toolchain nightly --installed)
+for component in miri rust-src; do
+    grep -q "^$component" <<<"$installed_nightly" || rustup component add --toolchain nightly "$component"
+done
+cargo +nightly miri setup # builds miri's sysroot once per machine (~30 s)
+# Skipped: one test whose premise is `Waker::will_wake` on a clone, which std documents as
+# best-effort and which miri (which never merges vtables) answers false.
+MIRIFLAGS="-Zmiri-strict-provenance" CARGO_TARGET_DIR="$RELIABILITY_TARGET/miri" \
+    timeout 900 cargo +nightly miri test -p rsvp --all-features --lib -- \
+    --skip waker_set::tests::same_waker_is_kept_once_and_woken_once
+
+step "chaos soak: 50,000 calls on a 2-thread executor (rsvp-soak)"
+# Exits non-zero unless every call had exactly one outcome, the stats equal what callers
+# observed, and the live heap is back to its baseline. The README runs a million.
+timeout 300 cargo run -p rsvp-soak -- --calls 50000
+
+step "fuzz smoke: 10 s per target (fuzz/)"
+ensure_wheel cargo-fuzz "$CARGO_FUZZ_VERSION"
+CARGO_TARGET_DIR="$RELIABILITY_TARGET/fuzz" cargo +nightly fuzz build -O
+for target in batch endpoint promise; do
+    CARGO_TARGET_DIR="$RELIABILITY_TARGET/fuzz" \
+        cargo +nightly fuzz run "$target" -O -- -max_total_time=10
+done
+# ---- end of reliability ----------------------------------------------------------------
+
 step "host tests (last: CI reads the runner's closing lines)"
 # nextest fails when it finds no tests, so host tests cannot be skipped silently.
 cargo nextest run --workspace --all-features --profile ci "$@"

@@ -741,7 +741,8 @@ mod tests {
     #[test]
     fn random_runs_match_the_model_and_keep_the_invariants() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _run in 0..500 {
+        // Scaled down under miri, which interprets every step (~100x slower), not skipped.
+        for _run in 0..if cfg!(miri) { 8 } else { 500 } {
             let max_size = 1 + rng.below(8) as usize;
             let max_wait = 1 + rng.below(50);
             let mut b = batch::<u32>(max_size, max_wait);
@@ -777,7 +778,7 @@ mod tests {
                 out.extend(batch);
             };
 
-            for _step in 0..200 {
+            for _step in 0..if cfg!(miri) { 60 } else { 200 } {
                 // Serve the window exactly when the machine asks, as a wrapper's timer does.
                 let next = now + rng.below(max_wait * 2);
                 if let Some(deadline) = b.poll_timeout() {

@@ -31,10 +31,11 @@ use core::fmt;
 use core::future::Future;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
+use crate::sync::{AtomicBool, AtomicWaker, Ordering};
+#[cfg(feature = "std")]
+use std::panic::AssertUnwindSafe;
 
 /// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
 /// the in-flight limit shared by [`Server::serve`](crate::Server::serve) and the promise
@@ -107,7 +108,15 @@ impl<Fut: Future<Output = ()>> Pool<Fut> {
         self.parent.register(cx.waker());
         loop {
             for slot in &mut self.slots {
-                if !slot.flag.ready.swap(false, Ordering::Acquire) {
+                // `compare_exchange(true, false)` is `swap(false)` for a bool; it is written so
+                // because loom (0.7, issue #254) lets a concurrent store slip inside a `swap`,
+                // which made its model of this loop report a false lost wake-up.
+                if slot
+                    .flag
+                    .ready
+                    .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
                     continue;
                 }
                 let Some(work) = slot.work.as_mut().as_pin_mut() else {
@@ -160,6 +169,38 @@ impl<Fut: Future<Output = ()>> Pool<Fut> {
         };
         &mut self.slots[index]
     }
+}
+
+/// A work item as the pool runs it: with `std`, wrapped so that a panic ends that one item
+/// (what it owns, a responder or a promise's setter, is dropped while unwinding: its caller
+/// gets `Lost`, its promise is abandoned) instead of the whole `serve` or `run`. Built from
+/// futures-util's combinators, which pin-project safely.
+#[cfg(feature = "std")]
+pub(crate) type Guarded<Fut> = futures_util::future::Either<
+    futures_util::future::Map<
+        futures_util::future::CatchUnwind<AssertUnwindSafe<Fut>>,
+        fn(Result<(), Box<dyn core::any::Any + Send>>),
+    >,
+    core::future::Ready<()>,
+>;
+#[cfg(not(feature = "std"))]
+pub(crate) type Guarded<Fut> = Fut;
+
+/// Starts a work item; with `std`, a panic in `call` or in any poll of its future is caught.
+#[cfg(feature = "std")]
+pub(crate) fn guarded<Fut: Future<Output = ()>>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
+    use futures_util::future::{Either, FutureExt};
+    // AssertUnwindSafe: after a panic the item's future is dropped, never polled again, and
+    // rsvp's shared state is only touched under its lock, between whole steps.
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(fut) => Either::Left(AssertUnwindSafe(fut).catch_unwind().map(drop as fn(_))),
+        Err(_) => Either::Right(core::future::ready(())),
+    }
+}
+
+#[cfg(not(feature = "std"))]
+pub(crate) fn guarded<Fut>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
+    call()
 }
 
 impl<Fut> fmt::Debug for Pool<Fut> {

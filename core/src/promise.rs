@@ -882,7 +882,8 @@ mod state_tests {
             rng ^= rng << 17;
             rng
         };
-        for _ in 0..2000 {
+        // Scaled down under miri, which interprets every step (~100x slower), not skipped.
+        for _ in 0..if cfg!(miri) { 60 } else { 2000 } {
             let mut state = PromiseState::<u64>::new();
             let mut live_setters = 0_usize;
             let mut outcome: Option<Result<u64, Abandoned>> = None;

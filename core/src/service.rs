@@ -22,7 +22,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::error::TrySendError;
-use crate::limits::Pool;
+use crate::limits::{guarded, Guarded, Pool};
 use crate::promise::{promise, Promise, Setter};
 use crate::queue::{Queue, RequestQueue};
 use crate::rpc::CloseMode;
@@ -107,6 +107,10 @@ impl<Req, Resp, M: RawMutex, const N: usize> PromiseService<Req, Resp, M, N> {
     /// Runs `handler` on each submitted request, at most `concurrency` at once, and sets
     /// each request's promise to the result. Returns once the service is closed and every
     /// request taken has finished.
+    ///
+    /// With `std`, a handler that panics (when called, or while its future is polled) ends
+    /// only its own job: the panic is caught, the job's promise is abandoned (its waiters get
+    /// `Abandoned`), and `run` goes on with the other jobs.
     ///
     /// # Cancellation
     ///
@@ -194,7 +198,7 @@ where
 {
     service: S,
     handler: F,
-    pool: Pool<Settle<Fut, <S::Target as Service>::Mutex>>,
+    pool: Pool<Guarded<Settle<Fut, <S::Target as Service>::Mutex>>>,
 }
 
 // The handler is only called through `&mut` and the jobs are boxed: nothing here is pinned.
@@ -238,10 +242,10 @@ where
         core::task::ready!(this.pool.poll(
             cx,
             |cx| jobs.poll_recv(cx),
-            |(req, setter)| Settle {
+            |(req, setter)| guarded(|| Settle {
                 work: Box::pin(handler(req)),
                 setter: Some(setter),
-            },
+            }),
         ));
         Poll::Ready(RunReport {
             received: this.pool.received,

@@ -613,7 +613,8 @@ mod tests {
     #[test]
     fn every_value_lands_in_a_bucket_that_contains_it() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..100_000 {
+        // Scaled down under miri, which interprets every step (~100x slower), not skipped.
+        for _ in 0..if cfg!(miri) { 1_000 } else { 100_000 } {
             let v = rng.nanos();
             let (lower, upper) = bucket_range(bucket_of(v));
             assert!(lower <= v && v < upper, "{v} in [{lower}, {upper})");
@@ -623,7 +624,8 @@ mod tests {
     #[test]
     fn percentile_of_one_value_bounds_it_within_half() {
         let mut rng = Rng(7);
-        for _ in 0..10_000 {
+        // Scaled down under miri, which interprets every step (~100x slower), not skipped.
+        for _ in 0..if cfg!(miri) { 300 } else { 10_000 } {
             let v = rng.nanos() | 1 << MIN_EXP;
             let v = v.min((1 << MAX_EXP) - 1);
             let mut h = Histogram::new();
@@ -640,7 +642,13 @@ mod tests {
     #[test]
     fn percentiles_match_a_sorted_reference() {
         let mut rng = Rng(0xDEAD_BEEF);
-        for n in [1u64, 2, 3, 10, 99, 100, 1234, 20_000] {
+        // The two large sizes only outside miri, which interprets every step.
+        let sizes: &[u64] = if cfg!(miri) {
+            &[1, 2, 3, 10, 99, 100]
+        } else {
+            &[1, 2, 3, 10, 99, 100, 1234, 20_000]
+        };
+        for &n in sizes {
             let mut h = Histogram::new();
             let mut values: Vec<u64> = (0..n).map(|_| rng.nanos()).collect();
             for &v in &values {
@@ -704,7 +712,8 @@ mod tests {
 
     #[test]
     fn nearest_rank_is_exact_for_whole_percentages() {
-        for n in 1..=1000u64 {
+        // Every size up to 1000, or up to 60 under miri, which interprets every step.
+        for n in 1..=if cfg!(miri) { 60 } else { 1000u64 } {
             for p in 0..=100u64 {
                 let want = (p * n).div_ceil(100).max(1);
                 assert_eq!(nearest_rank(p as f64, n), want, "p{p} of {n}");

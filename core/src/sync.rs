@@ -67,18 +67,19 @@ unsafe impl RawMutex for LocalMutex {
 /// their invariants between steps, so the lock is simply taken again.
 #[cfg(feature = "std")]
 #[derive(Debug)]
-pub struct StdMutex(std::sync::Mutex<()>);
+pub struct StdMutex(facade::Lock);
 
 #[cfg(feature = "std")]
-// SAFETY: `std::sync::Mutex` excludes every other thread while the guard is alive, and the
-// guard lives for the whole closure.
+// SAFETY: `std::sync::Mutex` (or loom's model of it) excludes every other thread while the
+// guard is alive, and the guard lives for the whole closure.
 unsafe impl RawMutex for StdMutex {
-    const INIT: Self = Self(std::sync::Mutex::new(()));
+    const INIT: Self = Self(facade::Lock::new());
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self
             .0
+            .get()
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f()
@@ -152,6 +153,86 @@ impl<M, T> core::fmt::Debug for Mutex<M, T> {
     }
 }
 
+// ---- loom facade -----------------------------------------------------------------------
+//
+// The thread-safe building blocks (the std lock, the atomics, the atomic waker) come from
+// here, so that under `RUSTFLAGS="--cfg loom"` the real rsvp code runs on loom's
+// model-checked twins and `core/tests/loom.rs` explores its interleavings. `Arc` stays
+// `alloc`'s even under loom: `Waker::from` needs `alloc::sync::Arc`, and the reference
+// counts are not part of any rsvp protocol.
+
+// Only the in-flight pool (`limits.rs`) uses atomics; it exists with the same cfg.
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr", not(loom)))]
+pub(crate) use core::sync::atomic::{AtomicBool, Ordering};
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr", loom))]
+pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+
+/// A waker slot that any thread can wake: futures-util's, or loom's model of it.
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[derive(Debug)]
+pub(crate) struct AtomicWaker(
+    #[cfg(not(loom))] futures_util::task::AtomicWaker,
+    #[cfg(loom)] loom::future::AtomicWaker,
+);
+
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+impl AtomicWaker {
+    pub(crate) fn new() -> Self {
+        Self(Default::default())
+    }
+
+    pub(crate) fn register(&self, waker: &core::task::Waker) {
+        #[cfg(not(loom))]
+        self.0.register(waker);
+        #[cfg(loom)]
+        self.0.register_by_ref(waker);
+    }
+
+    pub(crate) fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+#[cfg(feature = "std")]
+mod facade {
+    /// The lock inside [`StdMutex`](super::StdMutex).
+    #[cfg(not(loom))]
+    #[derive(Debug)]
+    pub(super) struct Lock(std::sync::Mutex<()>);
+
+    #[cfg(not(loom))]
+    impl Lock {
+        pub(super) const fn new() -> Self {
+            Self(std::sync::Mutex::new(()))
+        }
+
+        #[inline]
+        pub(super) fn get(&self) -> &std::sync::Mutex<()> {
+            &self.0
+        }
+    }
+
+    /// Under loom: loom's mutex, made on first use because loom objects cannot be made in
+    /// a `const` (each belongs to one model execution, and every rsvp object in a model is
+    /// made inside it).
+    #[cfg(loom)]
+    #[derive(Debug)]
+    pub(super) struct Lock(std::sync::OnceLock<loom::sync::Mutex<()>>);
+
+    #[cfg(loom)]
+    impl Lock {
+        pub(super) const fn new() -> Self {
+            Self(std::sync::OnceLock::new())
+        }
+
+        pub(super) fn get(&self) -> &loom::sync::Mutex<()> {
+            // loom runs one model thread at a time and switches only at its own operations,
+            // so this initialisation cannot interleave with another thread's.
+            self.0.get_or_init(|| loom::sync::Mutex::new(()))
+        }
+    }
+}
+
 /// The thread-safe lock used by the `std` defaults.
 #[cfg(feature = "std")]
 pub type DefaultMutex = StdMutex;
@@ -178,16 +259,18 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn std_mutex_serialises_threads() {
+        // Fewer rounds under miri, which interprets every step.
+        const ROUNDS: u64 = if cfg!(miri) { 50 } else { 1000 };
         static M: Mutex<StdMutex, u64> = Mutex::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..1000 {
+                    for _ in 0..ROUNDS {
                         M.lock(|v| *v += 1);
                     }
                 });
             }
         });
-        assert_eq!(M.lock(|v| *v), 4000);
+        assert_eq!(M.lock(|v| *v), 4 * ROUNDS);
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rsvp::{LocalMutex, ManualClock, Rpc, StdMutex};
 
 pub mod batch;
+pub mod model;
 
 /// A single-thread endpoint timed by a manual clock.
 pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, LocalMutex, ManualClock, N>;
@@ -196,3 +197,38 @@ mod tests {
         poller.pending(&mut std::future::pending::<()>());
     }
 }
+
+/// Misuse that does not compile: the rows of the README's "Bad inputs" table whose answer
+/// is a compile error, checked here as `compile_fail` doctests.
+///
+/// An endpoint with zero reply slots:
+///
+/// ```compile_fail,E0080
+/// use rsvp::{LocalMutex, NoClock, Rpc};
+/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 0> = Rpc::new(NoClock);
+/// ```
+///
+/// A queue of capacity zero:
+///
+/// ```compile_fail,E0080
+/// use rsvp::{LocalMutex, Queue};
+/// let queue: Queue<LocalMutex, u32, 0> = Queue::new();
+/// ```
+///
+/// The same two with a capacity of one compile, so the errors above are the capacities':
+///
+/// ```
+/// use rsvp::{LocalMutex, NoClock, Queue, Rpc};
+/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
+/// let queue: Queue<LocalMutex, u32, 1> = Queue::new();
+/// ```
+///
+/// A serve with zero concurrency cannot be asked for: the limit is a `NonZeroUsize`.
+///
+/// ```compile_fail,E0308
+/// use rsvp::{LocalMutex, NoClock, Rpc};
+/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
+/// let (_caller, server) = Rpc::split(&rpc);
+/// let _ = server.serve(0, |_, _| async {});
+/// ```
+pub mod compile_errors {}

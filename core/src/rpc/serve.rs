@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 
 use super::server::Responder;
 use super::{Endpoint, Server};
-use crate::limits::Pool;
+use crate::limits::{guarded, Guarded, Pool};
 use crate::stats::StatsSnapshot;
 
 /// What a [`serve`](Server::serve) did, returned when it ends.
@@ -22,8 +22,11 @@ pub struct ServeReport {
     /// Handler runs that finished (every received request's handler finishes before serve
     /// returns, so this equals `received`).
     pub finished: u64,
-    /// The endpoint's stats at the end: how every call ended, including the queued calls
-    /// that a [`CloseMode::Fail`](super::CloseMode::Fail) shutdown ended with `Closed`.
+    /// The endpoint's stats when serve returned: how every call ended, including the queued
+    /// calls that a [`CloseMode::Fail`](super::CloseMode::Fail) shutdown ended with `Closed`.
+    /// A snapshot: callers that try again after a shutdown (their `Closed`), or whose
+    /// outcome is decided after serve returned, are counted in the endpoint's
+    /// [`stats`](crate::Rpc::stats) but not here.
     pub stats: StatsSnapshot,
 }
 
@@ -47,7 +50,10 @@ where
     /// this server handle, so it can be spawned as it is; clone the handle first to keep one.
     ///
     /// The handler gets the request and its [`Responder`] and replies through it; a handler
-    /// that drops the responder without replying gives its caller `Lost`.
+    /// that drops the responder without replying gives its caller `Lost`. With `std`, a
+    /// handler that panics (when called, or when its future is polled) does the same: the
+    /// panic is caught, unwinding drops its responder (so its caller gets `Lost`), and serve
+    /// goes on with the other requests.
     ///
     /// It returns once the endpoint is shut down ([`close`](Self::close), or every caller
     /// gone) and every handler in progress has finished: intake stops, work in progress
@@ -85,7 +91,7 @@ where
 {
     server: Server<P>,
     handler: F,
-    pool: Pool<Fut>,
+    pool: Pool<Guarded<Fut>>,
 }
 
 // The handler is only called through `&mut`, never pinned, and the pool pins the handlers'
@@ -112,7 +118,7 @@ where
         core::task::ready!(this.pool.poll(
             cx,
             |cx| server.poll_recv(cx),
-            |(req, responder)| handler(req, responder),
+            |(req, responder)| guarded(|| handler(req, responder)),
         ));
         Poll::Ready(ServeReport {
             received: this.pool.received,
