@@ -39,7 +39,19 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
+    #[inline]
     pub(crate) fn register(&mut self, waker: &Waker) {
+        // The usual case, one task waiting again and again: its waker is the first one.
+        if let Some(first) = self.wakers.first() {
+            if first.will_wake(waker) {
+                self.armed = self.armed.max(1);
+                return;
+            }
+        }
+        self.register_slow(waker);
+    }
+
+    fn register_slow(&mut self, waker: &Waker) {
         let (armed, idle) = self.wakers.split_at(self.armed);
         if armed.iter().any(|w| w.will_wake(waker)) {
             return;
