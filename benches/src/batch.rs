@@ -2,7 +2,6 @@
 //! never reached, against plain calls of the single-thread flavour on the same executor.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -84,12 +83,10 @@ fn tasks(batch: usize, size: Size) -> Vec<LocalTask> {
     tasks
 }
 
-fn call_loop(c: Caller<Rc<BatchRpc>>, calls: u64) -> impl Future<Output = ()> {
-    async move {
-        for i in 0..calls {
-            let reply = c.call(i).await.expect("a reply").expect("a result");
-            assert_eq!(reply, i * 2);
-        }
+async fn call_loop(c: Caller<Rc<BatchRpc>>, calls: u64) {
+    for i in 0..calls {
+        let reply = c.call(i).await.expect("a reply").expect("a result");
+        assert_eq!(reply, i * 2);
     }
 }
 

@@ -93,12 +93,10 @@ impl Local for RsvpLocal {
     async fn call(c: &mut Self::Client, x: u64) -> u64 {
         c.call(x).await.expect("a reply")
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + 'static {
-        async move {
-            for _ in 0..total {
-                let (x, responder) = s.recv().await.expect("a request");
-                responder.reply(x * 2).expect("a waiting caller");
-            }
+    async fn serve(s: Self::Server, total: u64) {
+        for _ in 0..total {
+            let (x, responder) = s.recv().await.expect("a request");
+            responder.reply(x * 2).expect("a waiting caller");
         }
     }
 }
@@ -117,12 +115,10 @@ impl Shared for RsvpSync {
     async fn call(c: &mut Self::Client, x: u64) -> u64 {
         c.call(x).await.expect("a reply")
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            for _ in 0..total {
-                let (x, responder) = s.recv().await.expect("a request");
-                responder.reply(x * 2).expect("a waiting caller");
-            }
+    async fn serve(s: Self::Server, total: u64) {
+        for _ in 0..total {
+            let (x, responder) = s.recv().await.expect("a request");
+            responder.reply(x * 2).expect("a waiting caller");
         }
     }
 }
@@ -191,28 +187,26 @@ impl Local for Floor {
         })
         .await
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + 'static {
-        async move {
-            for _ in 0..total {
-                let (x, index) = poll_fn(|cx| {
-                    let next = s.ring.borrow_mut().pop_front();
-                    match next {
-                        Some(item) => {
-                            s.room.borrow_mut().drain(..).for_each(Waker::wake);
-                            Poll::Ready(item)
-                        }
-                        None => {
-                            register(&mut s.server.borrow_mut(), cx.waker());
-                            Poll::Pending
-                        }
+    async fn serve(s: Self::Server, total: u64) {
+        for _ in 0..total {
+            let (x, index) = poll_fn(|cx| {
+                let next = s.ring.borrow_mut().pop_front();
+                match next {
+                    Some(item) => {
+                        s.room.borrow_mut().drain(..).for_each(Waker::wake);
+                        Poll::Ready(item)
                     }
-                })
-                .await;
-                let slot = &s.slots[index];
-                slot.value.set(Some(x * 2));
-                if let Some(w) = &*slot.waker.borrow() {
-                    w.wake_by_ref();
+                    None => {
+                        register(&mut s.server.borrow_mut(), cx.waker());
+                        Poll::Pending
+                    }
                 }
+            })
+            .await;
+            let slot = &s.slots[index];
+            slot.value.set(Some(x * 2));
+            if let Some(w) = &*slot.waker.borrow() {
+                w.wake_by_ref();
             }
         }
     }
@@ -282,31 +276,29 @@ impl Shared for FloorSync {
         })
         .await
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            for _ in 0..total {
-                let (x, index) = poll_fn(|cx| {
-                    let pop = |s: &FloorSyncShared| s.ring.lock().unwrap().pop_front();
-                    let item = match pop(&s) {
-                        Some(item) => item,
-                        None => {
-                            s.server.register(cx.waker());
-                            match pop(&s) {
-                                Some(item) => item,
-                                None => return Poll::Pending,
-                            }
+    async fn serve(s: Self::Server, total: u64) {
+        for _ in 0..total {
+            let (x, index) = poll_fn(|cx| {
+                let pop = |s: &FloorSyncShared| s.ring.lock().unwrap().pop_front();
+                let item = match pop(&s) {
+                    Some(item) => item,
+                    None => {
+                        s.server.register(cx.waker());
+                        match pop(&s) {
+                            Some(item) => item,
+                            None => return Poll::Pending,
                         }
-                    };
-                    let room = std::mem::take(&mut *s.room.lock().unwrap());
-                    room.into_iter().for_each(Waker::wake);
-                    Poll::Ready(item)
-                })
-                .await;
-                let slot = &s.slots[index];
-                slot.value.store(x * 2, Ordering::Relaxed);
-                slot.ready.store(true, Ordering::Release);
-                slot.waker.wake();
-            }
+                    }
+                };
+                let room = std::mem::take(&mut *s.room.lock().unwrap());
+                room.into_iter().for_each(Waker::wake);
+                Poll::Ready(item)
+            })
+            .await;
+            let slot = &s.slots[index];
+            slot.value.store(x * 2, Ordering::Relaxed);
+            slot.ready.store(true, Ordering::Release);
+            slot.waker.wake();
         }
     }
 }
@@ -362,11 +354,9 @@ impl Shared for TokioMpsc {
         c.send((x, tx)).await.expect("an open queue");
         rx.await.expect("a reply")
     }
-    fn serve(mut s: Self::Server, _: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            while let Some((x, reply)) = s.recv().await {
-                let _ = reply.send(x * 2);
-            }
+    async fn serve(mut s: Self::Server, _: u64) {
+        while let Some((x, reply)) = s.recv().await {
+            let _ = reply.send(x * 2);
         }
     }
 }
@@ -428,11 +418,9 @@ impl Shared for AsyncChannel {
         c.send((x, tx)).await.expect("an open queue");
         rx.await.expect("a reply")
     }
-    fn serve(s: Self::Server, _: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            while let Ok((x, reply)) = s.recv().await {
-                let _ = reply.send(x * 2);
-            }
+    async fn serve(s: Self::Server, _: u64) {
+        while let Ok((x, reply)) = s.recv().await {
+            let _ = reply.send(x * 2);
         }
     }
 }
@@ -455,11 +443,9 @@ impl Shared for Flume {
         c.send_async((x, tx)).await.expect("an open queue");
         rx.recv_async().await.expect("a reply")
     }
-    fn serve(s: Self::Server, _: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            while let Ok((x, reply)) = s.recv_async().await {
-                let _ = reply.send(x * 2);
-            }
+    async fn serve(s: Self::Server, _: u64) {
+        while let Ok((x, reply)) = s.recv_async().await {
+            let _ = reply.send(x * 2);
         }
     }
 }
@@ -510,8 +496,8 @@ impl Local for EmbassyNoop {
     fn call(c: &mut Self::Client, x: u64) -> impl Future<Output = u64> {
         c.0.call(c.1, x)
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + 'static {
-        async move { s.serve(total).await }
+    async fn serve(s: Self::Server, total: u64) {
+        s.serve(total).await
     }
 }
 
@@ -530,7 +516,7 @@ impl Shared for EmbassyCs {
     fn call(c: &mut Self::Client, x: u64) -> impl Future<Output = u64> + Send {
         c.0.call(c.1, x)
     }
-    fn serve(s: Self::Server, total: u64) -> impl Future<Output = ()> + Send + 'static {
-        async move { s.serve(total).await }
+    async fn serve(s: Self::Server, total: u64) {
+        s.serve(total).await
     }
 }

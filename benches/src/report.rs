@@ -158,8 +158,7 @@ pub(crate) fn print(
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (ri, row) in rows.iter().enumerate() {
         let mut line = format!("| {} | {} ", row.name, row.exec.label(row.local));
-        for si in 0..Scenario::ALL.len() {
-            let t = &times[ri][si];
+        for (si, t) in times[ri].iter().enumerate() {
             if t.is_empty() {
                 line += "| - | - ";
                 continue;
@@ -270,11 +269,14 @@ fn targets(rows: &[Row], times: &Times, allocs: &Allocs, batches: &Batches) {
         .filter(|(_, r)| r.name.starts_with("rsvp"))
         .flat_map(|(ri, r)| {
             let floor = reference(rows, r);
-            Scenario::ALL.into_iter().enumerate().filter_map(move |(si, _)| {
-                let (n, _) = allocs[ri][si]?;
-                let base = floor.and_then(|f| allocs[f][si]).map_or(0.0, |(b, _)| b);
-                Some((r, n, n - base))
-            })
+            Scenario::ALL
+                .into_iter()
+                .enumerate()
+                .filter_map(move |(si, _)| {
+                    let (n, _) = allocs[ri][si]?;
+                    let base = floor.and_then(|f| allocs[f][si]).map_or(0.0, |(b, _)| b);
+                    Some((r, n, n - base))
+                })
         })
         .max_by(|a, b| a.2.total_cmp(&b.2));
     if let Some((row, n, extra)) = worst {
