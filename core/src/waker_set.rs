@@ -39,7 +39,7 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn register(&mut self, waker: &Waker) {
         // The usual case, one task waiting again and again: its waker is the first one.
         if let Some(first) = self.wakers.first() {
@@ -51,6 +51,7 @@ impl<const K: usize> WakerSet<K> {
         self.register_slow(waker);
     }
 
+    #[inline(never)]
     fn register_slow(&mut self, waker: &Waker) {
         let (armed, idle) = self.wakers.split_at(self.armed);
         if armed.iter().any(|w| w.will_wake(waker)) {
