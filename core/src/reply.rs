@@ -446,6 +446,54 @@ mod tests {
         p.acquire(id, NoInstant, None, false).expect("a free slot")
     }
 
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_reused_slot_keeps_its_callers_waker_but_wakes_it_only_for_its_own_call() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut p = Pool::<1>::new();
+
+        let first = acquire(&mut p, 1);
+        assert!(p.poll_reply(first, &waker).is_pending());
+        p.take(first, NoInstant).unwrap();
+        p.reply(first, 10, NoInstant).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the waiting caller is woken"
+        );
+        assert!(p.poll_reply(first, &waker).is_ready());
+        let clones = Arc::strong_count(&count);
+
+        // The next call on the slot re-arms the same waker: no clone.
+        let second = acquire(&mut p, 2);
+        assert!(p.poll_reply(second, &waker).is_pending());
+        assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
+        p.take(second, NoInstant).unwrap();
+        p.reply(second, 20, NoInstant).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(p.poll_reply(second, &waker).is_ready());
+
+        // A call that never waited (sent, not polled) must not wake the previous caller.
+        let third = acquire(&mut p, 3);
+        p.take(third, NoInstant).unwrap();
+        p.reply(third, 30, NoInstant).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "no wake-up for a caller that did not wait"
+        );
+    }
+
     #[test]
     fn full_round_trip_frees_the_slot() {
         let w = noop_waker();

@@ -255,6 +255,52 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
+    #[test]
+    fn a_waker_that_waits_again_is_re_armed_without_a_clone() {
+        let mut set = WakerSet::<2>::new();
+        let (count, waker) = counter();
+        set.register(&waker);
+        let held = Arc::strong_count(&count);
+        for round in 1..=3 {
+            set.register(&waker);
+            assert_eq!(
+                Arc::strong_count(&count),
+                held,
+                "no clone on re-registration"
+            );
+            set.wake_all();
+            assert_eq!(count.0.load(Ordering::SeqCst), round);
+        }
+        set.wake_all();
+        set.register(&waker);
+        set.clear();
+        set.wake_all();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            3,
+            "only armed wakers are woken"
+        );
+    }
+
+    #[test]
+    fn at_most_k_idle_wakers_are_kept() {
+        let mut set = WakerSet::<2>::new();
+        let counters: std::vec::Vec<_> = (0..5).map(|_| counter()).collect();
+        for (_, waker) in &counters {
+            set.register(waker);
+        }
+        set.wake_all();
+        let kept = counters
+            .iter()
+            // One reference in `counters`, one in its `Waker`: a third is the set's.
+            .filter(|(c, _)| Arc::strong_count(c) > 2)
+            .count();
+        assert!(kept <= 2, "{kept} idle wakers kept, at most K = 2");
+        assert!(counters
+            .iter()
+            .all(|(c, _)| c.0.load(Ordering::SeqCst) >= 1));
+    }
+
     #[cfg(feature = "alloc")]
     #[test]
     fn many_waiters_are_all_kept_and_woken_once() {
