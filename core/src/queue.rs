@@ -219,6 +219,7 @@ impl<M: RawMutex, T, const N: usize> core::fmt::Debug for Queue<M, T, N> {
 }
 
 impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
+    #[inline]
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.shared.lock(|s| {
             s.state.push(item)?;
@@ -238,6 +239,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         })
     }
 
+    #[inline]
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.shared.lock(|s| match s.state.pop() {
             Ok(item) => {

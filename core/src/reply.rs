@@ -122,7 +122,11 @@ struct Slot<Resp, I> {
     id: u64,
     started_at: Option<I>,
     deadline: Option<I>,
+    /// The caller's waker. It stays across reuses of the slot (a caller that calls again
+    /// usually gets the same slot back), so a call re-arms it instead of cloning it.
     caller: Option<Waker>,
+    /// Whether `caller` waits for this call's result: only then does an event wake it.
+    caller_armed: bool,
     /// Tasks waiting in `Responder::cancelled()` (a responder may race several).
     responder: WakerSet<2>,
 }
@@ -146,10 +150,22 @@ pub(crate) struct Occupancy {
     pub(crate) in_use: usize,
 }
 
-fn register(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(w) if w.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+impl<Resp, I> Slot<Resp, I> {
+    fn watch(&mut self, waker: &Waker) {
+        match &self.caller {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.caller = Some(waker.clone()),
+        }
+        self.caller_armed = true;
+    }
+
+    /// Wakes the caller if it waits for this call, by reference: its waker stays for reuse.
+    fn wake_caller(&mut self) {
+        if core::mem::take(&mut self.caller_armed) {
+            if let Some(w) = &self.caller {
+                w.wake_by_ref();
+            }
+        }
     }
 }
 
@@ -171,6 +187,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                     started_at: None,
                     deadline: None,
                     caller: None,
+                    caller_armed: false,
                     responder: WakerSet::new(),
                 }
             }; N],
@@ -280,9 +297,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             completed_at: now,
         }));
         slot.responder.clear();
-        if let Some(w) = &slot.caller {
-            w.wake_by_ref();
-        }
+        slot.wake_caller();
         Ok(now.saturating_duration_since(started_at))
     }
 
@@ -297,9 +312,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
         slot.state = State::Done(Err(CallError::Lost));
         slot.responder.clear();
-        if let Some(w) = &slot.caller {
-            w.wake_by_ref();
-        }
+        slot.wake_caller();
         true
     }
 
@@ -322,6 +335,15 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
     }
 
+    /// The caller of `ticket` waits for its result from now on: the next event of its call
+    /// wakes `waker`. Lets a call that has just been sent wait without asking for its result
+    /// again (nothing can have arrived before its request was queued).
+    pub(crate) fn watch(&mut self, ticket: Ticket, waker: &Waker) {
+        if let Some(slot) = self.get(ticket) {
+            slot.watch(waker);
+        }
+    }
+
     /// The caller asks for its result. On `Ready` the slot is freed.
     pub(crate) fn poll_reply(
         &mut self,
@@ -334,7 +356,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return Poll::Ready(Err(CallError::Lost));
         };
         if !matches!(slot.state, State::Done(_)) {
-            register(&mut slot.caller, waker);
+            slot.watch(waker);
             return Poll::Pending;
         }
         let State::Done(result) = self.free(ticket.index) else {
@@ -369,9 +391,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         for slot in &mut self.slots {
             if matches!(slot.state, State::Reserved | State::Queued) {
                 slot.state = State::Done(Err(CallError::Closed));
-                if let Some(w) = &slot.caller {
-                    w.wake_by_ref();
-                }
+                slot.wake_caller();
                 closed += 1;
             }
         }
@@ -402,7 +422,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.caller = None;
+        slot.caller_armed = false;
         slot.responder.clear();
         slot.started_at = None;
         slot.deadline = None;
@@ -424,6 +444,54 @@ mod tests {
 
     fn acquire<const N: usize>(p: &mut Pool<N>, id: u64) -> Ticket {
         p.acquire(id, NoInstant, None, false).expect("a free slot")
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_reused_slot_keeps_its_callers_waker_but_wakes_it_only_for_its_own_call() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut p = Pool::<1>::new();
+
+        let first = acquire(&mut p, 1);
+        assert!(p.poll_reply(first, &waker).is_pending());
+        p.take(first, NoInstant).unwrap();
+        p.reply(first, 10, NoInstant).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the waiting caller is woken"
+        );
+        assert!(p.poll_reply(first, &waker).is_ready());
+        let clones = Arc::strong_count(&count);
+
+        // The next call on the slot re-arms the same waker: no clone.
+        let second = acquire(&mut p, 2);
+        assert!(p.poll_reply(second, &waker).is_pending());
+        assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
+        p.take(second, NoInstant).unwrap();
+        p.reply(second, 20, NoInstant).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(p.poll_reply(second, &waker).is_ready());
+
+        // A call that never waited (sent, not polled) must not wake the previous caller.
+        let third = acquire(&mut p, 3);
+        p.take(third, NoInstant).unwrap();
+        p.reply(third, 30, NoInstant).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "no wake-up for a caller that did not wait"
+        );
     }
 
     #[test]

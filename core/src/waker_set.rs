@@ -1,8 +1,15 @@
 //! Sets of wakers, for the places where any number of tasks may wait for one event.
 //!
+//! A [`WakerSet`] wakes by reference and keeps up to `K` wakers of tasks that are no longer
+//! waiting, so that the common loop (a server polling `recv` again, a caller polling its
+//! reply) re-arms a waker it already has instead of cloning it on every wait: a clone and a
+//! drop are two atomic operations on most executors. The price is that up to `K` wakers of
+//! finished tasks (their task headers, not their futures) stay alive until they are
+//! replaced or the set is dropped: bounded, and never woken, since only armed entries are.
+//!
 //! [`WakerSet`] is for events that come often (a free reply slot, room in a full queue, a
-//! request for a server): every event empties it, so a waker whose task stopped waiting is
-//! gone by the next event. With `alloc` it is a `Vec` that keeps its capacity: no allocation
+//! request for a server): every event disarms it, so a task that stopped waiting is not
+//! woken by the next event. With `alloc` it is a `Vec` that keeps its capacity: no allocation
 //! in steady state, and no spurious wake-ups however many tasks wait. [`WaitList`] is for an
 //! event that may never come (a promise): its waiters remove themselves when they stop.
 //!
@@ -15,7 +22,11 @@ use core::task::Waker;
 
 #[cfg(feature = "alloc")]
 pub(crate) struct WakerSet<const K: usize> {
+    /// `wakers[..armed]` wait for the next event. The others belong to tasks that waited
+    /// before; up to `K` of them are kept so that a task that waits again (a server looping
+    /// on `recv`, a caller on its slot) is re-armed without cloning its waker again.
     wakers: alloc::vec::Vec<Waker>,
+    armed: usize,
 }
 
 #[cfg(feature = "alloc")]
@@ -23,30 +34,67 @@ impl<const K: usize> WakerSet<K> {
     pub(crate) const fn new() -> Self {
         Self {
             wakers: alloc::vec::Vec::new(),
+            armed: 0,
         }
     }
 
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
+    #[inline(always)]
     pub(crate) fn register(&mut self, waker: &Waker) {
-        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
-            self.wakers.push(waker.clone());
+        // The usual case, one task waiting again and again: its waker is the first one.
+        if let Some(first) = self.wakers.first() {
+            if first.will_wake(waker) {
+                self.armed = self.armed.max(1);
+                return;
+            }
         }
+        self.register_slow(waker);
     }
 
-    /// Wakes and forgets every registered waker.
+    #[inline(never)]
+    fn register_slow(&mut self, waker: &Waker) {
+        let (armed, idle) = self.wakers.split_at(self.armed);
+        if armed.iter().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        let at = match idle.iter().position(|w| w.will_wake(waker)) {
+            Some(i) => self.armed + i,
+            None => {
+                self.wakers.push(waker.clone());
+                self.wakers.len() - 1
+            }
+        };
+        self.wakers.swap(self.armed, at);
+        self.armed += 1;
+    }
+
+    /// Wakes every registered waker (by reference) and forgets that they wait.
+    #[inline]
     pub(crate) fn wake_all(&mut self) {
-        self.wakers.drain(..).for_each(Waker::wake);
+        if self.armed == 0 {
+            return;
+        }
+        for waker in &self.wakers[..self.armed] {
+            waker.wake_by_ref();
+        }
+        self.clear();
     }
 
-    /// Forgets every registered waker without waking it.
+    /// Forgets that the registered wakers wait, without waking them.
+    #[inline]
     pub(crate) fn clear(&mut self) {
-        self.wakers.clear();
+        self.armed = 0;
+        if self.wakers.len() > K {
+            self.wakers.truncate(K);
+        }
     }
 }
 
 #[cfg(not(feature = "alloc"))]
 pub(crate) struct WakerSet<const K: usize> {
+    /// As with `alloc`: an entry whose `armed` is false is a waker kept for reuse only.
     wakers: [Option<Waker>; K],
+    armed: [bool; K],
 }
 
 #[cfg(not(feature = "alloc"))]
@@ -54,32 +102,42 @@ impl<const K: usize> WakerSet<K> {
     pub(crate) const fn new() -> Self {
         Self {
             wakers: [const { None }; K],
+            armed: [false; K],
         }
     }
 
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
     pub(crate) fn register(&mut self, waker: &Waker) {
-        if self.wakers.iter().flatten().any(|w| w.will_wake(waker)) {
+        let same = |w: &Option<Waker>| w.as_ref().is_some_and(|w| w.will_wake(waker));
+        if let Some(i) = (0..K).find(|&i| same(&self.wakers[i])) {
+            self.armed[i] = true;
             return;
         }
-        if let Some(free) = self.wakers.iter_mut().find(|w| w.is_none()) {
-            *free = Some(waker.clone());
-            return;
-        }
-        self.wake_all();
-        self.wakers[0] = Some(waker.clone());
+        let i = match (0..K).find(|&i| !self.armed[i]) {
+            Some(i) => i,
+            None => {
+                self.wake_all();
+                0
+            }
+        };
+        self.wakers[i] = Some(waker.clone());
+        self.armed[i] = true;
     }
 
-    /// Wakes and forgets every registered waker.
+    /// Wakes every registered waker (by reference) and forgets that they wait.
     pub(crate) fn wake_all(&mut self) {
-        for waker in self.wakers.iter_mut().filter_map(Option::take) {
-            waker.wake();
+        for (waker, armed) in self.wakers.iter().zip(&mut self.armed) {
+            if core::mem::take(armed) {
+                if let Some(waker) = waker {
+                    waker.wake_by_ref();
+                }
+            }
         }
     }
 
-    /// Forgets every registered waker without waking it.
+    /// Forgets that the registered wakers wait, without waking them.
     pub(crate) fn clear(&mut self) {
-        self.wakers = [const { None }; K];
+        self.armed = [false; K];
     }
 }
 
@@ -195,6 +253,52 @@ mod tests {
         set.wake_all();
         set.wake_all();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_waker_that_waits_again_is_re_armed_without_a_clone() {
+        let mut set = WakerSet::<2>::new();
+        let (count, waker) = counter();
+        set.register(&waker);
+        let held = Arc::strong_count(&count);
+        for round in 1..=3 {
+            set.register(&waker);
+            assert_eq!(
+                Arc::strong_count(&count),
+                held,
+                "no clone on re-registration"
+            );
+            set.wake_all();
+            assert_eq!(count.0.load(Ordering::SeqCst), round);
+        }
+        set.wake_all();
+        set.register(&waker);
+        set.clear();
+        set.wake_all();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            3,
+            "only armed wakers are woken"
+        );
+    }
+
+    #[test]
+    fn at_most_k_idle_wakers_are_kept() {
+        let mut set = WakerSet::<2>::new();
+        let counters: std::vec::Vec<_> = (0..5).map(|_| counter()).collect();
+        for (_, waker) in &counters {
+            set.register(waker);
+        }
+        set.wake_all();
+        let kept = counters
+            .iter()
+            // One reference in `counters`, one in its `Waker`: a third is the set's.
+            .filter(|(c, _)| Arc::strong_count(c) > 2)
+            .count();
+        assert!(kept <= 2, "{kept} idle wakers kept, at most K = 2");
+        assert!(counters
+            .iter()
+            .all(|(c, _)| c.0.load(Ordering::SeqCst) >= 1));
     }
 
     #[cfg(feature = "alloc")]

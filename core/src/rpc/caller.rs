@@ -8,7 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use super::{Endpoint, GiveUp, InstantOf, Role};
+use super::{Endpoint, GiveUp, InstantOf, Role, Started};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
@@ -378,7 +378,13 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
                             .expect("an unsent call knows when it started"),
                         self.deadline,
                     ) {
-                        Poll::Ready(Ok(_)) => self.stage = Stage::Sent,
+                        Poll::Ready(Ok(started)) => {
+                            self.stage = Stage::Sent;
+                            // Waiting: a reply cannot have come yet, and will wake us.
+                            if started == Started::Waiting && !self.deadline_passed(cx) {
+                                return Poll::Pending;
+                            }
+                        }
                         Poll::Ready(Err(error)) => {
                             self.finish();
                             return Poll::Ready(Err(error));

@@ -51,6 +51,7 @@ mod server;
 #[cfg(feature = "alloc")]
 pub use batching::{BatchError, BatchReport, BatchResult, BatchServeFuture};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
+
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};
 pub use server::{CancelledFuture, RecvFuture, Request, Responder, Server};
@@ -302,7 +303,7 @@ pub trait Endpoint: sealed::Sealed {
         ticket: &mut Option<Ticket>,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
-    ) -> Poll<Result<Ticket, CallError>>;
+    ) -> Poll<Result<Started, CallError>>;
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_reply(
@@ -338,6 +339,17 @@ pub trait Endpoint: sealed::Sealed {
     fn close_endpoint(&self, mode: CloseMode) -> usize;
     #[doc(hidden)]
     fn endpoint_stats(&self) -> StatsSnapshot;
+}
+
+/// How a call's start ended, when it did not fail.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Started {
+    /// The request is queued and the caller's waker is registered for the reply: the call
+    /// can wait without asking for its result first.
+    Waiting,
+    /// The slot already holds the call's result (closed while it held a reserved slot).
+    Decided,
 }
 
 /// The instant type of an endpoint's clock.
@@ -476,18 +488,25 @@ where
         ticket: &mut Option<Ticket>,
         started_at: C::Instant,
         deadline: Option<C::Instant>,
-    ) -> Poll<Result<Ticket, CallError>> {
+    ) -> Poll<Result<Started, CallError>> {
         loop {
+            // The caller's waker is registered in the same lock that marks the slot as
+            // queued, before the request becomes visible to a responder: a reply cannot
+            // come before it, so the call then waits without locking again to look.
             let held = match *ticket {
                 // A reserved slot (a permit, or a call that waited for queue room).
                 Some(held) => {
-                    if !self
-                        .state
-                        .lock(|s| s.slots.send(held, started_at, deadline))
-                    {
+                    let sent = self.state.lock(|s| {
+                        let sent = s.slots.send(held, started_at, deadline);
+                        if sent {
+                            s.slots.watch(held, cx.waker());
+                        }
+                        sent
+                    });
+                    if !sent {
                         // Closed while reserved: the slot already holds the `Closed` result.
                         *req = None;
-                        return Poll::Ready(Ok(held));
+                        return Poll::Ready(Ok(Started::Decided));
                     }
                     held
                 }
@@ -499,7 +518,10 @@ where
                         }
                         let acquired = s.slots.acquire(s.next_id, started_at, deadline, false);
                         match acquired {
-                            Some(_) => s.next_id += 1,
+                            Some(new) => {
+                                s.next_id += 1;
+                                s.slots.watch(new, cx.waker());
+                            }
                             None => s.slot_waiters.register(cx.waker()),
                         }
                         Ok(acquired)
@@ -517,7 +539,7 @@ where
                 req: body,
                 ticket: held,
             }) {
-                Ok(()) => return Poll::Ready(Ok(held)),
+                Ok(()) => return Poll::Ready(Ok(Started::Waiting)),
                 Err(TrySendError::Full(env)) => {
                     *req = Some(env.req);
                     self.state.lock(|s| s.slots.unsend(held));

@@ -1,0 +1,181 @@
+//! The batch scenario: rsvp's batching server at sizes 1, 8 and 32 with a window that is
+//! never reached, against plain calls of the single-thread flavour on the same executor.
+
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rsvp::{BatchConfig, BatchResult, Caller, LocalMutex, Rpc};
+
+use crate::contenders::{Local, RsvpLocal};
+use crate::exec::{self, Exec, LocalTask};
+use crate::{counting, Options, Size};
+
+/// A clock that never moves: the batch window is never reached, so only the size flushes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frozen;
+
+/// [`Frozen`]'s instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Tick(u64);
+
+impl rsvp::Instant for Tick {
+    fn checked_add(self, d: Duration) -> Option<Self> {
+        Some(Tick(self.0.saturating_add(d.as_nanos() as u64)))
+    }
+    fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl rsvp::Clock for Frozen {
+    type Instant = Tick;
+    type Sleep = rsvp::Never;
+    fn now(&self) -> Tick {
+        Tick(0)
+    }
+}
+
+impl rsvp::Timer for Frozen {
+    fn sleep_until(&self, _: Tick) -> rsvp::Never {
+        rsvp::Never
+    }
+}
+
+type BatchRpc = Rpc<u64, BatchResult<u64, Infallible>, LocalMutex, Frozen, 64>;
+
+/// The batch sizes measured; 0 stands for plain calls (no batching).
+pub(crate) const SIZES: [usize; 4] = [0, 1, 8, 32];
+/// The executors of the batch table.
+pub(crate) const EXECS: [Exec; 3] = [Exec::Mini, Exec::Smol, Exec::Tokio];
+
+fn tasks(batch: usize, size: Size) -> Vec<LocalTask> {
+    if batch == 0 {
+        let (clients, server) = RsvpLocal::pair(size.callers);
+        let mut tasks: Vec<LocalTask> =
+            vec![Box::pin(RsvpLocal::serve(server, size.round_trips()))];
+        tasks.extend(clients.into_iter().map(|c| {
+            Box::pin(async move {
+                let mut c = c;
+                for i in 0..size.calls {
+                    assert_eq!(RsvpLocal::call(&mut c, i).await, i * 2);
+                }
+            }) as LocalTask
+        }));
+        return tasks;
+    }
+    let config = BatchConfig::new(batch, Duration::from_secs(3600)).expect("a valid batch config");
+    let (caller, server) = Rpc::split(Rc::new(BatchRpc::new(Frozen)));
+    let serve = server.serve_batches(config, |items: Vec<u64>| {
+        // Result<u64, Infallible> has u64's layout: this collects in place, allocating nothing.
+        std::future::ready(items.into_iter().map(|x| Ok(x * 2)).collect::<Vec<_>>())
+    });
+    let mut tasks: Vec<LocalTask> = vec![Box::pin(async move {
+        let report = serve.await;
+        assert_eq!(report.items, size.round_trips());
+    })];
+    let callers: Vec<Caller<Rc<BatchRpc>>> = vec![caller; size.callers];
+    tasks.extend(
+        callers
+            .into_iter()
+            .map(|c| Box::pin(call_loop(c, size.calls)) as LocalTask),
+    );
+    tasks
+}
+
+async fn call_loop(c: Caller<Rc<BatchRpc>>, calls: u64) {
+    for i in 0..calls {
+        let reply = c.call(i).await.expect("a reply").expect("a result");
+        assert_eq!(reply, i * 2);
+    }
+}
+
+fn size(scale: f64) -> Size {
+    Size {
+        callers: 64,
+        calls: ((2048.0 * scale) as u64).max(8),
+    }
+}
+
+/// Per executor and batch size: ns per item in each repeat, and allocations per item.
+pub(crate) struct Batches {
+    pub(crate) ns: Vec<Vec<Vec<f64>>>,
+    pub(crate) allocs: Vec<Vec<f64>>,
+}
+
+/// Measures every executor and batch size once per repeat, interleaved.
+pub(crate) fn measure(options: &Options) -> Batches {
+    let size = size(options.scale);
+    let run = |e: Exec, b: usize, size: Size| exec::run_local(e, tasks(b, size));
+    for e in EXECS {
+        for b in SIZES {
+            run(e, b, size);
+        }
+    }
+    let mut ns = vec![vec![Vec::new(); SIZES.len()]; EXECS.len()];
+    for _ in 0..options.repeats {
+        for (ei, e) in EXECS.into_iter().enumerate() {
+            for (bi, b) in SIZES.into_iter().enumerate() {
+                let t = run(e, b, size);
+                ns[ei][bi].push(t.as_nanos() as f64 / size.round_trips() as f64);
+            }
+        }
+    }
+    let allocs = EXECS
+        .into_iter()
+        .map(|e| {
+            SIZES
+                .into_iter()
+                .map(|b| {
+                    let (small, large) = (
+                        Size {
+                            callers: 64,
+                            calls: 64,
+                        },
+                        Size {
+                            callers: 64,
+                            calls: 576,
+                        },
+                    );
+                    let (a, _) = counting::count(|| {
+                        let _ = run(e, b, small);
+                    });
+                    let (z, _) = counting::count(|| {
+                        let _ = run(e, b, large);
+                    });
+                    (z as f64 - a as f64) / (large.round_trips() - small.round_trips()) as f64
+                })
+                .collect()
+        })
+        .collect();
+    Batches { ns, allocs }
+}
+
+/// `--one rsvp-local@EXEC batchN N`: one run, for callgrind.
+pub(crate) fn one(row: &str, scenario: &str, n: u64) -> Result<(), String> {
+    let exec = match row {
+        "rsvp-local@mini" => Exec::Mini,
+        "rsvp-local@smol" => Exec::Smol,
+        "rsvp-local@tokio-local" => Exec::Tokio,
+        _ => {
+            return Err(format!(
+                "batch runs on rsvp-local@mini|smol|tokio-local, not {row}"
+            ))
+        }
+    };
+    let batch: usize = scenario
+        .strip_prefix("batch")
+        .and_then(|b| b.parse().ok())
+        .ok_or_else(|| format!("unknown scenario {scenario}"))?;
+    exec::run_local(
+        exec,
+        tasks(
+            batch,
+            Size {
+                callers: 64,
+                calls: (n / 64).max(1),
+            },
+        ),
+    );
+    Ok(())
+}
