@@ -80,6 +80,7 @@ const HEAP_SIZE: usize = 32 * 1024;
 /// Starts SysTick and runs an executor whose first task `init` spawns. Never returns: the
 /// suite ends the program through semihosting.
 pub fn start(init: impl FnOnce(Spawner)) -> ! {
+    paint_stack();
     #[cfg(feature = "heap")]
     // SAFETY: `start` runs once (the `take` below would panic on a second call, but only
     // after this line, so the heap is also guarded by `init`'s own check), before anything
@@ -96,6 +97,52 @@ pub fn start(init: impl FnOnce(Spawner)) -> ! {
     let executor =
         cortex_m::singleton!(: Executor = Executor::new()).expect("start is called once");
     executor.run(init)
+}
+
+/// What the unused stack is filled with, so that the end of the run can tell how deep the
+/// stack ever grew: nothing guards it from growing into the statics below it (the
+/// micro:bit has 16 KiB of RAM in all), and an overflow shows up as a corrupted task much
+/// later, only when an interrupt lands at the deepest point.
+const STACK_PAINT: u32 = 0x5AC5_5AC5;
+
+extern "C" {
+    /// The lowest address of the stack (cortex-m-rt's linker script), just above the
+    /// statics.
+    static mut _stack_end: u32;
+}
+
+fn stack_bottom() -> *mut u32 {
+    // Only the symbol's address is taken; no reference to it is made.
+    &raw mut _stack_end
+}
+
+/// Fills the stack between its bottom and a little below the current frame.
+fn paint_stack() {
+    // Room for this function's own frame, below the stack pointer read here.
+    const MARGIN: usize = 64;
+    let below_frame = cortex_m::register::msp::read() as usize - MARGIN;
+    let mut word = stack_bottom();
+    while (word as usize) < below_frame {
+        // SAFETY: the words between the stack's bottom and below the current frame belong
+        // to the stack and hold nothing yet (nothing has run deeper than `start`'s caller).
+        unsafe {
+            word.write_volatile(STACK_PAINT);
+            word = word.add(1);
+        }
+    }
+}
+
+/// How many bytes at the bottom of the stack were never written since `start`.
+pub(crate) fn stack_headroom() -> usize {
+    let mut word = stack_bottom();
+    let top = cortex_m::register::msp::read() as usize;
+    // SAFETY: every word read lies between the stack's bottom and the current stack
+    // pointer, inside RAM; volatile, since the compiler cannot know the stack grew there.
+    while (word as usize) < top && unsafe { word.read_volatile() } == STACK_PAINT {
+        // SAFETY: as above, `word` stays below the stack pointer.
+        word = unsafe { word.add(1) };
+    }
+    word as usize - stack_bottom() as usize
 }
 
 #[cfg(feature = "report")]

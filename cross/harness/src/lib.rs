@@ -135,6 +135,22 @@ pub fn report<E: fmt::Display>(name: impl fmt::Display, outcome: Result<(), E>) 
 
 #[doc(hidden)]
 pub fn finish() -> ! {
+    // An overflow would corrupt statics silently: fail unless the deepest the stack went
+    // (plus an interrupt frame) left a margin.
+    #[cfg(all(target_arch = "arm", target_os = "none"))]
+    {
+        const MIN_HEADROOM: usize = 512;
+        let headroom = arm::stack_headroom();
+        let outcome = if headroom >= MIN_HEADROOM {
+            Ok(())
+        } else {
+            Err(format_args!("under {MIN_HEADROOM} bytes"))
+        };
+        report(
+            format_args!("stack headroom: {headroom} bytes never used"),
+            outcome,
+        );
+    }
     let p = update(|_| {});
     println(format_args!("{} passed, {} failed", p.passed, p.failed));
     exit(p.failed == 0)
