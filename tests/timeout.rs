@@ -143,3 +143,38 @@ fn call_deadline_uses_the_absolute_instant() {
     assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
     assert_eq!(responder.time_left(), Some(ms(0)));
 }
+
+/// A timer whose sleeps have always ended, as `core::future::Ready`, which panics if polled
+/// again after it completed, as any finished future may.
+#[derive(Clone, Copy)]
+struct ElapsedTimer;
+
+impl Clock for ElapsedTimer {
+    type Instant = rsvp::NoInstant;
+    type Sleep = core::future::Ready<()>;
+    fn now(&self) -> rsvp::NoInstant {
+        rsvp::NoInstant
+    }
+}
+
+impl rsvp::Timer for ElapsedTimer {
+    fn sleep_until(&self, _: rsvp::NoInstant) -> Self::Sleep {
+        core::future::ready(())
+    }
+}
+
+#[test]
+fn a_sleep_that_fired_is_not_polled_again() {
+    // The call is sent and waits in the same poll; both steps ask whether the deadline
+    // passed, and the second must not poll the finished sleep.
+    let rpc: Rpc<u32, u32, rsvp::LocalMutex, ElapsedTimer, 1> = Rpc::new(ElapsedTimer);
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let mut call = caller.call_timeout(1, ms(5));
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    assert!(
+        server.try_recv().is_err(),
+        "the timed-out request left the queue"
+    );
+    assert_eq!(rpc.stats().timeout, 1);
+}

@@ -281,6 +281,8 @@ pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
     started_at: Option<InstantOf<E>>,
     deadline: Option<InstantOf<E>>,
     sleep: Option<SleepOf<E>>,
+    /// The sleep has fired (and is gone): a finished future must not be polled again.
+    expired: bool,
     stage: Stage,
     polled: bool,
     _borrow: PhantomData<&'a ()>,
@@ -305,6 +307,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             started_at,
             deadline,
             sleep,
+            expired: false,
             stage: Stage::Start,
             polled: false,
             _borrow: PhantomData,
@@ -324,6 +327,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             started_at: None,
             deadline,
             sleep,
+            expired: false,
             stage: Stage::Sent,
             polled: true,
             _borrow: PhantomData,
@@ -352,10 +356,20 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
         self.sleep = None;
     }
 
+    /// Whether the deadline has passed. One poll may ask twice (a call that has just been
+    /// sent asks, then its reply stage asks again); the sleep is polled only until it
+    /// fires, since a finished future may panic if polled again.
     fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.sleep
-            .as_mut()
-            .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
+        if !self.expired {
+            self.expired = self
+                .sleep
+                .as_mut()
+                .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready());
+            if self.expired {
+                self.sleep = None;
+            }
+        }
+        self.expired
     }
 
     /// Drives the call, for hand-written futures: the reply with its timing, or the
