@@ -50,9 +50,11 @@ pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
 pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture};
 pub use rpc::{
-    CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
-    RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
+    CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InlineQueue, InstantOf,
+    Permit, RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
+#[doc(hidden)]
+pub use rpc::{InlineRing, Transport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use rpc::{ServeFuture, ServeReport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]

@@ -385,6 +385,18 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         Some((phase, result))
     }
 
+    /// A shutdown with [`Drain`](crate::CloseMode::Drain) met a reserved slot about to send:
+    /// `Reserved -> Done(Closed)`. False if it was not reserved.
+    pub(crate) fn close_reserved(&mut self, ticket: Ticket) -> bool {
+        match self.get(ticket) {
+            Some(slot) if matches!(slot.state, State::Reserved) => {
+                slot.state = State::Done(Err(CallError::Closed));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Shutdown: every call not yet taken ends with `Closed`. Returns how many.
     pub(crate) fn close_pending(&mut self) -> usize {
         let mut closed = 0;

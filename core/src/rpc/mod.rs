@@ -3,9 +3,11 @@
 //!
 //! # Design
 //!
-//! [`Rpc`] is the shared object: the reply [slots](crate::reply) and the
-//! [stats](crate::Stats) in one [`Mutex`], plus a [`RequestQueue`] that carries each request
-//! with its slot's ticket. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
+//! [`Rpc`] is the shared object: the reply [slots](crate::reply), the [stats](crate::Stats)
+//! and, by default, the ring of queued requests ([`InlineQueue`]) in one [`Mutex`], so that
+//! starting a call, taking a request and replying are one lock each. Over another
+//! [`RequestQueue`] (an adapter's channel), each request travels with its slot's ticket
+//! through that queue instead. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
 //! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
 //!
 //! - [`Caller`] starts calls; each call is a [`CallFuture`] that owns its slot until it ends.
@@ -33,8 +35,8 @@ use core::marker::PhantomData;
 use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
-use crate::queue::{Queue, RequestQueue};
-use crate::reply::{CallResult, Cancelled, Phase, RequestInfo, Slots, Ticket};
+use crate::queue::{QueueState, RequestQueue};
+use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -79,6 +81,86 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
     }
 }
 
+/// rsvp's own request queue, the default of [`Rpc`]: a ring of `N` requests kept inside the
+/// endpoint's lock, beside the reply slots.
+///
+/// Starting a call then takes one lock (slot and queue together) instead of two, and a
+/// server takes a request in one lock too. It never refuses a request for lack of room: it
+/// has a place for every slot.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct InlineQueue;
+
+/// The ring behind [`InlineQueue`], inside the endpoint's state. rsvp's internals.
+#[doc(hidden)]
+pub struct InlineRing<Req, const N: usize> {
+    /// Holds the requests of calls that are queued, in order, plus, for a moment after a
+    /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken).
+    ring: QueueState<Envelope<Req>, N>,
+    /// Servers waiting for a request.
+    servers: WakerSet<2>,
+}
+
+impl<Req, const N: usize> InlineRing<Req, N> {
+    const fn new() -> Self {
+        Self {
+            ring: QueueState::new(),
+            servers: WakerSet::new(),
+        }
+    }
+
+    fn push(&mut self, env: Envelope<Req>) {
+        if self.ring.push(env).is_err() {
+            // Each queued call holds one of the `N` slots, and the ring has `N` places.
+            unreachable!("the inline queue has a place for every reply slot")
+        }
+        self.servers.wake_all();
+    }
+
+    fn remove(&mut self, ticket: Ticket) -> Option<Envelope<Req>> {
+        self.ring.remove(&mut |env| env.ticket == ticket)
+    }
+}
+
+/// Where an endpoint's requests wait: [`InlineQueue`], or any [`RequestQueue`] of
+/// [`Envelope`]s. rsvp's internals: nothing to implement.
+#[doc(hidden)]
+pub trait Transport<Req, const N: usize> {
+    /// What the transport keeps inside the endpoint's lock.
+    type Inline;
+    /// Its initial value.
+    const INLINE: Self::Inline;
+    /// The ring inside the lock, for [`InlineQueue`].
+    fn inline(inline: &mut Self::Inline) -> Option<&mut InlineRing<Req, N>>;
+    /// The queue outside the lock, for every other transport.
+    fn external(&self) -> Option<&dyn RequestQueue<Envelope<Req>>>;
+}
+
+impl<Req, const N: usize> Transport<Req, N> for InlineQueue {
+    type Inline = InlineRing<Req, N>;
+    const INLINE: Self::Inline = InlineRing::new();
+    #[inline]
+    fn inline(inline: &mut Self::Inline) -> Option<&mut InlineRing<Req, N>> {
+        Some(inline)
+    }
+    #[inline]
+    fn external(&self) -> Option<&dyn RequestQueue<Envelope<Req>>> {
+        None
+    }
+}
+
+impl<Req, const N: usize, Q: RequestQueue<Envelope<Req>>> Transport<Req, N> for Q {
+    type Inline = ();
+    const INLINE: Self::Inline = ();
+    #[inline]
+    fn inline((): &mut ()) -> Option<&mut InlineRing<Req, N>> {
+        None
+    }
+    #[inline]
+    fn external(&self) -> Option<&dyn RequestQueue<Envelope<Req>>> {
+        Some(self)
+    }
+}
+
 /// What a shutdown does with requests that are queued but not yet taken.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -105,8 +187,10 @@ pub enum GiveUp {
     Dropped,
 }
 
-struct State<Resp, I, const N: usize> {
+struct State<Resp, I, const N: usize, R> {
     slots: Slots<Resp, I, N>,
+    /// The queued requests, with [`InlineQueue`]; `()` over another queue.
+    inline: R,
     stats: Stats,
     next_id: u64,
     closed: bool,
@@ -116,7 +200,7 @@ struct State<Resp, I, const N: usize> {
     slot_waiters: WakerSet<4>,
 }
 
-impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
+impl<Resp, I: Instant, const N: usize, R> State<Resp, I, N, R> {
     fn close(&mut self, mode: CloseMode) -> usize {
         self.closed = true;
         self.slot_waiters.wake_all();
@@ -138,7 +222,8 @@ impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
 ///   thread, [`StdMutex`](crate::StdMutex) or
 ///   [`CriticalSectionMutex`](crate::CriticalSectionMutex) across threads.
 /// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
-/// - `Q` is the request queue; by default rsvp's own [`Queue`] of capacity `N`.
+/// - `Q` is the request queue: by default [`InlineQueue`], rsvp's own, inside the
+///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)).
 ///
 /// It allocates nothing per call and can live in a `static`. Without `alloc` it never
 /// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
@@ -156,12 +241,13 @@ impl<Resp, I: Instant, const N: usize> State<Resp, I, N> {
 /// assert_eq!(call.await, Ok(42));
 /// # });
 /// ```
-pub struct Rpc<Req, Resp, M, C, const N: usize, Q = Queue<M, Envelope<Req>, N>>
+pub struct Rpc<Req, Resp, M, C, const N: usize, Q = InlineQueue>
 where
     M: RawMutex,
     C: Clock,
+    Q: Transport<Req, N>,
 {
-    state: Mutex<M, State<Resp, C::Instant, N>>,
+    state: Mutex<M, State<Resp, C::Instant, N, Q::Inline>>,
     queue: Q,
     clock: C,
     _req: PhantomData<fn(Req) -> Req>,
@@ -170,17 +256,20 @@ where
 impl<Req, Resp, M: RawMutex, C: Clock, const N: usize> Rpc<Req, Resp, M, C, N> {
     /// An endpoint over rsvp's own queue, usable in a `static`.
     pub const fn new(clock: C) -> Self {
-        Self::with_queue(Queue::new(), clock)
+        Self::with_queue(InlineQueue, clock)
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q> {
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
+    Rpc<Req, Resp, M, C, N, Q>
+{
     /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
     /// requests, callers wait for room in it (and `try_call` says `Full`).
     pub const fn with_queue(queue: Q, clock: C) -> Self {
         Self {
             state: Mutex::new(State {
                 slots: Slots::new(),
+                inline: Q::INLINE,
                 stats: Stats::new(),
                 next_id: 0,
                 closed: false,
@@ -222,7 +311,7 @@ impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
 where
     M: RawMutex,
     C: Clock,
-    Q: RequestQueue<Envelope<Req>>,
+    Q: Transport<Req, N>,
 {
     /// Makes the first caller and server handles for an endpoint behind `this`
     /// (`&Rpc`, `&'static Rpc`, `Arc<Rpc>`, `Rc<Rpc>`, ...).
@@ -240,13 +329,32 @@ where
     /// ones holding a slot that had not sent yet: unused permits, calls waiting for queue
     /// room). Idempotent.
     pub fn close(&self, mode: CloseMode) -> usize {
-        let closed = self.state.lock(|s| s.close(mode));
-        self.queue.close();
+        let closed = self.state.lock(|s| {
+            if let Some(inline) = Q::inline(&mut s.inline) {
+                inline.servers.wake_all();
+            }
+            s.close(mode)
+        });
+        let queue = self.queue.external();
+        if let Some(queue) = queue {
+            queue.close();
+        }
         if mode == CloseMode::Fail {
             // Every request still queued now belongs to a call that just ended with
             // `Closed` (or had ended before): drop them instead of keeping them until a
-            // server that may never come skips them.
-            while self.queue.try_recv().is_ok() {}
+            // server that may never come skips them. One at a time, outside the lock: a
+            // request's `Drop` may use this endpoint.
+            match queue {
+                Some(queue) => while queue.try_recv().is_ok() {},
+                None => {
+                    while let Some(env) = self
+                        .state
+                        .lock(|s| Q::inline(&mut s.inline).and_then(|i| i.ring.pop().ok()))
+                    {
+                        drop(env);
+                    }
+                }
+            }
         }
         closed
     }
@@ -260,7 +368,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> sealed::Sealed
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> sealed::Sealed
     for Rpc<Req, Resp, M, C, N, Q>
 {
 }
@@ -359,7 +467,7 @@ impl<Req, Resp, M, C, const N: usize, Q> Endpoint for Rpc<Req, Resp, M, C, N, Q>
 where
     M: RawMutex,
     C: Clock,
-    Q: RequestQueue<Envelope<Req>>,
+    Q: Transport<Req, N>,
 {
     type Req = Req;
     type Resp = Resp;
@@ -406,29 +514,35 @@ where
         deadline: Option<C::Instant>,
     ) -> Result<Ticket, TryCallError<Req>> {
         let now = self.now();
+        let mut req = Some(req);
         let acquired = self.state.lock(|s| {
             if s.closed {
                 s.stats.record(Outcome::Closed, None);
                 return Err(false);
             }
-            let ticket = s.slots.acquire(s.next_id, now, deadline, false);
-            match ticket {
-                Some(ticket) => {
-                    s.next_id += 1;
-                    Ok(ticket)
-                }
-                None => {
-                    s.stats.record(Outcome::Full, None);
-                    Err(true)
-                }
+            let Some(ticket) = s.slots.acquire(s.next_id, now, deadline, false) else {
+                s.stats.record(Outcome::Full, None);
+                return Err(true);
+            };
+            s.next_id += 1;
+            if let Some(inline) = Q::inline(&mut s.inline) {
+                inline.push(Envelope {
+                    req: req.take().expect("not queued yet"),
+                    ticket,
+                });
             }
+            Ok(ticket)
         });
-        let ticket = match acquired {
-            Ok(ticket) => ticket,
-            Err(true) => return Err(TryCallError::Full(req)),
-            Err(false) => return Err(TryCallError::Closed(req)),
+        let (ticket, req) = match (acquired, req) {
+            // Queued in the same lock, by the inline queue.
+            (Ok(ticket), None) => return Ok(ticket),
+            (Ok(ticket), Some(req)) => (ticket, req),
+            (Err(true), Some(req)) => return Err(TryCallError::Full(req)),
+            (Err(false), Some(req)) => return Err(TryCallError::Closed(req)),
+            (Err(_), None) => unreachable!("a refused call keeps its request"),
         };
-        match self.queue.try_send(Envelope { req, ticket }) {
+        let queue = self.queue.external().expect("not queued inline");
+        match queue.try_send(Envelope { req, ticket }) {
             Ok(()) => Ok(ticket),
             Err(TrySendError::Full(env)) => match self.end_unsent(ticket, Outcome::Full) {
                 Outcome::Full => Err(TryCallError::Full(env.req)),
@@ -489,6 +603,9 @@ where
         started_at: C::Instant,
         deadline: Option<C::Instant>,
     ) -> Poll<Result<Started, CallError>> {
+        let Some(queue) = self.queue.external() else {
+            return self.start_inline(cx, req, ticket, started_at, deadline);
+        };
         loop {
             // The caller's waker is registered in the same lock that marks the slot as
             // queued, before the request becomes visible to a responder: a reply cannot
@@ -535,7 +652,7 @@ where
                 }
             };
             let body = req.take().expect("CallFuture polled after it completed");
-            match self.queue.try_send(Envelope {
+            match queue.try_send(Envelope {
                 req: body,
                 ticket: held,
             }) {
@@ -543,7 +660,7 @@ where
                 Err(TrySendError::Full(env)) => {
                     *req = Some(env.req);
                     self.state.lock(|s| s.slots.unsend(held));
-                    if self.queue.poll_ready(cx).is_pending() {
+                    if queue.poll_ready(cx).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -574,10 +691,11 @@ where
             GiveUp::Timeout => Outcome::Timeout,
             GiveUp::Dropped => Outcome::Cancelled,
         };
-        let (phase, result) = self.end_call(ticket, outcome)?;
-        if phase == Phase::Queued {
+        let (phase, result, removed) = self.end_call(ticket, outcome)?;
+        drop(removed);
+        if let (Phase::Queued, Some(queue)) = (phase, self.queue.external()) {
             // Give the queue space back now, rather than when a server skips the request.
-            drop(self.queue.remove(&mut |env| env.ticket == ticket));
+            drop(queue.remove(&mut |env| env.ticket == ticket));
         }
         // A result that raced in goes to the caller, or is dropped there: outside the lock,
         // since its `Drop` may use this endpoint.
@@ -588,8 +706,15 @@ where
         &self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
+        let Some(queue) = self.queue.external() else {
+            return match self.recv_inline(Some(cx.waker())) {
+                Ok(next) => Poll::Ready(Some(next)),
+                Err(TryRecvError::Closed) => Poll::Ready(None),
+                Err(TryRecvError::Empty) => Poll::Pending,
+            };
+        };
         loop {
-            let Some(env) = core::task::ready!(self.queue.poll_recv(cx)) else {
+            let Some(env) = core::task::ready!(queue.poll_recv(cx)) else {
                 return Poll::Ready(None);
             };
             if let Some(info) = self.take(env.ticket) {
@@ -600,8 +725,11 @@ where
     }
 
     fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+        let Some(queue) = self.queue.external() else {
+            return self.recv_inline(None);
+        };
         loop {
-            let env = self.queue.try_recv()?;
+            let env = queue.try_recv()?;
             if let Some(info) = self.take(env.ticket) {
                 return Ok((env.req, env.ticket, info));
             }
@@ -648,19 +776,35 @@ impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
 where
     M: RawMutex,
     C: Clock,
-    Q: RequestQueue<Envelope<Req>>,
+    Q: Transport<Req, N>,
 {
     /// Ends the call holding `ticket` from the caller's side: frees its slot and counts
     /// `outcome`, unless its outcome was decided before (a reply, `Lost`, `Closed`: already
     /// counted). Returns the phase it was in and the result that had arrived, if any.
-    fn end_call(&self, ticket: Ticket, outcome: Outcome) -> Option<Cancelled<Resp, C::Instant>> {
+    ///
+    /// The inline queue gives a queued call's request back in the same lock, for the caller
+    /// to drop outside it.
+    #[allow(clippy::type_complexity)]
+    fn end_call(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<(
+        Phase,
+        Option<CallResult<Resp, C::Instant>>,
+        Option<Envelope<Req>>,
+    )> {
         self.state.lock(|s| {
             let (phase, result) = s.slots.cancel(ticket)?;
             s.slot_waiters.wake_all();
             if phase != Phase::Done {
                 s.stats.record(outcome, None);
             }
-            Some((phase, result))
+            let removed = match (phase, Q::inline(&mut s.inline)) {
+                (Phase::Queued, Some(inline)) => inline.remove(ticket),
+                _ => None,
+            };
+            Some((phase, result, removed))
         })
     }
 
@@ -668,8 +812,98 @@ where
     /// ended it (with `Closed`, already counted) in between. Returns the call's outcome.
     fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
         match self.end_call(ticket, outcome) {
-            Some((Phase::Done, _)) => Outcome::Closed,
+            Some((Phase::Done, ..)) => Outcome::Closed,
             _ => outcome,
+        }
+    }
+
+    /// [`InlineQueue`]'s start of a call: takes a slot (or sends a reserved one), queues the
+    /// request and registers the caller's waker, all in one lock.
+    fn start_inline(
+        &self,
+        cx: &mut Context<'_>,
+        req: &mut Option<Req>,
+        ticket: &mut Option<Ticket>,
+        started_at: C::Instant,
+        deadline: Option<C::Instant>,
+    ) -> Poll<Result<Started, CallError>> {
+        let started = self.state.lock(|s| {
+            let held = match *ticket {
+                Some(held) => {
+                    if s.closed {
+                        // Shut down while it held a reserved slot: with `Fail` the slot
+                        // holds its `Closed` result already; with `Drain`, end it so.
+                        if s.slots.close_reserved(held) {
+                            s.stats.record(Outcome::Closed, None);
+                        }
+                        return Poll::Ready(Ok(Started::Decided));
+                    }
+                    if !s.slots.send(held, started_at, deadline) {
+                        return Poll::Ready(Ok(Started::Decided));
+                    }
+                    held
+                }
+                None => {
+                    if s.closed {
+                        s.stats.record(Outcome::Closed, None);
+                        return Poll::Ready(Err(CallError::Closed));
+                    }
+                    let Some(new) = s.slots.acquire(s.next_id, started_at, deadline, false) else {
+                        s.slot_waiters.register(cx.waker());
+                        return Poll::Pending;
+                    };
+                    s.next_id += 1;
+                    *ticket = Some(new);
+                    new
+                }
+            };
+            // Registered before the request becomes visible to a server: a reply cannot
+            // come before it, so the call then waits without locking again to look.
+            s.slots.watch(held, cx.waker());
+            let inline = Q::inline(&mut s.inline).expect("an inline transport");
+            inline.push(Envelope {
+                req: req.take().expect("CallFuture polled after it completed"),
+                ticket: held,
+            });
+            Poll::Ready(Ok(Started::Waiting))
+        });
+        if started.is_ready() {
+            // A request that was not queued goes now, outside the lock.
+            *req = None;
+        }
+        started
+    }
+
+    /// [`InlineQueue`]'s receive: the next queued request with its ticket, taken in one
+    /// lock. Registers `waker` (if any) for the next request when there is none.
+    #[allow(clippy::type_complexity)]
+    fn recv_inline(
+        &self,
+        waker: Option<&core::task::Waker>,
+    ) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+        let now = self.now();
+        loop {
+            let next = self.state.lock(|s| {
+                let inline = Q::inline(&mut s.inline).expect("an inline transport");
+                match inline.ring.pop() {
+                    Ok(env) => Ok(match s.slots.take(env.ticket, now) {
+                        Some(info) => Ok((env, info)),
+                        None => Err(env),
+                    }),
+                    Err(_) if s.closed => Err(TryRecvError::Closed),
+                    Err(_) => {
+                        if let Some(waker) = waker {
+                            inline.servers.register(waker);
+                        }
+                        Err(TryRecvError::Empty)
+                    }
+                }
+            })?;
+            match next {
+                Ok((env, info)) => return Ok((env.req, env.ticket, info)),
+                // Ended by a shutdown while queued: skipped, and dropped outside the lock.
+                Err(stale) => drop(stale),
+            }
         }
     }
 
@@ -679,7 +913,7 @@ where
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q> core::fmt::Debug
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> core::fmt::Debug
     for Rpc<Req, Resp, M, C, N, Q>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
