@@ -76,8 +76,10 @@
 //! - Called at every [`poll_timeout`](Batch::poll_timeout), `handle_timeout` hands out each
 //!   batch no later than its first item's instant plus `max_wait`.
 //! - The open batch lives in one `Vec` reserved for `max_size` items when the batch opens:
-//!   one allocation per batch, none per item. The `Vec` handed out is the caller's; an empty
-//!   machine holds no allocation.
+//!   at most one allocation per batch, none per item. The `Vec` handed out is the caller's;
+//!   given back emptied through [`recycle`](Batch::recycle), it holds the next batch, so a
+//!   steady stream of batches allocates nothing. An empty machine holds no allocation
+//!   unless one was recycled into it.
 //!
 //! The machine owns the items only while they wait; it owns no reply handles. The wrapper
 //! keeps each caller's reply handle beside its item (for instance as the item itself,
@@ -238,8 +240,9 @@ impl<T, I: Instant> Batch<T, I> {
     /// condition as [`Vec::with_capacity`]).
     pub fn push(&mut self, item: T, now: I) -> Option<Vec<T>> {
         if self.items.is_empty() {
-            // Reserve the whole batch at once so that no later push reallocates.
-            self.items = Vec::with_capacity(self.config.max_size);
+            // Reserve the whole batch at once so that no later push reallocates; a recycled
+            // buffer already has the room.
+            self.items.reserve_exact(self.config.max_size);
             self.opened_at = Some(now);
         }
         self.items.push(item);
@@ -274,6 +277,44 @@ impl<T, I: Instant> Batch<T, I> {
         self.take()
     }
 
+    /// Gives back a buffer that a batch was handed out in, so that the next batch is
+    /// gathered in it instead of in a new allocation. Its items, if any are left, are
+    /// dropped.
+    ///
+    /// The buffer is kept only while no batch is open, no other buffer is held, and it has
+    /// room for a whole batch; otherwise it is dropped. So recycling never makes the machine
+    /// hold more than one batch's worth of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rsvp::{Batch, BatchConfig, ManualClock, Clock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut batch = Batch::new(BatchConfig::new(2, Duration::from_millis(100)).unwrap());
+    /// batch.push(1, clock.now());
+    /// let mut items = batch.push(2, clock.now()).expect("full");
+    /// let buffer = items.as_ptr();
+    /// items.clear();
+    /// batch.recycle(items);
+    ///
+    /// // The next batch is gathered in the same memory.
+    /// batch.push(3, clock.now());
+    /// let items = batch.push(4, clock.now()).expect("full");
+    /// assert_eq!(items, [3, 4]);
+    /// assert_eq!(items.as_ptr(), buffer);
+    /// ```
+    pub fn recycle(&mut self, mut buffer: Vec<T>) {
+        buffer.clear();
+        if self.items.is_empty()
+            && self.items.capacity() == 0
+            && buffer.capacity() >= self.config.max_size
+        {
+            self.items = buffer;
+        }
+    }
+
     /// How many items the open batch holds.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -300,7 +341,8 @@ impl<T, I: Instant> Batch<T, I> {
         if self.items.is_empty() {
             return None;
         }
-        // `Vec::new` does not allocate: the next batch reserves its buffer when it opens.
+        // `Vec::new` does not allocate: the next batch reserves its buffer when it opens,
+        // unless the owner recycles this one first.
         Some(core::mem::take(&mut self.items))
     }
 }
@@ -475,6 +517,28 @@ mod tests {
 
     fn batch<T>(max_size: usize, max_wait_ms: u64) -> Batch<T, At> {
         Batch::new(BatchConfig::new(max_size, ms(max_wait_ms)).unwrap())
+    }
+
+    #[test]
+    fn a_recycled_buffer_holds_the_next_batch_and_nothing_more() {
+        let mut b = batch(2, 100);
+        assert_eq!(b.push(1, At(0)), None);
+        let mut first = b.push(2, At(0)).expect("full");
+        let memory = first.as_ptr();
+        first.truncate(1);
+        b.recycle(first);
+        assert!(b.is_empty(), "recycling opens no batch");
+        assert_eq!(b.poll_timeout(), None);
+        assert_eq!(b.push(3, At(5)), None);
+        // Refused while a batch is open: the machine keeps one buffer.
+        b.recycle(Vec::with_capacity(8));
+        let second = b.push(4, At(6)).expect("full");
+        assert_eq!(second, [3, 4], "the left-over item was dropped");
+        assert_eq!(second.as_ptr(), memory);
+        // Too small for a batch: dropped rather than grown later.
+        b.recycle(Vec::with_capacity(1));
+        assert_eq!(b.push(5, At(7)), None);
+        assert_eq!(b.flush(), Some(vec![5]));
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub use promise::{
 pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
-pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture};
+pub use rpc::{
+    BatchError, BatchFn, BatchHandler, BatchHandlerOf, BatchJob, BatchJobFn, BatchReport,
+    BatchResult, BatchServeFuture,
+};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
     RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,

@@ -49,7 +49,10 @@ mod serve;
 mod server;
 
 #[cfg(feature = "alloc")]
-pub use batching::{BatchError, BatchReport, BatchResult, BatchServeFuture};
+pub use batching::{
+    BatchError, BatchFn, BatchHandler, BatchHandlerOf, BatchJob, BatchJobFn, BatchReport,
+    BatchResult, BatchServeFuture,
+};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
