@@ -56,6 +56,7 @@ pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InstantOf, Permit,
     RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
+pub use rpc::{CallManyFuture, ManyCall};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use rpc::{ServeFuture, ServeReport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]

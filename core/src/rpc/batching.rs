@@ -102,10 +102,7 @@ impl fmt::Display for BatchReport {
 /// let (caller, server) = Rpc::split(&rpc);
 /// let config = BatchConfig::new(2, Duration::from_millis(10)).unwrap();
 /// let serving = server.serve_batch_jobs(config, |mut job: BatchJob<u64, u64, ()>| async move {
-///     for i in 0..job.requests().len() {
-///         let result = Ok(job.requests()[i] * 2);
-///         job.push(result);
-///     }
+///     job.answer_each(|x| Ok(x * 2));
 ///     job
 /// });
 /// let (a, b) = (caller.try_call(1).unwrap(), caller.try_call(2).unwrap());
@@ -141,6 +138,12 @@ impl<Req, T, E> BatchJob<Req, T, E> {
     /// Adds the result for the next request, in the requests' order.
     pub fn push(&mut self, result: Result<T, E>) {
         self.results.push(result);
+    }
+
+    /// Pushes `answer(request)` for each request, in order: a handler whose work is one
+    /// function per request.
+    pub fn answer_each(&mut self, answer: impl FnMut(&Req) -> Result<T, E>) {
+        self.results.extend(self.requests.iter().map(answer));
     }
 
     /// The results pushed so far.

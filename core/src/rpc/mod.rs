@@ -43,6 +43,7 @@ use crate::waker_set::WakerSet;
 #[cfg(feature = "alloc")]
 mod batching;
 mod caller;
+mod many;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod serve;
@@ -54,6 +55,7 @@ pub use batching::{
     BatchResult, BatchServeFuture,
 };
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
+pub use many::{CallManyFuture, ManyCall};
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};
