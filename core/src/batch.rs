@@ -821,14 +821,16 @@ mod tests {
             let mut pushed_at = Vec::new();
             let mut out: Vec<u32> = Vec::new();
 
-            // Checks a batch handed out at `at` and records its items.
+            // Checks a batch handed out at `at`, records its items, and gives its buffer
+            // back to be recycled (or not: both must hand out the same batches).
             let emit = |batch: Option<Vec<u32>>,
                         expected: Option<Vec<u32>>,
                         at: u64,
                         pushed_at: &[u64],
-                        out: &mut Vec<u32>| {
+                        out: &mut Vec<u32>|
+             -> Option<Vec<u32>> {
                 assert_eq!(batch, expected, "machine and model disagree at {at}");
-                let Some(batch) = batch else { return };
+                let batch = batch?;
                 assert!(!batch.is_empty() && batch.len() <= max_size);
                 // Items come out in push order, so the first one has waited longest.
                 assert!(batch.windows(2).all(|w| w[0] < w[1]));
@@ -839,7 +841,13 @@ mod tests {
                     batch[0],
                     at - first
                 );
-                out.extend(batch);
+                out.extend_from_slice(&batch);
+                Some(batch)
+            };
+            let recycle = |b: &mut Batch<u32, At>, buffer: Option<Vec<u32>>, rng: &mut Rng| {
+                if let Some(buffer) = buffer.filter(|_| rng.below(2) == 0) {
+                    b.recycle(buffer);
+                }
             };
 
             for _step in 0..if cfg!(miri) { 60 } else { 200 } {
@@ -851,13 +859,14 @@ mod tests {
                         assert_eq!(b.handle_timeout(At(deadline.0 - 1)), None);
                         let got = b.handle_timeout(deadline);
                         assert!(got.is_some(), "a due batch must go at its deadline");
-                        emit(
+                        let buffer = emit(
                             got,
                             model.handle_timeout(deadline.0),
                             deadline.0,
                             &pushed_at,
                             &mut out,
                         );
+                        recycle(&mut b, buffer, &mut rng);
                     }
                 } else {
                     assert!(model.open.is_empty());
@@ -867,19 +876,23 @@ mod tests {
                 match rng.below(10) {
                     0 => {
                         let got = b.flush();
-                        emit(got, model.flush(), now, &pushed_at, &mut out);
+                        let buffer = emit(got, model.flush(), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                     1 | 2 => {
                         // A timeout that may or may not be due, as a spurious timer wake-up.
                         let got = b.handle_timeout(At(now));
-                        emit(got, model.handle_timeout(now), now, &pushed_at, &mut out);
+                        let buffer =
+                            emit(got, model.handle_timeout(now), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                     _ => {
                         let item = next_item;
                         next_item += 1;
                         pushed_at.push(now);
                         let got = b.push(item, At(now));
-                        emit(got, model.push(item, now), now, &pushed_at, &mut out);
+                        let buffer = emit(got, model.push(item, now), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                 }
                 assert_eq!(b.len(), model.open.len());
@@ -887,7 +900,7 @@ mod tests {
                 assert_eq!(b.is_empty(), b.opened_at().is_none());
             }
             let rest = b.flush();
-            emit(rest, model.flush(), now, &pushed_at, &mut out);
+            let _ = emit(rest, model.flush(), now, &pushed_at, &mut out);
             assert!(b.is_empty());
 
             let all: Vec<u32> = (0..next_item).collect();
