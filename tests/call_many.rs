@@ -274,3 +274,32 @@ fn sets_of_the_batch_size_fill_one_batch_each() {
     assert_eq!((report.batches, report.items, report.skipped), (3, 12, 0));
     assert_eq!(report.stats.replied, 12);
 }
+
+#[test]
+fn sets_from_one_thread_served_on_another_each_get_their_own_replies() {
+    let rpc: std::sync::Arc<rsvp_tests::SharedRpc<u32, u32, 8>> =
+        std::sync::Arc::new(Rpc::new(rsvp::ManualClock::new()));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let responder = std::thread::spawn(move || {
+        futures_executor::block_on(async {
+            let mut served = 0u64;
+            while let Some((req, responder)) = server.recv().await {
+                responder.reply(req * 3).unwrap();
+                served += 1;
+            }
+            served
+        })
+    });
+    let mut calls = Vec::with_capacity(16);
+    for set in 0..200u32 {
+        calls.clear();
+        calls.extend((set * 16..set * 16 + 16).map(ManyCall::new));
+        let done = futures_executor::block_on(rpc.call_many(&mut calls));
+        for (x, call) in (set * 16..).zip(done) {
+            assert_eq!(call.take_outcome(), Some(Ok(x * 3)));
+        }
+    }
+    drop(caller);
+    assert_eq!(responder.join().unwrap(), 3200);
+    assert_eq!(counted(rpc.stats()), [3200, 0, 0, 0, 0, 0, 0, 0]);
+}
