@@ -1,10 +1,10 @@
 //! Many calls from one task: [`Rpc::call_many`] starts a whole set of calls and waits for
 //! all of their outcomes, in one future.
 //!
-//! A plain call is one task per request: each call is woken and polled on its own, and
-//! that is most of what a call costs on a fast executor. When one task has several
-//! requests to make at once (the requests of a batch, say), `call_many` sends them all
-//! from that task and wakes it once for as many replies as have arrived, so the
+//! A plain call is one task per request: each call is woken and polled on its own, which
+//! on executors such as smol or tokio is a large share of what a call costs. When one task
+//! has several requests to make at once (the requests of a batch, say), `call_many` sends
+//! them all from that task and wakes it once for as many replies as have arrived, so the
 //! executor's cost is paid per set rather than per call. Each call is still an ordinary
 //! call: it has its own reply slot, its own outcome, and is counted once in the stats.
 //!
