@@ -246,3 +246,56 @@ fn serve_allocates_nothing_per_call() {
 fn the_thread_safe_flavour_allocates_nothing_per_call() {
     assert_eq!(round_trip_allocations::<StdMutex>(), 0);
 }
+
+/// A batching endpoint (batching needs a timer for its window).
+type BatchRpc = LocalRpc<u64, rsvp::BatchResult<u64, ()>, 8>;
+
+#[test]
+fn serve_batch_jobs_and_call_many_allocate_nothing_per_batch() {
+    let rpc: BatchRpc = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let config = rsvp::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
+    let mut serving = server.serve_batch_jobs(config, |mut job: rsvp::BatchJob<u64, u64, ()>| {
+        job.answer_each(|x| Ok(x * 2));
+        std::future::ready(job)
+    });
+    let mut calls = Vec::with_capacity(4);
+    // Each step is one batch of four calls, made as one set.
+    let allocated = allocations_of(|i| {
+        calls.clear();
+        calls.extend((4 * i..4 * i + 4).map(rsvp::ManyCall::new));
+        let mut set = caller.call_many(&mut calls);
+        assert!(p.poll(&mut set).is_pending());
+        assert!(p.poll(&mut serving).is_pending());
+        for (x, call) in (4 * i..).zip(p.ready(&mut set)) {
+            assert_eq!(call.take_outcome(), Some(Ok(Ok(x * 2))));
+        }
+    });
+    assert_eq!(
+        allocated, 0,
+        "the batch buffers are reused, not allocated per batch"
+    );
+    assert_eq!(rpc.stats().replied, 4 * (WARM_UP + MEASURED));
+}
+
+#[test]
+fn serve_batches_allocates_only_the_vecs_its_handler_owns() {
+    let rpc: BatchRpc = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let config = rsvp::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
+    // The results are collected into a new `Vec` (`Result<u64, ()>` is larger than `u64`,
+    // so not in place): two allocations per batch, that `Vec` and the one handed over.
+    let mut serving = server.serve_batches(config, |reqs: Vec<u64>| {
+        std::future::ready(reqs.iter().map(|x| Ok(x * 2)).collect::<Vec<_>>())
+    });
+    let allocated = allocations_of(|i| {
+        let mut calls: [_; 4] = std::array::from_fn(|j| caller.try_call(4 * i + j as u64).unwrap());
+        assert!(p.poll(&mut serving).is_pending());
+        for (j, call) in calls.iter_mut().enumerate() {
+            assert_eq!(p.ready(call), Ok(Ok((4 * i + j as u64) * 2)));
+        }
+    });
+    assert_eq!(allocated, 2 * MEASURED);
+}

@@ -1,11 +1,17 @@
 //! The batch scenario: rsvp's batching server at sizes 1, 8 and 32 with a window that is
 //! never reached, against plain calls of the single-thread flavour on the same executor.
+//!
+//! - plain calls (`batch0`): 64 caller tasks, one `call` at a time each, and a server that
+//!   answers one request at a time (the S2 scenario);
+//! - batch `b`: `64 / b` caller tasks, each sending `b` calls at once with
+//!   `Caller::call_many` and waiting for all of them, and `serve_batch_jobs` with `max_size`
+//!   `b`. So 64 calls are in flight in every row, and each batch is filled by one set.
 
 use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rsvp::{BatchConfig, BatchResult, Caller, LocalMutex, Rpc};
+use rsvp::{BatchConfig, BatchJob, BatchResult, Caller, LocalMutex, ManyCall, Rpc};
 
 use crate::contenders::{Local, RsvpLocal};
 use crate::exec::{self, Exec, LocalTask};
@@ -31,6 +37,8 @@ impl rsvp::Instant for Tick {
 impl rsvp::Clock for Frozen {
     type Instant = Tick;
     type Sleep = rsvp::Never;
+    // All its instants are equal: no latencies to record, as with the plain calls' NoClock.
+    const MEASURES_TIME: bool = false;
     fn now(&self) -> Tick {
         Tick(0)
     }
@@ -65,28 +73,37 @@ fn tasks(batch: usize, size: Size) -> Vec<LocalTask> {
         return tasks;
     }
     let config = BatchConfig::new(batch, Duration::from_secs(3600)).expect("a valid batch config");
-    let (caller, server) = Rpc::split(Rc::new(BatchRpc::new(Frozen)));
-    let serve = server.serve_batches(config, |items: Vec<u64>| {
-        // Result<u64, Infallible> has u64's layout: this collects in place, allocating nothing.
-        std::future::ready(items.into_iter().map(|x| Ok(x * 2)).collect::<Vec<_>>())
+    let rpc = Rc::new(BatchRpc::new(Frozen));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let serve = server.serve_batch_jobs(config, |mut job: BatchJob<u64, u64, Infallible>| {
+        job.answer_each(|x| Ok(x * 2));
+        std::future::ready(job)
     });
     let mut tasks: Vec<LocalTask> = vec![Box::pin(async move {
         let report = serve.await;
         assert_eq!(report.items, size.round_trips());
+        assert_eq!(report.batches, size.round_trips() / batch as u64);
     })];
-    let callers: Vec<Caller<Rc<BatchRpc>>> = vec![caller; size.callers];
+    assert_eq!(size.callers % batch, 0, "every set fills one batch");
+    let callers: Vec<Caller<Rc<BatchRpc>>> = vec![caller; size.callers / batch];
     tasks.extend(
         callers
             .into_iter()
-            .map(|c| Box::pin(call_loop(c, size.calls)) as LocalTask),
+            .map(|c| Box::pin(call_sets(c, batch, size.calls)) as LocalTask),
     );
     tasks
 }
 
-async fn call_loop(c: Caller<Rc<BatchRpc>>, calls: u64) {
-    for i in 0..calls {
-        let reply = c.call(i).await.expect("a reply").expect("a result");
-        assert_eq!(reply, i * 2);
+/// `sets` rounds of `batch` calls at once.
+async fn call_sets(caller: Caller<Rc<BatchRpc>>, batch: usize, sets: u64) {
+    let mut calls = Vec::with_capacity(batch);
+    for set in 0..sets {
+        let first = set * batch as u64;
+        calls.clear();
+        calls.extend((first..first + batch as u64).map(ManyCall::new));
+        for (x, call) in (first..).zip(caller.call_many(&mut calls).await) {
+            assert_eq!(call.take_outcome(), Some(Ok(Ok(x * 2))));
+        }
     }
 }
 

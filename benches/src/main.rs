@@ -8,8 +8,9 @@
 //! - S3: the 64 callers on one thread's single-threaded executor, the responder alone on a
 //!   second thread;
 //! - S3mt: responder and callers on a pool of two worker threads;
-//! - batch: rsvp's batching server at batch sizes 1, 8 and 32 (window never reached), 64
-//!   callers, against plain calls on the same executor.
+//! - batch: rsvp's batching server (`serve_batch_jobs`) at batch sizes 1, 8 and 32 (window
+//!   never reached), fed by sets of that many calls (`Rpc::call_many`) with 64 calls in
+//!   flight, against 64 plain callers on the same executor.
 //!
 //! Every repeat measures every contender once per scenario, starting from a different
 //! contender each time; ratios are taken within a repeat, then their median is reported,
@@ -224,6 +225,7 @@ usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke]
                 per round trip beyond what the executor itself allocates
   --one ...     run one measurement once and print nothing (for callgrind.sh); the
                 scenario is S1, S2, S3, S3mt, or batch1/batch8/batch32 on rsvp-local
+                (batch0: the batch table's plain calls)
 ";
 
 fn parse_args() -> Options {

@@ -76,8 +76,10 @@
 //! - Called at every [`poll_timeout`](Batch::poll_timeout), `handle_timeout` hands out each
 //!   batch no later than its first item's instant plus `max_wait`.
 //! - The open batch lives in one `Vec` reserved for `max_size` items when the batch opens:
-//!   one allocation per batch, none per item. The `Vec` handed out is the caller's; an empty
-//!   machine holds no allocation.
+//!   at most one allocation per batch, none per item. The `Vec` handed out is the caller's;
+//!   given back emptied through [`recycle`](Batch::recycle), it holds the next batch, so a
+//!   steady stream of batches allocates nothing. An empty machine holds no allocation
+//!   unless one was recycled into it.
 //!
 //! The machine owns the items only while they wait; it owns no reply handles. The wrapper
 //! keeps each caller's reply handle beside its item (for instance as the item itself,
@@ -238,8 +240,9 @@ impl<T, I: Instant> Batch<T, I> {
     /// condition as [`Vec::with_capacity`]).
     pub fn push(&mut self, item: T, now: I) -> Option<Vec<T>> {
         if self.items.is_empty() {
-            // Reserve the whole batch at once so that no later push reallocates.
-            self.items = Vec::with_capacity(self.config.max_size);
+            // Reserve the whole batch at once so that no later push reallocates; a recycled
+            // buffer already has the room.
+            self.items.reserve_exact(self.config.max_size);
             self.opened_at = Some(now);
         }
         self.items.push(item);
@@ -274,6 +277,44 @@ impl<T, I: Instant> Batch<T, I> {
         self.take()
     }
 
+    /// Gives back a buffer that a batch was handed out in, so that the next batch is
+    /// gathered in it instead of in a new allocation. Its items, if any are left, are
+    /// dropped.
+    ///
+    /// The buffer is kept only while no batch is open, no other buffer is held, and it has
+    /// room for a whole batch; otherwise it is dropped. So recycling never makes the machine
+    /// hold more than one batch's worth of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rsvp::{Batch, BatchConfig, ManualClock, Clock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut batch = Batch::new(BatchConfig::new(2, Duration::from_millis(100)).unwrap());
+    /// batch.push(1, clock.now());
+    /// let mut items = batch.push(2, clock.now()).expect("full");
+    /// let buffer = items.as_ptr();
+    /// items.clear();
+    /// batch.recycle(items);
+    ///
+    /// // The next batch is gathered in the same memory.
+    /// batch.push(3, clock.now());
+    /// let items = batch.push(4, clock.now()).expect("full");
+    /// assert_eq!(items, [3, 4]);
+    /// assert_eq!(items.as_ptr(), buffer);
+    /// ```
+    pub fn recycle(&mut self, mut buffer: Vec<T>) {
+        buffer.clear();
+        if self.items.is_empty()
+            && self.items.capacity() == 0
+            && buffer.capacity() >= self.config.max_size
+        {
+            self.items = buffer;
+        }
+    }
+
     /// How many items the open batch holds.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -300,7 +341,8 @@ impl<T, I: Instant> Batch<T, I> {
         if self.items.is_empty() {
             return None;
         }
-        // `Vec::new` does not allocate: the next batch reserves its buffer when it opens.
+        // `Vec::new` does not allocate: the next batch reserves its buffer when it opens,
+        // unless the owner recycles this one first.
         Some(core::mem::take(&mut self.items))
     }
 }
@@ -475,6 +517,28 @@ mod tests {
 
     fn batch<T>(max_size: usize, max_wait_ms: u64) -> Batch<T, At> {
         Batch::new(BatchConfig::new(max_size, ms(max_wait_ms)).unwrap())
+    }
+
+    #[test]
+    fn a_recycled_buffer_holds_the_next_batch_and_nothing_more() {
+        let mut b = batch(2, 100);
+        assert_eq!(b.push(1, At(0)), None);
+        let mut first = b.push(2, At(0)).expect("full");
+        let memory = first.as_ptr();
+        first.truncate(1);
+        b.recycle(first);
+        assert!(b.is_empty(), "recycling opens no batch");
+        assert_eq!(b.poll_timeout(), None);
+        assert_eq!(b.push(3, At(5)), None);
+        // Refused while a batch is open: the machine keeps one buffer.
+        b.recycle(Vec::with_capacity(8));
+        let second = b.push(4, At(6)).expect("full");
+        assert_eq!(second, [3, 4], "the left-over item was dropped");
+        assert_eq!(second.as_ptr(), memory);
+        // Too small for a batch: dropped rather than grown later.
+        b.recycle(Vec::with_capacity(1));
+        assert_eq!(b.push(5, At(7)), None);
+        assert_eq!(b.flush(), Some(vec![5]));
     }
 
     #[test]
@@ -757,14 +821,16 @@ mod tests {
             let mut pushed_at = Vec::new();
             let mut out: Vec<u32> = Vec::new();
 
-            // Checks a batch handed out at `at` and records its items.
+            // Checks a batch handed out at `at`, records its items, and gives its buffer
+            // back to be recycled (or not: both must hand out the same batches).
             let emit = |batch: Option<Vec<u32>>,
                         expected: Option<Vec<u32>>,
                         at: u64,
                         pushed_at: &[u64],
-                        out: &mut Vec<u32>| {
+                        out: &mut Vec<u32>|
+             -> Option<Vec<u32>> {
                 assert_eq!(batch, expected, "machine and model disagree at {at}");
-                let Some(batch) = batch else { return };
+                let batch = batch?;
                 assert!(!batch.is_empty() && batch.len() <= max_size);
                 // Items come out in push order, so the first one has waited longest.
                 assert!(batch.windows(2).all(|w| w[0] < w[1]));
@@ -775,7 +841,13 @@ mod tests {
                     batch[0],
                     at - first
                 );
-                out.extend(batch);
+                out.extend_from_slice(&batch);
+                Some(batch)
+            };
+            let recycle = |b: &mut Batch<u32, At>, buffer: Option<Vec<u32>>, rng: &mut Rng| {
+                if let Some(buffer) = buffer.filter(|_| rng.below(2) == 0) {
+                    b.recycle(buffer);
+                }
             };
 
             for _step in 0..if cfg!(miri) { 60 } else { 200 } {
@@ -787,13 +859,14 @@ mod tests {
                         assert_eq!(b.handle_timeout(At(deadline.0 - 1)), None);
                         let got = b.handle_timeout(deadline);
                         assert!(got.is_some(), "a due batch must go at its deadline");
-                        emit(
+                        let buffer = emit(
                             got,
                             model.handle_timeout(deadline.0),
                             deadline.0,
                             &pushed_at,
                             &mut out,
                         );
+                        recycle(&mut b, buffer, &mut rng);
                     }
                 } else {
                     assert!(model.open.is_empty());
@@ -803,19 +876,23 @@ mod tests {
                 match rng.below(10) {
                     0 => {
                         let got = b.flush();
-                        emit(got, model.flush(), now, &pushed_at, &mut out);
+                        let buffer = emit(got, model.flush(), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                     1 | 2 => {
                         // A timeout that may or may not be due, as a spurious timer wake-up.
                         let got = b.handle_timeout(At(now));
-                        emit(got, model.handle_timeout(now), now, &pushed_at, &mut out);
+                        let buffer =
+                            emit(got, model.handle_timeout(now), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                     _ => {
                         let item = next_item;
                         next_item += 1;
                         pushed_at.push(now);
                         let got = b.push(item, At(now));
-                        emit(got, model.push(item, now), now, &pushed_at, &mut out);
+                        let buffer = emit(got, model.push(item, now), now, &pushed_at, &mut out);
+                        recycle(&mut b, buffer, &mut rng);
                     }
                 }
                 assert_eq!(b.len(), model.open.len());
@@ -823,7 +900,7 @@ mod tests {
                 assert_eq!(b.is_empty(), b.opened_at().is_none());
             }
             let rest = b.flush();
-            emit(rest, model.flush(), now, &pushed_at, &mut out);
+            let _ = emit(rest, model.flush(), now, &pushed_at, &mut out);
             assert!(b.is_empty());
 
             let all: Vec<u32> = (0..next_item).collect();

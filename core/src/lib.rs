@@ -48,11 +48,15 @@ pub use promise::{
 pub use queue::{Queue, RequestQueue};
 pub use reply::{RequestInfo, Ticket, Timed};
 #[cfg(feature = "alloc")]
-pub use rpc::{BatchError, BatchReport, BatchResult, BatchServeFuture};
+pub use rpc::{
+    BatchError, BatchFn, BatchHandler, BatchHandlerOf, BatchJob, BatchJobFn, BatchReport,
+    BatchResult, BatchServeFuture,
+};
 pub use rpc::{
     CallFuture, Caller, CancelledFuture, CloseMode, Endpoint, Envelope, InlineQueue, InstantOf,
     Permit, RecvFuture, Request, ReserveFuture, Responder, Rpc, Server, TimedCallFuture,
 };
+pub use rpc::{CallManyFuture, ManyCall};
 #[doc(hidden)]
 pub use rpc::{InlineRing, Transport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]

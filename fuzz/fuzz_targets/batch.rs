@@ -2,7 +2,8 @@
 //! (1–16) and `max_wait` (1–64 ms); then each pair is an operation (push, advance the
 //! clock, serve the window, flush). Checked against a naive model after every operation:
 //! the same batches at the same moments, never more than `max_size` items, the window's
-//! deadline where the model puts it, and every item handed out once, in order.
+//! deadline where the model puts it, and every item handed out once, in order, whether or
+//! not the handed-out buffers are recycled.
 #![no_main]
 
 use core::time::Duration;
@@ -68,11 +69,19 @@ fuzz_target!(|data: &[u8]| {
     let mut now = 0u64;
     let mut next_item = 0u32;
     let mut out: Vec<u32> = Vec::new();
-    let check = |got: Option<Vec<u32>>, want: Option<Vec<u32>>, out: &mut Vec<u32>| {
+    // Every other batch handed out is recycled into the machine, as the batching server
+    // does: the batches must come out the same either way.
+    let check = |batch: &mut Batch<u32, At>,
+                 got: Option<Vec<u32>>,
+                 want: Option<Vec<u32>>,
+                 out: &mut Vec<u32>| {
         assert_eq!(got, want);
         if let Some(items) = got {
             assert!(!items.is_empty() && items.len() <= max_size);
-            out.extend(items);
+            out.extend_from_slice(&items);
+            if out.len() % 2 == 0 {
+                batch.recycle(items);
+            }
         }
     };
 
@@ -83,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
                 let got = batch.push(next_item, At(now));
                 let want = model.push(next_item, now);
                 next_item += 1;
-                check(got, want, &mut out);
+                check(&mut batch, got, want, &mut out);
             }
             1 => {
                 let to = now + u64::from(arg);
@@ -94,24 +103,27 @@ fuzz_target!(|data: &[u8]| {
                         now = now.max(deadline.0);
                         let got = batch.handle_timeout(At(now));
                         assert!(got.is_some(), "a due batch goes at its deadline");
-                        check(got, model.handle_timeout(now), &mut out);
+                        check(&mut batch, got, model.handle_timeout(now), &mut out);
                     }
                 } else {
                     assert!(model.open.is_empty());
                 }
                 now = to;
             }
-            2 => check(
-                batch.handle_timeout(At(now)),
-                model.handle_timeout(now),
-                &mut out,
-            ),
-            _ => check(batch.flush(), model.flush(), &mut out),
+            2 => {
+                let got = batch.handle_timeout(At(now));
+                check(&mut batch, got, model.handle_timeout(now), &mut out);
+            }
+            _ => {
+                let got = batch.flush();
+                check(&mut batch, got, model.flush(), &mut out);
+            }
         }
         assert_eq!(batch.len(), model.open.len());
         assert_eq!(batch.is_empty(), model.open.is_empty());
     }
-    check(batch.flush(), model.flush(), &mut out);
+    let got = batch.flush();
+    check(&mut batch, got, model.flush(), &mut out);
     assert!(batch.is_empty() && batch.poll_timeout().is_none());
     // Every item handed out exactly once, in push order.
     assert!(out.iter().copied().eq(0..next_item));

@@ -3,6 +3,17 @@
 //! Callers use the usual [`Caller`](crate::Caller) (with timeouts, `try_call`,
 //! cancellation); the server side gathers requests with the [`Batch`] state machine and
 //! runs one handler per batch. Each caller gets its own result, or its own error.
+//!
+//! # Memory
+//!
+//! The serving future keeps its buffers from one batch to the next: the batch being
+//! gathered (recycled into the [`Batch`] machine), the reply handles, the requests and
+//! results of a [`BatchJob`], and the box the handler's future runs in (overwritten in
+//! place). With [`serve_batch_jobs`](Server::serve_batch_jobs), whose handler hands its
+//! [`BatchJob`] back, a steady stream of batches allocates nothing. With
+//! [`serve_batches`](Server::serve_batches), the handler owns the `Vec` it is given and the
+//! `Vec` it returns, so each batch allocates those two (or one, if the handler collects its
+//! results in place).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -14,7 +25,7 @@ use core::task::{Context, Poll};
 
 use super::server::Responder;
 use super::{Endpoint, InstantOf, Server};
-use crate::batch::{route, Batch, BatchConfig, Routed, WrongResultCount};
+use crate::batch::{Batch, BatchConfig, WrongResultCount};
 use crate::stats::StatsSnapshot;
 use crate::time::{Clock, Timer};
 
@@ -70,6 +81,164 @@ impl fmt::Display for BatchReport {
     }
 }
 
+/// One batch for a [`serve_batch_jobs`](Server::serve_batch_jobs) handler: the requests,
+/// in arrival order, and room for one result per request, in the same order.
+///
+/// The handler reads (or drains) the requests, pushes the results, and hands the job back;
+/// the server keeps both buffers for the next batch, so a batch allocates nothing once the
+/// buffers have grown to the batch size. The results buffer comes empty, with room for one
+/// result per request.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "std")]
+/// # futures_executor::block_on(async {
+/// use core::time::Duration;
+/// use rsvp::{BatchConfig, BatchJob, BatchResult, CloseMode, LocalMutex, ManualClock, Rpc};
+///
+/// type Doubler = Rpc<u64, BatchResult<u64, ()>, LocalMutex, ManualClock, 8>;
+/// let rpc = Doubler::new(ManualClock::new());
+/// let (caller, server) = Rpc::split(&rpc);
+/// let config = BatchConfig::new(2, Duration::from_millis(10)).unwrap();
+/// let serving = server.serve_batch_jobs(config, |mut job: BatchJob<u64, u64, ()>| async move {
+///     job.answer_each(|x| Ok(x * 2));
+///     job
+/// });
+/// let (a, b) = (caller.try_call(1).unwrap(), caller.try_call(2).unwrap());
+/// rpc.close(CloseMode::Drain); // serve what is queued, then end
+/// let report = serving.await;
+/// assert_eq!((a.await, b.await), (Ok(Ok(2)), Ok(Ok(4))));
+/// assert_eq!((report.batches, report.items), (1, 2));
+/// # });
+/// ```
+pub struct BatchJob<Req, T, E> {
+    requests: Vec<Req>,
+    results: Vec<Result<T, E>>,
+}
+
+impl<Req, T, E> BatchJob<Req, T, E> {
+    const fn new() -> Self {
+        Self {
+            requests: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// The batch's requests, in arrival order (fewer once some were drained).
+    pub fn requests(&self) -> &[Req] {
+        &self.requests
+    }
+
+    /// Takes the requests out, in arrival order, keeping the buffer for the next batch.
+    pub fn drain_requests(&mut self) -> alloc::vec::Drain<'_, Req> {
+        self.requests.drain(..)
+    }
+
+    /// Adds the result for the next request, in the requests' order.
+    pub fn push(&mut self, result: Result<T, E>) {
+        self.results.push(result);
+    }
+
+    /// Pushes `answer(request)` for each request, in order: a handler whose work is one
+    /// function per request.
+    pub fn answer_each(&mut self, answer: impl FnMut(&Req) -> Result<T, E>) {
+        self.results.extend(self.requests.iter().map(answer));
+    }
+
+    /// The results pushed so far.
+    pub fn results(&self) -> &[Result<T, E>] {
+        &self.results
+    }
+}
+
+/// Results are pushed in order, as by [`push`](BatchJob::push).
+impl<Req, T, E> Extend<Result<T, E>> for BatchJob<Req, T, E> {
+    fn extend<I: IntoIterator<Item = Result<T, E>>>(&mut self, iter: I) {
+        self.results.extend(iter);
+    }
+}
+
+impl<Req, T, E> fmt::Debug for BatchJob<Req, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchJob")
+            .field("requests", &self.requests.len())
+            .field("results", &self.results.len())
+            .finish()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a batch handler takes a batch and gives its results back: implemented by
+/// [`BatchFn`] (for [`serve_batches`](Server::serve_batches)) and [`BatchJobFn`] (for
+/// [`serve_batch_jobs`](Server::serve_batch_jobs)); it only names the handler in
+/// [`BatchServeFuture`]'s type.
+pub trait BatchHandler<Req, T, E>: sealed::Sealed {
+    /// The handler's future.
+    type Future: Future;
+    #[doc(hidden)]
+    fn start(&mut self, job: &mut BatchJob<Req, T, E>) -> Self::Future;
+    #[doc(hidden)]
+    fn finish(output: <Self::Future as Future>::Output, job: &mut BatchJob<Req, T, E>);
+}
+
+/// A [`serve_batches`](Server::serve_batches) handler: takes the requests as a `Vec`,
+/// returns the results as a `Vec`.
+pub struct BatchFn<F>(F);
+
+/// A [`serve_batch_jobs`](Server::serve_batch_jobs) handler: takes a [`BatchJob`] and hands
+/// it back with the results.
+pub struct BatchJobFn<F>(F);
+
+impl<F> sealed::Sealed for BatchFn<F> {}
+impl<F> sealed::Sealed for BatchJobFn<F> {}
+
+impl<F, Fut, Req, T, E> BatchHandler<Req, T, E> for BatchFn<F>
+where
+    F: FnMut(Vec<Req>) -> Fut,
+    Fut: Future<Output = Vec<Result<T, E>>>,
+{
+    type Future = Fut;
+    fn start(&mut self, job: &mut BatchJob<Req, T, E>) -> Fut {
+        // The handler owns this `Vec`: the next batch gathers its requests in a new one.
+        (self.0)(core::mem::take(&mut job.requests))
+    }
+    fn finish(output: Vec<Result<T, E>>, job: &mut BatchJob<Req, T, E>) {
+        job.results = output;
+    }
+}
+
+impl<F, Fut, Req, T, E> BatchHandler<Req, T, E> for BatchJobFn<F>
+where
+    F: FnMut(BatchJob<Req, T, E>) -> Fut,
+    Fut: Future<Output = BatchJob<Req, T, E>>,
+{
+    type Future = Fut;
+    fn start(&mut self, job: &mut BatchJob<Req, T, E>) -> Fut {
+        (self.0)(core::mem::replace(job, BatchJob::new()))
+    }
+    fn finish(output: BatchJob<Req, T, E>, job: &mut BatchJob<Req, T, E>) {
+        *job = output;
+    }
+}
+
+impl<F> fmt::Debug for BatchFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BatchFn")
+    }
+}
+
+impl<F> fmt::Debug for BatchJobFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BatchJobFn")
+    }
+}
+
+type ReqOf<P> = <<P as Deref>::Target as Endpoint>::Req;
+
 impl<P, T, E> Server<P>
 where
     P: Deref + Clone,
@@ -89,6 +258,9 @@ where
     /// (backpressure). On shutdown, what was gathered is flushed as a last batch before
     /// this returns its report. The future owns this server handle.
     ///
+    /// The handler owns the `Vec`s it takes and returns, so each batch allocates them; use
+    /// [`serve_batch_jobs`](Self::serve_batch_jobs) to allocate nothing per batch.
+    ///
     /// # Cancellation
     ///
     /// Dropping the future drops the batch being gathered or run: those callers get `Lost`.
@@ -98,17 +270,118 @@ where
         self,
         config: BatchConfig,
         handler: F,
-    ) -> BatchServeFuture<P, F, Fut>
+    ) -> BatchServeFuture<P, BatchFn<F>>
     where
-        F: FnMut(Vec<<P::Target as Endpoint>::Req>) -> Fut,
+        F: FnMut(Vec<ReqOf<P>>) -> Fut,
         Fut: Future<Output = Vec<Result<T, E>>>,
     {
-        let stats = self.stats();
-        BatchServeFuture {
-            server: self,
+        BatchServeFuture::new(self, config, BatchFn(handler))
+    }
+
+    /// [`serve_batches`](Self::serve_batches) with a handler that reuses the server's
+    /// buffers: it gets a [`BatchJob`] (the requests, and room for the results), pushes one
+    /// result per request, and hands the job back. Once its buffers have grown to the batch
+    /// size, serving allocates nothing per batch.
+    ///
+    /// A handler that returns a job with the wrong number of results gives every caller in
+    /// that batch [`BatchError::WrongCount`], as for `serve_batches`.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`serve_batches`](Self::serve_batches).
+    pub fn serve_batch_jobs<F, Fut>(
+        self,
+        config: BatchConfig,
+        handler: F,
+    ) -> BatchServeFuture<P, BatchJobFn<F>>
+    where
+        F: FnMut(BatchJob<ReqOf<P>, T, E>) -> Fut,
+        Fut: Future<Output = BatchJob<ReqOf<P>, T, E>>,
+    {
+        BatchServeFuture::new(self, config, BatchJobFn(handler))
+    }
+}
+
+type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
+type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
+
+/// The future of [`Server::serve_batches`] and [`Server::serve_batch_jobs`]; `H` is the
+/// handler ([`BatchFn`] or [`BatchJobFn`]).
+///
+/// # Cancellation
+///
+/// See [`Server::serve_batches`].
+#[must_use = "futures do nothing unless polled"]
+pub struct BatchServeFuture<P, H>
+where
+    P: Deref,
+    P::Target: Endpoint,
+    H: BatchHandlerOf<P>,
+{
+    server: Server<P>,
+    handler: H,
+    batch: Batch<Item<P>, InstantOf<P::Target>>,
+    /// The running batch's handler future, if one runs. The box is made once and
+    /// overwritten in place for each batch, so running a batch allocates nothing.
+    running: Pin<Box<Option<H::Future>>>,
+    /// The running batch's reply handles, in batch order; empty between batches.
+    responders: Vec<Responder<P>>,
+    /// The buffers the handler borrows, between batches.
+    job: BatchJob<ReqOf<P>, H::T, H::E>,
+    /// The sleep for the open batch's window, and the deadline it was made for.
+    sleep: Option<(SleepOf<P>, InstantOf<P::Target>)>,
+    intake_ended: bool,
+    report: BatchReport,
+}
+
+/// [`BatchHandler`] for the request type of `P`'s endpoint, naming the result's `T` and
+/// `E`.
+pub trait BatchHandlerOf<P>: BatchHandler<ReqOf<P>, Self::T, Self::E>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    /// The value type of each item's result.
+    type T;
+    /// The error type of each item's result.
+    type E;
+}
+
+impl<P, H, T, E> BatchHandlerOf<P> for H
+where
+    P: Deref,
+    P::Target: Endpoint<Resp = BatchResult<T, E>>,
+    H: BatchHandler<ReqOf<P>, T, E>,
+{
+    type T = T;
+    type E = E;
+}
+
+// Only the handler's future is ever pinned, and it is boxed.
+impl<P, H> Unpin for BatchServeFuture<P, H>
+where
+    P: Deref,
+    P::Target: Endpoint,
+    H: BatchHandlerOf<P>,
+{
+}
+
+impl<P, H, T, E> BatchServeFuture<P, H>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint<Resp = BatchResult<T, E>>,
+    <P::Target as Endpoint>::Clock: Timer,
+    H: BatchHandlerOf<P, T = T, E = E>,
+{
+    fn new(server: Server<P>, config: BatchConfig, handler: H) -> Self {
+        let stats = server.stats();
+        Self {
+            server,
             handler,
             batch: Batch::new(config),
-            running: None,
+            running: Box::pin(None),
+            responders: Vec::new(),
+            job: BatchJob::new(),
             sleep: None,
             intake_ended: false,
             report: BatchReport {
@@ -120,100 +393,52 @@ where
             },
         }
     }
-}
 
-/// A batch whose handler is running, and the reply handles of its callers in batch order.
-struct Running<P, Fut>
-where
-    P: Deref,
-    P::Target: Endpoint,
-{
-    handler: Pin<Box<Fut>>,
-    responders: Vec<Responder<P>>,
-}
-
-type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
-type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
-
-/// The future of [`Server::serve_batches`].
-///
-/// # Cancellation
-///
-/// See [`Server::serve_batches`].
-#[must_use = "futures do nothing unless polled"]
-pub struct BatchServeFuture<P, F, Fut>
-where
-    P: Deref,
-    P::Target: Endpoint,
-{
-    server: Server<P>,
-    handler: F,
-    batch: Batch<Item<P>, InstantOf<P::Target>>,
-    running: Option<Running<P, Fut>>,
-    /// The sleep for the open batch's window, and the deadline it was made for.
-    sleep: Option<(SleepOf<P>, InstantOf<P::Target>)>,
-    intake_ended: bool,
-    report: BatchReport,
-}
-
-// Only `Fut` is ever pinned, and it is boxed.
-impl<P, F, Fut> Unpin for BatchServeFuture<P, F, Fut>
-where
-    P: Deref,
-    P::Target: Endpoint,
-{
-}
-
-impl<P, F, Fut, T, E> BatchServeFuture<P, F, Fut>
-where
-    P: Deref + Clone,
-    P::Target: Endpoint<Resp = BatchResult<T, E>>,
-    <P::Target as Endpoint>::Clock: Timer,
-    F: FnMut(Vec<<P::Target as Endpoint>::Req>) -> Fut,
-    Fut: Future<Output = Vec<Result<T, E>>>,
-{
-    fn start(&mut self, items: Vec<Item<P>>) {
-        let mut requests = Vec::with_capacity(items.len());
-        let mut responders = Vec::with_capacity(items.len());
-        for (req, responder) in items {
+    fn start(&mut self, mut items: Vec<Item<P>>) {
+        // Room for the whole batch at once: buffers that a handler took (`serve_batches`)
+        // come back empty, and growing them push by push would reallocate several times.
+        self.responders.reserve(items.len());
+        self.job.requests.reserve(items.len());
+        self.job.results.reserve(items.len());
+        for (req, responder) in items.drain(..) {
             if responder.is_cancelled() {
                 self.report.skipped += 1;
                 continue;
             }
-            requests.push(req);
-            responders.push(responder);
+            self.job.requests.push(req);
+            self.responders.push(responder);
         }
-        if requests.is_empty() {
+        self.batch.recycle(items);
+        if self.responders.is_empty() {
             return;
         }
         self.report.batches += 1;
-        self.report.items += requests.len() as u64;
-        self.running = Some(Running {
-            handler: Box::pin((self.handler)(requests)),
-            responders,
-        });
+        self.report.items += self.responders.len() as u64;
+        let handler = self.handler.start(&mut self.job);
+        self.running.set(Some(handler));
     }
 
-    fn finish(&mut self, responders: Vec<Responder<P>>, results: Vec<Result<T, E>>) {
-        match route(responders, results) {
-            Routed::Matched(pairs) => {
-                for (responder, result) in pairs {
-                    // A caller that gave up meanwhile just doesn't get it.
-                    let _ = responder.reply(result.map_err(BatchError::Item));
-                }
+    fn finish(&mut self, output: <H::Future as Future>::Output) {
+        H::finish(output, &mut self.job);
+        let results = &mut self.job.results;
+        if results.len() == self.responders.len() {
+            for (responder, result) in self.responders.drain(..).zip(results.drain(..)) {
+                // A caller that gave up meanwhile just doesn't get it.
+                let _ = responder.reply(result.map_err(BatchError::Item));
             }
-            Routed::WrongCount {
-                items,
-                expected,
-                got,
-            } => {
-                self.report.wrong_count += 1;
-                let wrong = WrongResultCount { expected, got };
-                for responder in items {
-                    let _ = responder.reply(Err(BatchError::WrongCount(wrong)));
-                }
+        } else {
+            // No result can be matched to its caller: every caller gets the error.
+            self.report.wrong_count += 1;
+            let wrong = WrongResultCount {
+                expected: self.responders.len(),
+                got: results.len(),
+            };
+            results.clear();
+            for responder in self.responders.drain(..) {
+                let _ = responder.reply(Err(BatchError::WrongCount(wrong)));
             }
         }
+        self.job.requests.clear();
     }
 
     /// Polls the window's sleep; true once the open batch's deadline has been reached.
@@ -235,23 +460,23 @@ where
     }
 }
 
-impl<P, F, Fut, T, E> Future for BatchServeFuture<P, F, Fut>
+impl<P, H, T, E> Future for BatchServeFuture<P, H>
 where
     P: Deref + Clone,
     P::Target: Endpoint<Resp = BatchResult<T, E>>,
     <P::Target as Endpoint>::Clock: Timer,
-    F: FnMut(Vec<<P::Target as Endpoint>::Req>) -> Fut,
-    Fut: Future<Output = Vec<Result<T, E>>>,
+    H: BatchHandlerOf<P, T = T, E = E>,
 {
     type Output = BatchReport;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BatchReport> {
         let this = self.get_mut();
         loop {
-            if let Some(running) = &mut this.running {
-                let results = core::task::ready!(running.handler.as_mut().poll(cx));
-                let running = this.running.take().expect("checked above");
-                this.finish(running.responders, results);
+            if let Some(handler) = this.running.as_mut().as_pin_mut() {
+                let output = core::task::ready!(handler.poll(cx));
+                // Drop the finished future now; its box stays for the next batch.
+                this.running.set(None);
+                this.finish(output);
                 continue;
             }
             if this.intake_ended {
@@ -285,10 +510,11 @@ where
     }
 }
 
-impl<P, F, Fut> fmt::Debug for BatchServeFuture<P, F, Fut>
+impl<P, H> fmt::Debug for BatchServeFuture<P, H>
 where
     P: Deref,
     P::Target: Endpoint,
+    H: BatchHandlerOf<P>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchServeFuture")

@@ -8,6 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use super::many::{CallManyFuture, ManyCall};
 use super::{Endpoint, GiveUp, InstantOf, Role, Started};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
@@ -15,6 +16,8 @@ use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::{Clock, Instant as _, Timer};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
+/// One call of a set, for an endpoint `E`.
+type ManyOf<E> = ManyCall<<E as Endpoint>::Req, <E as Endpoint>::Resp>;
 
 /// The calling end of an endpoint. Cheap to clone; every clone is counted (see
 /// [`Rpc`](crate::Rpc) on what dropping the last one does).
@@ -69,6 +72,30 @@ where
     ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let ticket = self.rpc.try_start(req, None)?;
         Ok(CallFuture::sent(&*self.rpc, ticket, None, None))
+    }
+
+    /// Sends every unsent call of `calls`, in order, from this one task, and waits until
+    /// each has its outcome; resolves to `calls`, where each [`ManyCall`] then holds its
+    /// own reply or error.
+    ///
+    /// The calls are ordinary calls (a slot each, one outcome each, counted once), but they
+    /// share the task: the set is woken once for however many replies have arrived, so the
+    /// executor's cost is paid per set rather than per call. A call that finds no free
+    /// slot waits for one and holds back the calls after it.
+    ///
+    /// # Errors
+    ///
+    /// Per call, in its outcome: [`CallError::Closed`] or [`CallError::Lost`]; never
+    /// `Timeout`.
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallManyFuture`].
+    pub fn call_many<'a>(
+        &'a self,
+        calls: &'a mut [ManyOf<P::Target>],
+    ) -> CallManyFuture<'a, P::Target> {
+        CallManyFuture::new(&*self.rpc, calls, None, None)
     }
 
     /// Reserves a reply slot, waiting for one if all are in use. The [`Permit`] then sends
@@ -155,6 +182,48 @@ where
     ) -> CallFuture<'_, P::Target> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
         CallFuture::start(&*self.rpc, req, Some(deadline), Some(sleep))
+    }
+
+    /// [`call_many`](Self::call_many) with one deadline for the whole set, `timeout` from
+    /// now: calls without an outcome by then end with [`CallError::Timeout`]. Responders
+    /// see the deadline.
+    ///
+    /// # Errors
+    ///
+    /// Per call, in its outcome: [`CallError::Timeout`], [`CallError::Closed`] or
+    /// [`CallError::Lost`].
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallManyFuture`].
+    pub fn call_many_timeout<'a>(
+        &'a self,
+        calls: &'a mut [ManyOf<P::Target>],
+        timeout: Duration,
+    ) -> CallManyFuture<'a, P::Target> {
+        match self.rpc.endpoint_clock().now().checked_add(timeout) {
+            Some(deadline) => self.call_many_deadline(calls, deadline),
+            None => self.call_many(calls),
+        }
+    }
+
+    /// [`call_many`](Self::call_many) with one deadline for the whole set, the instant
+    /// `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_many_timeout`](Self::call_many_timeout).
+    ///
+    /// # Cancellation
+    ///
+    /// See [`CallManyFuture`].
+    pub fn call_many_deadline<'a>(
+        &'a self,
+        calls: &'a mut [ManyOf<P::Target>],
+        deadline: InstantOf<P::Target>,
+    ) -> CallManyFuture<'a, P::Target> {
+        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        CallManyFuture::new(&*self.rpc, calls, Some(deadline), Some(sleep))
     }
 
     /// [`try_call`](Self::try_call) with a timeout on the wait for the reply.

@@ -45,14 +45,19 @@ use crate::waker_set::WakerSet;
 #[cfg(feature = "alloc")]
 mod batching;
 mod caller;
+mod many;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod serve;
 mod server;
 
 #[cfg(feature = "alloc")]
-pub use batching::{BatchError, BatchReport, BatchResult, BatchServeFuture};
+pub use batching::{
+    BatchError, BatchFn, BatchHandler, BatchHandlerOf, BatchJob, BatchJobFn, BatchReport,
+    BatchResult, BatchServeFuture,
+};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
+pub use many::{CallManyFuture, ManyCall};
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};

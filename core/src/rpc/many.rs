@@ -1,0 +1,337 @@
+//! Many calls from one task: [`Caller::call_many`](crate::Caller::call_many) starts a whole set of calls and waits for
+//! all of their outcomes, in one future.
+//!
+//! A plain call is one task per request: each call is woken and polled on its own, which
+//! on executors such as smol or tokio is a large share of what a call costs. When one task
+//! has several requests to make at once (the requests of a batch, say), `call_many` sends
+//! them all from that task and wakes it once for as many replies as have arrived, so the
+//! executor's cost is paid per set rather than per call. Each call is still an ordinary
+//! call: it has its own reply slot, its own outcome, and is counted once in the stats.
+//!
+//! ```
+//! # #[cfg(feature = "std")]
+//! # fn main() {
+//! use std::sync::Arc;
+//! use rsvp::{ManyCall, NoClock, Rpc, StdMutex};
+//!
+//! let rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 8>> = Arc::new(Rpc::new(NoClock));
+//! let (caller, server) = Rpc::split(rpc);
+//! let responder = std::thread::spawn(move || {
+//!     futures_executor::block_on(async {
+//!         while let Some((req, responder)) = server.recv().await {
+//!             responder.reply(req * 10).unwrap();
+//!         }
+//!     })
+//! });
+//!
+//! let mut calls = [ManyCall::new(1), ManyCall::new(2), ManyCall::new(3)];
+//! let calls = futures_executor::block_on(caller.call_many(&mut calls));
+//! let outcomes: Vec<_> = calls.iter_mut().map(|call| call.take_outcome()).collect();
+//! assert_eq!(outcomes, [Some(Ok(10)), Some(Ok(20)), Some(Ok(30))]);
+//!
+//! drop(caller); // the last caller: the responder's `recv` ends
+//! responder.join().unwrap();
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Design
+//!
+//! Each [`ManyCall`] is one call's state, kept in the caller's own buffer (an array, a
+//! `Vec` that is refilled, ...), so the set allocates nothing:
+//!
+//! ```text
+//!   Unsent { req }  --poll_start: sent-->  Sent { ticket }  --poll_reply: ready-->  Done { outcome }
+//!        |       \--no slot / no queue room: stays, may hold a reserved ticket     ^
+//!        +--closed, deadline--------------------------------------------------------+
+//!   (dropped future: Unsent and Sent calls end as Empty, their slots freed)
+//! ```
+//!
+//! - Calls are sent in buffer order; the first that must wait (no free slot, no queue
+//!   room) holds back the ones after it, so one set takes slots in order and does not
+//!   register its waker in several waiting lists at once.
+//! - A call's waker is registered in its slot in the same lock that sends it, so a call
+//!   sent in this poll is not asked for its reply until the task is woken.
+//! - Every call ends in exactly one outcome, counted once, by the same endpoint operations
+//!   a [`CallFuture`](crate::CallFuture) uses.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::{Endpoint, GiveUp, InstantOf, Started};
+use crate::error::CallError;
+use crate::reply::Ticket;
+use crate::stats::Outcome;
+use crate::time::Clock;
+
+type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
+
+/// One call of a [`call_many`](crate::Caller::call_many) set: the request before it is sent, then
+/// its outcome.
+///
+/// Make one per request with [`new`](Self::new), in any buffer (an array, a `Vec` that is
+/// cleared and refilled); read the outcomes from the same buffer once the set completes.
+/// A call whose outcome is there, or was taken, is left alone by later sets.
+pub struct ManyCall<Req, Resp> {
+    /// `Some` until the request is handed to the queue.
+    req: Option<Req>,
+    /// The call's reply slot, while it holds one and has no outcome.
+    ticket: Option<Ticket>,
+    outcome: Option<Result<Resp, CallError>>,
+}
+
+impl<Req, Resp> ManyCall<Req, Resp> {
+    /// A call of `req`, not sent yet.
+    pub const fn new(req: Req) -> Self {
+        Self {
+            req: Some(req),
+            ticket: None,
+            outcome: None,
+        }
+    }
+
+    /// The call's outcome, once it has one: the reply, or why there is none.
+    pub fn outcome(&self) -> Option<&Result<Resp, CallError>> {
+        self.outcome.as_ref()
+    }
+
+    /// Takes the call's outcome out; `None` if it has none (not decided, already taken,
+    /// or its set was dropped).
+    pub fn take_outcome(&mut self) -> Option<Result<Resp, CallError>> {
+        self.outcome.take()
+    }
+
+    /// The call's outcome; `None` if it has none.
+    pub fn into_outcome(self) -> Option<Result<Resp, CallError>> {
+        self.outcome
+    }
+
+    /// Whether the call is still to be sent (a set would send it).
+    pub fn is_unsent(&self) -> bool {
+        self.req.is_some()
+    }
+
+    /// Whether a set has anything to do for it: not sent yet, or waiting for its reply.
+    fn is_open(&self) -> bool {
+        self.req.is_some() || self.ticket.is_some()
+    }
+}
+
+impl<Req, Resp> fmt::Debug for ManyCall<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.req, &self.ticket, &self.outcome) {
+            (Some(_), _, _) => "unsent",
+            (None, Some(_), _) => "sent",
+            (None, None, Some(Ok(_))) => "replied",
+            (None, None, Some(Err(error))) => match error {
+                CallError::Timeout => "timeout",
+                CallError::Closed => "closed",
+                CallError::Lost => "lost",
+            },
+            (None, None, None) => "empty",
+        };
+        f.debug_struct("ManyCall")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set of calls in flight, made by [`Caller::call_many`](crate::Caller::call_many); resolves to the calls, each
+/// holding its outcome.
+///
+/// # Cancellation
+///
+/// Dropping it ends every call of the set that has no outcome yet, as dropping each
+/// call's [`CallFuture`](crate::CallFuture) would: a queued call frees its slot at once
+/// (the responder skips it), a call being worked on frees its slot and its responder sees
+/// it cancelled, and each is counted once as `Cancelled` (or as `Replied`, if its reply
+/// had arrived unread). Requests not sent yet are dropped, and counted as `Cancelled` if
+/// the set was polled (a set never polled has made no call and counts nothing). Those
+/// calls are left with no outcome. Calls that had their outcome keep it.
+#[must_use = "futures do nothing unless polled"]
+pub struct CallManyFuture<'a, E: Endpoint + ?Sized> {
+    rpc: &'a E,
+    /// `None` once the set has completed.
+    calls: Option<&'a mut [ManyCall<E::Req, E::Resp>]>,
+    started_at: InstantOf<E>,
+    deadline: Option<InstantOf<E>>,
+    sleep: Option<SleepOf<E>>,
+    /// Calls before this index have been sent (or ended, or were left alone).
+    next: usize,
+    /// No call before this index waits for its reply.
+    first_open: usize,
+    polled: bool,
+}
+
+// The future never pins the calls or its sleep (`Unpin` by the `Clock` contract).
+impl<E: Endpoint + ?Sized> Unpin for CallManyFuture<'_, E> {}
+
+impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
+    pub(super) fn new(
+        rpc: &'a E,
+        calls: &'a mut [ManyCall<E::Req, E::Resp>],
+        deadline: Option<InstantOf<E>>,
+        sleep: Option<SleepOf<E>>,
+    ) -> Self {
+        Self {
+            started_at: rpc.endpoint_clock().now(),
+            rpc,
+            calls: Some(calls),
+            deadline,
+            sleep,
+            next: 0,
+            first_open: 0,
+            polled: false,
+        }
+    }
+
+    /// The set's deadline, if it has one.
+    pub fn deadline(&self) -> Option<InstantOf<E>> {
+        self.deadline
+    }
+
+    /// Sends the calls from `next` on, in order, until one must wait.
+    fn send(&mut self, cx: &mut Context<'_>, calls: &mut [ManyCall<E::Req, E::Resp>]) {
+        while let Some(call) = calls.get_mut(self.next) {
+            if call.req.is_some() {
+                let started = self.rpc.poll_start(
+                    cx,
+                    &mut call.req,
+                    &mut call.ticket,
+                    self.started_at,
+                    self.deadline,
+                );
+                match started {
+                    // Its waker is in its slot: it is asked for its reply once woken.
+                    Poll::Ready(Ok(Started::Waiting)) => {}
+                    // Closed while it held a reserved slot: the slot has its result.
+                    Poll::Ready(Ok(Started::Decided)) => {
+                        self.read_reply(cx, call);
+                    }
+                    Poll::Ready(Err(error)) => {
+                        call.req = None;
+                        call.ticket = None;
+                        call.outcome = Some(Err(error));
+                    }
+                    Poll::Pending => return,
+                }
+            }
+            self.next += 1;
+        }
+    }
+
+    /// Takes a sent call's reply if it has come; true if the call is still waiting.
+    fn read_reply(&self, cx: &mut Context<'_>, call: &mut ManyCall<E::Req, E::Resp>) -> bool {
+        let Some(ticket) = call.ticket else {
+            return false;
+        };
+        match self.rpc.poll_reply(ticket, cx) {
+            Poll::Ready(result) => {
+                call.ticket = None;
+                call.outcome = Some(result.map(|timed| timed.value));
+                false
+            }
+            Poll::Pending => true,
+        }
+    }
+
+    /// Whether the deadline has passed (polling the sleep until it fires).
+    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.sleep {
+            Some(sleep) => Pin::new(sleep).poll(cx).is_ready(),
+            None => false,
+        }
+    }
+
+    /// Ends every open call of a set whose deadline passed, each with its own outcome: a
+    /// reply that raced in wins over `Timeout`.
+    fn time_out(&self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
+        for call in calls.iter_mut().filter(|call| call.is_open()) {
+            call.req = None;
+            let outcome = match call.ticket.take() {
+                Some(ticket) => self
+                    .rpc
+                    .give_up(ticket, GiveUp::Timeout)
+                    .map(|result| result.map(|timed| timed.value))
+                    .unwrap_or(Err(CallError::Timeout)),
+                None => {
+                    self.rpc.record(Outcome::Timeout);
+                    Err(CallError::Timeout)
+                }
+            };
+            call.outcome = Some(outcome);
+        }
+    }
+}
+
+impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
+    type Output = &'a mut [ManyCall<E::Req, E::Resp>];
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.polled = true;
+        let calls = this
+            .calls
+            .take()
+            .expect("CallManyFuture polled after it completed");
+        // Replies first, so that the slots they free take the calls still to send. Calls
+        // this poll sends are not asked: a reply cannot have come yet, and will wake us.
+        let sent_before = this.next;
+        let mut waiting = false;
+        let mut first_open = this.first_open;
+        for call in &mut calls[this.first_open..sent_before] {
+            waiting |= this.read_reply(cx, call);
+            if !waiting {
+                first_open += 1;
+            }
+        }
+        this.first_open = first_open;
+        this.send(cx, calls);
+        let done = this.next == calls.len()
+            && !waiting
+            && calls[sent_before..].iter().all(|call| !call.is_open());
+        if done || this.deadline_passed(cx) {
+            if !done {
+                this.time_out(calls);
+            }
+            // The sleep (a timer entry on some runtimes) goes now, not when dropped.
+            this.sleep = None;
+            return Poll::Ready(calls);
+        }
+        this.calls = Some(calls);
+        Poll::Pending
+    }
+}
+
+impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
+    fn drop(&mut self) {
+        let Some(calls) = self.calls.take() else {
+            return;
+        };
+        for call in calls.iter_mut() {
+            match (call.ticket.take(), call.req.is_some()) {
+                // Sent, or holding a reserved slot: free the slot; a reply that arrived
+                // unread is dropped here.
+                (Some(ticket), _) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
+                (None, true) if self.polled => self.rpc.record(Outcome::Cancelled),
+                // A set never polled made no calls: its requests stay, unsent.
+                (None, true) => continue,
+                (None, false) => {}
+            }
+            call.req = None;
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for CallManyFuture<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallManyFuture")
+            .field("calls", &self.calls.as_ref().map(|calls| calls.len()))
+            .field("sent", &self.next)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
