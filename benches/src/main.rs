@@ -9,7 +9,7 @@
 //!   second thread;
 //! - S3mt: responder and callers on a pool of two worker threads;
 //! - batch: rsvp's batching server (`serve_batch_jobs`) at batch sizes 1, 8 and 32 (window
-//!   never reached), fed by sets of that many calls (`Rpc::call_many`) with 64 calls in
+//!   never reached), fed by sets of that many calls (`Caller::call_many`) with 64 calls in
 //!   flight, against 64 plain callers on the same executor.
 //!
 //! Every repeat measures every contender once per scenario, starting from a different

@@ -186,7 +186,7 @@ pub(crate) fn print(
     }
 
     println!("\n### Batching (rsvp-local, 64 calls in flight, window never reached): median ns per item (min–max), × plain calls (paired)\n");
-    println!("plain call: 64 caller tasks, one `call` each at a time, a server answering one request at a time. batch b: 64/b caller tasks, each sending b calls at once with `Rpc::call_many`, served by `serve_batch_jobs` with `max_size` b.\n");
+    println!("plain call: 64 caller tasks, one `call` each at a time, a server answering one request at a time. batch b: 64/b caller tasks, each sending b calls at once with `Caller::call_many`, served by `serve_batch_jobs` with `max_size` b.\n");
     println!("| exec | plain call | batch 1 | ×plain | batch 8 | ×plain | batch 32 | ×plain | items/s at 32 | allocs/item (plain / 1 / 8 / 32) |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (ei, e) in batch::EXECS.into_iter().enumerate() {

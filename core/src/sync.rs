@@ -31,6 +31,13 @@ pub unsafe trait RawMutex {
     /// An unlocked lock, for `const` constructors.
     const INIT: Self;
 
+    /// The request queue of an [`Rpc`](crate::Rpc) over this lock, unless it names another:
+    /// [`InlineQueue`](crate::InlineQueue) (the queue inside the endpoint's lock: one lock
+    /// per step) for a lock that no other thread waits on, or rsvp's separate
+    /// [`Queue`](crate::Queue) for a lock that threads contend for, where two locks let a
+    /// caller queue a request while a server replies on another thread.
+    type Queue<Req, const N: usize>: crate::rpc::DefaultQueue<Req, N>;
+
     /// Runs `f` while holding the lock.
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R;
 }
@@ -54,6 +61,7 @@ unsafe impl RawMutex for LocalMutex {
     const INIT: Self = Self {
         _not_sync: PhantomData,
     };
+    type Queue<Req, const N: usize> = crate::InlineQueue;
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -74,6 +82,10 @@ pub struct StdMutex(facade::Lock);
 // guard is alive, and the guard lives for the whole closure.
 unsafe impl RawMutex for StdMutex {
     const INIT: Self = Self(facade::Lock::new());
+    // Measured (`rsvp-bench`, S3mt: callers and server on a 2-worker pool): with one lock
+    // for slots and queue, the two threads contend for it and a round trip costs 30-50 %
+    // more than with the queue behind its own lock; uncontended, the two are within noise.
+    type Queue<Req, const N: usize> = crate::Queue<StdMutex, crate::Envelope<Req>, N>;
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -101,6 +113,8 @@ pub struct CriticalSectionMutex {
 // takes one, for as long as the closure runs.
 unsafe impl RawMutex for CriticalSectionMutex {
     const INIT: Self = Self { _private: () };
+    // On a single core nothing waits for a critical section: one section per step is best.
+    type Queue<Req, const N: usize> = crate::InlineQueue;
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {

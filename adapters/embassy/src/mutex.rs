@@ -29,6 +29,8 @@ pub struct EmbassyMutex<R>(R);
 // `!Sync` too, and rsvp's `Mutex` turns re-entrancy on its own thread into a panic.
 unsafe impl<R: EmbassyRawMutex> rsvp::RawMutex for EmbassyMutex<R> {
     const INIT: Self = Self(R::INIT);
+    // Critical sections on one core, or no lock at all: one lock per step is best.
+    type Queue<Req, const N: usize> = rsvp::InlineQueue;
 
     #[inline]
     fn lock<T>(&self, f: impl FnOnce() -> T) -> T {

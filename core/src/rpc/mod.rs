@@ -3,11 +3,13 @@
 //!
 //! # Design
 //!
-//! [`Rpc`] is the shared object: the reply [slots](crate::reply), the [stats](crate::Stats)
-//! and, by default, the ring of queued requests ([`InlineQueue`]) in one [`Mutex`], so that
-//! starting a call, taking a request and replying are one lock each. Over another
-//! [`RequestQueue`] (an adapter's channel), each request travels with its slot's ticket
-//! through that queue instead. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
+//! [`Rpc`] is the shared object: the reply [slots](crate::reply) and the
+//! [stats](crate::Stats) in one [`Mutex`], and a request queue that carries each request
+//! with its slot's ticket. Which queue is the lock's choice ([`RawMutex::Queue`]): over a
+//! lock no other thread waits on, the ring of queued requests sits in the same `Mutex`
+//! ([`InlineQueue`]), so that starting a call, taking a request and replying are one lock
+//! each; over [`StdMutex`](crate::StdMutex), rsvp's [`Queue`] keeps its own lock, so that
+//! threads contend less. Any other [`RequestQueue`] (an adapter's channel) works too. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
 //! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
 //!
 //! - [`Caller`] starts calls; each call is a [`CallFuture`] that owns its slot until it ends.
@@ -35,7 +37,7 @@ use core::marker::PhantomData;
 use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
-use crate::queue::{QueueState, RequestQueue};
+use crate::queue::{Queue, QueueState, RequestQueue};
 use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
@@ -86,12 +88,21 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
     }
 }
 
-/// rsvp's own request queue, the default of [`Rpc`]: a ring of `N` requests kept inside the
-/// endpoint's lock, beside the reply slots.
+/// rsvp's own request queue inside the endpoint's lock: a ring of `N` requests kept beside
+/// the reply slots. An [`Rpc`] uses it by default over a lock that no other thread waits on
+/// ([`LocalMutex`](crate::LocalMutex), a critical section, embassy's locks; see
+/// [`RawMutex::Queue`]).
 ///
 /// Starting a call then takes one lock (slot and queue together) instead of two, and a
 /// server takes a request in one lock too. It never refuses a request for lack of room: it
 /// has a place for every slot.
+///
+/// ```
+/// use rsvp::{InlineQueue, LocalMutex, NoClock, Rpc};
+///
+/// // The default for the single-thread lock, named.
+/// let _rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
+/// ```
 #[derive(Clone, Copy, Default, Debug)]
 pub struct InlineQueue;
 
@@ -113,8 +124,11 @@ impl<Req, const N: usize> InlineRing<Req, N> {
         }
     }
 
-    fn push(&mut self, env: Envelope<Req>) {
-        if self.ring.push(env).is_err() {
+    // Inlined so that the envelope is written once, in its ring entry: built by the caller
+    // and copied in, its narrow stores made the wide copy stall (store forwarding).
+    #[inline(always)]
+    fn push(&mut self, req: Req, ticket: Ticket) {
+        if self.ring.push(Envelope { req, ticket }).is_err() {
             // Each queued call holds one of the `N` slots, and the ring has `N` places.
             unreachable!("the inline queue has a place for every reply slot")
         }
@@ -138,6 +152,22 @@ pub trait Transport<Req, const N: usize> {
     fn inline(inline: &mut Self::Inline) -> Option<&mut InlineRing<Req, N>>;
     /// The queue outside the lock, for every other transport.
     fn external(&self) -> Option<&dyn RequestQueue<Envelope<Req>>>;
+}
+
+/// A [`Transport`] an endpoint can make by itself: what a lock's
+/// [`RawMutex::Queue`] names. rsvp's internals.
+#[doc(hidden)]
+pub trait DefaultQueue<Req, const N: usize>: Transport<Req, N> {
+    /// An empty queue.
+    const NEW: Self;
+}
+
+impl<Req, const N: usize> DefaultQueue<Req, N> for InlineQueue {
+    const NEW: Self = InlineQueue;
+}
+
+impl<M: RawMutex, Req, const N: usize> DefaultQueue<Req, N> for Queue<M, Envelope<Req>, N> {
+    const NEW: Self = Queue::new();
 }
 
 impl<Req, const N: usize> Transport<Req, N> for InlineQueue {
@@ -227,8 +257,10 @@ impl<Resp, I: Instant, const N: usize, R> State<Resp, I, N, R> {
 ///   thread, [`StdMutex`](crate::StdMutex) or
 ///   [`CriticalSectionMutex`](crate::CriticalSectionMutex) across threads.
 /// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
-/// - `Q` is the request queue: by default [`InlineQueue`], rsvp's own, inside the
-///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)).
+/// - `Q` is the request queue: by default rsvp's own, the one the lock picks
+///   ([`RawMutex::Queue`]: [`InlineQueue`] inside the endpoint's lock, or a separate
+///   [`Queue`] for [`StdMutex`](crate::StdMutex)); or any [`RequestQueue`] of [`Envelope`]s
+///   ([`with_queue`](Self::with_queue)).
 ///
 /// It allocates nothing per call and can live in a `static`. Without `alloc` it never
 /// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
@@ -246,7 +278,7 @@ impl<Resp, I: Instant, const N: usize, R> State<Resp, I, N, R> {
 /// assert_eq!(call.await, Ok(42));
 /// # });
 /// ```
-pub struct Rpc<Req, Resp, M, C, const N: usize, Q = InlineQueue>
+pub struct Rpc<Req, Resp, M, C, const N: usize, Q = <M as RawMutex>::Queue<Req, N>>
 where
     M: RawMutex,
     C: Clock,
@@ -259,9 +291,10 @@ where
 }
 
 impl<Req, Resp, M: RawMutex, C: Clock, const N: usize> Rpc<Req, Resp, M, C, N> {
-    /// An endpoint over rsvp's own queue, usable in a `static`.
+    /// An endpoint over rsvp's own queue (the one its lock picks, [`RawMutex::Queue`]),
+    /// usable in a `static`.
     pub const fn new(clock: C) -> Self {
-        Self::with_queue(InlineQueue, clock)
+        Self::with_queue(<M::Queue<Req, N> as DefaultQueue<Req, N>>::NEW, clock)
     }
 }
 
@@ -531,10 +564,7 @@ where
             };
             s.next_id += 1;
             if let Some(inline) = Q::inline(&mut s.inline) {
-                inline.push(Envelope {
-                    req: req.take().expect("not queued yet"),
-                    ticket,
-                });
+                inline.push(req.take().expect("not queued yet"), ticket);
             }
             Ok(ticket)
         });
@@ -866,10 +896,10 @@ where
             // come before it, so the call then waits without locking again to look.
             s.slots.watch(held, cx.waker());
             let inline = Q::inline(&mut s.inline).expect("an inline transport");
-            inline.push(Envelope {
-                req: req.take().expect("CallFuture polled after it completed"),
-                ticket: held,
-            });
+            inline.push(
+                req.take().expect("CallFuture polled after it completed"),
+                held,
+            );
             Poll::Ready(Ok(Started::Waiting))
         });
         if started.is_ready() {
@@ -952,6 +982,14 @@ mod tests {
         assert_send::<CallFuture<'static, Shared>>();
         // The single-thread flavour may move to another thread as a whole, but not be shared.
         assert_send::<Rpc<u32, u32, LocalMutex, StdClock, 4>>();
+    }
+
+    #[test]
+    fn each_lock_picks_its_queue() {
+        // Assignments that compile only if `new`'s default queue is the named one.
+        let _: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
+        let _: Rpc<u32, u32, StdMutex, NoClock, 4, Queue<StdMutex, Envelope<u32>, 4>> =
+            Rpc::new(NoClock);
     }
 
     static STATIC_RPC: Rpc<u32, u32, StdMutex, NoClock, 2> = Rpc::new(NoClock);
