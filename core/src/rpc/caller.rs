@@ -518,16 +518,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<'_, E, R>
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        // The usual wait, in short: sent, no deadline, the reply not read yet.
-        if let (Stage::Sent, None, false, Some(ticket)) =
-            (&this.stage, &this.sleep, this.expired, this.ticket)
-        {
-            let result = core::task::ready!(this.rpc.poll_reply(ticket, cx));
-            this.stage = Stage::Done;
-            return Poll::Ready(result.map(|timed| timed.value));
-        }
-        this.poll_timed(cx)
+        self.get_mut()
+            .poll_timed(cx)
             .map(|result| result.map(|timed| timed.value))
     }
 }

@@ -9,8 +9,9 @@
 //! lock no other thread waits on, the ring of queued requests sits in the same `Mutex`
 //! ([`InlineQueue`]), so that starting a call, taking a request and replying are one lock
 //! each; over [`StdMutex`](crate::StdMutex), rsvp's [`Queue`] keeps its own lock, so that
-//! threads contend less. Any other [`RequestQueue`] (an adapter's channel) works too. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
-//! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
+//! threads contend less. Any other [`RequestQueue`] (an adapter's channel) works too.
+//! Handles point at it through any `P: Deref<Target = Rpc<..>>`: `&'static Rpc` in
+//! firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
 //!
 //! - [`Caller`] starts calls; each call is a [`CallFuture`] that owns its slot until it ends.
 //! - [`Server`] receives `(request, Responder)` pairs; the [`Responder`] is the reply handle.
