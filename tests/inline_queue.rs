@@ -1,5 +1,5 @@
-//! The default queue lives inside the endpoint's lock ([`rsvp::InlineQueue`]): what that
-//! changes must not show. Requests still leave in order, a shutdown still ends each call
+//! Over the single-thread lock the default queue lives inside the endpoint's lock
+//! ([`rsvp::InlineQueue`]): what that changes must not show. Requests still leave in order, a shutdown still ends each call
 //! once, and a request is never dropped while the lock is held (its `Drop` may use the
 //! endpoint: inside the lock, a single-thread endpoint would panic on the re-entry).
 

@@ -35,7 +35,8 @@ pub unsafe trait RawMutex {
     /// [`InlineQueue`](crate::InlineQueue) (the queue inside the endpoint's lock: one lock
     /// per step) for a lock that no other thread waits on, or rsvp's separate
     /// [`Queue`](crate::Queue) for a lock that threads contend for, where two locks let a
-    /// caller queue a request while a server replies on another thread.
+    /// caller queue a request while a server replies on another thread. A lock of your own
+    /// names one of the two.
     type Queue<Req, const N: usize>: crate::rpc::DefaultQueue<Req, N>;
 
     /// Runs `f` while holding the lock.
