@@ -34,6 +34,26 @@ fn zero_batch_window_is_refused_at_construction() {
 }
 
 #[test]
+fn batch_size_above_the_slot_count_runs_a_full_batch_at_once() {
+    // 16 reply slots: no more than 16 requests can ever wait, so a batch of 16 is full.
+    let mut h = BatchHarness::start(usize::MAX, rsvp_tests::batch::triple_or_reject_negatives);
+    for n in 0..16 {
+        h.call(n, None);
+    }
+    assert_eq!(
+        h.batches(),
+        [(0..16).collect::<Vec<_>>()],
+        "one batch of every slot, before any time passed"
+    );
+    let (replies, report) = h.finish();
+    assert_eq!(replies.len(), 16);
+    for (n, reply) in replies {
+        assert_eq!(reply, Ok(Ok(n * 3)));
+    }
+    assert_eq!((report.batches, report.items), (1, 16));
+}
+
+#[test]
 fn batch_handler_returning_too_few_results_fails_every_caller_of_the_batch() {
     let mut h = BatchHarness::start(2, |items| vec![Ok(items[0])]);
     h.call(1, None);

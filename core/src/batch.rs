@@ -144,6 +144,20 @@ impl BatchConfig {
     pub const fn max_wait(&self) -> Duration {
         self.max_wait
     }
+
+    /// The same configuration with `max_size` at most `limit` (`limit >= 1`): for a source
+    /// that never has more than `limit` items waiting at once, a batch of `limit` cannot
+    /// grow, so waiting longer would only add latency.
+    pub(crate) const fn with_max_size_at_most(self, limit: usize) -> Self {
+        if self.max_size > limit {
+            Self {
+                max_size: limit,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Why [`BatchConfig::new`] refused a configuration: which field is wrong.

@@ -258,6 +258,9 @@ where
     /// (backpressure). On shutdown, what was gathered is flushed as a last batch before
     /// this returns its report. The future owns this server handle.
     ///
+    /// A `max_size` above the endpoint's [`capacity`](Server::capacity) counts as the
+    /// capacity: no more calls can be waiting, so a batch holding them all runs at once.
+    ///
     /// The handler owns the `Vec`s it takes and returns, so each batch allocates them; use
     /// [`serve_batch_jobs`](Self::serve_batch_jobs) to allocate nothing per batch.
     ///
@@ -375,6 +378,9 @@ where
 {
     fn new(server: Server<P>, config: BatchConfig, handler: H) -> Self {
         let stats = server.stats();
+        // At most `capacity` calls are outstanding: a batch holding them all runs at once,
+        // and its buffer is never reserved larger than that.
+        let config = config.with_max_size_at_most(server.capacity());
         Self {
             server,
             handler,

@@ -132,6 +132,11 @@ where
         self.rpc.endpoint_stats()
     }
 
+    /// The endpoint's number of reply slots: the most calls outstanding at once.
+    pub fn capacity(&self) -> usize {
+        self.rpc.endpoint_capacity()
+    }
+
     /// The endpoint's clock.
     pub fn clock(&self) -> &<P::Target as Endpoint>::Clock {
         self.rpc.endpoint_clock()

@@ -486,6 +486,8 @@ pub trait Endpoint: sealed::Sealed {
     fn close_endpoint(&self, mode: CloseMode) -> usize;
     #[doc(hidden)]
     fn endpoint_stats(&self) -> StatsSnapshot;
+    #[doc(hidden)]
+    fn endpoint_capacity(&self) -> usize;
 }
 
 /// How a call's start ended, when it did not fail.
@@ -805,6 +807,10 @@ where
 
     fn endpoint_stats(&self) -> StatsSnapshot {
         self.stats()
+    }
+
+    fn endpoint_capacity(&self) -> usize {
+        N
     }
 }
 
