@@ -7,7 +7,7 @@
 //! order of events, not from how fast the executor runs.
 
 use futures_util::future::{join, join4};
-use rsvp::{CallError, CloseMode, Rpc, TryCallError, TryRecvError};
+use rsvp::{CallError, CloseMode, ManyCall, Rpc, TryCallError, TryRecvError};
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
@@ -102,6 +102,69 @@ pub async fn many_in_flight<H: Harness>(h: &H) -> Result<(), Failure> {
     ensure!(
         rpc.stats().replied == 4,
         "the stats do not count four Replied"
+    );
+    Ok(())
+}
+
+/// A set of four calls from one task (`call_many_timeout`, over an array): the server
+/// takes all four before answering, replies to three in reverse order and drops the
+/// fourth's responder. Each call gets its own outcome (three replies and a `Lost`), each
+/// counted once.
+pub async fn call_set<H: Harness>(h: &H) -> Result<(), Failure> {
+    const SCENARIO: &str = "call_set";
+    let rpc: Endpoint<H, 4> = Rpc::new(h.clock());
+    let (caller, server) = Rpc::split(&rpc);
+    let mut calls = [1, 2, 3, 4].map(ManyCall::new);
+    let calling = async {
+        let mut done = caller
+            .call_many_timeout(&mut calls, h.long())
+            .await
+            .iter_mut();
+        let outcomes: [_; 4] =
+            core::array::from_fn(|_| done.next().and_then(ManyCall::take_outcome));
+        // The last caller gone: the server's `recv` ends, which the server half checks.
+        drop(caller);
+        outcomes
+    };
+    let serving = async {
+        let (Some(a), Some(b), Some(c), Some(d)) = (
+            server.recv().await,
+            server.recv().await,
+            server.recv().await,
+            server.recv().await,
+        ) else {
+            return Err(fail!("the server received fewer than four requests"));
+        };
+        ensure!(
+            [a.0, b.0, c.0, d.0] == [1, 2, 3, 4],
+            "the set's requests did not arrive in the set's order"
+        );
+        drop(d.1);
+        for (req, responder) in [c, b, a] {
+            ensure!(responder.reply(req * 10).is_ok(), "a reply was refused");
+        }
+        ensure!(
+            server.recv().await.is_none(),
+            "recv did not end after the last caller left"
+        );
+        Ok(())
+    };
+    let (outcomes, served) = join(calling, serving).await;
+    served?;
+    ensure!(
+        outcomes
+            == [
+                Some(Ok(10)),
+                Some(Ok(20)),
+                Some(Ok(30)),
+                Some(Err(CallError::Lost))
+            ],
+        "a call of the set did not get its own outcome"
+    );
+    let stats = rpc.stats();
+    ensure!(
+        stats.replied == 3 && stats.lost == 1 && stats.total() == 4,
+        "the stats do not count three Replied and one Lost"
     );
     Ok(())
 }

@@ -31,8 +31,8 @@ mod promise;
 #[cfg(feature = "alloc")]
 pub use batch::{batch_by_size, batch_by_window};
 pub use call::{
-    basic_call, closed_after_close, drain_serves_queued, late_reply_handed_back, lost_responder,
-    many_in_flight, responder_sees_cancel, timeout_unanswered, try_call_full,
+    basic_call, call_set, closed_after_close, drain_serves_queued, late_reply_handed_back,
+    lost_responder, many_in_flight, responder_sees_cancel, timeout_unanswered, try_call_full,
 };
 pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
 pub use promise::{promise_timeout_abandon, promise_two_waiters};
@@ -47,6 +47,7 @@ macro_rules! __with_scenarios {
             ($($args)*)
             basic_call,
             many_in_flight,
+            call_set,
             try_call_full,
             timeout_unanswered,
             responder_sees_cancel,
@@ -85,6 +86,7 @@ macro_rules! __if_alloc {
 pub const SCENARIOS: &[&str] = &[
     "basic_call",
     "many_in_flight",
+    "call_set",
     "try_call_full",
     "timeout_unanswered",
     "responder_sees_cancel",
