@@ -1,7 +1,9 @@
 //! loom models of every protocol in which threads meet: the reply slot (a reply racing its
 //! caller's cancellation, then the slot reused), a timeout racing a reply, shutdown racing
-//! a call (also one that reserved its slot first), the queue, the promise (racing setters
-//! and waiters, abandonment), and the ready flags of `serve`'s in-flight pool.
+//! a call (also one that reserved its slot first), each over both request queues (the
+//! separate `Queue` and the `InlineQueue` inside the endpoint's lock), the queue itself, the
+//! promise (racing setters and waiters, abandonment), and the ready flags of `serve`'s
+//! in-flight pool.
 //!
 //! They run the real rsvp code: under `--cfg loom`, `StdMutex` and the pool's atomics are
 //! loom's (see `core/src/sync.rs`), so loom explores every interleaving of their
@@ -22,12 +24,9 @@ use std::time::Duration;
 use loom::future::block_on;
 use loom::thread;
 use rsvp::{
-    promise, CallError, CloseMode, ManualClock, NoClock, Queue, RequestQueue, Rpc, StdMutex,
-    TryCallError, TryGetError,
+    promise, CallError, CloseMode, DefaultQueue, Envelope, InlineQueue, ManualClock, NoClock,
+    Queue, RequestQueue, Rpc, StdMutex, TryCallError, TryGetError,
 };
-
-type Endpoint<const N: usize> = Rpc<u32, u32, StdMutex, NoClock, N>;
-type TimedEndpoint = Rpc<u32, u32, StdMutex, ManualClock, 1>;
 
 /// Preemption bound: LOOM_MAX_PREEMPTIONS when set, else 2 (enough for every race below,
 /// and it keeps the run to seconds).
@@ -37,123 +36,6 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
         builder.preemption_bound = Some(2);
     }
     builder.check(f);
-}
-
-/// A call and its reply on two threads: the caller gets exactly the reply, counted once.
-#[test]
-fn call_meets_reply() {
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
-        let responder = thread::spawn(move || {
-            let (req, responder) = block_on(server.recv()).unwrap();
-            responder.reply(req * 10).unwrap();
-        });
-        assert_eq!(block_on(caller.call(4)), Ok(40));
-        responder.join().unwrap();
-        let stats = caller.stats();
-        assert_eq!((stats.replied, stats.in_flight, stats.queued), (1, 0, 0));
-    });
-}
-
-/// The caller drops its call while the responder replies, then reuses the only slot: the
-/// late reply is refused or counted for the first call, never delivered to the second.
-#[test]
-fn cancel_races_reply_and_the_slot_is_reused() {
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
-        let first = caller.try_call(1).unwrap();
-        let responder = thread::spawn(move || {
-            let mut late = Vec::new();
-            while let Some((req, responder)) = block_on(server.recv()) {
-                late.push((req, responder.reply(req * 10).is_ok()));
-            }
-            late
-        });
-        drop(first);
-        let second = loop {
-            // The slot is free as soon as `first` is dropped; the queue may still hold its
-            // request until the responder skips it.
-            match caller.try_call(2) {
-                Ok(call) => break call,
-                Err(TryCallError::Full(_)) => thread::yield_now(),
-                Err(e) => panic!("unexpected {e:?}"),
-            }
-        };
-        assert_eq!(block_on(second), Ok(20));
-        let stats = caller.stats();
-        drop(caller); // closes for draining: the responder's loop ends
-        let served = responder.join().unwrap();
-        assert!(served.contains(&(2, true)));
-        assert_eq!(stats.replied + stats.cancelled, 2, "{stats:?}");
-    });
-}
-
-/// A deadline passing (the clock advanced on another thread) races the reply: the caller
-/// sees exactly one of them, and the responder learns whether its reply was taken.
-#[test]
-fn timeout_races_reply() {
-    model(|| {
-        let clock = ManualClock::new();
-        let (caller, server) = Rpc::split(Arc::new(TimedEndpoint::new(clock.clone())));
-        let responder = thread::spawn(move || match block_on(server.recv()) {
-            Some((req, responder)) => responder.reply(req).is_ok(),
-            None => false, // the call timed out while queued, and the caller closed
-        });
-        let ticker = thread::spawn(move || clock.advance(Duration::from_millis(10)));
-        let outcome = block_on(caller.call_timeout(7, Duration::from_millis(10)));
-        let stats = caller.stats();
-        drop(caller);
-        let delivered = responder.join().unwrap();
-        ticker.join().unwrap();
-        match outcome {
-            Ok(v) => {
-                assert_eq!(v, 7);
-                assert!(delivered);
-                assert_eq!((stats.replied, stats.timeout), (1, 0));
-            }
-            Err(CallError::Timeout) => {
-                assert!(!delivered);
-                assert_eq!((stats.replied, stats.timeout), (0, 1));
-            }
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    });
-}
-
-/// A shutdown races a call while a responder serves: the call is answered or `Closed`,
-/// never left waiting, and the responder's loop ends.
-#[test]
-fn shutdown_races_call() {
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
-        let closer = server.clone();
-        let responder = thread::spawn(move || {
-            while let Some((req, responder)) = block_on(server.recv()) {
-                let _ = responder.reply(req + 1);
-            }
-        });
-        let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
-        let outcome = block_on(caller.call(1));
-        assert!(
-            matches!(outcome, Ok(2) | Err(CallError::Closed)),
-            "{outcome:?}"
-        );
-        shutdown.join().unwrap();
-        responder.join().unwrap();
-        let stats = caller.stats();
-        assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
-    });
-}
-
-/// The last server handle dropped while a call waits: the call ends with `Closed`.
-#[test]
-fn dropping_the_server_ends_a_waiting_call() {
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
-        let dropper = thread::spawn(move || drop(server));
-        assert_eq!(block_on(caller.call(1)), Err(CallError::Closed));
-        dropper.join().unwrap();
-    });
 }
 
 /// The bounded queue: three items through one place, in order, then the close is seen.
@@ -232,7 +114,8 @@ fn promise_abandoned_wakes_waiter() {
 #[test]
 fn serve_pool_wakes_handler_from_another_thread() {
     model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
+        let rpc: Rpc<u32, u32, StdMutex, NoClock, 1> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(Arc::new(rpc));
         let (gate_setter, gate) = promise::<u32, StdMutex>();
         let serving = thread::spawn(move || {
             block_on(
@@ -255,30 +138,177 @@ fn serve_pool_wakes_handler_from_another_thread() {
     });
 }
 
-/// A shutdown races a call that reserved its slot first: the permit's call is answered or
-/// `Closed` (the slot may be closed while only reserved), never left waiting.
-#[test]
-fn shutdown_races_a_reserved_call() {
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Endpoint::<1>::new(NoClock)));
-        let closer = server.clone();
-        let responder = thread::spawn(move || {
-            while let Some((req, responder)) = block_on(server.recv()) {
-                let _ = responder.reply(req + 1);
+/// The endpoint's models, once per request queue: rsvp's separate `Queue` (what `StdMutex`
+/// picks) and `InlineQueue` (the queue inside the endpoint's lock, what critical sections
+/// and embassy's locks pick, which also run across threads and interrupts).
+macro_rules! endpoint_models {
+    ($kind:ident, $q:ty) => {
+        mod $kind {
+            use super::*;
+
+            fn endpoint() -> Arc<Rpc<u32, u32, StdMutex, NoClock, 1, $q>> {
+                Arc::new(Rpc::with_queue(<$q as DefaultQueue<u32, 1>>::NEW, NoClock))
             }
-        });
-        let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
-        let outcome = match block_on(caller.reserve()) {
-            Ok(permit) => block_on(permit.call(1)),
-            Err(e) => Err(e),
-        };
-        assert!(
-            matches!(outcome, Ok(2) | Err(CallError::Closed)),
-            "{outcome:?}"
-        );
-        shutdown.join().unwrap();
-        responder.join().unwrap();
-        let stats = caller.stats();
-        assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
-    });
+
+            fn timed_endpoint(
+                clock: &ManualClock,
+            ) -> Arc<Rpc<u32, u32, StdMutex, ManualClock, 1, $q>> {
+                Arc::new(Rpc::with_queue(
+                    <$q as DefaultQueue<u32, 1>>::NEW,
+                    clock.clone(),
+                ))
+            }
+
+            /// A call and its reply on two threads: the caller gets exactly the reply, counted
+            /// once.
+            #[test]
+            fn call_meets_reply() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let responder = thread::spawn(move || {
+                        let (req, responder) = block_on(server.recv()).unwrap();
+                        responder.reply(req * 10).unwrap();
+                    });
+                    assert_eq!(block_on(caller.call(4)), Ok(40));
+                    responder.join().unwrap();
+                    let stats = caller.stats();
+                    assert_eq!((stats.replied, stats.in_flight, stats.queued), (1, 0, 0));
+                });
+            }
+
+            /// The caller drops its call while the responder replies, then reuses the only slot:
+            /// the late reply is refused or counted for the first call, never delivered to the
+            /// second.
+            #[test]
+            fn cancel_races_reply_and_the_slot_is_reused() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let first = caller.try_call(1).unwrap();
+                    let responder = thread::spawn(move || {
+                        let mut late = Vec::new();
+                        while let Some((req, responder)) = block_on(server.recv()) {
+                            late.push((req, responder.reply(req * 10).is_ok()));
+                        }
+                        late
+                    });
+                    drop(first);
+                    let second = loop {
+                        // The slot is free as soon as `first` is dropped; the queue may
+                        // still hold its request until the responder skips it.
+                        match caller.try_call(2) {
+                            Ok(call) => break call,
+                            Err(TryCallError::Full(_)) => thread::yield_now(),
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    };
+                    assert_eq!(block_on(second), Ok(20));
+                    let stats = caller.stats();
+                    drop(caller); // closes for draining: the responder's loop ends
+                    let served = responder.join().unwrap();
+                    assert!(served.contains(&(2, true)));
+                    assert_eq!(stats.replied + stats.cancelled, 2, "{stats:?}");
+                });
+            }
+
+            /// A deadline passing (the clock advanced on another thread) races the reply: the
+            /// caller sees exactly one of them, and the responder learns whether its reply was
+            /// taken.
+            #[test]
+            fn timeout_races_reply() {
+                model(|| {
+                    let clock = ManualClock::new();
+                    let (caller, server) = Rpc::split(timed_endpoint(&clock));
+                    let responder = thread::spawn(move || match block_on(server.recv()) {
+                        Some((req, responder)) => responder.reply(req).is_ok(),
+                        None => false, // the call timed out while queued, and the caller closed
+                    });
+                    let ticker = thread::spawn(move || clock.advance(Duration::from_millis(10)));
+                    let outcome = block_on(caller.call_timeout(7, Duration::from_millis(10)));
+                    let stats = caller.stats();
+                    drop(caller);
+                    let delivered = responder.join().unwrap();
+                    ticker.join().unwrap();
+                    match outcome {
+                        Ok(v) => {
+                            assert_eq!(v, 7);
+                            assert!(delivered);
+                            assert_eq!((stats.replied, stats.timeout), (1, 0));
+                        }
+                        Err(CallError::Timeout) => {
+                            assert!(!delivered);
+                            assert_eq!((stats.replied, stats.timeout), (0, 1));
+                        }
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                });
+            }
+
+            /// A shutdown races a call while a responder serves: the call is answered or `Closed`,
+            /// never left waiting, and the responder's loop ends.
+            #[test]
+            fn shutdown_races_call() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let closer = server.clone();
+                    let responder = thread::spawn(move || {
+                        while let Some((req, responder)) = block_on(server.recv()) {
+                            let _ = responder.reply(req + 1);
+                        }
+                    });
+                    let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
+                    let outcome = block_on(caller.call(1));
+                    assert!(
+                        matches!(outcome, Ok(2) | Err(CallError::Closed)),
+                        "{outcome:?}"
+                    );
+                    shutdown.join().unwrap();
+                    responder.join().unwrap();
+                    let stats = caller.stats();
+                    assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
+                });
+            }
+
+            /// The last server handle dropped while a call waits: the call ends with `Closed`.
+            #[test]
+            fn dropping_the_server_ends_a_waiting_call() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let dropper = thread::spawn(move || drop(server));
+                    assert_eq!(block_on(caller.call(1)), Err(CallError::Closed));
+                    dropper.join().unwrap();
+                });
+            }
+
+            /// A shutdown races a call that reserved its slot first: the permit's call is answered
+            /// or `Closed` (the slot may be closed while only reserved), never left waiting.
+            #[test]
+            fn shutdown_races_a_reserved_call() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let closer = server.clone();
+                    let responder = thread::spawn(move || {
+                        while let Some((req, responder)) = block_on(server.recv()) {
+                            let _ = responder.reply(req + 1);
+                        }
+                    });
+                    let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
+                    let outcome = match block_on(caller.reserve()) {
+                        Ok(permit) => block_on(permit.call(1)),
+                        Err(e) => Err(e),
+                    };
+                    assert!(
+                        matches!(outcome, Ok(2) | Err(CallError::Closed)),
+                        "{outcome:?}"
+                    );
+                    shutdown.join().unwrap();
+                    responder.join().unwrap();
+                    let stats = caller.stats();
+                    assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
+                });
+            }
+        }
+    };
 }
+
+endpoint_models!(separate_queue, Queue<StdMutex, Envelope<u32>, 1>);
+endpoint_models!(inline_queue, InlineQueue);
