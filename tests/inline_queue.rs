@@ -3,7 +3,7 @@
 //! once, and a request is never dropped while the lock is held (its `Drop` may use the
 //! endpoint: inside the lock, a single-thread endpoint would panic on the re-entry).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use rsvp::{CallError, CloseMode, ManualClock, Rpc, TryRecvError};
@@ -14,14 +14,14 @@ type Endpoint = LocalRpc<Probe, u32, 4>;
 /// A request that, when dropped, reads its endpoint's stats: that takes the endpoint's lock.
 struct Probe {
     value: u32,
-    rpc: Rc<RefCell<Weak<Endpoint>>>,
+    rpc: Weak<Endpoint>,
     /// Requests dropped so far, with the calls each saw queued then.
     drops: Rc<RefCell<Vec<(u32, usize)>>>,
 }
 
 impl Drop for Probe {
     fn drop(&mut self) {
-        if let Some(rpc) = self.rpc.borrow().upgrade() {
+        if let Some(rpc) = self.rpc.upgrade() {
             let queued = rpc.stats().queued;
             self.drops.borrow_mut().push((self.value, queued));
         }
@@ -30,7 +30,7 @@ impl Drop for Probe {
 
 struct Harness {
     rpc: Rc<Endpoint>,
-    link: Rc<RefCell<Weak<Endpoint>>>,
+    link: Weak<Endpoint>,
     drops: Rc<RefCell<Vec<(u32, usize)>>>,
 }
 
@@ -38,7 +38,7 @@ impl Harness {
     fn new() -> Self {
         let rpc = Rc::new(Endpoint::new(ManualClock::new()));
         Self {
-            link: Rc::new(RefCell::new(Rc::downgrade(&rpc))),
+            link: Rc::downgrade(&rpc),
             rpc,
             drops: Rc::default(),
         }
@@ -119,15 +119,15 @@ fn a_permit_sent_after_close_drain_ends_closed_once() {
 fn requests_leave_in_the_order_they_were_queued_across_reuse_of_slots() {
     let h = Harness::new();
     let (caller, server) = Rpc::split(h.rpc.clone());
-    let next = Cell::new(0);
+    let mut next = 0;
     let poller = Poller::new();
     let mut order = Vec::new();
     for _round in 0..3 {
         // Fill all four slots, give one up from the middle, serve the rest.
         let mut calls: Vec<_> = (0..4)
             .map(|_| {
-                next.set(next.get() + 1);
-                Some(Box::pin(caller.try_call(h.probe(next.get())).unwrap()))
+                next += 1;
+                Some(Box::pin(caller.try_call(h.probe(next)).unwrap()))
             })
             .collect();
         calls[1] = None;
