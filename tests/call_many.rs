@@ -303,3 +303,93 @@ fn sets_from_one_thread_served_on_another_each_get_their_own_replies() {
     assert_eq!(responder.join().unwrap(), 3200);
     assert_eq!(counted(rpc.stats()), [3200, 0, 0, 0, 0, 0, 0, 0]);
 }
+
+#[test]
+fn a_batchs_replies_wake_the_set_waiting_for_them_once() {
+    type Batched = LocalRpc<u32, BatchResult<u32, ()>, 8>;
+    let rpc: Batched = Rpc::new(rsvp::ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let config = BatchConfig::new(4, Duration::from_secs(1)).unwrap();
+    let mut serving = server.serve_batch_jobs(config, |mut job: BatchJob<u32, u32, ()>| {
+        job.answer_each(|&x| Ok(x * 2));
+        std::future::ready(job)
+    });
+    let (p, q) = (Poller::new(), Poller::new());
+    let mut calls = calls([1, 2, 3, 4]);
+    let mut set = caller.call_many(&mut calls);
+    p.pending(&mut set);
+
+    // One poll of the server takes the four, runs the batch and sends its four replies.
+    q.pending(&mut serving);
+    assert_eq!(
+        p.wakes(),
+        1,
+        "four replies to one task under one lock wake it once"
+    );
+    let done = p.ready(&mut set);
+    assert_eq!(
+        outcomes(done),
+        [
+            Some(Ok(Ok(2))),
+            Some(Ok(Ok(4))),
+            Some(Ok(Ok(6))),
+            Some(Ok(Ok(8)))
+        ]
+    );
+    assert_eq!(counted(rpc.stats()), [4, 0, 0, 0, 0, 0, 0, 0]);
+}
+
+/// What [`drop_the_batch_server_after`] saw: each call's outcome, the counts, and how many
+/// requests are still alive.
+type AfterDrop = (
+    Vec<Result<BatchResult<u32, ()>, CallError>>,
+    [u64; 8],
+    usize,
+);
+
+/// Drops a batch server (batch size 4, a handler that never finishes) after `n` calls
+/// reached it.
+fn drop_the_batch_server_after(n: u32) -> AfterDrop {
+    type Batched = LocalRpc<Tracked, BatchResult<u32, ()>, 8>;
+    let rpc: Batched = Rpc::new(rsvp::ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let tracker = Tracker::default();
+    let config = BatchConfig::new(4, Duration::from_secs(1)).unwrap();
+    let mut serving = server.serve_batch_jobs(config, |job: BatchJob<Tracked, u32, ()>| async {
+        std::future::pending::<()>().await;
+        job
+    });
+    let p = Poller::new();
+    let mut calls: Vec<_> = (0..n)
+        .map(|i| caller.try_call(tracker.make(i)).unwrap())
+        .collect();
+    for call in &mut calls {
+        p.pending(call);
+    }
+    p.pending(&mut serving);
+    assert_eq!(
+        rpc.stats().in_flight,
+        n as usize,
+        "the server took them all"
+    );
+    drop(serving);
+    let outcomes = calls.iter_mut().map(|call| p.ready(call)).collect();
+    (outcomes, counted(rpc.stats()), tracker.live())
+}
+
+#[test]
+fn dropping_the_batch_server_loses_the_running_batch() {
+    let (outcomes, counts, live) = drop_the_batch_server_after(4);
+    assert_eq!(outcomes, [Err(CallError::Lost); 4]);
+    assert_eq!(counts, [0, 0, 0, 0, 4, 0, 0, 0]);
+    assert_eq!(live, 0, "every request was dropped");
+}
+
+#[test]
+fn dropping_the_batch_server_loses_the_gathered_calls() {
+    // Two of four: the batch waits for its window, which the manual clock never reaches.
+    let (outcomes, counts, live) = drop_the_batch_server_after(2);
+    assert_eq!(outcomes, [Err(CallError::Lost); 2]);
+    assert_eq!(counts, [0, 0, 0, 0, 2, 0, 0, 0]);
+    assert_eq!(live, 0, "every request was dropped");
+}

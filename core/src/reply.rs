@@ -29,7 +29,7 @@
 //! - The free list is threaded through the free slots: acquire and free are O(1) and
 //!   allocate nothing.
 
-use core::task::{Poll, Waker};
+use core::task::{Poll, RawWakerVTable, Waker};
 use core::time::Duration;
 
 use crate::error::CallError;
@@ -42,6 +42,34 @@ use crate::waker_set::WakerSet;
 pub struct Ticket {
     index: u16,
     generation: u32,
+}
+
+impl Ticket {
+    /// Names no slot (slot indices stay below `u16::MAX`): a placeholder for a call that
+    /// has left a set.
+    pub(crate) const NONE: Self = Self {
+        index: NONE,
+        generation: 0,
+    };
+}
+
+/// The callers woken under one lock, so that a set of replies to one task wakes it once:
+/// the task sees every one of them when it next takes the lock.
+#[derive(Default)]
+pub(crate) struct Woken {
+    /// The last waker woken, as `Waker::will_wake` compares it.
+    last: Option<(*const (), *const RawWakerVTable)>,
+}
+
+impl Woken {
+    #[inline]
+    fn wake(&mut self, waker: &Waker) {
+        let id = (waker.data(), core::ptr::from_ref(waker.vtable()));
+        if self.last != Some(id) {
+            self.last = Some(id);
+            waker.wake_by_ref();
+        }
+    }
 }
 
 /// What a responder learns about a request when it takes it.
@@ -160,10 +188,11 @@ impl<Resp, I> Slot<Resp, I> {
     }
 
     /// Wakes the caller if it waits for this call, by reference: its waker stays for reuse.
-    fn wake_caller(&mut self) {
+    /// A caller already woken under the same lock (`woken`) is not woken again.
+    fn wake_caller(&mut self, woken: &mut Woken) {
         if core::mem::take(&mut self.caller_armed) {
             if let Some(w) = &self.caller {
-                w.wake_by_ref();
+                woken.wake(w);
             }
         }
     }
@@ -197,7 +226,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I>> {
-        let slot = &mut self.slots[usize::from(ticket.index)];
+        let slot = self.slots.get_mut(usize::from(ticket.index))?;
         (slot.generation == ticket.generation).then_some(slot)
     }
 
@@ -281,7 +310,14 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
 
     /// The responder's reply: `Taken -> Done(Ok)`. Returns the call's latency so far, or
     /// hands the value back if the caller is gone.
-    pub(crate) fn reply(&mut self, ticket: Ticket, value: Resp, now: I) -> Result<Duration, Resp> {
+    #[inline]
+    pub(crate) fn reply(
+        &mut self,
+        ticket: Ticket,
+        value: Resp,
+        now: I,
+        woken: &mut Woken,
+    ) -> Result<Duration, Resp> {
         let Some(slot) = self.get(ticket) else {
             return Err(value);
         };
@@ -297,7 +333,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             completed_at: now,
         }));
         slot.responder.clear();
-        slot.wake_caller();
+        slot.wake_caller(woken);
         Ok(now.saturating_duration_since(started_at))
     }
 
@@ -312,7 +348,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
         slot.state = State::Done(Err(CallError::Lost));
         slot.responder.clear();
-        slot.wake_caller();
+        slot.wake_caller(&mut Woken::default());
         true
     }
 
@@ -400,10 +436,11 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// Shutdown: every call not yet taken ends with `Closed`. Returns how many.
     pub(crate) fn close_pending(&mut self) -> usize {
         let mut closed = 0;
+        let mut woken = Woken::default();
         for slot in &mut self.slots {
             if matches!(slot.state, State::Reserved | State::Queued) {
                 slot.state = State::Done(Err(CallError::Closed));
-                slot.wake_caller();
+                slot.wake_caller(&mut woken);
                 closed += 1;
             }
         }
@@ -477,7 +514,8 @@ mod tests {
         let first = acquire(&mut p, 1);
         assert!(p.poll_reply(first, &waker).is_pending());
         p.take(first, NoInstant).unwrap();
-        p.reply(first, 10, NoInstant).unwrap();
+        p.reply(first, 10, NoInstant, &mut Woken::default())
+            .unwrap();
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -491,14 +529,16 @@ mod tests {
         assert!(p.poll_reply(second, &waker).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
-        p.reply(second, 20, NoInstant).unwrap();
+        p.reply(second, 20, NoInstant, &mut Woken::default())
+            .unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(p.poll_reply(second, &waker).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p, 3);
         p.take(third, NoInstant).unwrap();
-        p.reply(third, 30, NoInstant).unwrap();
+        p.reply(third, 30, NoInstant, &mut Woken::default())
+            .unwrap();
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             2,
@@ -519,7 +559,7 @@ mod tests {
         let taken = p.take(t, NoInstant).expect("queued request");
         assert_eq!(taken.id, 7);
         assert!(!p.is_cancelled(t));
-        p.reply(t, 42, NoInstant).unwrap();
+        p.reply(t, 42, NoInstant, &mut Woken::default()).unwrap();
         match p.poll_reply(t, &w) {
             Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 7)),
             other => panic!("expected the reply, got {other:?}"),
@@ -540,7 +580,7 @@ mod tests {
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
         assert_eq!(
-            p.reply(first, 111, NoInstant),
+            p.reply(first, 111, NoInstant, &mut Woken::default()),
             Err(111),
             "stale reply refused"
         );
@@ -550,7 +590,8 @@ mod tests {
         );
         assert!(p.poll_reply(second, &w).is_pending());
         p.take(second, NoInstant).unwrap();
-        p.reply(second, 222, NoInstant).unwrap();
+        p.reply(second, 222, NoInstant, &mut Woken::default())
+            .unwrap();
         match p.poll_reply(second, &w) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 222),
             other => panic!("expected 222, got {other:?}"),
@@ -603,7 +644,7 @@ mod tests {
             p.poll_reply(taken, &w).is_pending(),
             "work in progress finishes"
         );
-        p.reply(taken, 5, NoInstant).unwrap();
+        p.reply(taken, 5, NoInstant, &mut Woken::default()).unwrap();
         assert!(matches!(p.poll_reply(taken, &w), Poll::Ready(Ok(_))));
     }
 
@@ -612,7 +653,7 @@ mod tests {
         let mut p = Pool::<1>::new();
         let t = acquire(&mut p, 1);
         p.take(t, NoInstant).unwrap();
-        p.reply(t, 9, NoInstant).unwrap();
+        p.reply(t, 9, NoInstant, &mut Woken::default()).unwrap();
         let (phase, result) = p.cancel(t).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
@@ -651,7 +692,10 @@ mod tests {
                     if !*taken {
                         assert_eq!(p.take(*t, NoInstant).map(|x| x.id), Some(*id));
                         *taken = true;
-                    } else if p.reply(*t, *id as u32, NoInstant).is_ok() {
+                    } else if p
+                        .reply(*t, *id as u32, NoInstant, &mut Woken::default())
+                        .is_ok()
+                    {
                         match p.poll_reply(*t, &w) {
                             Poll::Ready(Ok(d)) => assert_eq!(u64::from(d.value), *id),
                             other => panic!("call {id}: {other:?}"),

@@ -9,7 +9,7 @@ use core::time::Duration;
 use futures_util::future::{join, join3, ready, Ready};
 use rsvp::{BatchConfig, BatchResult, Rpc};
 
-use crate::harness::{ensure, fail, Failure, Harness};
+use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
 type BatchEndpoint<H> =
     Rpc<u32, BatchResult<u32, ()>, <H as Harness>::Mutex, <H as Harness>::Clock, 8>;
@@ -19,8 +19,9 @@ fn handler(items: Vec<u32>) -> Ready<Vec<Result<u32, ()>>> {
     ready(items.into_iter().map(|item| Ok(item * 10 + len)).collect())
 }
 
-/// Three callers and a batch size of three: one batch of three, flushed by size long
-/// before its (long) window ends.
+/// Three callers and a batch size of three, the last two coming after the server has
+/// opened the batch: one batch of three, flushed by size long before its (long) window
+/// ends.
 pub async fn batch_by_size<H: Harness>(h: &H) -> Result<(), Failure> {
     const SCENARIO: &str = "batch_by_size";
     let Ok(config) = BatchConfig::new(3, h.long()) else {
@@ -29,7 +30,16 @@ pub async fn batch_by_size<H: Harness>(h: &H) -> Result<(), Failure> {
     let rpc: BatchEndpoint<H> = Rpc::new(h.clock());
     let (caller, server) = Rpc::split(&rpc);
     let calling = async move {
-        let replies = join3(caller.call(1), caller.call(2), caller.call(3)).await;
+        // The first call opens the batch; the others come once the server has taken it, so
+        // the batch waits for them, within its window.
+        let later = |req| {
+            let caller = &caller;
+            async move {
+                yield_now().await;
+                caller.call(req).await
+            }
+        };
+        let replies = join3(caller.call(1), later(2), later(3)).await;
         // The last caller gone: the batch server reports and ends.
         drop(caller);
         replies

@@ -4,10 +4,16 @@
 //! cancellation); the server side gathers requests with the [`Batch`] state machine and
 //! runs one handler per batch. Each caller gets its own result, or its own error.
 //!
+//! The serving future works on sets: it takes as many queued requests as the batch has room
+//! for under one lock, checks a whole batch for cancelled callers under one lock, and sends
+//! a whole batch's replies under one lock (waking a task that waits for several of them
+//! once). Between those steps it holds each call's ticket, not a [`Responder`]: dropping the
+//! future ends those calls with `Lost`, as dropping their responders would.
+//!
 //! # Memory
 //!
 //! The serving future keeps its buffers from one batch to the next: the batch being
-//! gathered (recycled into the [`Batch`] machine), the reply handles, the requests and
+//! gathered (recycled into the [`Batch`] machine), the tickets, the requests and
 //! results of a [`BatchJob`], and the box the handler's future runs in (overwritten in
 //! place). With [`serve_batch_jobs`](Server::serve_batch_jobs), whose handler hands its
 //! [`BatchJob`] back, a steady stream of batches allocates nothing. With
@@ -23,9 +29,11 @@ use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+#[cfg(doc)]
 use super::server::Responder;
 use super::{Endpoint, InstantOf, Server};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
+use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
 use crate::time::{Clock, Timer};
 
@@ -305,7 +313,7 @@ where
     }
 }
 
-type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
+type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Ticket);
 type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
 
 /// The future of [`Server::serve_batches`] and [`Server::serve_batch_jobs`]; `H` is the
@@ -327,8 +335,9 @@ where
     /// The running batch's handler future, if one runs. The box is made once and
     /// overwritten in place for each batch, so running a batch allocates nothing.
     running: Pin<Box<Option<H::Future>>>,
-    /// The running batch's reply handles, in batch order; empty between batches.
-    responders: Vec<Responder<P>>,
+    /// The running batch's calls, in batch order; empty between batches. The future answers
+    /// them (or, if dropped, ends them with `Lost`).
+    tickets: Vec<Ticket>,
     /// The buffers the handler borrows, between batches.
     job: BatchJob<ReqOf<P>, H::T, H::E>,
     /// The sleep for the open batch's window, and the deadline it was made for.
@@ -386,7 +395,7 @@ where
             handler,
             batch: Batch::new(config),
             running: Box::pin(None),
-            responders: Vec::new(),
+            tickets: Vec::new(),
             job: BatchJob::new(),
             sleep: None,
             intake_ended: false,
@@ -403,23 +412,30 @@ where
     fn start(&mut self, mut items: Vec<Item<P>>) {
         // Room for the whole batch at once: buffers that a handler took (`serve_batches`)
         // come back empty, and growing them push by push would reallocate several times.
-        self.responders.reserve(items.len());
         self.job.requests.reserve(items.len());
         self.job.results.reserve(items.len());
-        for (req, responder) in items.drain(..) {
-            if responder.is_cancelled() {
-                self.report.skipped += 1;
-                continue;
-            }
-            self.job.requests.push(req);
-            self.responders.push(responder);
+        self.tickets.extend(items.iter().map(|(_, ticket)| *ticket));
+        let skipped = self.server.rpc.forget_cancelled(&mut self.tickets);
+        if skipped == 0 {
+            self.job
+                .requests
+                .extend(items.drain(..).map(|(req, _)| req));
+        } else {
+            // Their callers stopped waiting: left out, and their requests dropped.
+            self.report.skipped += skipped as u64;
+            let live = items
+                .drain(..)
+                .zip(&self.tickets)
+                .filter(|(_, ticket)| **ticket != Ticket::NONE);
+            self.job.requests.extend(live.map(|((req, _), _)| req));
+            self.tickets.retain(|ticket| *ticket != Ticket::NONE);
         }
         self.batch.recycle(items);
-        if self.responders.is_empty() {
+        if self.tickets.is_empty() {
             return;
         }
         self.report.batches += 1;
-        self.report.items += self.responders.len() as u64;
+        self.report.items += self.tickets.len() as u64;
         let handler = self.handler.start(&mut self.job);
         self.running.set(Some(handler));
     }
@@ -427,22 +443,29 @@ where
     fn finish(&mut self, output: <H::Future as Future>::Output) {
         H::finish(output, &mut self.job);
         let results = &mut self.job.results;
-        if results.len() == self.responders.len() {
-            for (responder, result) in self.responders.drain(..).zip(results.drain(..)) {
-                // A caller that gave up meanwhile just doesn't get it.
-                let _ = responder.reply(result.map_err(BatchError::Item));
+        let rpc = &*self.server.rpc;
+        if results.len() == self.tickets.len() {
+            let mut replies = self.tickets.drain(..).zip(
+                results
+                    .drain(..)
+                    .map(|result| result.map_err(BatchError::Item)),
+            );
+            // A caller that gave up meanwhile just doesn't get it: its result is dropped
+            // here, outside the endpoint's lock.
+            while let Some(refused) = rpc.reply_set(&mut replies) {
+                drop(refused);
             }
         } else {
             // No result can be matched to its caller: every caller gets the error.
             self.report.wrong_count += 1;
             let wrong = WrongResultCount {
-                expected: self.responders.len(),
+                expected: self.tickets.len(),
                 got: results.len(),
             };
             results.clear();
-            for responder in self.responders.drain(..) {
-                let _ = responder.reply(Err(BatchError::WrongCount(wrong)));
-            }
+            let mut replies =
+                (self.tickets.drain(..)).map(|ticket| (ticket, Err(BatchError::WrongCount(wrong))));
+            while rpc.reply_set(&mut replies).is_some() {}
         }
         self.job.requests.clear();
     }
@@ -501,16 +524,44 @@ where
                     continue;
                 }
             }
-            match this.server.poll_recv(cx) {
-                Poll::Ready(Some(item)) => {
-                    let now = this.server.clock().now();
-                    if let Some(items) = this.batch.push(item, now) {
+            // As many requests as the open batch has room for, in one lock.
+            let room = this.batch.config().max_size() - this.batch.len();
+            let (rpc, batch) = (&*this.server.rpc, &mut this.batch);
+            let now = rpc.endpoint_clock().now();
+            let mut full = None;
+            let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, _| {
+                full = batch.push((req, ticket), now);
+            });
+            match taken {
+                Poll::Ready(Some(_)) => {
+                    if let Some(items) = full {
                         this.sleep = None;
                         this.start(items);
                     }
                 }
                 Poll::Ready(None) => this.intake_ended = true,
                 Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<P, H> Drop for BatchServeFuture<P, H>
+where
+    P: Deref,
+    P::Target: Endpoint,
+    H: BatchHandlerOf<P>,
+{
+    fn drop(&mut self) {
+        // The calls gathered or running get `Lost`, as if their responders were dropped;
+        // their requests go after, outside the endpoint's lock.
+        let rpc = &*self.server.rpc;
+        for ticket in self.tickets.drain(..) {
+            rpc.lose(ticket);
+        }
+        if let Some(items) = self.batch.flush() {
+            for (_, ticket) in &items {
+                rpc.lose(*ticket);
             }
         }
     }

@@ -53,6 +53,10 @@
 //!   register its waker in several waiting lists at once.
 //! - A call's waker is registered in its slot in the same lock that sends it, so a call
 //!   sent in this poll is not asked for its reply until the task is woken.
+//! - With the [`InlineQueue`](crate::InlineQueue), the calls that can go at once are sent
+//!   under one lock, and the replies that have arrived are read under one lock: the lock
+//!   and the wake-up are paid per set. Replies sent together (a batch's) wake the task
+//!   once.
 //! - Every call ends in exactly one outcome, counted once, by the same endpoint operations
 //!   a [`CallFuture`](crate::CallFuture) uses.
 
@@ -61,10 +65,11 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::{Endpoint, GiveUp, InstantOf, Started};
+use super::{Endpoint, GiveUp, InstantOf, Rpc, Started, Transport};
 use crate::error::CallError;
 use crate::reply::Ticket;
 use crate::stats::Outcome;
+use crate::sync::RawMutex;
 use crate::time::Clock;
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
@@ -195,7 +200,15 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
 
     /// Sends the calls from `next` on, in order, until one must wait.
     fn send(&mut self, cx: &mut Context<'_>, calls: &mut [ManyCall<E::Req, E::Resp>]) {
-        while let Some(call) = calls.get_mut(self.next) {
+        loop {
+            // Those that can go at once, together; then the next one on its own, which may
+            // wait, end, or find the slot it reserved closed.
+            self.next +=
+                self.rpc
+                    .start_set(cx, &mut calls[self.next..], self.started_at, self.deadline);
+            let Some(call) = calls.get_mut(self.next) else {
+                return;
+            };
             if call.req.is_some() {
                 let started = self.rpc.poll_start(
                     cx,
@@ -280,15 +293,13 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
         // Replies first, so that the slots they free take the calls still to send. Calls
         // this poll sends are not asked: a reply cannot have come yet, and will wake us.
         let sent_before = this.next;
-        let mut waiting = false;
-        let mut first_open = this.first_open;
-        for call in &mut calls[this.first_open..sent_before] {
-            waiting |= this.read_reply(cx, call);
-            if !waiting {
-                first_open += 1;
-            }
+        let waiting = this.first_open < sent_before
+            && this
+                .rpc
+                .collect_set(cx, &mut calls[this.first_open..sent_before]);
+        while this.first_open < sent_before && !calls[this.first_open].is_open() {
+            this.first_open += 1;
         }
-        this.first_open = first_open;
         this.send(cx, calls);
         let done = this.next == calls.len()
             && !waiting
@@ -333,5 +344,76 @@ impl<E: Endpoint + ?Sized> fmt::Debug for CallManyFuture<'_, E> {
             .field("sent", &self.next)
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: Transport<Req, N>,
+{
+    /// [`Endpoint::start_set`]: with the inline queue, takes a slot for each unsent call at
+    /// the front of `calls`, registers the waker and queues the request, all in one lock;
+    /// stops at the first call that would wait, had reserved a slot, or meets a shutdown.
+    pub(super) fn start_many(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+        started_at: C::Instant,
+        deadline: Option<C::Instant>,
+    ) -> usize {
+        if self.queue.external().is_some() {
+            return 0;
+        }
+        self.state.lock(|s| {
+            let mut done = 0;
+            for call in calls.iter_mut() {
+                if call.req.is_some() {
+                    if call.ticket.is_some() || s.closed {
+                        break;
+                    }
+                    let Some(ticket) = s.acquire(started_at, deadline, false) else {
+                        break;
+                    };
+                    s.slots.watch(ticket, cx.waker());
+                    let inline = Q::inline(&mut s.inline).expect("an inline transport");
+                    inline.push(call.req.take().expect("unsent"), ticket);
+                    call.ticket = Some(ticket);
+                }
+                done += 1;
+            }
+            done
+        })
+    }
+
+    /// [`Endpoint::collect_set`]: reads every reply that has arrived for `calls`, in one
+    /// lock, and wakes the calls waiting for a slot once if it freed any.
+    pub(super) fn collect_many(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+    ) -> bool {
+        self.state.lock(|s| {
+            let mut waiting = false;
+            let mut freed = false;
+            for call in calls.iter_mut() {
+                let Some(ticket) = call.ticket else {
+                    continue;
+                };
+                match s.slots.poll_reply(ticket, cx.waker()) {
+                    Poll::Ready(result) => {
+                        call.ticket = None;
+                        call.outcome = Some(result.map(|timed| timed.value));
+                        freed = true;
+                    }
+                    Poll::Pending => waiting = true,
+                }
+            }
+            if freed {
+                s.slot_waiters.wake_all();
+            }
+            waiting
+        })
     }
 }

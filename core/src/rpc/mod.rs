@@ -39,7 +39,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::{Queue, QueueState, RequestQueue};
-use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket};
+use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket, Woken};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -237,6 +237,31 @@ struct State<Resp, I, const N: usize, R> {
 }
 
 impl<Resp, I: Instant, const N: usize, R> State<Resp, I, N, R> {
+    /// Takes a free slot for a new call, with the next id; `None` when all are in use.
+    fn acquire(&mut self, now: I, deadline: Option<I>, reserve_only: bool) -> Option<Ticket> {
+        let ticket = self
+            .slots
+            .acquire(self.next_id, now, deadline, reserve_only)?;
+        self.next_id += 1;
+        Some(ticket)
+    }
+
+    /// The responder's reply, counted; the value comes back if its caller is gone.
+    #[inline]
+    fn reply(
+        &mut self,
+        ticket: Ticket,
+        value: Resp,
+        now: I,
+        measures_time: bool,
+        woken: &mut Woken,
+    ) -> Result<(), Resp> {
+        let latency = self.slots.reply(ticket, value, now, woken)?;
+        self.stats
+            .record(Outcome::Replied, measures_time.then_some(latency));
+        Ok(())
+    }
+
     fn close(&mut self, mode: CloseMode) -> usize {
         self.closed = true;
         self.slot_waiters.wake_all();
@@ -474,8 +499,49 @@ pub trait Endpoint: sealed::Sealed {
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn try_recv(&self) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
+    /// Takes up to `limit` (at least 1) queued requests, handing each to `take`; `Ready(n)`
+    /// with `n >= 1`, or `Ready(None)` as `poll_recv`. With [`InlineQueue`], in one lock.
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    fn poll_recv_set(
+        &self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        take: &mut dyn FnMut(Self::Req, Ticket, RequestInfo<InstantOf<Self>>),
+    ) -> Poll<Option<usize>>;
     #[doc(hidden)]
     fn reply(&self, ticket: Ticket, value: Self::Resp) -> Result<(), Self::Resp>;
+    /// Sends the replies `replies` yields, in one lock, until one is refused (its caller is
+    /// gone): that value comes back, to be dropped outside the lock, and the caller calls
+    /// again for the rest. `None` once `replies` is exhausted.
+    #[doc(hidden)]
+    fn reply_set(
+        &self,
+        replies: &mut dyn Iterator<Item = (Ticket, Self::Resp)>,
+    ) -> Option<Self::Resp>;
+    /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`],
+    /// in one lock; returns how many it replaced.
+    #[doc(hidden)]
+    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize;
+    /// Sends the unsent calls at the front of `calls` that can go at once (a free slot, no
+    /// wait), registering `cx`'s waker in their slots; returns how many calls from the
+    /// front it is done with. With [`InlineQueue`], in one lock; otherwise it does nothing.
+    #[doc(hidden)]
+    fn start_set(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Self::Req, Self::Resp>],
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
+    ) -> usize;
+    /// Reads the replies that have arrived for the sent calls of `calls`, in one lock,
+    /// registering `cx`'s waker for the others; true if some still wait.
+    #[doc(hidden)]
+    fn collect_set(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Self::Req, Self::Resp>],
+    ) -> bool;
     #[doc(hidden)]
     fn lose(&self, ticket: Ticket);
     #[doc(hidden)]
@@ -561,11 +627,10 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Err(false);
             }
-            let Some(ticket) = s.slots.acquire(s.next_id, now, deadline, false) else {
+            let Some(ticket) = s.acquire(now, deadline, false) else {
                 s.stats.record(Outcome::Full, None);
                 return Err(true);
             };
-            s.next_id += 1;
             if let Some(inline) = Q::inline(&mut s.inline) {
                 inline.push(req.take().expect("not queued yet"), ticket);
             }
@@ -600,11 +665,8 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Err(TryCallError::Closed(()));
             }
-            match s.slots.acquire(s.next_id, now, None, true) {
-                Some(ticket) => {
-                    s.next_id += 1;
-                    Ok(ticket)
-                }
+            match s.acquire(now, None, true) {
+                Some(ticket) => Ok(ticket),
                 None => {
                     s.stats.record(Outcome::Full, None);
                     Err(TryCallError::Full(()))
@@ -620,11 +682,8 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Poll::Ready(Err(CallError::Closed));
             }
-            match s.slots.acquire(s.next_id, now, None, true) {
-                Some(ticket) => {
-                    s.next_id += 1;
-                    Poll::Ready(Ok(ticket))
-                }
+            match s.acquire(now, None, true) {
+                Some(ticket) => Poll::Ready(Ok(ticket)),
                 None => {
                     s.slot_waiters.register(cx.waker());
                     Poll::Pending
@@ -671,12 +730,9 @@ where
                             s.stats.record(Outcome::Closed, None);
                             return Err(());
                         }
-                        let acquired = s.slots.acquire(s.next_id, started_at, deadline, false);
+                        let acquired = s.acquire(started_at, deadline, false);
                         match acquired {
-                            Some(new) => {
-                                s.next_id += 1;
-                                s.slots.watch(new, cx.waker());
-                            }
+                            Some(new) => s.slots.watch(new, cx.waker()),
                             None => s.slot_waiters.register(cx.waker()),
                         }
                         Ok(acquired)
@@ -774,14 +830,78 @@ where
         }
     }
 
+    fn poll_recv_set(
+        &self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
+    ) -> Poll<Option<usize>> {
+        if self.queue.external().is_none() {
+            return match self.recv_set_inline(Some(cx.waker()), limit, take) {
+                Ok(taken) => Poll::Ready(Some(taken)),
+                Err(TryRecvError::Closed) => Poll::Ready(None),
+                Err(TryRecvError::Empty) => Poll::Pending,
+            };
+        }
+        let Some((req, ticket, info)) = core::task::ready!(self.poll_recv(cx)) else {
+            return Poll::Ready(None);
+        };
+        take(req, ticket, info);
+        let mut taken = 1;
+        while taken < limit {
+            let Ok((req, ticket, info)) = self.try_recv() else {
+                break;
+            };
+            take(req, ticket, info);
+            taken += 1;
+        }
+        Poll::Ready(Some(taken))
+    }
+
     fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
+        self.state
+            .lock(|s| s.reply(ticket, value, now, C::MEASURES_TIME, &mut Woken::default()))
+    }
+
+    fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
+        let now = self.now();
         self.state.lock(|s| {
-            let latency = s.slots.reply(ticket, value, now)?;
-            s.stats
-                .record(Outcome::Replied, C::MEASURES_TIME.then_some(latency));
-            Ok(())
+            let mut woken = Woken::default();
+            for (ticket, value) in replies {
+                if let Err(refused) = s.reply(ticket, value, now, C::MEASURES_TIME, &mut woken) {
+                    return Some(refused);
+                }
+            }
+            None
         })
+    }
+
+    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
+        self.state.lock(|s| {
+            let mut forgotten = 0;
+            for ticket in tickets.iter_mut() {
+                if s.slots.is_cancelled(*ticket) {
+                    *ticket = Ticket::NONE;
+                    forgotten += 1;
+                }
+            }
+            forgotten
+        })
+    }
+
+    fn start_set(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+        started_at: C::Instant,
+        deadline: Option<C::Instant>,
+    ) -> usize {
+        self.start_many(cx, calls, started_at, deadline)
+    }
+
+    fn collect_set(&self, cx: &mut Context<'_>, calls: &mut [ManyCall<Req, Resp>]) -> bool {
+        self.collect_many(cx, calls)
     }
 
     fn lose(&self, ticket: Ticket) {
@@ -890,11 +1010,10 @@ where
                         s.stats.record(Outcome::Closed, None);
                         return Poll::Ready(Err(CallError::Closed));
                     }
-                    let Some(new) = s.slots.acquire(s.next_id, started_at, deadline, false) else {
+                    let Some(new) = s.acquire(started_at, deadline, false) else {
                         s.slot_waiters.register(cx.waker());
                         return Poll::Pending;
                     };
-                    s.next_id += 1;
                     *ticket = Some(new);
                     new
                 }
@@ -923,28 +1042,52 @@ where
         &self,
         waker: Option<&core::task::Waker>,
     ) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+        let mut next = None;
+        self.recv_set_inline(waker, 1, |req, ticket, info| {
+            next = Some((req, ticket, info));
+        })?;
+        Ok(next.expect("one request taken"))
+    }
+
+    /// [`InlineQueue`]'s receive of up to `limit` (at least 1) requests, in one lock: hands
+    /// each to `take` and returns how many. Registers `waker` (if any) for the next request
+    /// when there is none.
+    fn recv_set_inline(
+        &self,
+        waker: Option<&core::task::Waker>,
+        limit: usize,
+        mut take: impl FnMut(Req, Ticket, RequestInfo<C::Instant>),
+    ) -> Result<usize, TryRecvError> {
         let now = self.now();
+        let mut taken = 0;
         loop {
-            let next = self.state.lock(|s| {
+            let stale = self.state.lock(|s| {
                 let inline = Q::inline(&mut s.inline).expect("an inline transport");
-                match inline.ring.pop() {
-                    Ok(env) => Ok(match s.slots.take(env.ticket, now) {
-                        Some(info) => Ok((env, info)),
-                        None => Err(env),
-                    }),
-                    Err(_) if s.closed => Err(TryRecvError::Closed),
-                    Err(_) => {
+                while taken < limit.max(1) {
+                    let Ok(env) = inline.ring.pop() else {
+                        if taken > 0 {
+                            break;
+                        }
+                        if s.closed {
+                            return Err(TryRecvError::Closed);
+                        }
                         if let Some(waker) = waker {
                             inline.servers.register(waker);
                         }
-                        Err(TryRecvError::Empty)
-                    }
+                        return Err(TryRecvError::Empty);
+                    };
+                    let Some(info) = s.slots.take(env.ticket, now) else {
+                        return Ok(Some(env));
+                    };
+                    take(env.req, env.ticket, info);
+                    taken += 1;
                 }
+                Ok(None)
             })?;
-            match next {
-                Ok((env, info)) => return Ok((env.req, env.ticket, info)),
+            match stale {
                 // Ended by a shutdown while queued: skipped, and dropped outside the lock.
-                Err(stale) => drop(stale),
+                Some(stale) => drop(stale),
+                None => return Ok(taken),
             }
         }
     }

@@ -23,7 +23,7 @@ where
     P: Deref,
     P::Target: Endpoint,
 {
-    rpc: P,
+    pub(super) rpc: P,
 }
 
 impl<P> Server<P>
