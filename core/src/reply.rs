@@ -381,6 +381,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     /// The caller asks for its result. On `Ready` the slot is freed.
+    #[inline]
     pub(crate) fn poll_reply(
         &mut self,
         ticket: Ticket,

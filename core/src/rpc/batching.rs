@@ -313,7 +313,6 @@ where
     }
 }
 
-type Item<P> = (<<P as Deref>::Target as Endpoint>::Req, Ticket);
 type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
 
 /// The future of [`Server::serve_batches`] and [`Server::serve_batch_jobs`]; `H` is the
@@ -331,14 +330,16 @@ where
 {
     server: Server<P>,
     handler: H,
-    batch: Batch<Item<P>, InstantOf<P::Target>>,
+    /// The calls of the batch being gathered; their requests wait in `job`.
+    batch: Batch<Ticket, InstantOf<P::Target>>,
     /// The running batch's handler future, if one runs. The box is made once and
     /// overwritten in place for each batch, so running a batch allocates nothing.
     running: Pin<Box<Option<H::Future>>>,
     /// The running batch's calls, in batch order; empty between batches. The future answers
     /// them (or, if dropped, ends them with `Lost`).
     tickets: Vec<Ticket>,
-    /// The buffers the handler borrows, between batches.
+    /// The buffers the handler borrows; between batches, `job.requests` gathers the
+    /// requests of the open batch, in the order of `batch`.
     job: BatchJob<ReqOf<P>, H::T, H::E>,
     /// The sleep for the open batch's window, and the deadline it was made for.
     sleep: Option<(SleepOf<P>, InstantOf<P::Target>)>,
@@ -409,31 +410,33 @@ where
         }
     }
 
-    fn start(&mut self, mut items: Vec<Item<P>>) {
-        // Room for the whole batch at once: buffers that a handler took (`serve_batches`)
-        // come back empty, and growing them push by push would reallocate several times.
-        self.job.requests.reserve(items.len());
-        self.job.results.reserve(items.len());
-        self.tickets.extend(items.iter().map(|(_, ticket)| *ticket));
-        let skipped = self.server.rpc.forget_cancelled(&mut self.tickets);
-        if skipped == 0 {
-            self.job
-                .requests
-                .extend(items.drain(..).map(|(req, _)| req));
-        } else {
+    /// Runs the batch of `tickets` (whose requests are in `job.requests`). The first
+    /// `waited` of them were gathered in earlier polls: their callers may have stopped
+    /// waiting since, so they are checked, in one lock, and left out if so. The others were
+    /// taken just now.
+    fn start(&mut self, tickets: Vec<Ticket>, waited: usize) {
+        // The tickets' buffer becomes the running batch's; the previous one gathers the next.
+        let previous = core::mem::replace(&mut self.tickets, tickets);
+        self.batch.recycle(previous);
+        let skipped = self
+            .server
+            .rpc
+            .forget_cancelled(&mut self.tickets[..waited]);
+        if skipped > 0 {
             // Their callers stopped waiting: left out, and their requests dropped.
             self.report.skipped += skipped as u64;
-            let live = items
-                .drain(..)
-                .zip(&self.tickets)
-                .filter(|(_, ticket)| **ticket != Ticket::NONE);
-            self.job.requests.extend(live.map(|((req, _), _)| req));
+            let mut tickets = self.tickets.iter();
+            self.job
+                .requests
+                .retain(|_| tickets.next() != Some(&Ticket::NONE));
             self.tickets.retain(|ticket| *ticket != Ticket::NONE);
         }
-        self.batch.recycle(items);
         if self.tickets.is_empty() {
             return;
         }
+        // Room for all results at once: a buffer that a handler took (`serve_batches`)
+        // comes back empty, and growing it push by push would reallocate several times.
+        self.job.results.reserve(self.tickets.len());
         self.report.batches += 1;
         self.report.items += self.tickets.len() as u64;
         let handler = self.handler.start(&mut self.job);
@@ -509,8 +512,9 @@ where
                 continue;
             }
             if this.intake_ended {
-                if let Some(items) = this.batch.flush() {
-                    this.start(items);
+                if let Some(tickets) = this.batch.flush() {
+                    let waited = tickets.len();
+                    this.start(tickets, waited);
                     continue;
                 }
                 this.report.stats = this.server.stats();
@@ -518,25 +522,33 @@ where
             }
             if let Some(deadline) = this.batch.poll_timeout() {
                 if this.window_passed(cx, deadline) {
-                    if let Some(items) = this.batch.handle_timeout(deadline) {
-                        this.start(items);
+                    if let Some(tickets) = this.batch.handle_timeout(deadline) {
+                        let waited = tickets.len();
+                        this.start(tickets, waited);
                     }
                     continue;
                 }
             }
             // As many requests as the open batch has room for, in one lock.
-            let room = this.batch.config().max_size() - this.batch.len();
-            let (rpc, batch) = (&*this.server.rpc, &mut this.batch);
+            let waited = this.batch.len();
+            let room = this.batch.config().max_size() - waited;
+            let (rpc, batch, requests) =
+                (&*this.server.rpc, &mut this.batch, &mut this.job.requests);
+            if waited == 0 {
+                // Room for the whole batch at once (a buffer a handler took comes back empty).
+                requests.reserve(room);
+            }
             let now = rpc.endpoint_clock().now();
             let mut full = None;
             let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, _| {
-                full = batch.push((req, ticket), now);
+                requests.push(req);
+                full = batch.push(ticket, now);
             });
             match taken {
                 Poll::Ready(Some(_)) => {
-                    if let Some(items) = full {
+                    if let Some(tickets) = full {
                         this.sleep = None;
-                        this.start(items);
+                        this.start(tickets, waited);
                     }
                 }
                 Poll::Ready(None) => this.intake_ended = true,
@@ -559,9 +571,9 @@ where
         for ticket in self.tickets.drain(..) {
             rpc.lose(ticket);
         }
-        if let Some(items) = self.batch.flush() {
-            for (_, ticket) in &items {
-                rpc.lose(*ticket);
+        if let Some(gathered) = self.batch.flush() {
+            for ticket in gathered {
+                rpc.lose(ticket);
             }
         }
     }
