@@ -260,7 +260,8 @@ where
     /// The handler returns one result per request, in order. Each caller gets its own
     /// result; a handler that returns the wrong number of results gives every caller in
     /// that batch [`BatchError::WrongCount`], so nothing is lost silently. Requests whose
-    /// callers stopped waiting before their batch ran are left out of it.
+    /// callers stopped waiting while their batch was being gathered are left out of it
+    /// (checked when the batch starts; a caller that stops later sees its result dropped).
     ///
     /// One batch runs at a time; requests arriving meanwhile wait in the queue
     /// (backpressure). On shutdown, what was gathered is flushed as a last batch before
