@@ -24,8 +24,8 @@ use std::time::Duration;
 use loom::future::block_on;
 use loom::thread;
 use rsvp::{
-    promise, CallError, CloseMode, DefaultQueue, Envelope, InlineQueue, ManualClock, NoClock,
-    Queue, RequestQueue, Rpc, StdMutex, TryCallError, TryGetError,
+    promise, CallError, Caller, CloseMode, DefaultQueue, Envelope, InlineQueue, ManualClock,
+    NoClock, Queue, RequestQueue, Rpc, StdMutex, TryCallError, TryGetError,
 };
 
 /// Preemption bound: LOOM_MAX_PREEMPTIONS when set, else 2 (enough for every race below,
@@ -146,7 +146,9 @@ macro_rules! endpoint_models {
         mod $kind {
             use super::*;
 
-            fn endpoint() -> Arc<Rpc<u32, u32, StdMutex, NoClock, 1, $q>> {
+            type Endpoint = Rpc<u32, u32, StdMutex, NoClock, 1, $q>;
+
+            fn endpoint() -> Arc<Endpoint> {
                 Arc::new(Rpc::with_queue(<$q as DefaultQueue<u32, 1>>::NEW, NoClock))
             }
 
@@ -243,11 +245,11 @@ macro_rules! endpoint_models {
                 });
             }
 
-            /// A shutdown races a call while a responder serves: the call is answered or `Closed`,
-            /// never left waiting, and the responder's loop ends.
-            #[test]
-            fn shutdown_races_call() {
-                model(|| {
+            /// A shutdown races the call `call` makes while a responder serves: the call is
+            /// answered or `Closed`, never left waiting, counted once, and the responder's loop
+            /// ends.
+            fn shutdown_races(call: fn(&Caller<Arc<Endpoint>>) -> Result<u32, CallError>) {
+                model(move || {
                     let (caller, server) = Rpc::split(endpoint());
                     let closer = server.clone();
                     let responder = thread::spawn(move || {
@@ -256,7 +258,7 @@ macro_rules! endpoint_models {
                         }
                     });
                     let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
-                    let outcome = block_on(caller.call(1));
+                    let outcome = call(&caller);
                     assert!(
                         matches!(outcome, Ok(2) | Err(CallError::Closed)),
                         "{outcome:?}"
@@ -266,6 +268,12 @@ macro_rules! endpoint_models {
                     let stats = caller.stats();
                     assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
                 });
+            }
+
+            /// A shutdown races a call while a responder serves.
+            #[test]
+            fn shutdown_races_call() {
+                shutdown_races(|caller| block_on(caller.call(1)));
             }
 
             /// The last server handle dropped while a call waits: the call ends with `Closed`.
@@ -283,27 +291,9 @@ macro_rules! endpoint_models {
             /// or `Closed` (the slot may be closed while only reserved), never left waiting.
             #[test]
             fn shutdown_races_a_reserved_call() {
-                model(|| {
-                    let (caller, server) = Rpc::split(endpoint());
-                    let closer = server.clone();
-                    let responder = thread::spawn(move || {
-                        while let Some((req, responder)) = block_on(server.recv()) {
-                            let _ = responder.reply(req + 1);
-                        }
-                    });
-                    let shutdown = thread::spawn(move || closer.close(CloseMode::Fail));
-                    let outcome = match block_on(caller.reserve()) {
-                        Ok(permit) => block_on(permit.call(1)),
-                        Err(e) => Err(e),
-                    };
-                    assert!(
-                        matches!(outcome, Ok(2) | Err(CallError::Closed)),
-                        "{outcome:?}"
-                    );
-                    shutdown.join().unwrap();
-                    responder.join().unwrap();
-                    let stats = caller.stats();
-                    assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
+                shutdown_races(|caller| match block_on(caller.reserve()) {
+                    Ok(permit) => block_on(permit.call(1)),
+                    Err(e) => Err(e),
                 });
             }
         }
