@@ -170,6 +170,16 @@ pub(crate) struct Slots<Resp, I, const N: usize> {
 
 const NONE: u16 = u16::MAX;
 
+/// What a new call takes a slot for.
+#[derive(Clone, Copy)]
+pub(crate) enum Acquire<'w> {
+    /// A permit: the slot waits for its request (`Reserved`).
+    Reserve,
+    /// A call whose request is queued now (`Queued`); with a waker, its caller waits for
+    /// the call's result from now on, as after [`Slots::watch`].
+    Send(Option<&'w Waker>),
+}
+
 /// How many calls are in each phase.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct Occupancy {
@@ -231,12 +241,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     /// Takes a free slot for a new call, `None` when all `N` are in use.
+    #[inline]
     pub(crate) fn acquire(
         &mut self,
         id: u64,
         now: I,
         deadline: Option<I>,
-        reserve_only: bool,
+        how: Acquire<'_>,
     ) -> Option<Ticket> {
         let index = if self.free != NONE {
             self.free
@@ -253,10 +264,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         if index == self.free {
             self.free = next;
         }
-        slot.state = if reserve_only {
-            State::Reserved
-        } else {
-            State::Queued
+        slot.state = match how {
+            Acquire::Reserve => State::Reserved,
+            Acquire::Send(None) => State::Queued,
+            Acquire::Send(Some(waker)) => {
+                slot.watch(waker);
+                State::Queued
+            }
         };
         slot.id = id;
         slot.started_at = Some(now);
@@ -469,13 +483,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         self.free != NONE || usize::from(self.fresh) < N
     }
 
+    // Leaves `id`, `started_at` and `deadline` as they are (the next `acquire` sets them,
+    // and no ticket of the old generation reaches them) and `responder` too: it waits only
+    // while the call is taken, and every way out of that phase disarms it.
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
         slot.generation = slot.generation.wrapping_add(1);
         slot.caller_armed = false;
-        slot.responder.clear();
-        slot.started_at = None;
-        slot.deadline = None;
         let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });
         self.free = index;
         old
@@ -493,7 +507,8 @@ mod tests {
     type Pool<const N: usize> = Slots<u32, NoInstant, N>;
 
     fn acquire<const N: usize>(p: &mut Pool<N>, id: u64) -> Ticket {
-        p.acquire(id, NoInstant, None, false).expect("a free slot")
+        p.acquire(id, NoInstant, None, Acquire::Send(None))
+            .expect("a free slot")
     }
 
     #[cfg(feature = "std")]
@@ -553,7 +568,7 @@ mod tests {
         let mut p = Pool::<1>::new();
         let t = acquire(&mut p, 7);
         assert!(
-            p.acquire(8, NoInstant, None, false).is_none(),
+            p.acquire(8, NoInstant, None, Acquire::Send(None)).is_none(),
             "only one slot"
         );
         assert!(p.poll_reply(t, &w).is_pending());
@@ -626,7 +641,7 @@ mod tests {
         let mut p = Pool::<3>::new();
         let queued = acquire(&mut p, 1);
         let taken = acquire(&mut p, 2);
-        let reserved = p.acquire(3, NoInstant, None, true).unwrap();
+        let reserved = p.acquire(3, NoInstant, None, Acquire::Reserve).unwrap();
         p.take(taken, NoInstant).unwrap();
         assert_eq!(p.close_pending(), 2);
         assert!(matches!(
@@ -680,7 +695,7 @@ mod tests {
         for _ in 0..steps {
             match next() % 4 {
                 0 => {
-                    if let Some(t) = p.acquire(started, NoInstant, None, false) {
+                    if let Some(t) = p.acquire(started, NoInstant, None, Acquire::Send(None)) {
                         live.push((t, started, false));
                         started += 1;
                     } else {

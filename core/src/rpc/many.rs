@@ -67,7 +67,7 @@ use core::task::{Context, Poll};
 
 use super::{Endpoint, GiveUp, InstantOf, Rpc, Started, Transport};
 use crate::error::CallError;
-use crate::reply::Ticket;
+use crate::reply::{Acquire, Ticket};
 use crate::stats::Outcome;
 use crate::sync::RawMutex;
 use crate::time::Clock;
@@ -373,10 +373,10 @@ where
                     if call.ticket.is_some() || s.closed {
                         break;
                     }
-                    let Some(ticket) = s.acquire(started_at, deadline, false) else {
+                    let how = Acquire::Send(Some(cx.waker()));
+                    let Some(ticket) = s.acquire(started_at, deadline, how) else {
                         break;
                     };
-                    s.slots.watch(ticket, cx.waker());
                     let inline = Q::inline(&mut s.inline).expect("an inline transport");
                     inline.push(call.req.take().expect("unsent"), ticket);
                     call.ticket = Some(ticket);

@@ -39,7 +39,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::{Queue, QueueState, RequestQueue};
-use crate::reply::{CallResult, Phase, RequestInfo, Slots, Ticket, Woken};
+use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket, Woken};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Clock, Instant};
@@ -238,10 +238,9 @@ struct State<Resp, I, const N: usize, R> {
 
 impl<Resp, I: Instant, const N: usize, R> State<Resp, I, N, R> {
     /// Takes a free slot for a new call, with the next id; `None` when all are in use.
-    fn acquire(&mut self, now: I, deadline: Option<I>, reserve_only: bool) -> Option<Ticket> {
-        let ticket = self
-            .slots
-            .acquire(self.next_id, now, deadline, reserve_only)?;
+    #[inline]
+    fn acquire(&mut self, now: I, deadline: Option<I>, how: Acquire<'_>) -> Option<Ticket> {
+        let ticket = self.slots.acquire(self.next_id, now, deadline, how)?;
         self.next_id += 1;
         Some(ticket)
     }
@@ -627,7 +626,7 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Err(false);
             }
-            let Some(ticket) = s.acquire(now, deadline, false) else {
+            let Some(ticket) = s.acquire(now, deadline, Acquire::Send(None)) else {
                 s.stats.record(Outcome::Full, None);
                 return Err(true);
             };
@@ -665,7 +664,7 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Err(TryCallError::Closed(()));
             }
-            match s.acquire(now, None, true) {
+            match s.acquire(now, None, Acquire::Reserve) {
                 Some(ticket) => Ok(ticket),
                 None => {
                     s.stats.record(Outcome::Full, None);
@@ -682,7 +681,7 @@ where
                 s.stats.record(Outcome::Closed, None);
                 return Poll::Ready(Err(CallError::Closed));
             }
-            match s.acquire(now, None, true) {
+            match s.acquire(now, None, Acquire::Reserve) {
                 Some(ticket) => Poll::Ready(Ok(ticket)),
                 None => {
                     s.slot_waiters.register(cx.waker());
@@ -730,10 +729,10 @@ where
                             s.stats.record(Outcome::Closed, None);
                             return Err(());
                         }
-                        let acquired = s.acquire(started_at, deadline, false);
-                        match acquired {
-                            Some(new) => s.slots.watch(new, cx.waker()),
-                            None => s.slot_waiters.register(cx.waker()),
+                        let acquired =
+                            s.acquire(started_at, deadline, Acquire::Send(Some(cx.waker())));
+                        if acquired.is_none() {
+                            s.slot_waiters.register(cx.waker());
                         }
                         Ok(acquired)
                     });
@@ -1006,6 +1005,7 @@ where
                     if !s.slots.send(held, started_at, deadline) {
                         return Poll::Ready(Ok(Started::Decided));
                     }
+                    s.slots.watch(held, cx.waker());
                     held
                 }
                 None => {
@@ -1013,7 +1013,9 @@ where
                         s.stats.record(Outcome::Closed, None);
                         return Poll::Ready(Err(CallError::Closed));
                     }
-                    let Some(new) = s.acquire(started_at, deadline, false) else {
+                    let Some(new) =
+                        s.acquire(started_at, deadline, Acquire::Send(Some(cx.waker())))
+                    else {
                         s.slot_waiters.register(cx.waker());
                         return Poll::Pending;
                     };
@@ -1021,9 +1023,9 @@ where
                     new
                 }
             };
-            // Registered before the request becomes visible to a server: a reply cannot
-            // come before it, so the call then waits without locking again to look.
-            s.slots.watch(held, cx.waker());
+            // The caller's waker was registered above, before the request becomes visible
+            // to a server: a reply cannot come before it, so the call then waits without
+            // locking again to look.
             let inline = Q::inline(&mut s.inline).expect("an inline transport");
             inline.push(
                 req.take().expect("CallFuture polled after it completed"),
