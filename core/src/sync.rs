@@ -84,8 +84,9 @@ pub struct StdMutex(facade::Lock);
 unsafe impl RawMutex for StdMutex {
     const INIT: Self = Self(facade::Lock::new());
     // Measured (`rsvp-bench`, S3mt: callers and server on a 2-worker pool): with one lock
-    // for slots and queue, the two threads contend for it and a round trip costs 30-50 %
-    // more than with the queue behind its own lock; uncontended, the two are within noise.
+    // for slots and queue, the two threads contend for it and a round trip costs 10-20 %
+    // more than with the queue behind its own lock (S1 and S2, uncontended, gain 5-15 %).
+    // Waking after unlocking changed neither.
     type Queue<Req, const N: usize> = crate::Queue<StdMutex, crate::Envelope<Req>, N>;
 
     #[inline]
