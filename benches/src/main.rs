@@ -20,6 +20,7 @@ mod batch;
 mod contenders;
 mod counting;
 mod exec;
+mod models;
 mod report;
 
 use std::time::Duration;
@@ -186,13 +187,19 @@ fn shared_rows<C: Shared>(rows: &mut Vec<Row>) {
     }
 }
 
-fn all_rows() -> Vec<Row> {
+/// Every row; with `models`, the design models after rsvp-sync.
+fn all_rows(models: bool) -> Vec<Row> {
     let mut rows = Vec::new();
     local_rows::<Floor>(&mut rows);
     local_rows::<RsvpLocal>(&mut rows);
     local_rows::<EmbassyNoop>(&mut rows);
     shared_rows::<FloorSync>(&mut rows);
     shared_rows::<RsvpSync>(&mut rows);
+    if models {
+        shared_rows::<models::Handoff>(&mut rows);
+        shared_rows::<models::LockFree<false>>(&mut rows);
+        shared_rows::<models::LockFree<true>>(&mut rows);
+    }
     shared_rows::<TokioMpsc>(&mut rows);
     shared_rows::<TowerBuffer>(&mut rows);
     shared_rows::<FuturesMpsc>(&mut rows);
@@ -207,6 +214,7 @@ struct Options {
     repeats: usize,
     scale: f64,
     smoke: bool,
+    models: bool,
     only: Option<String>,
     one: Option<(String, Scenario, u64)>,
 }
@@ -214,7 +222,7 @@ struct Options {
 const HELP: &str = "\
 rsvp-bench: round trips of rsvp and its peers, side by side in one run
 
-usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke]
+usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke] [--models]
        rsvp-bench --one CONTENDER@EXEC SCENARIO ROUND_TRIPS
 
   --repeats N   timed repeats (default 9), after one untimed warm-up pass
@@ -223,6 +231,8 @@ usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke]
   --only TEXT   only rows whose contender@exec contains TEXT (references are kept)
   --smoke       one quick repeat at scale 0.02; fails unless rsvp allocates nothing
                 per round trip beyond what the executor itself allocates
+  --models      add the design models of the thread-safe flavour (benches/src/models.rs):
+                shapes rsvp-sync could take, without its features; not counted as peers
   --one ...     run one measurement once and print nothing (for callgrind.sh); the
                 scenario is S1, S2, S3, S3mt, or batch1/batch8/batch32 on rsvp-local
                 (batch0: the batch table's plain calls)
@@ -233,6 +243,7 @@ fn parse_args() -> Options {
         repeats: 9,
         scale: 1.0,
         smoke: false,
+        models: false,
         only: None,
         one: None,
     };
@@ -257,6 +268,7 @@ fn parse_args() -> Options {
                     .filter(|&f: &f64| f > 0.0)
                     .unwrap_or_else(|| bad("--scale needs a positive number"))
             }
+            "--models" => o.models = true,
             "--only" => o.only = Some(args.next().unwrap_or_else(|| bad("--only needs a text"))),
             "--smoke" => {
                 o.smoke = true;
@@ -307,7 +319,7 @@ pub(crate) fn size(sc: Scenario, scale: f64) -> Size {
 
 fn main() {
     let options = parse_args();
-    let mut rows = all_rows();
+    let mut rows = all_rows(options.models || options.one.is_some());
     if let Some((label, sc, n)) = &options.one {
         let row = rows
             .iter()

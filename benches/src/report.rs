@@ -248,6 +248,7 @@ fn targets(rows: &[Row], times: &Times, allocs: &Allocs, batches: &Batches) {
                         !r.local
                             && r.exec == row.exec
                             && !matches!(r.name, "rsvp-sync" | "floor-sync")
+                            && !r.name.starts_with("model-")
                     })
                     .filter_map(|(pi, p)| Some((p.name, paired(&times[ri][si], &times[pi][si])?)))
                     .max_by(|a, b| a.1.total_cmp(&b.1));
