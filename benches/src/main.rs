@@ -199,6 +199,7 @@ fn all_rows(models: bool) -> Vec<Row> {
         shared_rows::<models::Handoff>(&mut rows);
         shared_rows::<models::LockFree<false>>(&mut rows);
         shared_rows::<models::LockFree<true>>(&mut rows);
+        shared_rows::<models::LockFreePool>(&mut rows);
     }
     shared_rows::<TokioMpsc>(&mut rows);
     shared_rows::<TowerBuffer>(&mut rows);

@@ -1,10 +1,10 @@
 //! Design models for the thread-safe flavour's next design (`--models`): not products, and not
 //! peers (the targets ignore them), but the shapes rsvp-sync could take, measured beside it.
 //!
-//! Each answers one question about where rsvp-sync's S3mt cost goes. All three hand the
-//! reply over through floor-sync's atomic slot (a flag, the value and an `AtomicWaker`) and
-//! have no timeouts, cancellation or outcomes: they bound what a design can reach, they do
-//! not reach it. The README's Performance section has their numbers.
+//! Each answers one question about where rsvp-sync's cost goes. All four hand the reply
+//! over through an atomic slot as floor-sync does (a flag or state word, the value, an
+//! `AtomicWaker`), and none has timeouts, cancellation or shutdown: they bound what a design
+//! can reach, they do not reach it. The README's Performance section has their numbers.
 //!
 //! - `model-handoff`: one lock for taking a slot and queueing (the queue inside the lock,
 //!   as rsvp's `InlineQueue`), the server pops under it, the reply is handed over through
@@ -14,10 +14,13 @@
 //! - `model-lockfree+locks`: the same with a shared lock taken four times a round trip
 //!   (twice by the caller, twice by the server), each for a few instructions: rsvp-sync's
 //!   count of endpoint locks around a lock-free queue and handoff.
+//! - `model-lockfree-pool`: `model-lockfree` with what rsvp's slots need on the hot path,
+//!   in atomics: a shared pool, the generation checked when the server takes a request and
+//!   when it replies, a request id and an outcome counter.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -176,6 +179,140 @@ impl<const LOCKS: bool> Shared for LockFree<LOCKS> {
             Self::count(&s, 2);
             Self::count(&s, 3);
             s.slots[index].answer(x * 2);
+        }
+    }
+}
+
+/// A slot of `model-lockfree-pool`: phase and generation in one atomic word.
+struct PoolSlot {
+    /// `generation << 3 | phase`.
+    state: AtomicU32,
+    value: AtomicU64,
+    waker: AtomicWaker,
+}
+
+const FREE: u32 = 0;
+const QUEUED: u32 = 1;
+const TAKEN: u32 = 2;
+const WRITING: u32 = 3;
+const DONE: u32 = 4;
+
+fn word(generation: u32, phase: u32) -> u32 {
+    generation << 3 | phase
+}
+
+pub(crate) struct PoolShared {
+    queue: ConcurrentQueue<(u64, usize, u32)>,
+    server: AtomicWaker,
+    /// Bit `i` set: slot `i` is free.
+    free: AtomicU64,
+    slots: Box<[PoolSlot]>,
+    next_id: AtomicU64,
+    replied: AtomicU64,
+}
+
+/// `model-lockfree-pool`: `model-lockfree` with what rsvp's slots need on the way, done
+/// with atomics: a shared pool (a bitmap of free slots), a generation checked by a
+/// compare-and-swap when the server takes the request and when it replies (so a stale
+/// ticket cannot reach a reused slot), a request id and an outcome counter.
+pub(crate) struct LockFreePool;
+
+impl LockFreePool {
+    fn acquire(shared: &PoolShared) -> usize {
+        let mut bits = shared.free.load(Ordering::Relaxed);
+        loop {
+            assert_ne!(bits, 0, "a slot per caller");
+            let bit = 1 << bits.trailing_zeros();
+            match shared.free.compare_exchange_weak(
+                bits,
+                bits & !bit,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return bits.trailing_zeros() as usize,
+                Err(now) => bits = now,
+            }
+        }
+    }
+}
+
+impl Shared for LockFreePool {
+    const NAME: &'static str = "model-lockfree-pool";
+    type Client = Arc<PoolShared>;
+    type Server = Arc<PoolShared>;
+    fn pair(callers: usize) -> (Vec<Self::Client>, Self::Server) {
+        assert_eq!(CAP, 64, "one bit per slot");
+        let shared = Arc::new(PoolShared {
+            queue: ConcurrentQueue::bounded(CAP),
+            server: AtomicWaker::new(),
+            free: AtomicU64::new(u64::MAX),
+            slots: (0..CAP)
+                .map(|_| PoolSlot {
+                    state: AtomicU32::new(word(0, FREE)),
+                    value: AtomicU64::new(0),
+                    waker: AtomicWaker::new(),
+                })
+                .collect(),
+            next_id: AtomicU64::new(0),
+            replied: AtomicU64::new(0),
+        });
+        (vec![shared.clone(); callers], shared)
+    }
+    async fn call(c: &mut Self::Client, x: u64) -> u64 {
+        let index = Self::acquire(c);
+        let slot = &c.slots[index];
+        let generation = slot.state.load(Ordering::Relaxed) >> 3;
+        slot.state
+            .store(word(generation, QUEUED), Ordering::Release);
+        c.next_id.fetch_add(1, Ordering::Relaxed);
+        c.queue
+            .push((x, index, generation))
+            .expect("room: one request per slot");
+        c.server.wake();
+        let done = || {
+            (slot.state.load(Ordering::Acquire) == word(generation, DONE))
+                .then(|| slot.value.load(Ordering::Relaxed))
+        };
+        let value = poll_fn(|cx| {
+            if let Some(v) = done() {
+                return Poll::Ready(v);
+            }
+            slot.waker.register(cx.waker());
+            done().map_or(Poll::Pending, Poll::Ready)
+        })
+        .await;
+        // The caller owns a slot whose reply it has read: no one else writes it now.
+        slot.state
+            .store(word(generation.wrapping_add(1), FREE), Ordering::Relaxed);
+        c.free.fetch_or(1 << index, Ordering::Release);
+        value
+    }
+    async fn serve(s: Self::Server, total: u64) {
+        let step = |slot: &PoolSlot, generation, from, to| {
+            slot.state
+                .compare_exchange(
+                    word(generation, from),
+                    word(generation, to),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        };
+        let mut replied = 0;
+        while replied < total {
+            let (x, index, generation) =
+                poll_fn(|cx| poll_pop(cx, &s.server, || s.queue.pop().ok())).await;
+            let slot = &s.slots[index];
+            if !step(slot, generation, QUEUED, TAKEN) {
+                continue; // its caller gave up: a tombstone
+            }
+            if step(slot, generation, TAKEN, WRITING) {
+                slot.value.store(x * 2, Ordering::Relaxed);
+                slot.state.store(word(generation, DONE), Ordering::Release);
+                s.replied.fetch_add(1, Ordering::Relaxed);
+                slot.waker.wake();
+            }
+            replied += 1;
         }
     }
 }
