@@ -192,6 +192,9 @@ fn all_rows(models: bool) -> Vec<Row> {
     let mut rows = Vec::new();
     local_rows::<Floor>(&mut rows);
     local_rows::<RsvpLocal>(&mut rows);
+    if models {
+        local_rows::<models::LocalPool>(&mut rows);
+    }
     local_rows::<EmbassyNoop>(&mut rows);
     shared_rows::<FloorSync>(&mut rows);
     shared_rows::<RsvpSync>(&mut rows);

@@ -18,16 +18,18 @@
 //!   in atomics: a shared pool, the generation checked when the server takes a request and
 //!   when it replies, a request id and an outcome counter.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use concurrent_queue::ConcurrentQueue;
 use futures_util::task::AtomicWaker;
 
-use crate::contenders::{Shared, CAP};
+use crate::contenders::{Local, Shared, CAP};
 
 /// A reply slot whose value is handed over through atomics, as `floor-sync`'s.
 struct AtomicSlot {
@@ -311,6 +313,162 @@ impl Shared for LockFreePool {
                 slot.state.store(word(generation, DONE), Ordering::Release);
                 s.replied.fetch_add(1, Ordering::Relaxed);
                 slot.waker.wake();
+            }
+            replied += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The single-thread flavour
+
+/// A slot of `model-local-pool`.
+struct LocalSlot {
+    /// `generation << 3 | phase`.
+    state: Cell<u32>,
+    value: Cell<u64>,
+    /// The caller's waker, kept across calls; `armed` while the caller waits.
+    waker: RefCell<Option<Waker>>,
+    armed: Cell<bool>,
+    /// The next free slot while this one is free.
+    next: Cell<u16>,
+}
+
+pub(crate) struct LocalPoolShared {
+    ring: RefCell<VecDeque<(u64, u16, u32)>>,
+    server: RefCell<Option<Waker>>,
+    server_armed: Cell<bool>,
+    slots: Box<[LocalSlot]>,
+    free: Cell<u16>,
+    next_id: Cell<u64>,
+    replied: Cell<u64>,
+    cancelled: Cell<u64>,
+    closed: Cell<bool>,
+}
+
+/// Frees the call's slot when the call ends, whichever way: the reply read, or the future
+/// dropped (then the server finds the generation changed and drops the request).
+struct LocalCall<'a> {
+    shared: &'a LocalPoolShared,
+    index: u16,
+    generation: u32,
+    read: bool,
+}
+
+impl Drop for LocalCall<'_> {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        let slot = &shared.slots[usize::from(self.index)];
+        if !self.read {
+            shared.cancelled.set(shared.cancelled.get() + 1);
+        }
+        slot.armed.set(false);
+        slot.state.set(word(self.generation.wrapping_add(1), FREE));
+        slot.next.set(shared.free.get());
+        shared.free.set(self.index);
+    }
+}
+
+/// `model-local-pool`: the single-thread floor with what rsvp's slots need on the hot path:
+/// a shared pool (a free list), the generation checked when the server takes the request
+/// and when it replies, a closed flag, a request id, outcome counters, and a slot freed by
+/// the call's drop, so that a dropped call is seen by the server. No `RefCell` around the
+/// whole state, no `Option`s for the request, no instants.
+pub(crate) struct LocalPool;
+
+impl Local for LocalPool {
+    const NAME: &'static str = "model-local-pool";
+    type Client = Rc<LocalPoolShared>;
+    type Server = Rc<LocalPoolShared>;
+    fn pair(callers: usize) -> (Vec<Self::Client>, Self::Server) {
+        let shared = Rc::new(LocalPoolShared {
+            ring: RefCell::new(VecDeque::with_capacity(CAP)),
+            server: RefCell::new(None),
+            server_armed: Cell::new(false),
+            slots: (0..CAP)
+                .map(|i| LocalSlot {
+                    state: Cell::new(word(0, FREE)),
+                    value: Cell::new(0),
+                    waker: RefCell::new(None),
+                    armed: Cell::new(false),
+                    next: Cell::new(if i + 1 < CAP { i as u16 + 1 } else { u16::MAX }),
+                })
+                .collect(),
+            free: Cell::new(0),
+            next_id: Cell::new(0),
+            replied: Cell::new(0),
+            cancelled: Cell::new(0),
+            closed: Cell::new(false),
+        });
+        (vec![shared.clone(); callers], shared)
+    }
+    async fn call(c: &mut Self::Client, x: u64) -> u64 {
+        let shared = &**c;
+        assert!(!shared.closed.get(), "an open endpoint");
+        let index = shared.free.get();
+        let slot = &shared.slots[usize::from(index)];
+        shared.free.set(slot.next.get());
+        let generation = slot.state.get() >> 3;
+        let mut call = LocalCall {
+            shared,
+            index,
+            generation,
+            read: false,
+        };
+        slot.state.set(word(generation, QUEUED));
+        shared.next_id.set(shared.next_id.get() + 1);
+        shared.ring.borrow_mut().push_back((x, index, generation));
+        if shared.server_armed.replace(false) {
+            if let Some(w) = &*shared.server.borrow() {
+                w.wake_by_ref();
+            }
+        }
+        let value = poll_fn(|cx| {
+            if slot.state.get() == word(generation, DONE) {
+                return Poll::Ready(slot.value.get());
+            }
+            let mut waker = slot.waker.borrow_mut();
+            match &*waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+            slot.armed.set(true);
+            Poll::Pending
+        })
+        .await;
+        call.read = true;
+        value
+    }
+    async fn serve(s: Self::Server, total: u64) {
+        let mut replied = 0;
+        while replied < total {
+            let (x, index, generation) = poll_fn(|cx| {
+                if let Some(next) = s.ring.borrow_mut().pop_front() {
+                    return Poll::Ready(next);
+                }
+                let mut waker = s.server.borrow_mut();
+                match &*waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                s.server_armed.set(true);
+                Poll::Pending
+            })
+            .await;
+            let slot = &s.slots[usize::from(index)];
+            if slot.state.get() != word(generation, QUEUED) {
+                continue; // its caller gave up
+            }
+            slot.state.set(word(generation, TAKEN));
+            if slot.state.get() == word(generation, TAKEN) {
+                slot.value.set(x * 2);
+                slot.state.set(word(generation, DONE));
+                s.replied.set(s.replied.get() + 1);
+                if slot.armed.replace(false) {
+                    if let Some(w) = &*slot.waker.borrow() {
+                        w.wake_by_ref();
+                    }
+                }
             }
             replied += 1;
         }
