@@ -209,12 +209,12 @@ done
 # ---- end of reliability ----------------------------------------------------------------
 
 step "benchmark smoke run"
-# The benchmark (`benches/`, crate rsvp-bench) must keep running every contender on every
-# executor, and rsvp must allocate nothing per round trip beyond what the executor itself
-# allocates for the hand-written floor. A debug build and few calls: the times it prints
+# The benchmark (`benches/`, crate rsvp-bench) must keep running every contender and design
+# model on every executor, and rsvp must allocate nothing per round trip beyond what the
+# executor itself allocates for the hand-written floor. A debug build and few calls: the times it prints
 # mean nothing here, the checks do (it exits non-zero on a lost wake-up, a wrong reply or
 # an allocation). The real run is `cargo run --profile perf -p rsvp-bench` (see README).
-timeout 300 cargo run -p rsvp-bench -- --smoke
+timeout 300 cargo run -p rsvp-bench -- --smoke --models
 
 step "host tests (last: CI reads the runner's closing lines)"
 # nextest fails when it finds no tests, so host tests cannot be skipped silently.

@@ -187,7 +187,7 @@ fn shared_rows<C: Shared>(rows: &mut Vec<Row>) {
     }
 }
 
-/// Every row; with `models`, the design models after rsvp-sync.
+/// Every row; with `models`, the design models after the rsvp row of their flavour.
 fn all_rows(models: bool) -> Vec<Row> {
     let mut rows = Vec::new();
     local_rows::<Floor>(&mut rows);
@@ -235,8 +235,8 @@ usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke] [--models]
   --only TEXT   only rows whose contender@exec contains TEXT (references are kept)
   --smoke       one quick repeat at scale 0.02; fails unless rsvp allocates nothing
                 per round trip beyond what the executor itself allocates
-  --models      add the design models of the thread-safe flavour (benches/src/models.rs):
-                shapes rsvp-sync could take, without its features; not counted as peers
+  --models      add the design models (benches/src/models.rs): shapes rsvp could take,
+                without most of its features; not counted as peers
   --one ...     run one measurement once and print nothing (for callgrind.sh); the
                 scenario is S1, S2, S3, S3mt, or batch1/batch8/batch32 on rsvp-local
                 (batch0: the batch table's plain calls)

@@ -1,22 +1,28 @@
-//! Design models for the thread-safe flavour's next design (`--models`): not products, and not
-//! peers (the targets ignore them), but the shapes rsvp-sync could take, measured beside it.
+//! Design models for rsvp's next designs (`--models`): not products, and not peers (the
+//! target lines ignore them), but shapes rsvp could take, measured beside it. Each answers
+//! one question about where rsvp's cost goes; none has timeouts or shutdown, so they bound
+//! what a design can reach, they do not reach it. The README's Performance section has
+//! their numbers.
 //!
-//! Each answers one question about where rsvp-sync's cost goes. All four hand the reply
-//! over through an atomic slot as floor-sync does (a flag or state word, the value, an
-//! `AtomicWaker`), and none has timeouts, cancellation or shutdown: they bound what a design
-//! can reach, they do not reach it. The README's Performance section has their numbers.
+//! Thread-safe, each handing the reply over through an atomic slot as floor-sync does (a
+//! flag or state word, the value, an `AtomicWaker`):
 //!
 //! - `model-handoff`: one lock for taking a slot and queueing (the queue inside the lock,
 //!   as rsvp's `InlineQueue`), the server pops under it, the reply is handed over through
 //!   the slot's atomics, and the caller frees its slot under the lock again.
 //! - `model-lockfree`: a lock-free bounded queue (concurrent-queue, as async-channel uses)
-//!   and the atomic slot: no lock at all.
+//!   and a fixed slot per caller: no lock at all.
 //! - `model-lockfree+locks`: the same with a shared lock taken four times a round trip
 //!   (twice by the caller, twice by the server), each for a few instructions: rsvp-sync's
 //!   count of endpoint locks around a lock-free queue and handoff.
 //! - `model-lockfree-pool`: `model-lockfree` with what rsvp's slots need on the hot path,
 //!   in atomics: a shared pool, the generation checked when the server takes a request and
 //!   when it replies, a request id and an outcome counter.
+//!
+//! Single-thread:
+//!
+//! - `model-local-pool`: the floor with the same slot mechanisms in `Cell`s, a closed flag,
+//!   and a slot freed by the call's drop.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -131,7 +137,7 @@ pub(crate) struct LockFreeShared {
     queue: ConcurrentQueue<(u64, usize)>,
     server: AtomicWaker,
     slots: Box<[AtomicSlot]>,
-    /// Taken `LOCKS` times a round trip, for a few instructions each.
+    /// With `LOCKS`, taken four times a round trip, for a few instructions each.
     bookkeeping: Mutex<[u64; 4]>,
 }
 
