@@ -66,7 +66,8 @@ impl<T: Shared> Local for T {
     }
 }
 
-fn register(slot: &mut Option<Waker>, waker: &Waker) {
+/// Stores `waker` in `slot` unless the one there wakes the same task (no clone then).
+pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(w) if w.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),

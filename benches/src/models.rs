@@ -35,7 +35,7 @@ use std::task::{Context, Poll, Waker};
 use concurrent_queue::ConcurrentQueue;
 use futures_util::task::AtomicWaker;
 
-use crate::contenders::{Local, Shared, CAP};
+use crate::contenders::{register, Local, Shared, CAP};
 
 /// A reply slot whose value is handed over through atomics, as `floor-sync`'s.
 struct AtomicSlot {
@@ -433,11 +433,7 @@ impl Local for LocalPool {
             if slot.state.get() == word(generation, DONE) {
                 return Poll::Ready(slot.value.get());
             }
-            let mut waker = slot.waker.borrow_mut();
-            match &*waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
-            }
+            register(&mut slot.waker.borrow_mut(), cx.waker());
             slot.armed.set(true);
             Poll::Pending
         })
@@ -452,11 +448,7 @@ impl Local for LocalPool {
                 if let Some(next) = s.ring.borrow_mut().pop_front() {
                     return Poll::Ready(next);
                 }
-                let mut waker = s.server.borrow_mut();
-                match &*waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
+                register(&mut s.server.borrow_mut(), cx.waker());
                 s.server_armed.set(true);
                 Poll::Pending
             })
@@ -466,7 +458,9 @@ impl Local for LocalPool {
                 continue; // its caller gave up
             }
             slot.state.set(word(generation, TAKEN));
-            if slot.state.get() == word(generation, TAKEN) {
+            // rsvp's reply checks again (the caller may have gone while the handler ran):
+            // kept from being folded into the check above.
+            if std::hint::black_box(slot.state.get()) == word(generation, TAKEN) {
                 slot.value.set(x * 2);
                 slot.state.set(word(generation, DONE));
                 s.replied.set(s.replied.get() + 1);
