@@ -78,7 +78,16 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 // rsvp
 
 type LocalRpc = rsvp::Rpc<u64, u64, rsvp::LocalMutex, rsvp::NoClock, CAP>;
-type SyncRpc = rsvp::Rpc<u64, u64, rsvp::StdMutex, rsvp::NoClock, CAP>;
+/// The thread-safe flavour as the adapters make it: the request queue behind a lock of
+/// its own.
+type SyncRpc = rsvp::Rpc<
+    u64,
+    u64,
+    rsvp::StdMutex,
+    rsvp::NoClock,
+    CAP,
+    rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<u64>, CAP>,
+>;
 
 /// rsvp, single-thread flavour (`LocalMutex`: no atomics), in an `Rc`.
 pub(crate) struct RsvpLocal;

@@ -58,7 +58,7 @@ pub use rpc::{
 };
 pub use rpc::{CallManyFuture, ManyCall};
 #[doc(hidden)]
-pub use rpc::{DefaultQueue, InlineRing, Transport};
+pub use rpc::{DefaultQueue, InlineRing, Outside, Popped, Ring, Transport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use rpc::{ServeFuture, ServeReport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -67,7 +67,7 @@ pub use stats::{Histogram, Outcome, Stats, StatsSnapshot};
 #[cfg(feature = "critical-section")]
 pub use sync::CriticalSectionMutex;
 #[cfg(feature = "std")]
-pub use sync::{DefaultMutex, StdMutex};
+pub use sync::StdMutex;
 pub use sync::{LocalMutex, Mutex, RawMutex};
 #[cfg(feature = "std")]
 pub use time::StdClock;

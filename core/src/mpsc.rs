@@ -19,12 +19,13 @@
 use core::task::{Context, Poll};
 
 use futures_channel::mpsc::{self, Receiver, Sender};
+use futures_util::task::noop_waker_ref;
 use futures_util::StreamExt;
 
 use crate::error::{TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
 use crate::sync::{Mutex, StdMutex};
-use crate::waker_set::WakerSet;
+use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 /// A [`RequestQueue`] over a futures-channel bounded `mpsc` channel.
 ///
@@ -78,60 +79,78 @@ impl<T> core::fmt::Debug for MpscQueue<T> {
 }
 
 impl<T> Ends<T> {
-    fn took(&mut self, item: T) -> T {
+    fn took(&mut self, item: T, wakes: &mut Wakes) -> T {
         self.len = self.len.saturating_sub(1);
-        self.senders.wake_all();
+        self.senders.wake_all(wakes);
         item
     }
 }
 
+impl<T> WakeRest for Ends<T> {
+    fn wake_rest(&mut self, wakes: &mut Wakes) {
+        self.receivers.wake_all(wakes);
+        self.senders.wake_all(wakes);
+    }
+}
+
+/// The channel is only ever used under the lock, and rsvp keeps its own lists of waiting
+/// tasks: the channel's own wake-ups (which it would send from inside the lock) go to a
+/// waker that does nothing.
+fn quiet() -> Context<'static> {
+    Context::from_waker(noop_waker_ref())
+}
+
 impl<T> RequestQueue<T> for MpscQueue<T> {
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        self.shared.lock(|ends| match ends.tx.try_send(item) {
-            Ok(()) => {
-                ends.len += 1;
-                ends.receivers.wake_all();
-                Ok(())
-            }
-            Err(error) if error.is_full() => Err(TrySendError::Full(error.into_inner())),
-            Err(error) => Err(TrySendError::Closed(error.into_inner())),
-        })
+        self.shared
+            .lock_wake(|ends, wakes| match ends.tx.try_send(item) {
+                Ok(()) => {
+                    ends.len += 1;
+                    ends.receivers.wake_all(wakes);
+                    Ok(())
+                }
+                Err(error) if error.is_full() => Err(TrySendError::Full(error.into_inner())),
+                Err(error) => Err(TrySendError::Closed(error.into_inner())),
+            })
     }
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.lock(|ends| match ends.tx.poll_ready(cx) {
-            // An error means closed: `try_send` will say so.
-            Poll::Ready(_) => Poll::Ready(()),
-            Poll::Pending => {
-                ends.senders.register(cx.waker());
-                Poll::Pending
-            }
-        })
+        self.shared
+            .lock_wake(|ends, wakes| match ends.tx.poll_ready(&mut quiet()) {
+                // An error means closed: `try_send` will say so.
+                Poll::Ready(_) => Poll::Ready(()),
+                Poll::Pending => {
+                    ends.senders.register(cx.waker(), wakes);
+                    Poll::Pending
+                }
+            })
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.lock(|ends| match ends.rx.poll_next_unpin(cx) {
-            Poll::Ready(next) => Poll::Ready(next.map(|item| ends.took(item))),
-            Poll::Pending => {
-                ends.receivers.register(cx.waker());
-                Poll::Pending
-            }
-        })
+        self.shared
+            .lock_wake(|ends, wakes| match ends.rx.poll_next_unpin(&mut quiet()) {
+                Poll::Ready(next) => Poll::Ready(next.map(|item| ends.took(item, wakes))),
+                Poll::Pending => {
+                    ends.receivers.register(cx.waker(), wakes);
+                    Poll::Pending
+                }
+            })
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.shared.lock(|ends| match ends.rx.try_recv() {
-            Ok(item) => Ok(ends.took(item)),
-            Err(mpsc::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(mpsc::TryRecvError::Closed) => Err(TryRecvError::Closed),
-        })
+        self.shared
+            .lock_wake(|ends, wakes| match ends.rx.try_recv() {
+                Ok(item) => Ok(ends.took(item, wakes)),
+                Err(mpsc::TryRecvError::Empty) => Err(TryRecvError::Empty),
+                Err(mpsc::TryRecvError::Closed) => Err(TryRecvError::Closed),
+            })
     }
 
     fn close(&self) {
-        self.shared.lock(|ends| {
+        self.shared.lock_wake(|ends, wakes| {
             ends.rx.close();
-            ends.senders.wake_all();
-            ends.receivers.wake_all();
+            ends.senders.wake_all(wakes);
+            ends.receivers.wake_all(wakes);
         });
     }
 

@@ -35,8 +35,9 @@
 //! - `setters` counts live [`Setter`] handles. Zero means "nobody is counted" (a `static`
 //!   promise set through [`Promise::set`]), not "every setter is gone": only dropping the
 //!   last *counted* setter abandons the promise.
-//! - Every transition out of `Empty` wakes every registered waiter, under the lock, so a
-//!   waiter that registered before the transition cannot miss it.
+//! - Every transition out of `Empty` takes every registered waiter's waker, under the lock,
+//!   so a waiter that registered before the transition cannot miss it; they are woken once
+//!   the lock is released.
 //!
 //! Waiters are remembered in a [`WakerSet`]: with `alloc`, any number of them, allocating
 //! only when more tasks wait at once than ever before; without `alloc`, [`WAITER_SLOTS`]
@@ -55,7 +56,7 @@ use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
-use crate::waker_set::WaitList;
+use crate::waker_set::{WaitList, WakeRest, Wakes};
 use sealed::CountedSetters as _;
 
 /// How many waiters' wakers a promise keeps without spurious wake-ups. Small, because a
@@ -174,6 +175,12 @@ struct Shared<T> {
     waiters: WaitList<WAITER_SLOTS>,
 }
 
+impl<T> WakeRest for Shared<T> {
+    fn wake_rest(&mut self, wakes: &mut Wakes) {
+        self.waiters.wake_all(wakes);
+    }
+}
+
 /// A value that is set once and awaited by any number of tasks: the Go seed's `Future`.
 ///
 /// The first [`set`](Self::set) wins; a later one is refused and gets its value back. Any
@@ -257,9 +264,9 @@ impl<T, M: RawMutex> Promise<T, M> {
     /// assert_eq!(promise.try_get(), Ok("first"));
     /// ```
     pub fn set(&self, value: T) -> Result<(), T> {
-        self.shared.lock(|shared| {
+        self.shared.lock_wake(|shared, wakes| {
             shared.state.set(value)?;
-            shared.waiters.wake_all();
+            shared.waiters.wake_all(wakes);
             Ok(())
         })
     }
@@ -282,10 +289,10 @@ impl<T, M: RawMutex> Promise<T, M> {
     /// assert_eq!(promise.set(1), Err(1));
     /// ```
     pub fn abandon(&self) -> bool {
-        self.shared.lock(|shared| {
+        self.shared.lock_wake(|shared, wakes| {
             let abandoned = shared.state.abandon();
             if abandoned {
-                shared.waiters.wake_all();
+                shared.waiters.wake_all(wakes);
             }
             abandoned
         })
@@ -308,9 +315,9 @@ impl<T, M: RawMutex> Promise<T, M> {
     }
 
     fn drop_setter(&self) {
-        self.shared.lock(|shared| {
+        self.shared.lock_wake(|shared, wakes| {
             if shared.state.drop_setter() {
-                shared.waiters.wake_all();
+                shared.waiters.wake_all(wakes);
             }
         });
     }
@@ -443,16 +450,17 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         cx: &mut Context<'_>,
         key: &mut Option<usize>,
     ) -> Poll<Result<T, Abandoned>> {
-        self.shared.lock(|shared| match shared.state.get() {
-            Some(outcome) => {
-                shared.waiters.unregister(key);
-                Poll::Ready(outcome.cloned())
-            }
-            None => {
-                shared.waiters.register(key, cx.waker());
-                Poll::Pending
-            }
-        })
+        self.shared
+            .lock_wake(|shared, wakes| match shared.state.get() {
+                Some(outcome) => {
+                    shared.waiters.unregister(key);
+                    Poll::Ready(outcome.cloned())
+                }
+                None => {
+                    shared.waiters.register(key, cx.waker(), wakes);
+                    Poll::Pending
+                }
+            })
     }
 }
 

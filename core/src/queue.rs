@@ -27,7 +27,7 @@ use core::task::{Context, Poll};
 
 use crate::error::{TryRecvError, TrySendError};
 use crate::sync::{Mutex, RawMutex};
-use crate::waker_set::WakerSet;
+use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 /// A bounded queue of requests, in poll style.
 ///
@@ -167,6 +167,13 @@ struct Shared<T, const N: usize> {
     senders: WakerSet<4>,
 }
 
+impl<T, const N: usize> WakeRest for Shared<T, N> {
+    fn wake_rest(&mut self, wakes: &mut Wakes) {
+        self.receivers.wake_all(wakes);
+        self.senders.wake_all(wakes);
+    }
+}
+
 /// rsvp's bounded, allocation-free request queue of capacity `N` (`N >= 1`, checked at
 /// compile time).
 ///
@@ -221,19 +228,19 @@ impl<M: RawMutex, T, const N: usize> core::fmt::Debug for Queue<M, T, N> {
 impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     #[inline]
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        self.shared.lock(|s| {
+        self.shared.lock_wake(|s, wakes| {
             s.state.push(item)?;
-            s.receivers.wake_all();
+            s.receivers.wake_all(wakes);
             Ok(())
         })
     }
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.lock(|s| {
+        self.shared.lock_wake(|s, wakes| {
             if s.state.is_closed() || s.state.len() < N {
                 Poll::Ready(())
             } else {
-                s.senders.register(cx.waker());
+                s.senders.register(cx.waker(), wakes);
                 Poll::Pending
             }
         })
@@ -241,40 +248,40 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
 
     #[inline]
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.lock(|s| match s.state.pop() {
+        self.shared.lock_wake(|s, wakes| match s.state.pop() {
             Ok(item) => {
-                s.senders.wake_all();
+                s.senders.wake_all(wakes);
                 Poll::Ready(Some(item))
             }
             Err(TryRecvError::Closed) => Poll::Ready(None),
             Err(TryRecvError::Empty) => {
-                s.receivers.register(cx.waker());
+                s.receivers.register(cx.waker(), wakes);
                 Poll::Pending
             }
         })
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.shared.lock(|s| {
+        self.shared.lock_wake(|s, wakes| {
             let item = s.state.pop()?;
-            s.senders.wake_all();
+            s.senders.wake_all(wakes);
             Ok(item)
         })
     }
 
     fn remove(&self, matches: &mut dyn FnMut(&T) -> bool) -> Option<T> {
-        self.shared.lock(|s| {
+        self.shared.lock_wake(|s, wakes| {
             let item = s.state.remove(matches)?;
-            s.senders.wake_all();
+            s.senders.wake_all(wakes);
             Some(item)
         })
     }
 
     fn close(&self) {
-        self.shared.lock(|s| {
+        self.shared.lock_wake(|s, wakes| {
             s.state.close();
-            s.senders.wake_all();
-            s.receivers.wake_all();
+            s.senders.wake_all(wakes);
+            s.receivers.wake_all(wakes);
         });
     }
 

@@ -22,26 +22,27 @@
 //!   slot is never reused while its caller may still look at it.
 //! - Freeing bumps the generation. A responder or queued request holding an older ticket
 //!   finds a generation mismatch: its request counts as cancelled, its late reply is handed
-//!   back to it, and it cannot reach the slot's next caller (the generation is 32 bits:
-//!   only a handle kept across 2³² reuses of one slot could alias).
+//!   back to it, and it cannot reach the slot's next caller. The generation is 64 bits and
+//!   never wraps: a slot whose generation reaches `u64::MAX` is retired instead of freed
+//!   (after 2⁶⁴ calls on it, centuries at any speed), so no two calls ever share a ticket.
 //! - `Done` holds exactly one result, written exactly once, so each call gets exactly one
 //!   outcome.
 //! - The free list is threaded through the free slots: acquire and free are O(1) and
 //!   allocate nothing.
 
-use core::task::{Poll, RawWakerVTable, Waker};
+use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use crate::error::CallError;
 use crate::time::Instant;
-use crate::waker_set::WakerSet;
+use crate::waker_set::{WakerSet, Wakes};
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
 /// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ticket {
     index: u16,
-    generation: u32,
+    generation: u64,
 }
 
 impl Ticket {
@@ -51,25 +52,6 @@ impl Ticket {
         index: NONE,
         generation: 0,
     };
-}
-
-/// The callers woken under one lock, so that a set of replies to one task wakes it once:
-/// the task sees every one of them when it next takes the lock.
-#[derive(Default)]
-pub(crate) struct Woken {
-    /// The last waker woken, as `Waker::will_wake` compares it.
-    last: Option<(*const (), *const RawWakerVTable)>,
-}
-
-impl Woken {
-    #[inline]
-    fn wake(&mut self, waker: &Waker) {
-        let id = (waker.data(), core::ptr::from_ref(waker.vtable()));
-        if self.last != Some(id) {
-            self.last = Some(id);
-            waker.wake_by_ref();
-        }
-    }
 }
 
 /// What a responder learns about a request when it takes it.
@@ -145,7 +127,7 @@ enum State<Resp, I> {
 }
 
 struct Slot<Resp, I> {
-    generation: u32,
+    generation: u64,
     state: State<Resp, I>,
     id: u64,
     started_at: Option<I>,
@@ -197,13 +179,16 @@ impl<Resp, I> Slot<Resp, I> {
         self.caller_armed = true;
     }
 
-    /// Wakes the caller if it waits for this call, by reference: its waker stays for reuse.
-    /// A caller already woken under the same lock (`woken`) is not woken again.
-    fn wake_caller(&mut self, woken: &mut Woken) {
-        if core::mem::take(&mut self.caller_armed) {
+    /// Puts the caller's waker into `wakes` if it waits for this call (a clone: its waker
+    /// stays for reuse). If `wakes` is full it stays armed, for the next round.
+    fn wake_caller(&mut self, wakes: &mut Wakes) {
+        if self.caller_armed {
             if let Some(w) = &self.caller {
-                woken.wake(w);
+                if !wakes.push(w) {
+                    return;
+                }
             }
+            self.caller_armed = false;
         }
     }
 }
@@ -330,7 +315,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         ticket: Ticket,
         value: Resp,
         now: I,
-        woken: &mut Woken,
+        wakes: &mut Wakes,
     ) -> Result<Duration, Resp> {
         let Some(slot) = self.get(ticket) else {
             return Err(value);
@@ -347,13 +332,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             completed_at: now,
         }));
         slot.responder.clear();
-        slot.wake_caller(woken);
+        slot.wake_caller(wakes);
         Ok(now.saturating_duration_since(started_at))
     }
 
     /// The responder dropped its handle without replying: `Taken -> Done(Lost)`. False if
     /// the caller had already gone.
-    pub(crate) fn lose(&mut self, ticket: Ticket) -> bool {
+    pub(crate) fn lose(&mut self, ticket: Ticket, wakes: &mut Wakes) -> bool {
         let Some(slot) = self.get(ticket) else {
             return false;
         };
@@ -362,7 +347,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
         slot.state = State::Done(Err(CallError::Lost));
         slot.responder.clear();
-        slot.wake_caller(&mut Woken::default());
+        slot.wake_caller(wakes);
         true
     }
 
@@ -375,10 +360,15 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     /// [`is_cancelled`](Self::is_cancelled), remembering `waker` for when it becomes true.
-    pub(crate) fn poll_cancelled(&mut self, ticket: Ticket, waker: &Waker) -> Poll<()> {
+    pub(crate) fn poll_cancelled(
+        &mut self,
+        ticket: Ticket,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) -> Poll<()> {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Taken { .. }) => {
-                slot.responder.register(waker);
+                slot.responder.register(waker, wakes);
                 Poll::Pending
             }
             _ => Poll::Ready(()),
@@ -419,9 +409,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
     /// phase, wakes a responder that waits in `cancelled()`, and returns the phase it was in
     /// and, if a result had already arrived, that result.
-    pub(crate) fn cancel(&mut self, ticket: Ticket) -> Option<Cancelled<Resp, I>> {
+    pub(crate) fn cancel(
+        &mut self,
+        ticket: Ticket,
+        wakes: &mut Wakes,
+    ) -> Option<Cancelled<Resp, I>> {
         let slot = self.get(ticket)?;
-        slot.responder.wake_all();
+        slot.responder.wake_all(wakes);
         let phase = match &slot.state {
             State::Free { .. } => return None,
             State::Reserved => Phase::Reserved,
@@ -449,17 +443,30 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     /// Shutdown: every call not yet taken ends with `Closed`. Returns how many.
-    pub(crate) fn close_pending(&mut self) -> usize {
+    pub(crate) fn close_pending(&mut self, wakes: &mut Wakes) -> usize {
         let mut closed = 0;
-        let mut woken = Woken::default();
         for slot in &mut self.slots {
             if matches!(slot.state, State::Reserved | State::Queued) {
                 slot.state = State::Done(Err(CallError::Closed));
-                slot.wake_caller(&mut woken);
+                slot.wake_caller(wakes);
                 closed += 1;
             }
         }
         closed
+    }
+
+    /// The wakers an event could not fit into its [`Wakes`]: callers whose result waits,
+    /// and responders waiting in `cancelled()` whose caller is gone. O(N); only after an
+    /// event that woke more than a round holds.
+    pub(crate) fn wake_rest(&mut self, wakes: &mut Wakes) {
+        for slot in &mut self.slots {
+            if matches!(slot.state, State::Done(_)) {
+                slot.wake_caller(wakes);
+            }
+            if !matches!(slot.state, State::Taken { .. }) {
+                slot.responder.wake_all(wakes);
+            }
+        }
     }
 
     /// How many calls are queued, being worked on, and holding a slot. O(N).
@@ -488,11 +495,24 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     // while the call is taken, and every way out of that phase disarms it.
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
-        slot.generation = slot.generation.wrapping_add(1);
         slot.caller_armed = false;
+        if slot.generation == u64::MAX {
+            // Retired: a next generation would repeat an old one. Free but never listed,
+            // so the slot is never handed out again.
+            return core::mem::replace(&mut slot.state, State::Free { next: NONE });
+        }
+        slot.generation += 1;
         let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });
         self.free = index;
         old
+    }
+
+    /// Starts every slot's generation at `generation`, to test what happens near the limit.
+    #[cfg(test)]
+    pub(crate) fn set_generations(&mut self, generation: u64) {
+        for slot in &mut self.slots {
+            slot.generation = generation;
+        }
     }
 }
 
@@ -530,8 +550,7 @@ mod tests {
         let first = acquire(&mut p, 1);
         assert!(p.poll_reply(first, &waker).is_pending());
         p.take(first, NoInstant).unwrap();
-        p.reply(first, 10, NoInstant, &mut Woken::default())
-            .unwrap();
+        p.reply(first, 10, NoInstant, &mut Wakes::new()).unwrap();
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -545,21 +564,50 @@ mod tests {
         assert!(p.poll_reply(second, &waker).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
-        p.reply(second, 20, NoInstant, &mut Woken::default())
-            .unwrap();
+        p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(p.poll_reply(second, &waker).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p, 3);
         p.take(third, NoInstant).unwrap();
-        p.reply(third, 30, NoInstant, &mut Woken::default())
-            .unwrap();
+        p.reply(third, 30, NoInstant, &mut Wakes::new()).unwrap();
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             2,
             "no wake-up for a caller that did not wait"
         );
+    }
+
+    #[test]
+    fn a_slot_at_the_last_generation_is_retired_and_stale_tickets_stay_refused() {
+        let w = noop_waker();
+        let mut p = Pool::<2>::new();
+        p.set_generations(u64::MAX - 1);
+        let first = acquire(&mut p, 1);
+        p.take(first, NoInstant).unwrap();
+        assert!(p.cancel(first, &mut Wakes::new()).is_some());
+        // The same slot again, at the last generation.
+        let second = acquire(&mut p, 2);
+        assert_eq!((second.index, second.generation), (first.index, u64::MAX));
+        assert_eq!(p.reply(first, 1, NoInstant, &mut Wakes::new()), Err(1));
+        p.take(second, NoInstant).unwrap();
+        p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
+        match p.poll_reply(second, &w) {
+            Poll::Ready(Ok(d)) => assert_eq!(d.value, 20),
+            other => panic!("expected the reply, got {other:?}"),
+        }
+        // Retired, not wrapped to generation 0: the next calls get the other slot, then
+        // no slot at all, and tickets of the retired slot reach nothing.
+        let third = acquire(&mut p, 3);
+        assert_ne!(third.index, first.index);
+        assert!(p.acquire(4, NoInstant, None, Acquire::Send(None)).is_none());
+        for stale in [first, second] {
+            assert!(p.take(stale, NoInstant).is_none());
+            assert_eq!(p.reply(stale, 9, NoInstant, &mut Wakes::new()), Err(9));
+            assert!(p.cancel(stale, &mut Wakes::new()).is_none());
+        }
+        assert_eq!(p.occupancy().in_use, 1);
     }
 
     #[test]
@@ -575,7 +623,7 @@ mod tests {
         let taken = p.take(t, NoInstant).expect("queued request");
         assert_eq!(taken.id, 7);
         assert!(!p.is_cancelled(t));
-        p.reply(t, 42, NoInstant, &mut Woken::default()).unwrap();
+        p.reply(t, 42, NoInstant, &mut Wakes::new()).unwrap();
         match p.poll_reply(t, &w) {
             Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 7)),
             other => panic!("expected the reply, got {other:?}"),
@@ -591,23 +639,25 @@ mod tests {
         let first = acquire(&mut p, 1);
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
-        assert_eq!(p.cancel(first).map(|(phase, _)| phase), Some(Phase::Taken));
+        assert_eq!(
+            p.cancel(first, &mut Wakes::new()).map(|(phase, _)| phase),
+            Some(Phase::Taken)
+        );
         let second = acquire(&mut p, 2);
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
         assert_eq!(
-            p.reply(first, 111, NoInstant, &mut Woken::default()),
+            p.reply(first, 111, NoInstant, &mut Wakes::new()),
             Err(111),
             "stale reply refused"
         );
         assert!(
-            !p.lose(first),
+            !p.lose(first, &mut Wakes::new()),
             "a stale drop must not touch the new call either"
         );
         assert!(p.poll_reply(second, &w).is_pending());
         p.take(second, NoInstant).unwrap();
-        p.reply(second, 222, NoInstant, &mut Woken::default())
-            .unwrap();
+        p.reply(second, 222, NoInstant, &mut Wakes::new()).unwrap();
         match p.poll_reply(second, &w) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 222),
             other => panic!("expected 222, got {other:?}"),
@@ -618,7 +668,10 @@ mod tests {
     fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
         let mut p = Pool::<2>::new();
         let t = acquire(&mut p, 1);
-        assert_eq!(p.cancel(t).map(|(phase, _)| phase), Some(Phase::Queued));
+        assert_eq!(
+            p.cancel(t, &mut Wakes::new()).map(|(phase, _)| phase),
+            Some(Phase::Queued)
+        );
         assert!(p.take(t, NoInstant).is_none());
     }
 
@@ -628,7 +681,7 @@ mod tests {
         let mut p = Pool::<1>::new();
         let t = acquire(&mut p, 1);
         p.take(t, NoInstant).unwrap();
-        p.lose(t);
+        p.lose(t, &mut Wakes::new());
         assert!(matches!(
             p.poll_reply(t, &w),
             Poll::Ready(Err(CallError::Lost))
@@ -643,7 +696,7 @@ mod tests {
         let taken = acquire(&mut p, 2);
         let reserved = p.acquire(3, NoInstant, None, Acquire::Reserve).unwrap();
         p.take(taken, NoInstant).unwrap();
-        assert_eq!(p.close_pending(), 2);
+        assert_eq!(p.close_pending(&mut Wakes::new()), 2);
         assert!(matches!(
             p.poll_reply(queued, &w),
             Poll::Ready(Err(CallError::Closed))
@@ -660,7 +713,7 @@ mod tests {
             p.poll_reply(taken, &w).is_pending(),
             "work in progress finishes"
         );
-        p.reply(taken, 5, NoInstant, &mut Woken::default()).unwrap();
+        p.reply(taken, 5, NoInstant, &mut Wakes::new()).unwrap();
         assert!(matches!(p.poll_reply(taken, &w), Poll::Ready(Ok(_))));
     }
 
@@ -669,11 +722,14 @@ mod tests {
         let mut p = Pool::<1>::new();
         let t = acquire(&mut p, 1);
         p.take(t, NoInstant).unwrap();
-        p.reply(t, 9, NoInstant, &mut Woken::default()).unwrap();
-        let (phase, result) = p.cancel(t).unwrap();
+        p.reply(t, 9, NoInstant, &mut Wakes::new()).unwrap();
+        let (phase, result) = p.cancel(t, &mut Wakes::new()).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
-        assert!(p.cancel(t).is_none(), "a ticket is cancelled at most once");
+        assert!(
+            p.cancel(t, &mut Wakes::new()).is_none(),
+            "a ticket is cancelled at most once"
+        );
     }
 
     #[test]
@@ -709,7 +765,7 @@ mod tests {
                         assert_eq!(p.take(*t, NoInstant).map(|x| x.id), Some(*id));
                         *taken = true;
                     } else if p
-                        .reply(*t, *id as u32, NoInstant, &mut Woken::default())
+                        .reply(*t, *id as u32, NoInstant, &mut Wakes::new())
                         .is_ok()
                     {
                         match p.poll_reply(*t, &w) {
@@ -722,7 +778,7 @@ mod tests {
                 }
                 2 if !live.is_empty() => {
                     let i = (next() as usize) % live.len();
-                    assert!(p.cancel(live[i].0).is_some());
+                    assert!(p.cancel(live[i].0, &mut Wakes::new()).is_some());
                     live.swap_remove(i);
                     ended += 1;
                 }

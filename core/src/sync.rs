@@ -11,13 +11,16 @@
 //! | [`CriticalSectionMutex`] (`critical-section`) | thread- and interrupt-safe on firmware | yes | one critical section |
 //!
 //! The state machines never see the lock: it only wraps them, so both flavours run the
-//! same code. Wakers are woken while the lock is held, by reference; no rsvp code runs
-//! user code (handlers, `Drop` of user values) under the lock except dropping values that
-//! the state machine replaces, and the `RefCell` inside [`Mutex`] turns an accidental
-//! re-entrant lock into a panic instead of undefined behaviour.
+//! same code. No rsvp code runs user code under a lock: an event collects the wakers it
+//! must wake and the wrapper wakes them once the lock is released (`Mutex::lock_wake`),
+//! and user values (requests, replies) leave the lock before they are dropped. The
+//! `RefCell` inside [`Mutex`] turns an accidental re-entrant lock into a panic instead of
+//! undefined behaviour.
 
 use core::cell::RefCell;
 use core::marker::PhantomData;
+
+use crate::waker_set::{WakeRest, Wakes};
 
 /// A raw lock: runs a closure with exclusive access among everyone sharing the lock.
 ///
@@ -30,14 +33,6 @@ use core::marker::PhantomData;
 pub unsafe trait RawMutex {
     /// An unlocked lock, for `const` constructors.
     const INIT: Self;
-
-    /// The request queue of an [`Rpc`](crate::Rpc) over this lock, unless it names another:
-    /// [`InlineQueue`](crate::InlineQueue) (the queue inside the endpoint's lock: one lock
-    /// per step) for a lock that no other thread waits on, or rsvp's separate
-    /// [`Queue`](crate::Queue) for a lock that threads contend for, where two locks let a
-    /// caller queue a request while a server replies on another thread. A lock of your own
-    /// names one of the two.
-    type Queue<Req, const N: usize>: crate::rpc::DefaultQueue<Req, N>;
 
     /// Runs `f` while holding the lock.
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R;
@@ -62,8 +57,6 @@ unsafe impl RawMutex for LocalMutex {
     const INIT: Self = Self {
         _not_sync: PhantomData,
     };
-    type Queue<Req, const N: usize> = crate::InlineQueue;
-
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
         f()
@@ -83,11 +76,6 @@ pub struct StdMutex(facade::Lock);
 // guard is alive, and the guard lives for the whole closure.
 unsafe impl RawMutex for StdMutex {
     const INIT: Self = Self(facade::Lock::new());
-    // Measured (`rsvp-bench`, S3mt: callers and server on a 2-worker pool): with one lock
-    // for slots and queue, the two threads contend for it and a round trip costs 10-20 %
-    // more than with the queue behind its own lock (S1 and S2, uncontended, gain 5-15 %).
-    // Waking after unlocking changed neither.
-    type Queue<Req, const N: usize> = crate::Queue<StdMutex, crate::Envelope<Req>, N>;
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -115,8 +103,6 @@ pub struct CriticalSectionMutex {
 // takes one, for as long as the closure runs.
 unsafe impl RawMutex for CriticalSectionMutex {
     const INIT: Self = Self { _private: () };
-    // On a single core nothing waits for a critical section: one section per step is best.
-    type Queue<Req, const N: usize> = crate::InlineQueue;
 
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -155,6 +141,22 @@ impl<M: RawMutex, T> Mutex<M, T> {
     #[inline]
     pub fn lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.raw.lock(|| f(&mut self.data.borrow_mut()))
+    }
+
+    /// Runs `f` with exclusive access to the value, then wakes the wakers `f` collected,
+    /// once the lock is released; if they did not all fit, takes the lock again for the
+    /// rest ([`WakeRest`]). So no waker runs under the lock.
+    #[inline]
+    pub(crate) fn lock_wake<R>(&self, f: impl FnOnce(&mut T, &mut Wakes) -> R) -> R
+    where
+        T: WakeRest,
+    {
+        let mut wakes = Wakes::new();
+        let result = self.lock(|value| f(value, &mut wakes));
+        while wakes.wake() {
+            self.lock(|value| value.wake_rest(&mut wakes));
+        }
+        result
     }
 
     /// Consumes the mutex and returns the value.
@@ -248,10 +250,6 @@ mod facade {
         }
     }
 }
-
-/// The thread-safe lock used by the `std` defaults.
-#[cfg(feature = "std")]
-pub type DefaultMutex = StdMutex;
 
 #[cfg(test)]
 mod tests {

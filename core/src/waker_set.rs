@@ -1,11 +1,22 @@
-//! Sets of wakers, for the places where any number of tasks may wait for one event.
+//! Sets of wakers, for the places where any number of tasks may wait for one event, and
+//! [`Wakes`], the wakers an event collected under a lock, woken once it is released.
 //!
-//! A [`WakerSet`] wakes by reference and keeps up to `K` wakers of tasks that are no longer
-//! waiting, so that the common loop (a server polling `recv` again, a caller polling its
-//! reply) re-arms a waker it already has instead of cloning it on every wait: a clone and a
-//! drop are two atomic operations on most executors. The price is that up to `K` wakers of
-//! finished tasks (their task headers, not their futures) stay alive until they are
-//! replaced or the set is dropped: bounded, and never woken, since only armed entries are.
+//! # Waking after unlocking
+//!
+//! No waker is woken under a lock: a waker is user code (some executors poll the woken task
+//! inline, and that task may use the object whose lock is held). A state machine's event
+//! therefore puts the wakers it must wake into a [`Wakes`] and the locked wrapper wakes them
+//! after unlocking ([`Mutex::lock_wake`](crate::sync::Mutex)). A [`Wakes`] holds
+//! [`Wakes::CAPACITY`] wakers and allocates nothing; an event that has more to wake leaves
+//! the rest registered and says so, and the wrapper takes the lock again to collect them
+//! ([`WakeRest`]), as tokio's `Notify` and maitake-sync's `WaitQueue` wake in batches.
+//!
+//! A [`WakerSet`] keeps the wakers it woke (clones go into the [`Wakes`]) and up to `K`
+//! wakers of tasks that are no longer waiting, so that the common loop (a server polling
+//! `recv` again, a caller polling its reply) re-arms a waker it already has instead of
+//! cloning it into the set on every wait. Entries of finished tasks (their task headers,
+//! not their futures) stay until they are replaced or the set is dropped: bounded, and
+//! never woken, since only armed entries are.
 //!
 //! [`WakerSet`] is for events that come often (a free reply slot, room in a full queue, a
 //! request for a server): every event disarms it, so a task that stopped waiting is not
@@ -19,6 +30,120 @@
 //! (the same policy as embassy-sync's `MultiWakerRegistration`).
 
 use core::task::Waker;
+
+/// Wakers collected under a lock, to be woken after it is released.
+///
+/// Holds up to [`CAPACITY`](Self::CAPACITY) wakers without allocating. A waker that wakes
+/// the same task as the last one pushed is skipped, so that a set of replies to one task
+/// wakes it once. When it is full, [`push`](Self::push) refuses and remembers that more is
+/// left ([`wake`](Self::wake) then returns true); the owner of the wakers keeps them registered for a
+/// second round.
+///
+/// rsvp's internals; public only because the endpoint's queue plumbing names it.
+#[doc(hidden)]
+pub struct Wakes {
+    wakers: [Option<Waker>; Self::CAPACITY],
+    len: usize,
+    /// A waker displaced from a full fixed-size set (without `alloc`): one lock round
+    /// registers at most one task, the one polling, so it displaces at most one waker.
+    displaced: Option<Waker>,
+    more: bool,
+}
+
+impl Wakes {
+    /// How many wakers one round carries.
+    pub(crate) const CAPACITY: usize = 8;
+
+    #[inline]
+    pub(crate) const fn new() -> Self {
+        Self {
+            wakers: [const { None }; Self::CAPACITY],
+            len: 0,
+            displaced: None,
+            more: false,
+        }
+    }
+
+    /// Adds a clone of `waker`; false (and more left, for [`wake`](Self::wake)) when
+    /// full, in which case the caller keeps `waker` registered for the next round.
+    #[inline]
+    pub(crate) fn push(&mut self, waker: &Waker) -> bool {
+        if self.len > 0 {
+            if let Some(last) = &self.wakers[self.len - 1] {
+                if last.will_wake(waker) {
+                    return true;
+                }
+            }
+        }
+        if self.len == Self::CAPACITY {
+            self.more = true;
+            return false;
+        }
+        self.wakers[self.len] = Some(waker.clone());
+        self.len += 1;
+        true
+    }
+
+    /// Adds `waker` itself, or hands it back when full (as [`push`](Self::push)).
+    pub(crate) fn push_owned(&mut self, waker: Waker) -> Result<(), Waker> {
+        if self.len == Self::CAPACITY {
+            self.more = true;
+            return Err(waker);
+        }
+        self.wakers[self.len] = Some(waker);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Adds the waker a full fixed-size set displaced to make room for the polling task.
+    #[cfg(not(feature = "alloc"))]
+    fn push_displaced(&mut self, waker: Waker) {
+        if let Err(waker) = self.push_owned(waker) {
+            assert!(
+                self.displaced.is_none(),
+                "one lock round registers one task, and so displaces at most one waker"
+            );
+            self.displaced = Some(waker);
+        }
+    }
+
+    /// Wakes every collected waker (call it with no lock held) and empties the list; returns
+    /// whether more are left to collect.
+    #[inline]
+    pub(crate) fn wake(&mut self) -> bool {
+        for waker in &mut self.wakers[..self.len] {
+            if let Some(waker) = waker.take() {
+                waker.wake();
+            }
+        }
+        self.len = 0;
+        if let Some(waker) = self.displaced.take() {
+            waker.wake();
+        }
+        core::mem::take(&mut self.more)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Wakes what was collected and not woken: after a panic under the lock, say, a waiter
+/// must not be left waiting for a wake-up that was lost.
+impl Drop for Wakes {
+    fn drop(&mut self) {
+        self.wake();
+    }
+}
+
+/// A state whose waiters may not all fit in one [`Wakes`]: collects the ones still to be
+/// woken after an event that ran out of room. Waking a task that no longer waits is
+/// harmless (it polls and finds nothing), so an implementation may wake every registered
+/// waiter; it must make progress (disarm what it collects).
+pub(crate) trait WakeRest {
+    fn wake_rest(&mut self, wakes: &mut Wakes);
+}
 
 #[cfg(feature = "alloc")]
 pub(crate) struct WakerSet<const K: usize> {
@@ -38,9 +163,10 @@ impl<const K: usize> WakerSet<K> {
         }
     }
 
-    /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
+    /// Remembers `waker` until the next [`wake_all`](Self::wake_all). (`wakes` is for the
+    /// fixed-size set without `alloc`, which may have to wake a waiter to make room.)
     #[inline(always)]
-    pub(crate) fn register(&mut self, waker: &Waker) {
+    pub(crate) fn register(&mut self, waker: &Waker, _: &mut Wakes) {
         // The usual case, one task waiting again and again: its waker is the first one.
         if let Some(first) = self.wakers.first() {
             if first.will_wake(waker) {
@@ -68,16 +194,19 @@ impl<const K: usize> WakerSet<K> {
         self.armed += 1;
     }
 
-    /// Wakes every registered waker (by reference) and forgets that they wait.
+    /// Puts every registered waker into `wakes` and forgets that they wait; those that do
+    /// not fit stay registered (`wakes` then says so).
     #[inline]
-    pub(crate) fn wake_all(&mut self) {
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
         if self.armed == 0 {
             return;
         }
-        for waker in &self.wakers[..self.armed] {
-            waker.wake_by_ref();
+        while self.armed > 0 && wakes.push(&self.wakers[self.armed - 1]) {
+            self.armed -= 1;
         }
-        self.clear();
+        if self.armed == 0 && self.wakers.len() > K {
+            self.wakers.truncate(K);
+        }
     }
 
     /// Forgets that the registered wakers wait, without waking them.
@@ -87,6 +216,12 @@ impl<const K: usize> WakerSet<K> {
         if self.wakers.len() > K {
             self.wakers.truncate(K);
         }
+    }
+
+    /// Whether a task waits in the set.
+    #[cfg(test)]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed > 0
     }
 }
 
@@ -106,8 +241,9 @@ impl<const K: usize> WakerSet<K> {
         }
     }
 
-    /// Remembers `waker` until the next [`wake_all`](Self::wake_all).
-    pub(crate) fn register(&mut self, waker: &Waker) {
+    /// Remembers `waker` until the next [`wake_all`](Self::wake_all). When all `K` entries
+    /// wait, the one in the first entry is put into `wakes` to make room.
+    pub(crate) fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
         let same = |w: &Option<Waker>| w.as_ref().is_some_and(|w| w.will_wake(waker));
         if let Some(i) = (0..K).find(|&i| same(&self.wakers[i])) {
             self.armed[i] = true;
@@ -116,7 +252,10 @@ impl<const K: usize> WakerSet<K> {
         let i = match (0..K).find(|&i| !self.armed[i]) {
             Some(i) => i,
             None => {
-                self.wake_all();
+                // Full: the displaced waiter is woken, polls again and re-registers.
+                if let Some(displaced) = self.wakers[0].take() {
+                    wakes.push_displaced(displaced);
+                }
                 0
             }
         };
@@ -124,15 +263,25 @@ impl<const K: usize> WakerSet<K> {
         self.armed[i] = true;
     }
 
-    /// Wakes every registered waker (by reference) and forgets that they wait.
-    pub(crate) fn wake_all(&mut self) {
+    /// Puts every registered waker into `wakes` and forgets that they wait; those that do
+    /// not fit stay registered (`wakes` then says so).
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
         for (waker, armed) in self.wakers.iter().zip(&mut self.armed) {
-            if core::mem::take(armed) {
+            if *armed {
                 if let Some(waker) = waker {
-                    waker.wake_by_ref();
+                    if !wakes.push(waker) {
+                        return;
+                    }
                 }
+                *armed = false;
             }
         }
+    }
+
+    /// Whether a task waits in the set.
+    #[cfg(test)]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.iter().any(|&a| a)
     }
 
     /// Forgets that the registered wakers wait, without waking them.
@@ -166,7 +315,7 @@ impl<const K: usize> WaitList<K> {
     }
 
     /// Remembers `waker` in the entry of `key`, taking an entry the first time.
-    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker) {
+    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker, _: &mut Wakes) {
         let index = *key.get_or_insert_with(|| match self.free.pop() {
             Some(index) => index,
             None => {
@@ -188,11 +337,15 @@ impl<const K: usize> WaitList<K> {
         }
     }
 
-    /// Wakes every waiting future; their entries stay theirs until they unregister.
-    pub(crate) fn wake_all(&mut self) {
+    /// Puts the waker of every waiting future into `wakes` (those that do not fit stay);
+    /// their entries stay theirs until they unregister.
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
         for entry in self.entries.iter_mut().flatten() {
             if let Some(waker) = entry.take() {
-                waker.wake();
+                if let Err(waker) = wakes.push_owned(waker) {
+                    *entry = Some(waker);
+                    return;
+                }
             }
         }
     }
@@ -212,14 +365,14 @@ impl<const K: usize> WaitList<K> {
         Self(WakerSet::new())
     }
 
-    pub(crate) fn register(&mut self, _key: &mut Option<usize>, waker: &Waker) {
-        self.0.register(waker);
+    pub(crate) fn register(&mut self, _key: &mut Option<usize>, waker: &Waker, wakes: &mut Wakes) {
+        self.0.register(waker, wakes);
     }
 
     pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) {}
 
-    pub(crate) fn wake_all(&mut self) {
-        self.0.wake_all();
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        self.0.wake_all(wakes);
     }
 }
 
@@ -252,10 +405,10 @@ mod tests {
     fn same_waker_is_kept_once_and_woken_once() {
         let mut set = WakerSet::<2>::new();
         let (count, waker) = counter();
-        set.register(&waker);
-        set.register(&waker);
-        set.wake_all();
-        set.wake_all();
+        set.register(&waker, &mut Wakes::new());
+        set.register(&waker, &mut Wakes::new());
+        set.wake_all(&mut Wakes::new());
+        set.wake_all(&mut Wakes::new());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 
@@ -267,22 +420,22 @@ mod tests {
     fn a_waker_that_waits_again_is_re_armed_without_a_clone() {
         let mut set = WakerSet::<2>::new();
         let (count, waker) = counter();
-        set.register(&waker);
+        set.register(&waker, &mut Wakes::new());
         let held = Arc::strong_count(&count);
         for round in 1..=3 {
-            set.register(&waker);
+            set.register(&waker, &mut Wakes::new());
             assert_eq!(
                 Arc::strong_count(&count),
                 held,
                 "no clone on re-registration"
             );
-            set.wake_all();
+            set.wake_all(&mut Wakes::new());
             assert_eq!(count.0.load(Ordering::SeqCst), round);
         }
-        set.wake_all();
-        set.register(&waker);
+        set.wake_all(&mut Wakes::new());
+        set.register(&waker, &mut Wakes::new());
         set.clear();
-        set.wake_all();
+        set.wake_all(&mut Wakes::new());
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             3,
@@ -295,9 +448,9 @@ mod tests {
         let mut set = WakerSet::<2>::new();
         let counters: std::vec::Vec<_> = (0..5).map(|_| counter()).collect();
         for (_, waker) in &counters {
-            set.register(waker);
+            set.register(waker, &mut Wakes::new());
         }
-        set.wake_all();
+        set.wake_all(&mut Wakes::new());
         let kept = counters
             .iter()
             // One reference in `counters`, one in its `Waker`: a third is the set's.
@@ -315,7 +468,7 @@ mod tests {
         let mut set = WakerSet::<2>::new();
         let counters: std::vec::Vec<_> = (0..10).map(|_| counter()).collect();
         for (_, waker) in &counters {
-            set.register(waker);
+            set.register(waker, &mut Wakes::new());
         }
         assert!(
             counters
@@ -323,7 +476,18 @@ mod tests {
                 .all(|(c, _)| c.0.load(Ordering::SeqCst) == 0),
             "no spurious wake-ups with alloc"
         );
-        set.wake_all();
+        // More than one round holds: the rest stay armed until the next round.
+        let mut wakes = Wakes::new();
+        set.wake_all(&mut wakes);
+        assert_eq!(wakes.len(), Wakes::CAPACITY);
+        assert!(set.is_armed(), "the waiters that did not fit still wait");
+        let mut rounds = 1;
+        while wakes.wake() {
+            set.wake_all(&mut wakes);
+            rounds += 1;
+        }
+        assert_eq!(rounds, 2);
+        assert!(!set.is_armed());
         assert!(counters
             .iter()
             .all(|(c, _)| c.0.load(Ordering::SeqCst) == 1));
@@ -336,41 +500,54 @@ mod tests {
         let (a, wa) = counter();
         let (b, wb) = counter();
         let (mut ka, mut kb) = (None, None);
-        list.register(&mut ka, &wa);
-        list.register(&mut ka, &wa);
-        list.register(&mut kb, &wb);
+        list.register(&mut ka, &wa, &mut Wakes::new());
+        list.register(&mut ka, &wa, &mut Wakes::new());
+        list.register(&mut kb, &wb, &mut Wakes::new());
         assert_eq!(list.len(), 2);
         list.unregister(&mut kb);
         assert_eq!(list.len(), 1);
         for _ in 0..100 {
             let mut k = None;
-            list.register(&mut k, &wb);
+            list.register(&mut k, &wb, &mut Wakes::new());
             list.unregister(&mut k);
         }
         assert_eq!(list.entries.len(), 2, "entries are reused, not piled up");
-        list.wake_all();
+        list.wake_all(&mut Wakes::new());
         assert_eq!(a.0.load(Ordering::SeqCst), 1);
         assert_eq!(b.0.load(Ordering::SeqCst), 0, "b went away before the wake");
         // A woken waiter keeps its entry until it ends, and can wait again.
-        list.register(&mut ka, &wa);
-        list.wake_all();
+        list.register(&mut ka, &wa, &mut Wakes::new());
+        list.wake_all(&mut Wakes::new());
         assert_eq!(a.0.load(Ordering::SeqCst), 2);
     }
 
     #[cfg(not(feature = "alloc"))]
     #[test]
-    fn overflow_wakes_earlier_waiters_instead_of_losing_them() {
+    fn overflow_wakes_a_displaced_waiter_after_the_lock_instead_of_losing_it() {
         let mut set = WakerSet::<2>::new();
         let (a, wa) = counter();
         let (b, wb) = counter();
         let (c, wc) = counter();
-        set.register(&wa);
-        set.register(&wb);
-        set.register(&wc);
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        set.register(&wa, &mut Wakes::new());
+        set.register(&wb, &mut Wakes::new());
+        let mut wakes = Wakes::new();
+        set.register(&wc, &mut wakes);
+        assert_eq!(
+            a.0.load(Ordering::SeqCst),
+            0,
+            "woken once the lock is released"
+        );
+        drop(wakes);
+        assert_eq!(
+            a.0.load(Ordering::SeqCst),
+            1,
+            "displaced: it polls and registers again"
+        );
+        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        assert!(set.is_armed());
+        set.wake_all(&mut Wakes::new());
         assert_eq!(b.0.load(Ordering::SeqCst), 1);
-        assert_eq!(c.0.load(Ordering::SeqCst), 0);
-        set.wake_all();
         assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert!(!set.is_armed());
     }
 }

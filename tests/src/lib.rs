@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use rsvp::{LocalMutex, ManualClock, Rpc, StdMutex};
+use rsvp::{Envelope, LocalMutex, ManualClock, Queue, Rpc, StdMutex};
 
 pub mod batch;
 pub mod model;
@@ -23,8 +23,10 @@ pub mod model;
 /// A single-thread endpoint timed by a manual clock.
 pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, LocalMutex, ManualClock, N>;
 
-/// A thread-safe endpoint timed by a manual clock.
-pub type SharedRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, StdMutex, ManualClock, N>;
+/// A thread-safe endpoint timed by a manual clock, its requests in rsvp's separate queue
+/// (as the adapters make it).
+pub type SharedRpc<Req, Resp, const N: usize> =
+    Rpc<Req, Resp, StdMutex, ManualClock, N, Queue<StdMutex, Envelope<Req>, N>>;
 
 /// `n` milliseconds.
 pub const fn ms(n: u64) -> Duration {

@@ -30,7 +30,6 @@ pub struct EmbassyMutex<R>(R);
 unsafe impl<R: EmbassyRawMutex> rsvp::RawMutex for EmbassyMutex<R> {
     const INIT: Self = Self(R::INIT);
     // Critical sections on one core, or no lock at all: one lock per step is best.
-    type Queue<Req, const N: usize> = rsvp::InlineQueue;
 
     #[inline]
     fn lock<T>(&self, f: impl FnOnce() -> T) -> T {

@@ -8,8 +8,10 @@ use crate::FuturesTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given) and timer `T`
 /// ([`FuturesTimer`] unless given): handles may be sent to and shared between threads.
+/// Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own, so that
+/// callers queueing and a server replying on another thread contend less.
 pub type Rpc<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Rpc<Req, Resp, rsvp::StdMutex, T, N>;
+    rsvp::Rpc<Req, Resp, rsvp::StdMutex, T, N, rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<Req>, N>>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given) and timer `T`: no
 /// atomics and no lock, `!Sync`, for handles that all live on one thread (a `LocalPool`,

@@ -8,8 +8,16 @@ use crate::SmolTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given): handles may be sent to
 /// and shared between threads. Made by [`channel`], or `Rpc::new(SmolTimer)` for a
-/// `static`.
-pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<Req, Resp, rsvp::StdMutex, SmolTimer, N>;
+/// `static`. Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own,
+/// so that callers queueing and a server replying on another thread contend less.
+pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<
+    Req,
+    Resp,
+    rsvp::StdMutex,
+    SmolTimer,
+    N,
+    rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<Req>, N>,
+>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given): no atomics and no lock,
 /// `!Sync`, for handles that all live on one thread (a `smol::LocalExecutor`). Made by

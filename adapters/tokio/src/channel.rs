@@ -7,8 +7,17 @@ use std::sync::Arc;
 use crate::TokioTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given): handles may be sent to
-/// and shared between threads and tasks (`tokio::spawn`, the multi-thread runtime).
-pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<Req, Resp, rsvp::StdMutex, TokioTimer, N>;
+/// and shared between threads and tasks (`tokio::spawn`, the multi-thread runtime). Its
+/// requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own, so that
+/// callers queueing and a server replying on another thread contend less.
+pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<
+    Req,
+    Resp,
+    rsvp::StdMutex,
+    TokioTimer,
+    N,
+    rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<Req>, N>,
+>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given): no atomics and no lock,
 /// `!Sync`, for handles that all live on one thread (a current-thread runtime, a

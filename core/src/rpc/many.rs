@@ -65,11 +65,10 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::{Endpoint, GiveUp, InstantOf, Rpc, Started, Transport};
+use super::{Endpoint, GiveUp, InstantOf, Started};
 use crate::error::CallError;
-use crate::reply::{Acquire, Ticket};
+use crate::reply::Ticket;
 use crate::stats::Outcome;
-use crate::sync::RawMutex;
 use crate::time::Clock;
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
@@ -82,10 +81,10 @@ type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// A call whose outcome is there, or was taken, is left alone by later sets.
 pub struct ManyCall<Req, Resp> {
     /// `Some` until the request is handed to the queue.
-    req: Option<Req>,
+    pub(super) req: Option<Req>,
     /// The call's reply slot, while it holds one and has no outcome.
-    ticket: Option<Ticket>,
-    outcome: Option<Result<Resp, CallError>>,
+    pub(super) ticket: Option<Ticket>,
+    pub(super) outcome: Option<Result<Resp, CallError>>,
 }
 
 impl<Req, Resp> ManyCall<Req, Resp> {
@@ -344,76 +343,5 @@ impl<E: Endpoint + ?Sized> fmt::Debug for CallManyFuture<'_, E> {
             .field("sent", &self.next)
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
-    }
-}
-
-impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
-where
-    M: RawMutex,
-    C: Clock,
-    Q: Transport<Req, N>,
-{
-    /// [`Endpoint::start_set`]: with the inline queue, takes a slot for each unsent call at
-    /// the front of `calls`, registers the waker and queues the request, all in one lock;
-    /// stops at the first call that would wait, had reserved a slot, or meets a shutdown.
-    pub(super) fn start_many(
-        &self,
-        cx: &mut Context<'_>,
-        calls: &mut [ManyCall<Req, Resp>],
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
-    ) -> usize {
-        if self.queue.external().is_some() {
-            return 0;
-        }
-        self.state.lock(|s| {
-            let mut done = 0;
-            for call in calls.iter_mut() {
-                if call.req.is_some() {
-                    if call.ticket.is_some() || s.closed {
-                        break;
-                    }
-                    let how = Acquire::Send(Some(cx.waker()));
-                    let Some(ticket) = s.acquire(started_at, deadline, how) else {
-                        break;
-                    };
-                    let inline = Q::inline(&mut s.inline).expect("an inline transport");
-                    inline.push(call.req.take().expect("unsent"), ticket);
-                    call.ticket = Some(ticket);
-                }
-                done += 1;
-            }
-            done
-        })
-    }
-
-    /// [`Endpoint::collect_set`]: reads every reply that has arrived for `calls`, in one
-    /// lock, and wakes the calls waiting for a slot once if it freed any.
-    pub(super) fn collect_many(
-        &self,
-        cx: &mut Context<'_>,
-        calls: &mut [ManyCall<Req, Resp>],
-    ) -> bool {
-        self.state.lock(|s| {
-            let mut waiting = false;
-            let mut freed = false;
-            for call in calls.iter_mut() {
-                let Some(ticket) = call.ticket else {
-                    continue;
-                };
-                match s.slots.poll_reply(ticket, cx.waker()) {
-                    Poll::Ready(result) => {
-                        call.ticket = None;
-                        call.outcome = Some(result.map(|timed| timed.value));
-                        freed = true;
-                    }
-                    Poll::Pending => waiting = true,
-                }
-            }
-            if freed {
-                s.slot_waiters.wake_all();
-            }
-            waiting
-        })
     }
 }

@@ -1,0 +1,524 @@
+//! [`Rpc`]: the endpoint's state behind its lock, its queue, and its clock.
+//!
+//! Every operation is the same three steps: one event of the [state](super::state) under
+//! the lock, the wakers it collected woken once the lock is released, and what has to
+//! happen outside the lock (a request through the outside queue, a user value dropped).
+
+use core::task::{Context, Poll};
+
+use super::state::{Ended, EndpointState, Next, Refused, Start};
+use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Transport};
+use super::{Caller, CloseMode, Endpoint, GiveUp, ManyCall, Role, Server, Started};
+use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
+use crate::queue::RequestQueue;
+use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
+use crate::stats::{Outcome, StatsSnapshot};
+use crate::sync::{Mutex, RawMutex};
+use crate::time::Clock;
+
+/// Keeps what it holds on cache lines of its own, so that a thread working on one part of
+/// an endpoint (a caller queueing a request) does not take the cache line of another (the
+/// slots, which a server is replying in) from the thread using it.
+///
+/// 128 bytes on x86-64 and AArch64, whose prefetchers fetch 64-byte lines in pairs; no
+/// padding elsewhere (firmware: RAM is scarce, and one core is the rule). Measured with
+/// `rsvp-bench` (S3mt, three alternating runs of each build): the thread-safe round trip
+/// is 5-10 % cheaper with the slots and the queue apart; padding each slot as well bought
+/// nothing.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
+struct CacheLines<T>(T);
+
+impl<T> core::ops::Deref for CacheLines<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+type State<Req, Resp, C, Q, const N: usize> =
+    EndpointState<Req, Resp, <C as Clock>::Instant, <Q as Transport<Req, N>>::Ring, N>;
+
+/// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
+/// (queued or being worked on) at once.
+///
+/// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::LocalMutex) for one
+///   thread, [`StdMutex`](crate::StdMutex) or
+///   [`CriticalSectionMutex`](crate::CriticalSectionMutex) across threads.
+/// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
+/// - `Q` is the request queue: by default [`InlineQueue`], rsvp's ring inside the
+///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)),
+///   such as rsvp's separate [`Queue`](crate::Queue), which suits a lock that threads
+///   contend for (see [`InlineQueue`]).
+///
+/// It allocates nothing per call and can live in a `static`. Without `alloc` it never
+/// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
+/// tasks that waited at the same time, and are reused from then on.
+///
+/// ```
+/// use rsvp::{LocalMutex, NoClock, Rpc};
+///
+/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+/// let (caller, server) = Rpc::split(&rpc);
+/// # futures_executor::block_on(async {
+/// let call = caller.try_call(21).unwrap();
+/// let (req, responder) = server.recv().await.unwrap();
+/// responder.reply(req * 2).unwrap();
+/// assert_eq!(call.await, Ok(42));
+/// # });
+/// ```
+pub struct Rpc<Req, Resp, M, C, const N: usize, Q = InlineQueue>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: Transport<Req, N>,
+{
+    state: CacheLines<Mutex<M, State<Req, Resp, C, Q, N>>>,
+    queue: CacheLines<Q>,
+    clock: C,
+}
+
+impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: DefaultQueue<Req, N>,
+{
+    /// An endpoint over rsvp's own queue ([`InlineQueue`] unless `Q` names rsvp's
+    /// [`Queue`](crate::Queue)), usable in a `static`.
+    pub const fn new(clock: C) -> Self {
+        Self::with_queue(Q::NEW, clock)
+    }
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
+    Rpc<Req, Resp, M, C, N, Q>
+{
+    /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
+    /// requests, callers wait for room in it (and `try_call` says `Full`).
+    pub const fn with_queue(queue: Q, clock: C) -> Self {
+        Self {
+            state: CacheLines(Mutex::new(EndpointState::new(Q::RING))),
+            queue: CacheLines(queue),
+            clock,
+        }
+    }
+
+    /// The clock the endpoint stamps calls with.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The number of reply slots, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Counts and latencies of every call so far, and the calls queued and in progress now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.lock(|s| s.snapshot())
+    }
+
+    /// Whether the endpoint refuses new calls.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock(|s| s.is_closed())
+    }
+
+    /// Makes the first caller and server handles for an endpoint behind `this`
+    /// (`&Rpc`, `&'static Rpc`, `Arc<Rpc>`, `Rc<Rpc>`, ...).
+    pub fn split<P>(this: P) -> (Caller<P>, Server<P>)
+    where
+        P: core::ops::Deref<Target = Self> + Clone,
+    {
+        (Caller::new(this.clone()), Server::new(this))
+    }
+
+    /// Shuts the endpoint down: new calls fail with [`CallError::Closed`]; calls being worked
+    /// on finish; queued calls end with `Closed` ([`CloseMode::Fail`]) or are still served
+    /// ([`CloseMode::Drain`]). A running [`serve`](Server::serve) returns its report once
+    /// nothing is left. Returns how many calls it ended with `Closed` (queued ones, and
+    /// ones holding a slot that had not sent yet: unused permits, calls waiting for queue
+    /// room). Idempotent.
+    pub fn close(&self, mode: CloseMode) -> usize {
+        let closed = self.state.lock_wake(|s, wakes| s.close(mode, wakes));
+        // Every request still queued now belongs to a call that just ended with `Closed`
+        // (or had ended before): with `Fail` they are dropped now rather than kept until a
+        // server that may never come skips them. One at a time, outside the lock: a
+        // request's `Drop` may use this endpoint.
+        if let Some(queue) = self.queue.outside() {
+            queue.close();
+            if mode == CloseMode::Fail {
+                while queue.try_recv().is_ok() {}
+            }
+        } else if mode == CloseMode::Fail {
+            while let Popped::Next(env) = self.state.lock(|s| s.pop()) {
+                drop(env);
+            }
+        }
+        closed
+    }
+
+    fn now(&self) -> C::Instant {
+        self.clock.now()
+    }
+
+    /// The queue outside the lock, which the state hands requests to only if there is one.
+    fn outside(&self) -> &dyn RequestQueue<Envelope<Req>> {
+        self.queue
+            .outside()
+            .expect("only a queue outside the lock gets requests handed over")
+    }
+
+    /// Ends the call of `ticket` from the caller's side, counting `outcome` unless its
+    /// outcome was decided before. Returns what was left of it, to drop outside the lock.
+    fn end(&self, ticket: Ticket, outcome: Outcome) -> Option<Ended<Req, Resp, C::Instant>> {
+        let ended = self
+            .state
+            .lock_wake(|s, wakes| s.end(ticket, outcome, wakes))?;
+        if ended.phase == Phase::Queued && ended.removed.is_none() {
+            if let Some(queue) = self.queue.outside() {
+                // Give the queue space back now, rather than when a server skips it.
+                drop(queue.remove(&mut |env| env.ticket == ticket));
+            }
+        }
+        Some(ended)
+    }
+
+    /// Ends a call whose request the outside queue refused, counting `outcome`, unless a
+    /// shutdown ended it (with `Closed`, already counted) in between. Returns the call's
+    /// outcome.
+    fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
+        match self.end(ticket, outcome) {
+            Some(Ended {
+                phase: Phase::Done, ..
+            }) => Outcome::Closed,
+            _ => outcome,
+        }
+    }
+
+    /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
+    /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
+    /// waker registered, if given) when nothing is queued.
+    fn recv_set<F>(
+        &self,
+        mut cx: Option<&mut Context<'_>>,
+        limit: usize,
+        take: &mut F,
+    ) -> Poll<Option<usize>>
+    where
+        F: FnMut(Req, Ticket, RequestInfo<C::Instant>),
+    {
+        let now = self.now();
+        let limit = limit.max(1);
+        let mut taken = 0;
+        loop {
+            let waker = cx.as_ref().map(|cx| cx.waker());
+            let next = self
+                .state
+                .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
+            match next {
+                Next::Done => return Poll::Ready(Some(taken)),
+                // Ended by a shutdown while queued: skipped, and dropped outside the lock.
+                Next::Stale(env) => drop(env),
+                Next::Empty => return Poll::Pending,
+                Next::Closed => return Poll::Ready(None),
+                Next::Outside => break,
+            }
+        }
+        // The queue outside the lock: each request is checked against its slot as it comes.
+        let queue = self.outside();
+        while taken < limit {
+            let received = match cx.as_mut() {
+                Some(cx) if taken == 0 => queue
+                    .poll_recv(cx)
+                    .map(|env| env.ok_or(TryRecvError::Closed)),
+                _ => Poll::Ready(queue.try_recv()),
+            };
+            let env = match received {
+                Poll::Ready(Ok(env)) => env,
+                _ if taken > 0 => break,
+                Poll::Ready(Err(TryRecvError::Closed)) => return Poll::Ready(None),
+                Poll::Ready(Err(TryRecvError::Empty)) | Poll::Pending => return Poll::Pending,
+            };
+            match self.state.lock(|s| s.take(env.ticket, now)) {
+                Some(info) => {
+                    take(env.req, env.ticket, info);
+                    taken += 1;
+                }
+                // Stale: its caller gave up, or it was closed, while queued. Skip it.
+                None => drop(env),
+            }
+        }
+        Poll::Ready(Some(taken))
+    }
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> super::sealed::Sealed
+    for Rpc<Req, Resp, M, C, N, Q>
+{
+}
+
+impl<Req, Resp, M, C, const N: usize, Q> Endpoint for Rpc<Req, Resp, M, C, N, Q>
+where
+    M: RawMutex,
+    C: Clock,
+    Q: Transport<Req, N>,
+{
+    type Req = Req;
+    type Resp = Resp;
+    type Clock = C;
+
+    fn endpoint_clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn attach(&self, role: Role) {
+        self.state.lock(|s| s.attach(role));
+    }
+
+    fn detach(&self, role: Role) {
+        let last = self.state.lock(|s| s.detach(role));
+        match (last, role) {
+            // Nobody will take what is queued: end those calls instead of leaving their
+            // callers waiting (the seed's `Stop()` leaves them blocked forever).
+            (true, Role::Server) => drop(self.close(CloseMode::Fail)),
+            // Nothing more will arrive: the server answers what is queued, then its `recv`
+            // ends.
+            (true, Role::Caller) => drop(self.close(CloseMode::Drain)),
+            (false, _) => {}
+        }
+    }
+
+    fn record(&self, outcome: Outcome) {
+        self.state.lock(|s| s.record(outcome));
+    }
+
+    fn try_start(
+        &self,
+        req: Req,
+        deadline: Option<C::Instant>,
+    ) -> Result<Ticket, TryCallError<Req>> {
+        let now = self.now();
+        let started = self
+            .state
+            .lock_wake(|s, wakes| s.start(req, None, now, deadline, None, wakes));
+        let env = match started {
+            Start::Queued(ticket) => return Ok(ticket),
+            Start::Deliver(env) => env,
+            Start::Full(req) => return Err(TryCallError::Full(req)),
+            Start::Closed(req) => return Err(TryCallError::Closed(req)),
+            Start::Wait(_) | Start::Decided(_) => {
+                unreachable!(
+                    "a call without a waker or a reserved slot neither waits nor was decided"
+                )
+            }
+        };
+        let ticket = env.ticket;
+        match self.outside().try_send(env) {
+            Ok(()) => Ok(ticket),
+            Err(TrySendError::Full(env)) => match self.end_unsent(ticket, Outcome::Full) {
+                Outcome::Full => Err(TryCallError::Full(env.req)),
+                _ => Err(TryCallError::Closed(env.req)),
+            },
+            Err(TrySendError::Closed(env)) => {
+                self.end_unsent(ticket, Outcome::Closed);
+                Err(TryCallError::Closed(env.req))
+            }
+        }
+    }
+
+    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>> {
+        let now = self.now();
+        match self.state.lock_wake(|s, wakes| s.reserve(now, None, wakes)) {
+            Ok(ticket) => Ok(ticket),
+            Err(Refused::Closed) => Err(TryCallError::Closed(())),
+            Err(Refused::Full | Refused::Wait) => Err(TryCallError::Full(())),
+        }
+    }
+
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<Ticket, CallError>> {
+        let now = self.now();
+        match self
+            .state
+            .lock_wake(|s, wakes| s.reserve(now, Some(cx.waker()), wakes))
+        {
+            Ok(ticket) => Poll::Ready(Ok(ticket)),
+            Err(Refused::Wait) => Poll::Pending,
+            Err(Refused::Closed | Refused::Full) => Poll::Ready(Err(CallError::Closed)),
+        }
+    }
+
+    fn poll_start(
+        &self,
+        cx: &mut Context<'_>,
+        req: &mut Option<Req>,
+        ticket: &mut Option<Ticket>,
+        started_at: C::Instant,
+        deadline: Option<C::Instant>,
+    ) -> Poll<Result<Started, CallError>> {
+        loop {
+            let body = req.take().expect("CallFuture polled after it completed");
+            let held = *ticket;
+            let started = self.state.lock_wake(|s, wakes| {
+                s.start(body, held, started_at, deadline, Some(cx.waker()), wakes)
+            });
+            let env = match started {
+                Start::Queued(queued) => {
+                    *ticket = Some(queued);
+                    return Poll::Ready(Ok(Started::Waiting));
+                }
+                Start::Deliver(env) => env,
+                Start::Wait(body) => {
+                    *req = Some(body);
+                    return Poll::Pending;
+                }
+                Start::Closed(_) => return Poll::Ready(Err(CallError::Closed)),
+                Start::Decided(_) => return Poll::Ready(Ok(Started::Decided)),
+                Start::Full(_) => unreachable!("a call with a waker waits for a slot"),
+            };
+            // The queue outside the lock. The caller's waker was registered in the slot
+            // before the request becomes visible to a server.
+            let held = env.ticket;
+            *ticket = Some(held);
+            let queue = self.outside();
+            match queue.try_send(env) {
+                Ok(()) => return Poll::Ready(Ok(Started::Waiting)),
+                Err(TrySendError::Full(env)) => {
+                    *req = Some(env.req);
+                    self.state.lock(|s| s.unsend(held));
+                    if queue.poll_ready(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Err(TrySendError::Closed(env)) => {
+                    drop(env);
+                    self.end_unsent(held, Outcome::Closed);
+                    *ticket = None;
+                    return Poll::Ready(Err(CallError::Closed));
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn poll_reply(
+        &self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<Resp, C::Instant>> {
+        self.state
+            .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), wakes))
+    }
+
+    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
+        let outcome = match why {
+            GiveUp::Timeout => Outcome::Timeout,
+            GiveUp::Dropped => Outcome::Cancelled,
+        };
+        // A result that raced in goes to the caller, or is dropped there: outside the lock,
+        // since its `Drop` may use this endpoint.
+        self.end(ticket, outcome)?.result
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
+        let mut next = None;
+        let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
+            next = Some((req, ticket, info));
+        });
+        taken.map(|taken| taken.and(next))
+    }
+
+    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+        let mut next = None;
+        let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
+            next = Some((req, ticket, info));
+        });
+        match taken {
+            Poll::Ready(Some(_)) => Ok(next.expect("one request taken")),
+            Poll::Ready(None) => Err(TryRecvError::Closed),
+            Poll::Pending => Err(TryRecvError::Empty),
+        }
+    }
+
+    fn poll_recv_set(
+        &self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
+    ) -> Poll<Option<usize>> {
+        self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
+            take(req, ticket, info)
+        })
+    }
+
+    fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
+        let now = self.now();
+        self.state
+            .lock_wake(|s, wakes| s.reply(ticket, value, now, C::MEASURES_TIME, wakes))
+    }
+
+    fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
+        let now = self.now();
+        self.state
+            .lock_wake(|s, wakes| s.reply_set(replies, now, C::MEASURES_TIME, wakes))
+    }
+
+    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
+        self.state.lock(|s| s.forget_cancelled(tickets))
+    }
+
+    fn start_set(
+        &self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+        started_at: C::Instant,
+        deadline: Option<C::Instant>,
+    ) -> usize {
+        self.state
+            .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, cx.waker(), wakes))
+    }
+
+    fn collect_set(&self, cx: &mut Context<'_>, calls: &mut [ManyCall<Req, Resp>]) -> bool {
+        self.state
+            .lock_wake(|s, wakes| s.collect_set(calls, cx.waker(), wakes))
+    }
+
+    fn lose(&self, ticket: Ticket) {
+        self.state.lock_wake(|s, wakes| s.lose(ticket, wakes));
+    }
+
+    fn is_cancelled(&self, ticket: Ticket) -> bool {
+        self.state.lock(|s| s.is_cancelled(ticket))
+    }
+
+    fn poll_cancelled(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<()> {
+        self.state
+            .lock_wake(|s, wakes| s.poll_cancelled(ticket, cx.waker(), wakes))
+    }
+
+    fn close_endpoint(&self, mode: CloseMode) -> usize {
+        Rpc::close(self, mode)
+    }
+
+    fn endpoint_stats(&self) -> StatsSnapshot {
+        self.stats()
+    }
+
+    fn endpoint_capacity(&self) -> usize {
+        N
+    }
+}
+
+impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> core::fmt::Debug
+    for Rpc<Req, Resp, M, C, N, Q>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Rpc")
+            .field("capacity", &N)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,999 @@
+//! The endpoint's state machine: reply slots, the queue's bookkeeping, handle counts,
+//! waiting tasks and stats, with no lock, no clock and no I/O.
+//!
+//! # Design
+//!
+//! [`EndpointState`] is what an [`Rpc`](crate::Rpc) keeps inside its lock. Its `&mut self`
+//! methods are the events of the request/response protocol; each is written once, takes
+//! the time as an argument (`now`, `started_at`), and returns what happened. Wakers an
+//! event must wake go into a [`Wakes`]: the wrapper wakes them after unlocking, so no
+//! waker runs under the lock. Requests and results that leave the state are handed back
+//! to the wrapper, which drops them (user code) outside the lock.
+//!
+//! A call's slot moves through the phases of [`reply`](crate::reply) (`Free`, `Reserved`,
+//! `Queued`, `Taken`, `Done`); the events are:
+//!
+//! | event | slot | outcome counted | wakes |
+//! | --- | --- | --- | --- |
+//! | [`start`](EndpointState::start), a free slot | `Free → Queued` | | servers waiting for a request |
+//! | `start` of a reserved slot ([`Permit`](crate::Permit)) | `Reserved → Queued` | | servers |
+//! | `start`, no free slot, may wait | | | (registers the caller as a slot waiter) |
+//! | `start`, no free slot, may not wait (`try_*`) | | `Full` | |
+//! | `start` after [`close`](EndpointState::close) | | `Closed` | |
+//! | [`reserve`](EndpointState::reserve) | `Free → Reserved` | (`Full`, `Closed` as `start`) | |
+//! | [`unsend`](EndpointState::unsend) (the outside queue is full) | `Queued → Reserved` | | |
+//! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
+//! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
+//! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
+//! | [`poll_reply`](EndpointState::poll_reply), result there | `Done → Free` | | slot waiters |
+//! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | slot waiters, the responder's `cancelled()` |
+//! | `close(Fail)` | `Reserved`, `Queued → Done(Closed)` | `Closed` each | their callers, slot waiters, servers |
+//! | `close(Drain)` | | | slot waiters, servers |
+//!
+//! Invariants:
+//!
+//! - An outcome is counted once, when it is decided: a call that reached `Done` is not
+//!   counted again when its caller gives up.
+//! - A request is in the ring (or the outside queue) only while its slot is `Queued`, or
+//!   for a moment after its call ended there: [`take_next`](EndpointState::take_next) hands
+//!   such a stale request back, to be dropped outside the lock, and takes the next.
+//! - Servers are told the endpoint is closed only once the ring is empty: with
+//!   [`CloseMode::Drain`] they still take what was queued.
+
+use core::marker::PhantomData;
+use core::task::{Poll, Waker};
+
+use super::many::ManyCall;
+use super::transport::{Envelope, Popped, Ring};
+use super::{CloseMode, Role};
+use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket};
+use crate::stats::{Outcome, Stats, StatsSnapshot};
+use crate::time::Instant;
+use crate::waker_set::{WakeRest, WakerSet, Wakes};
+
+/// What [`EndpointState::start`] did with a call.
+pub(super) enum Start<Req> {
+    /// Queued in the ring, with the caller's waker registered for its result.
+    Queued(Ticket),
+    /// The slot is held and marked queued; the request goes through the queue outside the
+    /// lock.
+    Deliver(Envelope<Req>),
+    /// No free slot: the caller's waker waits for one.
+    Wait(Req),
+    /// No free slot, and the caller may not wait: counted as `Full`.
+    Full(Req),
+    /// The endpoint is closed: counted as `Closed`.
+    Closed(Req),
+    /// The call's reserved slot already holds its result (closed while reserved).
+    Decided(Req),
+}
+
+/// Why [`EndpointState::reserve`] gave no slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Refused {
+    /// No free slot, and the caller may not wait: counted as `Full`.
+    Full,
+    /// No free slot: the caller's waker waits for one.
+    Wait,
+    /// The endpoint is closed: counted as `Closed`.
+    Closed,
+}
+
+/// What [`EndpointState::take_next`] found.
+pub(super) enum Next<Req> {
+    /// It took as many requests as it was asked for, or all that were queued (at least one).
+    Done,
+    /// The next request's call had ended while it was queued: drop it outside the lock
+    /// and ask again.
+    Stale(Envelope<Req>),
+    /// Nothing queued: the server's waker (if any) waits for a request.
+    Empty,
+    /// Nothing queued, and nothing will come.
+    Closed,
+    /// The requests wait in the queue outside the lock.
+    Outside,
+}
+
+/// A call its caller ended ([`EndpointState::end`]).
+pub(super) struct Ended<Req, Resp, I> {
+    /// Where it was.
+    pub(super) phase: Phase,
+    /// The result that had arrived, if any (it was counted when it arrived).
+    pub(super) result: Option<CallResult<Resp, I>>,
+    /// Its request, if it was still in the ring.
+    pub(super) removed: Option<Envelope<Req>>,
+}
+
+/// The endpoint's state: see the [module docs](self).
+pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
+    slots: Slots<Resp, I, N>,
+    /// The queued requests, with [`InlineQueue`](crate::InlineQueue); nothing otherwise.
+    ring: R,
+    stats: Stats,
+    next_id: u64,
+    closed: bool,
+    callers: usize,
+    servers: usize,
+    /// Calls waiting for a free slot.
+    slot_waiters: WakerSet<4>,
+    _req: PhantomData<fn(Req) -> Req>,
+}
+
+impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Resp, I, R, N> {
+    pub(super) const fn new(ring: R) -> Self {
+        Self {
+            slots: Slots::new(),
+            ring,
+            stats: Stats::new(),
+            next_id: 0,
+            closed: false,
+            callers: 0,
+            servers: 0,
+            slot_waiters: WakerSet::new(),
+            _req: PhantomData,
+        }
+    }
+
+    /// A handle was made.
+    pub(super) fn attach(&mut self, role: Role) {
+        match role {
+            Role::Caller => self.callers += 1,
+            Role::Server => self.servers += 1,
+        }
+    }
+
+    /// A handle was dropped; true if it was the last of its role.
+    pub(super) fn detach(&mut self, role: Role) -> bool {
+        let count = match role {
+            Role::Caller => &mut self.callers,
+            Role::Server => &mut self.servers,
+        };
+        *count -= 1;
+        *count == 0
+    }
+
+    /// Counts an outcome decided outside the state (a call that never got a slot).
+    pub(super) fn record(&mut self, outcome: Outcome) {
+        self.stats.record(outcome, None);
+    }
+
+    pub(super) fn snapshot(&self) -> StatsSnapshot {
+        let o = self.slots.occupancy();
+        self.stats.snapshot(o.queued, o.taken)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Takes a free slot for a new call, with the next id.
+    #[inline]
+    fn acquire(&mut self, now: I, deadline: Option<I>, how: Acquire<'_>) -> Option<Ticket> {
+        let ticket = self.slots.acquire(self.next_id, now, deadline, how)?;
+        self.next_id += 1;
+        Some(ticket)
+    }
+
+    /// Starts a call of `req`: in the slot `held` (reserved by a permit, or by a call that
+    /// waited for room in the outside queue), or in a free one. With a `waker`, the caller
+    /// waits: for its result once the request is queued, for a slot if none is free.
+    /// Without one (`try_call`), no free slot is `Full`.
+    #[inline]
+    pub(super) fn start(
+        &mut self,
+        req: Req,
+        held: Option<Ticket>,
+        started_at: I,
+        deadline: Option<I>,
+        waker: Option<&Waker>,
+        wakes: &mut Wakes,
+    ) -> Start<Req> {
+        let ticket = match held {
+            Some(held) => {
+                if self.closed {
+                    // With `Fail` the slot holds its `Closed` result already; with `Drain`,
+                    // end it so: a closed endpoint queues nothing new.
+                    if self.slots.close_reserved(held) {
+                        self.stats.record(Outcome::Closed, None);
+                    }
+                    return Start::Decided(req);
+                }
+                if !self.slots.send(held, started_at, deadline) {
+                    return Start::Decided(req);
+                }
+                if let Some(waker) = waker {
+                    self.slots.watch(held, waker);
+                }
+                held
+            }
+            None => {
+                if self.closed {
+                    self.stats.record(Outcome::Closed, None);
+                    return Start::Closed(req);
+                }
+                // The caller's waker is registered in the slot before the request becomes
+                // visible to a server: a reply cannot come before it, so the call then
+                // waits without asking for its result first.
+                let Some(ticket) = self.acquire(started_at, deadline, Acquire::Send(waker)) else {
+                    return match waker {
+                        Some(waker) => {
+                            self.slot_waiters.register(waker, wakes);
+                            Start::Wait(req)
+                        }
+                        None => {
+                            self.stats.record(Outcome::Full, None);
+                            Start::Full(req)
+                        }
+                    };
+                };
+                ticket
+            }
+        };
+        match self.ring.push(Envelope { req, ticket }, wakes) {
+            Ok(()) => Start::Queued(ticket),
+            Err(env) => Start::Deliver(env),
+        }
+    }
+
+    /// Reserves a free slot for a call to come ([`Permit`](crate::Permit)).
+    pub(super) fn reserve(
+        &mut self,
+        now: I,
+        waker: Option<&Waker>,
+        wakes: &mut Wakes,
+    ) -> Result<Ticket, Refused> {
+        if self.closed {
+            self.stats.record(Outcome::Closed, None);
+            return Err(Refused::Closed);
+        }
+        if let Some(ticket) = self.acquire(now, None, Acquire::Reserve) {
+            return Ok(ticket);
+        }
+        match waker {
+            Some(waker) => {
+                self.slot_waiters.register(waker, wakes);
+                Err(Refused::Wait)
+            }
+            None => {
+                self.stats.record(Outcome::Full, None);
+                Err(Refused::Full)
+            }
+        }
+    }
+
+    /// The outside queue refused the request [`start`](Self::start) handed over: the call
+    /// keeps its slot, reserved, while it waits for room.
+    pub(super) fn unsend(&mut self, ticket: Ticket) {
+        self.slots.unsend(ticket);
+    }
+
+    /// Ends the call of `ticket` from the caller's side (it gave up, or its request could
+    /// not be queued): frees its slot and counts `outcome`, unless its outcome was decided
+    /// before. `None` if the call had ended already.
+    pub(super) fn end(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome,
+        wakes: &mut Wakes,
+    ) -> Option<Ended<Req, Resp, I>> {
+        let (phase, result) = self.slots.cancel(ticket, wakes)?;
+        self.slot_waiters.wake_all(wakes);
+        if phase != Phase::Done {
+            self.stats.record(outcome, None);
+        }
+        let removed = match phase {
+            Phase::Queued => self.ring.remove(ticket),
+            _ => None,
+        };
+        Some(Ended {
+            phase,
+            result,
+            removed,
+        })
+    }
+
+    /// Takes queued requests from the ring, up to `limit` in all, handing each to `take`
+    /// and counting it in `taken`. With a `waker`, a server finding nothing waits for the
+    /// next request.
+    #[inline]
+    pub(super) fn take_next(
+        &mut self,
+        now: I,
+        waker: Option<&Waker>,
+        limit: usize,
+        taken: &mut usize,
+        take: &mut impl FnMut(Req, Ticket, RequestInfo<I>),
+        wakes: &mut Wakes,
+    ) -> Next<Req> {
+        while *taken < limit {
+            match self.ring.pop() {
+                Popped::Next(env) => {
+                    let Some(info) = self.slots.take(env.ticket, now) else {
+                        return Next::Stale(env);
+                    };
+                    take(env.req, env.ticket, info);
+                    *taken += 1;
+                }
+                Popped::Empty if *taken > 0 => break,
+                Popped::Empty if self.closed => return Next::Closed,
+                Popped::Empty => {
+                    if let Some(waker) = waker {
+                        self.ring.register(waker, wakes);
+                    }
+                    return Next::Empty;
+                }
+                Popped::Outside => return Next::Outside,
+            }
+        }
+        Next::Done
+    }
+
+    /// A server took the request of `ticket` from the outside queue: `None` if it is stale
+    /// (its call ended while it was queued).
+    pub(super) fn take(&mut self, ticket: Ticket, now: I) -> Option<RequestInfo<I>> {
+        self.slots.take(ticket, now)
+    }
+
+    /// The responder's reply, counted; the value comes back if its caller is gone.
+    #[inline]
+    pub(super) fn reply(
+        &mut self,
+        ticket: Ticket,
+        value: Resp,
+        now: I,
+        measures_time: bool,
+        wakes: &mut Wakes,
+    ) -> Result<(), Resp> {
+        let latency = self.slots.reply(ticket, value, now, wakes)?;
+        self.stats
+            .record(Outcome::Replied, measures_time.then_some(latency));
+        Ok(())
+    }
+
+    /// The replies `replies` yields, until one is refused (its caller is gone): that value
+    /// comes back, to be dropped outside the lock. `None` once `replies` is exhausted.
+    pub(super) fn reply_set(
+        &mut self,
+        replies: &mut dyn Iterator<Item = (Ticket, Resp)>,
+        now: I,
+        measures_time: bool,
+        wakes: &mut Wakes,
+    ) -> Option<Resp> {
+        for (ticket, value) in replies {
+            if let Err(refused) = self.reply(ticket, value, now, measures_time, wakes) {
+                return Some(refused);
+            }
+        }
+        None
+    }
+
+    /// The responder dropped its handle without replying: the caller gets `Lost`.
+    pub(super) fn lose(&mut self, ticket: Ticket, wakes: &mut Wakes) {
+        if self.slots.lose(ticket, wakes) {
+            self.stats.record(Outcome::Lost, None);
+        }
+    }
+
+    /// The caller asks for its result; on `Ready` its slot is free again.
+    #[inline]
+    pub(super) fn poll_reply(
+        &mut self,
+        ticket: Ticket,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) -> Poll<CallResult<Resp, I>> {
+        let result = core::task::ready!(self.slots.poll_reply(ticket, waker));
+        self.slot_waiters.wake_all(wakes);
+        Poll::Ready(result)
+    }
+
+    /// Whether the caller of `ticket` stopped waiting.
+    pub(super) fn is_cancelled(&mut self, ticket: Ticket) -> bool {
+        self.slots.is_cancelled(ticket)
+    }
+
+    /// [`is_cancelled`](Self::is_cancelled), with `waker` woken when it becomes true.
+    pub(super) fn poll_cancelled(
+        &mut self,
+        ticket: Ticket,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) -> Poll<()> {
+        self.slots.poll_cancelled(ticket, waker, wakes)
+    }
+
+    /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`];
+    /// returns how many it replaced.
+    pub(super) fn forget_cancelled(&mut self, tickets: &mut [Ticket]) -> usize {
+        let mut forgotten = 0;
+        for ticket in tickets.iter_mut() {
+            if self.slots.is_cancelled(*ticket) {
+                *ticket = Ticket::NONE;
+                forgotten += 1;
+            }
+        }
+        forgotten
+    }
+
+    /// Starts the unsent calls at the front of `calls` that can go at once (a free slot, the
+    /// ring inside the lock), with `waker` registered in their slots; returns how many
+    /// calls from the front it is done with. Stops at the first that would wait, had
+    /// reserved a slot, or meets a shutdown, and does nothing without the inline ring.
+    pub(super) fn start_set(
+        &mut self,
+        calls: &mut [ManyCall<Req, Resp>],
+        started_at: I,
+        deadline: Option<I>,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) -> usize {
+        if !R::INSIDE {
+            return 0;
+        }
+        let mut done = 0;
+        for call in calls.iter_mut() {
+            if call.req.is_some() {
+                if call.ticket.is_some() || self.closed {
+                    break;
+                }
+                let how = Acquire::Send(Some(waker));
+                let Some(ticket) = self.acquire(started_at, deadline, how) else {
+                    break;
+                };
+                let req = call.req.take().expect("unsent");
+                if self.ring.push(Envelope { req, ticket }, wakes).is_err() {
+                    unreachable!("a ring inside the lock takes every request")
+                }
+                call.ticket = Some(ticket);
+            }
+            done += 1;
+        }
+        done
+    }
+
+    /// Reads every result that has arrived for `calls`, registering `waker` for the
+    /// others; true if some still wait.
+    pub(super) fn collect_set(
+        &mut self,
+        calls: &mut [ManyCall<Req, Resp>],
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) -> bool {
+        let mut waiting = false;
+        let mut freed = false;
+        for call in calls.iter_mut() {
+            let Some(ticket) = call.ticket else {
+                continue;
+            };
+            match self.slots.poll_reply(ticket, waker) {
+                Poll::Ready(result) => {
+                    call.ticket = None;
+                    call.outcome = Some(result.map(|timed| timed.value));
+                    freed = true;
+                }
+                Poll::Pending => waiting = true,
+            }
+        }
+        if freed {
+            self.slot_waiters.wake_all(wakes);
+        }
+        waiting
+    }
+
+    /// Shuts down: new calls are refused; with [`CloseMode::Fail`] every call not taken yet
+    /// ends with `Closed` (their requests stay in the ring, to be popped and dropped outside
+    /// the lock). Returns how many calls it ended.
+    pub(super) fn close(&mut self, mode: CloseMode, wakes: &mut Wakes) -> usize {
+        self.closed = true;
+        self.slot_waiters.wake_all(wakes);
+        self.ring.wake_servers(wakes);
+        let closed = match mode {
+            CloseMode::Fail => self.slots.close_pending(wakes),
+            CloseMode::Drain => 0,
+        };
+        for _ in 0..closed {
+            self.stats.record(Outcome::Closed, None);
+        }
+        closed
+    }
+
+    /// Pops the next request of the ring, whatever its call's state: after a `Fail`
+    /// shutdown, to drop what is queued outside the lock.
+    pub(super) fn pop(&mut self) -> Popped<Req> {
+        self.ring.pop()
+    }
+}
+
+impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
+    for EndpointState<Req, Resp, I, R, N>
+{
+    fn wake_rest(&mut self, wakes: &mut Wakes) {
+        self.slot_waiters.wake_all(wakes);
+        self.ring.wake_servers(wakes);
+        self.slots.wake_rest(wakes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::error::CallError;
+    use crate::rpc::transport::{InlineRing, Outside};
+    use crate::time::NoInstant;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use std::vec::Vec;
+
+    type Inline<const N: usize> = EndpointState<u32, u32, NoInstant, InlineRing<u32, N>, N>;
+    type Apart<const N: usize> = EndpointState<u32, u32, NoInstant, Outside, N>;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+    fn woken(count: &Count) -> usize {
+        count.0.load(Ordering::SeqCst)
+    }
+
+    fn inline<const N: usize>() -> Inline<N> {
+        EndpointState::new(InlineRing::new())
+    }
+
+    /// Starts a call that waits (with `waker`), expecting it queued in the ring.
+    fn call<const N: usize>(s: &mut Inline<N>, req: u32, waker: &Waker) -> Ticket {
+        match s.start(req, None, NoInstant, None, Some(waker), &mut Wakes::new()) {
+            Start::Queued(ticket) => ticket,
+            _ => panic!("expected the call queued"),
+        }
+    }
+
+    /// Takes the next request, expecting one.
+    fn take<R: Ring<u32>, const N: usize>(
+        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+    ) -> (u32, Ticket) {
+        let (mut taken, mut got) = (0, None);
+        let next = s.take_next(
+            NoInstant,
+            None,
+            1,
+            &mut taken,
+            &mut |req, ticket, _| got = Some((req, ticket)),
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Done));
+        got.expect("a request")
+    }
+
+    fn reply_of<R: Ring<u32>, const N: usize>(
+        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        ticket: Ticket,
+    ) -> Poll<Result<u32, CallError>> {
+        let (_, waker) = counter();
+        s.poll_reply(ticket, &waker, &mut Wakes::new())
+            .map(|result| result.map(|timed| timed.value))
+    }
+
+    #[test]
+    fn start_queues_the_request_and_wakes_a_waiting_server() {
+        let mut s = inline::<2>();
+        let (server, server_waker) = counter();
+        let mut taken = 0;
+        let next = s.take_next(
+            NoInstant,
+            Some(&server_waker),
+            1,
+            &mut taken,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Empty));
+        let (_, caller) = counter();
+        let mut wakes = Wakes::new();
+        let started = s.start(7, None, NoInstant, None, Some(&caller), &mut wakes);
+        assert!(matches!(started, Start::Queued(_)));
+        assert_eq!(woken(&server), 0, "woken after the lock, not by the event");
+        assert_eq!(wakes.len(), 1);
+        drop(wakes);
+        assert_eq!(woken(&server), 1);
+        assert_eq!(take(&mut s).0, 7);
+        assert_eq!(s.snapshot().in_flight, 1);
+    }
+
+    #[test]
+    fn start_without_a_free_slot_waits_or_is_full() {
+        let mut s = inline::<1>();
+        let (_, first) = counter();
+        let ticket = call(&mut s, 1, &first);
+        let (waiter, waiting) = counter();
+        let mut wakes = Wakes::new();
+        match s.start(2, None, NoInstant, None, Some(&waiting), &mut wakes) {
+            Start::Wait(req) => assert_eq!(req, 2),
+            _ => panic!("expected the call to wait for a slot"),
+        }
+        match s.start(3, None, NoInstant, None, None, &mut wakes) {
+            Start::Full(req) => assert_eq!(req, 3),
+            _ => panic!("expected Full"),
+        }
+        assert_eq!(
+            s.snapshot().full,
+            1,
+            "only the call that may not wait counts"
+        );
+        drop(wakes);
+        assert_eq!(woken(&waiter), 0, "nothing came free yet");
+        // The slot comes free when its caller reads the reply: the waiter is woken.
+        take(&mut s);
+        s.reply(ticket, 10, NoInstant, false, &mut Wakes::new())
+            .unwrap();
+        assert_eq!(reply_of(&mut s, ticket), Poll::Ready(Ok(10)));
+        assert_eq!(woken(&waiter), 1);
+    }
+
+    #[test]
+    fn a_freed_slot_wakes_the_tasks_waiting_for_one() {
+        let mut s = inline::<1>();
+        let (_, first) = counter();
+        let ticket = call(&mut s, 1, &first);
+        let (waiter, waiting) = counter();
+        assert!(matches!(
+            s.start(2, None, NoInstant, None, Some(&waiting), &mut Wakes::new()),
+            Start::Wait(_)
+        ));
+        take(&mut s);
+        s.reply(ticket, 10, NoInstant, false, &mut Wakes::new())
+            .unwrap();
+        let mut wakes = Wakes::new();
+        assert!(s.poll_reply(ticket, &first, &mut wakes).is_ready());
+        assert_eq!(woken(&waiter), 0);
+        drop(wakes);
+        assert_eq!(woken(&waiter), 1);
+        assert!(matches!(
+            s.start(2, None, NoInstant, None, Some(&waiting), &mut Wakes::new()),
+            Start::Queued(_)
+        ));
+    }
+
+    #[test]
+    fn start_after_close_is_closed_and_counted() {
+        let mut s = inline::<2>();
+        s.close(CloseMode::Drain, &mut Wakes::new());
+        let (_, waker) = counter();
+        match s.start(1, None, NoInstant, None, Some(&waker), &mut Wakes::new()) {
+            Start::Closed(req) => assert_eq!(req, 1),
+            _ => panic!("expected Closed"),
+        }
+        assert_eq!(
+            s.reserve(NoInstant, None, &mut Wakes::new()),
+            Err(Refused::Closed)
+        );
+        assert_eq!(s.snapshot().closed, 2);
+    }
+
+    #[test]
+    fn a_reserved_slot_is_sent_by_start() {
+        let mut s = inline::<1>();
+        let held = s.reserve(NoInstant, None, &mut Wakes::new()).unwrap();
+        assert_eq!(
+            s.reserve(NoInstant, None, &mut Wakes::new()),
+            Err(Refused::Full)
+        );
+        let (_, waker) = counter();
+        match s.start(
+            5,
+            Some(held),
+            NoInstant,
+            None,
+            Some(&waker),
+            &mut Wakes::new(),
+        ) {
+            Start::Queued(ticket) => assert_eq!(ticket, held),
+            _ => panic!("expected the reserved call queued"),
+        }
+        assert_eq!(take(&mut s), (5, held));
+    }
+
+    #[test]
+    fn a_reserved_slot_after_close_is_decided_and_counted_once() {
+        let (_, waker) = counter();
+        for mode in [CloseMode::Drain, CloseMode::Fail] {
+            let mut s = inline::<1>();
+            let held = s.reserve(NoInstant, None, &mut Wakes::new()).unwrap();
+            s.close(mode, &mut Wakes::new());
+            let started = s.start(
+                5,
+                Some(held),
+                NoInstant,
+                None,
+                Some(&waker),
+                &mut Wakes::new(),
+            );
+            assert!(matches!(started, Start::Decided(5)), "{mode:?}");
+            assert_eq!(reply_of(&mut s, held), Poll::Ready(Err(CallError::Closed)));
+            assert_eq!(s.snapshot().closed, 1, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_queue_outside_the_lock_gets_the_request_handed_over() {
+        let mut s: Apart<2> = EndpointState::new(Outside);
+        let (_, waker) = counter();
+        let Start::Deliver(env) =
+            s.start(3, None, NoInstant, None, Some(&waker), &mut Wakes::new())
+        else {
+            panic!("expected the request handed over");
+        };
+        assert_eq!(env.req, 3);
+        let ticket = env.ticket;
+        // The queue was full: the call keeps its slot, reserved, and sends it again.
+        s.unsend(ticket);
+        let Start::Deliver(env) = s.start(
+            3,
+            Some(ticket),
+            NoInstant,
+            None,
+            Some(&waker),
+            &mut Wakes::new(),
+        ) else {
+            panic!("expected the request handed over again");
+        };
+        assert_eq!(env.ticket, ticket);
+        let mut taken = 0;
+        let next = s.take_next(
+            NoInstant,
+            None,
+            1,
+            &mut taken,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Outside));
+        assert!(s.take(ticket, NoInstant).is_some());
+        assert!(s.take(ticket, NoInstant).is_none(), "taken once");
+        assert_eq!(
+            s.start_set(&mut [], NoInstant, None, &waker, &mut Wakes::new()),
+            0
+        );
+    }
+
+    #[test]
+    fn take_next_takes_up_to_the_limit_in_order() {
+        let mut s = inline::<4>();
+        let (_, waker) = counter();
+        for req in 1..=3 {
+            call(&mut s, req, &waker);
+        }
+        let mut taken = 0;
+        let mut got = Vec::new();
+        let next = s.take_next(
+            NoInstant,
+            None,
+            2,
+            &mut taken,
+            &mut |req, _, _| got.push(req),
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Done));
+        assert_eq!(got, [1, 2]);
+        let mut taken = 0;
+        let next = s.take_next(
+            NoInstant,
+            None,
+            5,
+            &mut taken,
+            &mut |req, _, _| got.push(req),
+            &mut Wakes::new(),
+        );
+        assert!(
+            matches!(next, Next::Done),
+            "fewer than the limit is done too"
+        );
+        assert_eq!((taken, got), (1, std::vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn reply_wakes_the_caller_and_counts_once() {
+        let mut s = inline::<1>();
+        let (caller, waker) = counter();
+        let ticket = call(&mut s, 4, &waker);
+        take(&mut s);
+        let mut wakes = Wakes::new();
+        s.reply(ticket, 40, NoInstant, false, &mut wakes).unwrap();
+        assert_eq!(woken(&caller), 0);
+        drop(wakes);
+        assert_eq!(woken(&caller), 1);
+        assert_eq!(
+            s.reply(ticket, 41, NoInstant, false, &mut Wakes::new()),
+            Err(41)
+        );
+        assert_eq!(reply_of(&mut s, ticket), Poll::Ready(Ok(40)));
+        assert_eq!(s.snapshot().replied, 1);
+    }
+
+    #[test]
+    fn lose_gives_the_caller_lost() {
+        let mut s = inline::<1>();
+        let (caller, waker) = counter();
+        let ticket = call(&mut s, 4, &waker);
+        take(&mut s);
+        s.lose(ticket, &mut Wakes::new());
+        assert_eq!(woken(&caller), 1);
+        s.lose(ticket, &mut Wakes::new());
+        assert_eq!(reply_of(&mut s, ticket), Poll::Ready(Err(CallError::Lost)));
+        assert_eq!(s.snapshot().lost, 1);
+    }
+
+    #[test]
+    fn end_frees_the_slot_takes_the_request_out_and_tells_the_responder() {
+        let mut s = inline::<2>();
+        let (_, waker) = counter();
+        // Queued: its request leaves the ring with it.
+        let queued = call(&mut s, 1, &waker);
+        let ended = s.end(queued, Outcome::Timeout, &mut Wakes::new()).unwrap();
+        assert_eq!(ended.phase, Phase::Queued);
+        assert_eq!(ended.removed.map(|env| env.req), Some(1));
+        assert!(s.end(queued, Outcome::Timeout, &mut Wakes::new()).is_none());
+        // Taken: the responder waiting in `cancelled()` is woken.
+        let taken = call(&mut s, 2, &waker);
+        take(&mut s);
+        let (responder, responder_waker) = counter();
+        assert!(s
+            .poll_cancelled(taken, &responder_waker, &mut Wakes::new())
+            .is_pending());
+        assert!(!s.is_cancelled(taken));
+        let ended = s.end(taken, Outcome::Cancelled, &mut Wakes::new()).unwrap();
+        assert_eq!(ended.phase, Phase::Taken);
+        assert_eq!(woken(&responder), 1);
+        assert!(s.is_cancelled(taken));
+        assert_eq!(
+            s.reply(taken, 20, NoInstant, false, &mut Wakes::new()),
+            Err(20)
+        );
+        // Done: the result comes back, counted once, as it was decided.
+        let done = call(&mut s, 3, &waker);
+        take(&mut s);
+        s.reply(done, 30, NoInstant, false, &mut Wakes::new())
+            .unwrap();
+        let ended = s.end(done, Outcome::Cancelled, &mut Wakes::new()).unwrap();
+        assert_eq!(ended.phase, Phase::Done);
+        assert_eq!(ended.result.map(|r| r.map(|t| t.value)), Some(Ok(30)));
+        let stats = s.snapshot();
+        assert_eq!((stats.timeout, stats.cancelled, stats.replied), (1, 1, 1));
+    }
+
+    #[test]
+    fn close_fail_ends_what_was_not_taken_and_drain_leaves_it_to_the_server() {
+        let (_, waker) = counter();
+        let mut s = inline::<3>();
+        let taken = call(&mut s, 1, &waker);
+        let queued = call(&mut s, 2, &waker);
+        assert_eq!(take(&mut s).1, taken);
+        let (server, server_waker) = counter();
+        s.ring.register(&server_waker, &mut Wakes::new());
+        assert_eq!(s.close(CloseMode::Fail, &mut Wakes::new()), 1);
+        assert_eq!(woken(&server), 1);
+        assert_eq!(
+            reply_of(&mut s, queued),
+            Poll::Ready(Err(CallError::Closed))
+        );
+        // The stale request is still in the ring: handed back to be dropped, then Closed.
+        let mut n = 0;
+        let next = s.take_next(
+            NoInstant,
+            None,
+            1,
+            &mut n,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Stale(env) if env.req == 2));
+        let next = s.take_next(
+            NoInstant,
+            None,
+            1,
+            &mut n,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Closed));
+        // Work in progress finishes.
+        s.reply(taken, 20, NoInstant, false, &mut Wakes::new())
+            .unwrap();
+        assert_eq!(s.snapshot().closed, 1);
+
+        let mut s = inline::<3>();
+        call(&mut s, 1, &waker);
+        assert_eq!(s.close(CloseMode::Drain, &mut Wakes::new()), 0);
+        assert_eq!(take(&mut s).0, 1, "drained");
+        let next = s.take_next(
+            NoInstant,
+            None,
+            1,
+            &mut n,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Closed));
+    }
+
+    #[test]
+    fn a_close_that_wakes_more_than_a_round_leaves_the_rest_for_wake_rest() {
+        const N: usize = Wakes::CAPACITY + 5;
+        let mut s = inline::<N>();
+        let counters: Vec<_> = (0..N).map(|_| counter()).collect();
+        for (req, (_, waker)) in counters.iter().enumerate() {
+            call(&mut s, req as u32, waker);
+        }
+        let mut wakes = Wakes::new();
+        assert_eq!(s.close(CloseMode::Fail, &mut wakes), N);
+        let mut rounds = 1;
+        while wakes.wake() {
+            s.wake_rest(&mut wakes);
+            rounds += 1;
+        }
+        assert_eq!(rounds, 2);
+        assert!(counters.iter().all(|(count, _)| woken(count) == 1));
+    }
+
+    #[test]
+    fn a_set_starts_in_one_event_and_collects_what_arrived() {
+        let mut s = inline::<2>();
+        let (task, waker) = counter();
+        let mut calls = [ManyCall::new(1), ManyCall::new(2), ManyCall::new(3)];
+        let done = s.start_set(&mut calls, NoInstant, None, &waker, &mut Wakes::new());
+        assert_eq!(done, 2, "the third waits for a slot");
+        let (first, second) = (take(&mut s), take(&mut s));
+        let mut wakes = Wakes::new();
+        s.reply(first.1, 10, NoInstant, false, &mut wakes).unwrap();
+        s.reply(second.1, 20, NoInstant, false, &mut wakes).unwrap();
+        assert_eq!(wakes.len(), 1, "two replies to one task wake it once");
+        drop(wakes);
+        assert_eq!(woken(&task), 1);
+        assert!(!s.collect_set(&mut calls[..2], &waker, &mut Wakes::new()));
+        assert_eq!(calls[0].outcome(), Some(&Ok(10)));
+        assert_eq!(calls[1].outcome(), Some(&Ok(20)));
+        assert!(calls[2].is_unsent());
+    }
+
+    #[test]
+    fn forget_cancelled_replaces_the_tickets_of_callers_that_left() {
+        let mut s = inline::<2>();
+        let (_, waker) = counter();
+        let stays = call(&mut s, 1, &waker);
+        let leaves = call(&mut s, 2, &waker);
+        take(&mut s);
+        take(&mut s);
+        s.end(leaves, Outcome::Cancelled, &mut Wakes::new());
+        let mut tickets = [stays, leaves];
+        assert_eq!(s.forget_cancelled(&mut tickets), 1);
+        assert_eq!(tickets, [stays, Ticket::NONE]);
+        let refused = s.reply_set(
+            &mut [(stays, 10), (Ticket::NONE, 20)].into_iter(),
+            NoInstant,
+            false,
+            &mut Wakes::new(),
+        );
+        assert_eq!(refused, Some(20));
+        assert_eq!(s.snapshot().replied, 1);
+    }
+
+    #[test]
+    fn handles_are_counted_per_role() {
+        let mut s = inline::<1>();
+        s.attach(Role::Caller);
+        s.attach(Role::Caller);
+        s.attach(Role::Server);
+        assert!(!s.detach(Role::Caller));
+        assert!(s.detach(Role::Server));
+        assert!(s.detach(Role::Caller));
+    }
+}

@@ -1,0 +1,214 @@
+//! Where an endpoint's requests wait between caller and server: rsvp's ring inside the
+//! endpoint's lock ([`InlineQueue`]), or any [`RequestQueue`] outside it.
+//!
+//! The difference lives here and nowhere else. The endpoint's state keeps a [`Ring`]: the
+//! inline ring queues a request in the same lock that starts its call, and takes it in the
+//! same lock that marks it taken; the outside queue's ring is empty and hands every request
+//! back, and the endpoint then moves it through the [`Transport`] after unlocking. Each
+//! endpoint operation decides which way once, on what its state event returned.
+
+use core::task::Waker;
+
+use crate::queue::{Queue, QueueState, RequestQueue};
+use crate::reply::Ticket;
+use crate::sync::RawMutex;
+use crate::waker_set::{WakerSet, Wakes};
+
+/// A request in transit: the request and the ticket of its reply slot.
+///
+/// Only rsvp reads it; a [`RequestQueue`] implementation just moves it.
+pub struct Envelope<Req> {
+    pub(super) req: Req,
+    pub(super) ticket: Ticket,
+}
+
+impl<Req> Envelope<Req> {
+    /// The request inside.
+    pub fn request(&self) -> &Req {
+        &self.req
+    }
+}
+
+impl<Req> core::fmt::Debug for Envelope<Req> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rsvp's own request queue inside the endpoint's lock: a ring of `N` requests kept beside
+/// the reply slots, and the default queue of an [`Rpc`](crate::Rpc).
+///
+/// Starting a call then takes one lock (slot and queue together) instead of two, and a
+/// server takes a request in one lock too. It never refuses a request for lack of room: it
+/// has a place for every slot. Over a lock that threads contend for
+/// ([`StdMutex`](crate::StdMutex)), rsvp's separate [`Queue`] lets a caller queue a request
+/// while a server replies on another thread; the thread-safe aliases of the adapters use it.
+///
+/// ```
+/// use rsvp::{InlineQueue, LocalMutex, NoClock, Rpc};
+///
+/// // The default, named.
+/// let _rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
+/// ```
+#[derive(Clone, Copy, Default, Debug)]
+pub struct InlineQueue;
+
+/// What the endpoint's state keeps of its queue, inside its lock. rsvp's internals.
+#[doc(hidden)]
+pub trait Ring<Req> {
+    /// Whether requests wait inside the lock (every [`push`](Self::push) succeeds).
+    const INSIDE: bool;
+    /// Queues a request, or hands it back to go through the queue outside the lock.
+    fn push(&mut self, env: Envelope<Req>, wakes: &mut Wakes) -> Result<(), Envelope<Req>>;
+    /// The next queued request.
+    fn pop(&mut self) -> Popped<Req>;
+    /// Takes the request of `ticket` out (its caller gave up while it was queued).
+    fn remove(&mut self, ticket: Ticket) -> Option<Envelope<Req>>;
+    /// `waker`'s task waits for a request.
+    fn register(&mut self, waker: &Waker, wakes: &mut Wakes);
+    /// Wakes the tasks waiting for a request (shutdown, or a second round).
+    fn wake_servers(&mut self, wakes: &mut Wakes);
+}
+
+/// What [`Ring::pop`] found.
+#[doc(hidden)]
+pub enum Popped<Req> {
+    /// The next request.
+    Next(Envelope<Req>),
+    /// Nothing is queued.
+    Empty,
+    /// Requests wait in the queue outside the lock.
+    Outside,
+}
+
+/// The ring of [`InlineQueue`]. rsvp's internals.
+#[doc(hidden)]
+pub struct InlineRing<Req, const N: usize> {
+    /// Holds the requests of calls that are queued, in order, plus, for a moment after a
+    /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken).
+    ring: QueueState<Envelope<Req>, N>,
+    /// Servers waiting for a request.
+    servers: WakerSet<2>,
+}
+
+impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
+    const INSIDE: bool = true;
+
+    // Inlined so that the envelope is written once, in its ring entry: built by the caller
+    // and copied in, its narrow stores made the wide copy stall (store forwarding).
+    #[inline(always)]
+    fn push(&mut self, env: Envelope<Req>, wakes: &mut Wakes) -> Result<(), Envelope<Req>> {
+        if self.ring.push(env).is_err() {
+            // Each queued call holds one of the `N` slots, and the ring has `N` places.
+            unreachable!("the inline queue has a place for every reply slot")
+        }
+        self.servers.wake_all(wakes);
+        Ok(())
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Popped<Req> {
+        match self.ring.pop() {
+            Ok(env) => Popped::Next(env),
+            Err(_) => Popped::Empty,
+        }
+    }
+
+    fn remove(&mut self, ticket: Ticket) -> Option<Envelope<Req>> {
+        self.ring.remove(&mut |env| env.ticket == ticket)
+    }
+
+    #[inline]
+    fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
+        self.servers.register(waker, wakes);
+    }
+
+    fn wake_servers(&mut self, wakes: &mut Wakes) {
+        self.servers.wake_all(wakes);
+    }
+}
+
+/// The ring of a queue outside the lock: nothing inside. rsvp's internals.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Outside;
+
+impl<Req> Ring<Req> for Outside {
+    const INSIDE: bool = false;
+
+    #[inline]
+    fn push(&mut self, env: Envelope<Req>, _: &mut Wakes) -> Result<(), Envelope<Req>> {
+        Err(env)
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Popped<Req> {
+        Popped::Outside
+    }
+
+    fn remove(&mut self, _: Ticket) -> Option<Envelope<Req>> {
+        None
+    }
+
+    fn register(&mut self, _: &Waker, _: &mut Wakes) {}
+
+    fn wake_servers(&mut self, _: &mut Wakes) {}
+}
+
+/// How an endpoint's requests travel: [`InlineQueue`], or any [`RequestQueue`] of
+/// [`Envelope`]s. rsvp's internals: nothing to implement.
+#[doc(hidden)]
+pub trait Transport<Req, const N: usize> {
+    /// What the endpoint's state keeps of the queue, inside its lock.
+    type Ring: Ring<Req>;
+    /// An empty one.
+    const RING: Self::Ring;
+    /// The queue outside the lock, if any: [`Ring::push`] hands requests back, and
+    /// [`Ring::pop`] says [`Popped::Outside`], only when there is one.
+    fn outside(&self) -> Option<&dyn RequestQueue<Envelope<Req>>>;
+}
+
+/// A [`Transport`] an endpoint can make by itself ([`Rpc::new`](crate::Rpc::new)).
+/// rsvp's internals.
+#[doc(hidden)]
+pub trait DefaultQueue<Req, const N: usize>: Transport<Req, N> {
+    /// An empty queue.
+    const NEW: Self;
+}
+
+impl<Req, const N: usize> Transport<Req, N> for InlineQueue {
+    type Ring = InlineRing<Req, N>;
+    const RING: Self::Ring = InlineRing::new();
+    #[inline]
+    fn outside(&self) -> Option<&dyn RequestQueue<Envelope<Req>>> {
+        None
+    }
+}
+
+impl<Req, const N: usize, Q: RequestQueue<Envelope<Req>>> Transport<Req, N> for Q {
+    type Ring = Outside;
+    const RING: Outside = Outside;
+    #[inline]
+    fn outside(&self) -> Option<&dyn RequestQueue<Envelope<Req>>> {
+        Some(self)
+    }
+}
+
+impl<Req, const N: usize> DefaultQueue<Req, N> for InlineQueue {
+    const NEW: Self = InlineQueue;
+}
+
+impl<M: RawMutex, Req, const N: usize> DefaultQueue<Req, N> for Queue<M, Envelope<Req>, N> {
+    const NEW: Self = Queue::new();
+}
+
+impl<Req, const N: usize> InlineRing<Req, N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            ring: QueueState::new(),
+            servers: WakerSet::new(),
+        }
+    }
+}

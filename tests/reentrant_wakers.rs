@@ -1,0 +1,166 @@
+//! No waker runs under a lock. An executor may poll a woken task inline, inside `wake`, and
+//! that task may use the endpoint whose event woke it: such a waker must neither deadlock
+//! (`StdMutex`) nor hit the single-thread flavour's re-entrancy check (`LocalMutex`), and it
+//! must see the event that woke it already done.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+
+use rsvp::{CallError, Caller, CloseMode, NoClock, Rpc, Server, StdMutex, TryCallError};
+use rsvp_tests::Poller;
+
+type Local = Rpc<u32, u32, rsvp::LocalMutex, NoClock, 2>;
+type Shared = Rpc<u32, u32, StdMutex, NoClock, 2>;
+type SharedQueued =
+    Rpc<u32, u32, StdMutex, NoClock, 2, rsvp::Queue<StdMutex, rsvp::Envelope<u32>, 2>>;
+
+/// A waker that runs `f` when woken, as an executor polling inline would.
+struct Inline<F>(F);
+
+impl<F: Fn() + Send + Sync + 'static> Wake for Inline<F> {
+    fn wake(self: Arc<Self>) {
+        (self.0)();
+    }
+}
+
+fn inline_waker(f: impl Fn() + Send + Sync + 'static) -> Waker {
+    Waker::from(Arc::new(Inline(f)))
+}
+
+/// The single-thread endpoint and a server handle of it.
+type LocalEnds = (Rc<Local>, Rc<Server<Rc<Local>>>);
+
+thread_local! {
+    /// The single-thread endpoint and a server handle, for wakers (which must be `Send`)
+    /// to reach.
+    static LOCAL: RefCell<Option<LocalEnds>> = const { RefCell::new(None) };
+}
+
+fn local() -> (Caller<Rc<Local>>, Rc<Server<Rc<Local>>>) {
+    let rpc = Rc::new(Local::new(NoClock));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let server = Rc::new(server);
+    LOCAL.with(|l| *l.borrow_mut() = Some((rpc, server.clone())));
+    (caller, server)
+}
+
+fn with_local<R>(f: impl FnOnce(&Rc<Local>, &Server<Rc<Local>>) -> R) -> R {
+    let (rpc, server) = LOCAL.with(|l| l.borrow().clone().expect("the test's endpoint"));
+    f(&rpc, &server)
+}
+
+#[test]
+fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+
+    let (caller, server) = local();
+    let record = seen.clone();
+    let waker = inline_waker(move || {
+        record
+            .lock()
+            .unwrap()
+            .push(with_local(|rpc, _| rpc.stats().replied));
+    });
+    let mut call = caller.call(1);
+    assert!(std::pin::Pin::new(&mut call)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req + 1).unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [1],
+        "woken once, with the reply counted"
+    );
+    assert_eq!(Poller::new().ready(&mut call), Ok(2));
+
+    let rpc = Arc::new(Shared::new(NoClock));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let record = seen.clone();
+    let waker = inline_waker(move || record.lock().unwrap().push(rpc.stats().replied));
+    let mut call = caller.call(1);
+    assert!(std::pin::Pin::new(&mut call)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req + 1).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [1, 1]);
+    assert_eq!(Poller::new().ready(&mut call), Ok(2));
+}
+
+/// A server waiting for a request whose waker takes the request and replies, from inside
+/// the caller's `try_call`.
+fn served_inside_the_wake<Q>(rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 2, Q>>)
+where
+    Q: rsvp::Transport<u32, 2> + Send + Sync + 'static,
+    Rpc<u32, u32, StdMutex, NoClock, 2, Q>: Send + Sync,
+{
+    let (caller, server) = Rpc::split(rpc);
+    let server = Arc::new(server);
+    let waker = {
+        let server = server.clone();
+        inline_waker(move || {
+            if let Ok((req, responder)) = server.try_recv() {
+                responder.reply(req * 10).unwrap();
+            }
+        })
+    };
+    let mut recv = server.recv();
+    assert!(std::pin::Pin::new(&mut recv)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let mut call = caller.try_call(4).unwrap();
+    assert_eq!(
+        Poller::new().ready(&mut call),
+        Ok(40),
+        "answered inside the wake"
+    );
+    assert_eq!(server.stats().replied, 1);
+}
+
+#[test]
+fn a_request_wakes_a_server_whose_waker_takes_it_and_replies() {
+    served_inside_the_wake(Arc::new(Shared::new(NoClock)));
+    served_inside_the_wake(Arc::new(SharedQueued::new(NoClock)));
+
+    let (caller, server) = local();
+    let waker = inline_waker(|| {
+        with_local(|_, server| {
+            if let Ok((req, responder)) = server.try_recv() {
+                responder.reply(req * 10).unwrap();
+            }
+        });
+    });
+    let mut recv = server.recv();
+    assert!(std::pin::Pin::new(&mut recv)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let mut call = caller.try_call(4).unwrap();
+    assert_eq!(Poller::new().ready(&mut call), Ok(40));
+}
+
+#[test]
+fn a_shutdown_wakes_callers_whose_wakers_call_again() {
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+
+    let rpc = Arc::new(Shared::new(NoClock));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let caller = Arc::new(caller);
+    let waker = {
+        let (caller, outcomes) = (caller.clone(), outcomes.clone());
+        inline_waker(move || {
+            let again = caller.try_call(9).map(drop);
+            outcomes.lock().unwrap().push(again);
+        })
+    };
+    let mut call = caller.call(1);
+    assert!(std::pin::Pin::new(&mut call)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    assert_eq!(server.close(CloseMode::Fail), 1);
+    assert_eq!(*outcomes.lock().unwrap(), [Err(TryCallError::Closed(9))]);
+    assert_eq!(Poller::new().ready(&mut call), Err(CallError::Closed));
+}
