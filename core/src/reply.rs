@@ -35,14 +35,50 @@ use core::time::Duration;
 
 use crate::error::CallError;
 use crate::time::Instant;
-use crate::waker_set::{WakerSet, Wakes};
+use crate::waker_set::Wakes;
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
 /// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ticket {
     index: u16,
-    generation: u64,
+    generation: Generation,
+}
+
+/// A slot's 64-bit generation, as two 32-bit halves: 4-byte aligned, so that a [`Ticket`]
+/// is 12 bytes rather than 16 (firmware keeps one per queued request and per call).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Generation {
+    low: u32,
+    high: u32,
+}
+
+impl Generation {
+    const FIRST: Self = Self { low: 0, high: 0 };
+
+    #[cfg(test)]
+    const fn from_u64(n: u64) -> Self {
+        Self {
+            low: n as u32,
+            high: (n >> 32) as u32,
+        }
+    }
+
+    #[cfg(test)]
+    const fn to_u64(self) -> u64 {
+        (self.high as u64) << 32 | self.low as u64
+    }
+
+    /// The next generation; `None` after the last one, `u64::MAX`.
+    fn next(self) -> Option<Self> {
+        match self.low.checked_add(1) {
+            Some(low) => Some(Self { low, ..self }),
+            None => Some(Self {
+                low: 0,
+                high: self.high.checked_add(1)?,
+            }),
+        }
+    }
 }
 
 impl Ticket {
@@ -50,7 +86,7 @@ impl Ticket {
     /// has left a set.
     pub(crate) const NONE: Self = Self {
         index: NONE,
-        generation: 0,
+        generation: Generation::FIRST,
     };
 }
 
@@ -127,7 +163,7 @@ enum State<Resp, I> {
 }
 
 struct Slot<Resp, I> {
-    generation: u64,
+    generation: Generation,
     state: State<Resp, I>,
     id: u64,
     started_at: Option<I>,
@@ -137,8 +173,6 @@ struct Slot<Resp, I> {
     caller: Option<Waker>,
     /// Whether `caller` waits for this call's result: only then does an event wake it.
     caller_armed: bool,
-    /// Tasks waiting in `Responder::cancelled()` (a responder may race several).
-    responder: WakerSet<2>,
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
@@ -205,14 +239,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         Self {
             slots: [const {
                 Slot {
-                    generation: 0,
+                    generation: Generation::FIRST,
                     state: State::Free { next: NONE },
                     id: 0,
                     started_at: None,
                     deadline: None,
                     caller: None,
                     caller_armed: false,
-                    responder: WakerSet::new(),
                 }
             }; N],
             free: NONE,
@@ -331,7 +364,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             taken_at,
             completed_at: now,
         }));
-        slot.responder.clear();
         slot.wake_caller(wakes);
         Ok(now.saturating_duration_since(started_at))
     }
@@ -346,7 +378,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return false;
         }
         slot.state = State::Done(Err(CallError::Lost));
-        slot.responder.clear();
         slot.wake_caller(wakes);
         true
     }
@@ -357,22 +388,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             self.get(ticket).map(|s| &s.state),
             Some(State::Taken { .. })
         )
-    }
-
-    /// [`is_cancelled`](Self::is_cancelled), remembering `waker` for when it becomes true.
-    pub(crate) fn poll_cancelled(
-        &mut self,
-        ticket: Ticket,
-        waker: &Waker,
-        wakes: &mut Wakes,
-    ) -> Poll<()> {
-        match self.get(ticket) {
-            Some(slot) if matches!(slot.state, State::Taken { .. }) => {
-                slot.responder.register(waker, wakes);
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        }
     }
 
     /// The caller of `ticket` waits for its result from now on: the next event of its call
@@ -407,15 +422,10 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
-    /// phase, wakes a responder that waits in `cancelled()`, and returns the phase it was in
-    /// and, if a result had already arrived, that result.
-    pub(crate) fn cancel(
-        &mut self,
-        ticket: Ticket,
-        wakes: &mut Wakes,
-    ) -> Option<Cancelled<Resp, I>> {
+    /// phase, and returns the phase it was in and, if a result had already arrived, that
+    /// result.
+    pub(crate) fn cancel(&mut self, ticket: Ticket) -> Option<Cancelled<Resp, I>> {
         let slot = self.get(ticket)?;
-        slot.responder.wake_all(wakes);
         let phase = match &slot.state {
             State::Free { .. } => return None,
             State::Reserved => Phase::Reserved,
@@ -455,16 +465,12 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         closed
     }
 
-    /// The wakers an event could not fit into its [`Wakes`]: callers whose result waits,
-    /// and responders waiting in `cancelled()` whose caller is gone. O(N); only after an
-    /// event that woke more than a round holds.
+    /// The callers an event could not fit into its [`Wakes`]: those whose result waits.
+    /// O(N); only after an event that woke more than a round holds.
     pub(crate) fn wake_rest(&mut self, wakes: &mut Wakes) {
         for slot in &mut self.slots {
             if matches!(slot.state, State::Done(_)) {
                 slot.wake_caller(wakes);
-            }
-            if !matches!(slot.state, State::Taken { .. }) {
-                slot.responder.wake_all(wakes);
             }
         }
     }
@@ -490,18 +496,17 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         self.free != NONE || usize::from(self.fresh) < N
     }
 
-    // Leaves `id`, `started_at` and `deadline` as they are (the next `acquire` sets them,
-    // and no ticket of the old generation reaches them) and `responder` too: it waits only
-    // while the call is taken, and every way out of that phase disarms it.
+    // Leaves `id`, `started_at` and `deadline` as they are: the next `acquire` sets them,
+    // and no ticket of the old generation reaches them.
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
         slot.caller_armed = false;
-        if slot.generation == u64::MAX {
+        let Some(next) = slot.generation.next() else {
             // Retired: a next generation would repeat an old one. Free but never listed,
             // so the slot is never handed out again.
             return core::mem::replace(&mut slot.state, State::Free { next: NONE });
-        }
-        slot.generation += 1;
+        };
+        slot.generation = next;
         let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });
         self.free = index;
         old
@@ -511,7 +516,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     #[cfg(test)]
     pub(crate) fn set_generations(&mut self, generation: u64) {
         for slot in &mut self.slots {
-            slot.generation = generation;
+            slot.generation = Generation::from_u64(generation);
         }
     }
 }
@@ -586,10 +591,13 @@ mod tests {
         p.set_generations(u64::MAX - 1);
         let first = acquire(&mut p, 1);
         p.take(first, NoInstant).unwrap();
-        assert!(p.cancel(first, &mut Wakes::new()).is_some());
+        assert!(p.cancel(first).is_some());
         // The same slot again, at the last generation.
         let second = acquire(&mut p, 2);
-        assert_eq!((second.index, second.generation), (first.index, u64::MAX));
+        assert_eq!(
+            (second.index, second.generation.to_u64()),
+            (first.index, u64::MAX)
+        );
         assert_eq!(p.reply(first, 1, NoInstant, &mut Wakes::new()), Err(1));
         p.take(second, NoInstant).unwrap();
         p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
@@ -605,9 +613,25 @@ mod tests {
         for stale in [first, second] {
             assert!(p.take(stale, NoInstant).is_none());
             assert_eq!(p.reply(stale, 9, NoInstant, &mut Wakes::new()), Err(9));
-            assert!(p.cancel(stale, &mut Wakes::new()).is_none());
+            assert!(p.cancel(stale).is_none());
         }
         assert_eq!(p.occupancy().in_use, 1);
+    }
+
+    #[test]
+    fn the_generation_counts_through_its_halves_and_stops_at_the_last() {
+        for n in [
+            0,
+            1,
+            u64::from(u32::MAX) - 1,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+        ] {
+            let next = Generation::from_u64(n).next().map(Generation::to_u64);
+            assert_eq!(next, Some(n + 1));
+        }
+        assert_eq!(Generation::from_u64(u64::MAX).next(), None);
+        assert_eq!(core::mem::size_of::<Ticket>(), 12);
     }
 
     #[test]
@@ -639,10 +663,7 @@ mod tests {
         let first = acquire(&mut p, 1);
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
-        assert_eq!(
-            p.cancel(first, &mut Wakes::new()).map(|(phase, _)| phase),
-            Some(Phase::Taken)
-        );
+        assert_eq!(p.cancel(first).map(|(phase, _)| phase), Some(Phase::Taken));
         let second = acquire(&mut p, 2);
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
@@ -668,10 +689,7 @@ mod tests {
     fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
         let mut p = Pool::<2>::new();
         let t = acquire(&mut p, 1);
-        assert_eq!(
-            p.cancel(t, &mut Wakes::new()).map(|(phase, _)| phase),
-            Some(Phase::Queued)
-        );
+        assert_eq!(p.cancel(t).map(|(phase, _)| phase), Some(Phase::Queued));
         assert!(p.take(t, NoInstant).is_none());
     }
 
@@ -723,13 +741,10 @@ mod tests {
         let t = acquire(&mut p, 1);
         p.take(t, NoInstant).unwrap();
         p.reply(t, 9, NoInstant, &mut Wakes::new()).unwrap();
-        let (phase, result) = p.cancel(t, &mut Wakes::new()).unwrap();
+        let (phase, result) = p.cancel(t).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
-        assert!(
-            p.cancel(t, &mut Wakes::new()).is_none(),
-            "a ticket is cancelled at most once"
-        );
+        assert!(p.cancel(t).is_none(), "a ticket is cancelled at most once");
     }
 
     #[test]
@@ -778,7 +793,7 @@ mod tests {
                 }
                 2 if !live.is_empty() => {
                     let i = (next() as usize) % live.len();
-                    assert!(p.cancel(live[i].0, &mut Wakes::new()).is_some());
+                    assert!(p.cancel(live[i].0).is_some());
                     live.swap_remove(i);
                     ended += 1;
                 }

@@ -126,6 +126,7 @@ unsafe impl<M: RawMutex + Sync, T: Send> Sync for Mutex<M, T> {}
 
 impl<M: RawMutex, T> Mutex<M, T> {
     /// A new unlocked value.
+    #[inline(always)]
     pub const fn new(value: T) -> Self {
         Self {
             raw: M::INIT,

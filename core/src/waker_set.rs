@@ -209,15 +209,6 @@ impl<const K: usize> WakerSet<K> {
         }
     }
 
-    /// Forgets that the registered wakers wait, without waking them.
-    #[inline]
-    pub(crate) fn clear(&mut self) {
-        self.armed = 0;
-        if self.wakers.len() > K {
-            self.wakers.truncate(K);
-        }
-    }
-
     /// Whether a task waits in the set.
     #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
@@ -284,10 +275,6 @@ impl<const K: usize> WakerSet<K> {
         self.armed.iter().any(|&a| a)
     }
 
-    /// Forgets that the registered wakers wait, without waking them.
-    pub(crate) fn clear(&mut self) {
-        self.armed = [false; K];
-    }
 }
 
 /// Waiters that come and go: each waiting future holds a key to its own entry and gives it
@@ -432,9 +419,6 @@ mod tests {
             set.wake_all(&mut Wakes::new());
             assert_eq!(count.0.load(Ordering::SeqCst), round);
         }
-        set.wake_all(&mut Wakes::new());
-        set.register(&waker, &mut Wakes::new());
-        set.clear();
         set.wake_all(&mut Wakes::new());
         assert_eq!(
             count.0.load(Ordering::SeqCst),

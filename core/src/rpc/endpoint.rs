@@ -86,6 +86,7 @@ where
 {
     /// An endpoint over rsvp's own queue ([`InlineQueue`] unless `Q` names rsvp's
     /// [`Queue`](crate::Queue)), usable in a `static`.
+    #[inline(always)]
     pub const fn new(clock: C) -> Self {
         Self::with_queue(Q::NEW, clock)
     }
@@ -96,9 +97,12 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
 {
     /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
     /// requests, callers wait for room in it (and `try_call` says `Full`).
+    // Inlined, with the state made at compile time: built through a chain of calls at
+    // run time, its copies cost kilobytes of stack (thumbv6m, opt-level "s").
+    #[inline(always)]
     pub const fn with_queue(queue: Q, clock: C) -> Self {
         Self {
-            state: CacheLines(Mutex::new(EndpointState::new(Q::RING))),
+            state: CacheLines(Mutex::new(const { EndpointState::new(Q::RING) })),
             queue: CacheLines(queue),
             clock,
         }

@@ -26,7 +26,7 @@
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
 //! | [`poll_reply`](EndpointState::poll_reply), result there | `Done → Free` | | slot waiters |
-//! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | slot waiters, the responder's `cancelled()` |
+//! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | slot waiters; from `Taken`, responders in `cancelled()` |
 //! | `close(Fail)` | `Reserved`, `Queued → Done(Closed)` | `Closed` each | their callers, slot waiters, servers |
 //! | `close(Drain)` | | | slot waiters, servers |
 //!
@@ -116,6 +116,10 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     servers: usize,
     /// Calls waiting for a free slot.
     slot_waiters: WakerSet<4>,
+    /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
+    /// (each checks its own call): one list for the endpoint rather than one per slot, so
+    /// that slots do not pay for a feature few calls use.
+    cancel_waiters: WakerSet<2>,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -130,6 +134,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             callers: 0,
             servers: 0,
             slot_waiters: WakerSet::new(),
+            cancel_waiters: WakerSet::new(),
             _req: PhantomData,
         }
     }
@@ -276,8 +281,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         outcome: Outcome,
         wakes: &mut Wakes,
     ) -> Option<Ended<Req, Resp, I>> {
-        let (phase, result) = self.slots.cancel(ticket, wakes)?;
+        let (phase, result) = self.slots.cancel(ticket)?;
         self.slot_waiters.wake_all(wakes);
+        if phase == Phase::Taken {
+            self.cancel_waiters.wake_all(wakes);
+        }
         if phase != Phase::Done {
             self.stats.record(outcome, None);
         }
@@ -399,7 +407,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         waker: &Waker,
         wakes: &mut Wakes,
     ) -> Poll<()> {
-        self.slots.poll_cancelled(ticket, waker, wakes)
+        if self.slots.is_cancelled(ticket) {
+            return Poll::Ready(());
+        }
+        self.cancel_waiters.register(waker, wakes);
+        Poll::Pending
     }
 
     /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`];
@@ -510,6 +522,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
     fn wake_rest(&mut self, wakes: &mut Wakes) {
         self.slot_waiters.wake_all(wakes);
         self.ring.wake_servers(wakes);
+        self.cancel_waiters.wake_all(wakes);
         self.slots.wake_rest(wakes);
     }
 }
