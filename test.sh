@@ -150,7 +150,7 @@ RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR=target/docsrs \
     cargo +nightly doc -p rsvp --no-deps --all-features
 
 step "example: tour"
-# The README's first command: the seed's four programs must run. Bounded, so that a hung
+# The README's tour: the seed's four programs must run. Bounded, so that a hung
 # example cannot eat CI's time limit.
 timeout 300 cargo run --example tour
 
@@ -196,7 +196,7 @@ MIRIFLAGS="-Zmiri-strict-provenance" CARGO_TARGET_DIR="$RELIABILITY_TARGET/miri"
 
 step "chaos soak: 50,000 calls on a 2-thread executor (rsvp-soak)"
 # Exits non-zero unless every call had exactly one outcome, the stats equal what callers
-# observed, and the live heap is back to its baseline. The README runs a million.
+# observed, and the live heap is back to its baseline. benches/README.md runs a million.
 timeout 300 cargo run -p rsvp-soak -- --calls 50000
 
 step "fuzz smoke: 10 s per target (fuzz/)"
@@ -213,7 +213,7 @@ step "benchmark smoke run"
 # model on every executor, and rsvp must allocate nothing per round trip beyond what the
 # executor itself allocates for the hand-written floor. A debug build and few calls: the times it prints
 # mean nothing here, the checks do (it exits non-zero on a lost wake-up, a wrong reply or
-# an allocation). The real run is `cargo run --profile perf -p rsvp-bench` (see README).
+# an allocation). The real run is `cargo run --profile perf -p rsvp-bench` (see benches/README.md).
 timeout 300 cargo run -p rsvp-bench -- --smoke --models
 
 step "host tests (last: CI reads the runner's closing lines)"

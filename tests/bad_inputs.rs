@@ -1,4 +1,4 @@
-//! Bad inputs: every invalid configuration or misuse in the README's "Bad inputs" table,
+//! Bad inputs: every invalid configuration or misuse in the "Bad inputs" table of `benches/README.md`,
 //! one test per row, each checking what the user gets (an error at construction, a
 //! compile error, or an outcome for the caller) and that nothing is lost or left waiting.
 //!

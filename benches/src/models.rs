@@ -1,7 +1,7 @@
 //! Design models for rsvp's next designs (`--models`): not products, and not peers (the
 //! target lines ignore them), but shapes rsvp could take, measured beside it. Each answers
 //! one question about where rsvp's cost goes; none has timeouts or shutdown, so they bound
-//! what a design can reach, they do not reach it. The README's Performance section has
+//! what a design can reach, they do not reach it. `benches/README.md` has
 //! their numbers.
 //!
 //! Thread-safe, each handing the reply over through an atomic slot as floor-sync does (a

@@ -274,7 +274,6 @@ impl<const K: usize> WakerSet<K> {
     pub(crate) fn is_armed(&self) -> bool {
         self.armed.iter().any(|&a| a)
     }
-
 }
 
 /// Waiters that come and go: each waiting future holds a key to its own entry and gives it

@@ -200,7 +200,7 @@ mod tests {
     }
 }
 
-/// Misuse that does not compile: the rows of the README's "Bad inputs" table whose answer
+/// Misuse that does not compile: the rows of the "Bad inputs" table (`benches/README.md`) whose answer
 /// is a compile error, checked here as `compile_fail` doctests.
 ///
 /// An endpoint with zero reply slots:
