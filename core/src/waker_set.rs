@@ -42,12 +42,23 @@ use core::task::Waker;
 /// rsvp's internals; public only because the endpoint's queue plumbing names it.
 #[doc(hidden)]
 pub struct Wakes {
-    wakers: [Option<Waker>; Self::CAPACITY],
-    len: usize,
+    // The common event wakes one task: it has a field of its own, and everything rarer is
+    // behind one `Option`, made on first use, so that the usual lock checks one word. (An
+    // array of eight `Option`s cost its initialisation and drop on every lock, about 150
+    // of some 1,000 instructions per round trip, S1 on `mini`; even an empty fixed-size
+    // vector is copied into place when made.)
+    first: Option<Waker>,
+    more: Option<More>,
+}
+
+/// The rare part of [`Wakes`].
+struct More {
+    rest: heapless::Vec<Waker, { Wakes::CAPACITY - 1 }>,
     /// A waker displaced from a full fixed-size set (without `alloc`): one lock round
     /// registers at most one task, the one polling, so it displaces at most one waker.
     displaced: Option<Waker>,
-    more: bool,
+    /// A push was refused: the owner of the wakers has more to wake.
+    refused: bool,
 }
 
 impl Wakes {
@@ -57,80 +68,103 @@ impl Wakes {
     #[inline]
     pub(crate) const fn new() -> Self {
         Self {
-            wakers: [const { None }; Self::CAPACITY],
-            len: 0,
-            displaced: None,
-            more: false,
+            first: None,
+            more: None,
         }
+    }
+
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(|| More {
+            rest: heapless::Vec::new(),
+            displaced: None,
+            refused: false,
+        })
+    }
+
+    /// The waker pushed last.
+    #[inline]
+    fn last(&self) -> Option<&Waker> {
+        self.more
+            .as_ref()
+            .and_then(|more| more.rest.last())
+            .or(self.first.as_ref())
     }
 
     /// Adds a clone of `waker`; false (and more left, for [`wake`](Self::wake)) when
     /// full, in which case the caller keeps `waker` registered for the next round.
     #[inline]
     pub(crate) fn push(&mut self, waker: &Waker) -> bool {
-        if self.len > 0 {
-            if let Some(last) = &self.wakers[self.len - 1] {
-                if last.will_wake(waker) {
-                    return true;
-                }
-            }
+        if self.last().is_some_and(|last| last.will_wake(waker)) {
+            return true;
         }
-        if self.len == Self::CAPACITY {
-            self.more = true;
-            return false;
-        }
-        self.wakers[self.len] = Some(waker.clone());
-        self.len += 1;
-        true
+        self.push_owned(waker.clone()).is_ok()
     }
 
     /// Adds `waker` itself, or hands it back when full (as [`push`](Self::push)).
+    #[inline]
     pub(crate) fn push_owned(&mut self, waker: Waker) -> Result<(), Waker> {
-        if self.len == Self::CAPACITY {
-            self.more = true;
-            return Err(waker);
+        if self.first.is_none() {
+            self.first = Some(waker);
+            return Ok(());
         }
-        self.wakers[self.len] = Some(waker);
-        self.len += 1;
-        Ok(())
+        let more = self.more();
+        more.rest.push(waker).inspect_err(|_| more.refused = true)
     }
 
     /// Adds the waker a full fixed-size set displaced to make room for the polling task.
     #[cfg(not(feature = "alloc"))]
     fn push_displaced(&mut self, waker: Waker) {
         if let Err(waker) = self.push_owned(waker) {
+            let more = self.more();
             assert!(
-                self.displaced.is_none(),
+                more.displaced.is_none(),
                 "one lock round registers one task, and so displaces at most one waker"
             );
-            self.displaced = Some(waker);
+            more.displaced = Some(waker);
         }
     }
 
     /// Wakes every collected waker (call it with no lock held) and empties the list; returns
     /// whether more are left to collect.
-    #[inline]
     pub(crate) fn wake(&mut self) -> bool {
-        for waker in &mut self.wakers[..self.len] {
-            if let Some(waker) = waker.take() {
-                waker.wake();
-            }
-        }
-        self.len = 0;
-        if let Some(waker) = self.displaced.take() {
+        if let Some(waker) = self.first.take() {
             waker.wake();
         }
-        core::mem::take(&mut self.more)
+        let Some(more) = self.more.take() else {
+            return false;
+        };
+        for waker in more.rest {
+            waker.wake();
+        }
+        if let Some(waker) = more.displaced {
+            waker.wake();
+        }
+        more.refused
+    }
+
+    /// Whether nothing was collected (and so nothing is left either).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The one waker collected, when it is the only one and nothing is left.
+    #[inline]
+    pub(crate) fn take_single(&mut self) -> Option<Waker> {
+        match self.more {
+            None => self.first.take(),
+            Some(_) => None,
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |more| more.rest.len())
     }
 }
 
-/// Wakes what was collected and not woken: after a panic under the lock, say, a waiter
-/// must not be left waiting for a wake-up that was lost.
+/// Wakes what was collected and not woken. (`Mutex::lock_wake` empties its `Wakes` and
+/// never drops it; this is for every other holder, tests included.)
 impl Drop for Wakes {
     fn drop(&mut self) {
         self.wake();
@@ -196,11 +230,21 @@ impl<const K: usize> WakerSet<K> {
 
     /// Puts every registered waker into `wakes` and forgets that they wait; those that do
     /// not fit stay registered (`wakes` then says so).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
-        if self.armed == 0 {
-            return;
+        match self.armed {
+            0 => {}
+            // The usual case, one task waiting (a server for its next request).
+            1 if wakes.is_empty() && self.wakers.len() <= K => {
+                wakes.first = Some(self.wakers[0].clone());
+                self.armed = 0;
+            }
+            _ => self.wake_armed(wakes),
         }
+    }
+
+    #[inline(never)]
+    fn wake_armed(&mut self, wakes: &mut Wakes) {
         while self.armed > 0 && wakes.push(&self.wakers[self.armed - 1]) {
             self.armed -= 1;
         }

@@ -7,7 +7,7 @@
 use core::task::{Context, Poll};
 
 use super::state::{Ended, EndpointState, Next, Refused, Start};
-use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Transport};
+use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Ring, Transport};
 use super::{Caller, CloseMode, Endpoint, GiveUp, ManyCall, Role, Server, Started};
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
@@ -215,18 +215,21 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         let now = self.now();
         let limit = limit.max(1);
         let mut taken = 0;
-        loop {
-            let waker = cx.as_ref().map(|cx| cx.waker());
-            let next = self
-                .state
-                .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
-            match next {
-                Next::Done => return Poll::Ready(Some(taken)),
-                // Ended by a shutdown while queued: skipped, and dropped outside the lock.
-                Next::Stale(env) => drop(env),
-                Next::Empty => return Poll::Pending,
-                Next::Closed => return Poll::Ready(None),
-                Next::Outside => break,
+        // Known at compile time: a queue outside the lock is read without locking first.
+        if <Q::Ring as Ring<Req>>::INSIDE {
+            loop {
+                let waker = cx.as_ref().map(|cx| cx.waker());
+                let next = self
+                    .state
+                    .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
+                match next {
+                    Next::Done => return Poll::Ready(Some(taken)),
+                    // Ended by a shutdown while queued: skipped, and dropped outside the lock.
+                    Next::Stale(env) => drop(env),
+                    Next::Empty => return Poll::Pending,
+                    Next::Closed => return Poll::Ready(None),
+                    Next::Outside => break,
+                }
             }
         }
         // The queue outside the lock: each request is checked against its slot as it comes.
