@@ -154,12 +154,29 @@ pub(crate) enum Phase {
     Done,
 }
 
+// `repr(u8)` with `Free` first: a new pool is all zero bytes (the free-list links count
+// from 1 too), so that a `static` endpoint is zero-initialised (`.bss`), not copied from
+// flash (`.data`).
+#[repr(u8)]
 enum State<Resp, I> {
-    Free { next: u16 },
+    Free {
+        next: u16,
+    },
     Reserved,
     Queued,
-    Taken { taken_at: I },
-    Done(CallResult<Resp, I>),
+    Taken {
+        taken_at: I,
+    },
+    /// The call's result; its id and start stay in the slot (a `Timed` is made when the
+    /// caller reads it).
+    Done(Result<Replied<Resp, I>, CallError>),
+}
+
+/// A reply waiting for its caller.
+struct Replied<Resp, I> {
+    value: Resp,
+    taken_at: I,
+    completed_at: I,
 }
 
 struct Slot<Resp, I> {
@@ -178,13 +195,22 @@ struct Slot<Resp, I> {
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
 pub(crate) struct Slots<Resp, I, const N: usize> {
     slots: [Slot<Resp, I>; N],
-    /// Head of the list of freed slots, `NONE` when it is empty.
+    /// Head of the list of freed slots, as a [link](link): `END` when it is empty.
     free: u16,
     /// Slots from here on were never used (and are not on the free list).
     fresh: u16,
 }
 
+/// Names no slot in a [`Ticket`] (slot indices stay below `u16::MAX`).
 const NONE: u16 = u16::MAX;
+
+/// The end of the free list. Links name slot `i` as `i + 1`, so that an empty list is 0.
+const END: u16 = 0;
+
+/// The free-list link to slot `index`.
+const fn link(index: u16) -> u16 {
+    index + 1
+}
 
 /// What a new call takes a slot for.
 #[derive(Clone, Copy)]
@@ -240,7 +266,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             slots: [const {
                 Slot {
                     generation: Generation::FIRST,
-                    state: State::Free { next: NONE },
+                    state: State::Free { next: END },
                     id: 0,
                     started_at: None,
                     deadline: None,
@@ -248,7 +274,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                     caller_armed: false,
                 }
             }; N],
-            free: NONE,
+            free: END,
             fresh: 0,
         }
     }
@@ -267,8 +293,8 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         deadline: Option<I>,
         how: Acquire<'_>,
     ) -> Option<Ticket> {
-        let index = if self.free != NONE {
-            self.free
+        let index = if self.free != END {
+            self.free - 1
         } else if usize::from(self.fresh) < N {
             self.fresh += 1;
             self.fresh - 1
@@ -279,7 +305,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let State::Free { next } = slot.state else {
             unreachable!("reply slots: the free list holds only free slots")
         };
-        if index == self.free {
+        if link(index) == self.free {
             self.free = next;
         }
         slot.state = match how {
@@ -357,10 +383,8 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return Err(value);
         };
         let started_at = slot.started_at.unwrap_or(taken_at);
-        slot.state = State::Done(Ok(Timed {
+        slot.state = State::Done(Ok(Replied {
             value,
-            id: slot.id,
-            started_at,
             taken_at,
             completed_at: now,
         }));
@@ -415,10 +439,28 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             slot.watch(waker);
             return Poll::Pending;
         }
-        let State::Done(result) = self.free(ticket.index) else {
-            unreachable!()
+        let result = match self.free(ticket.index) {
+            State::Done(result) => result,
+            _ => unreachable!("the slot was done"),
         };
-        Poll::Ready(result)
+        Poll::Ready(self.timed(ticket.index, result))
+    }
+
+    /// A freed slot's result as its caller sees it, with the id and start the slot kept.
+    #[inline]
+    fn timed(
+        &self,
+        index: u16,
+        result: Result<Replied<Resp, I>, CallError>,
+    ) -> CallResult<Resp, I> {
+        let slot = &self.slots[usize::from(index)];
+        result.map(|replied| Timed {
+            value: replied.value,
+            id: slot.id,
+            started_at: slot.started_at.unwrap_or(replied.taken_at),
+            taken_at: replied.taken_at,
+            completed_at: replied.completed_at,
+        })
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
@@ -437,7 +479,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             State::Done(result) => Some(result),
             _ => None,
         };
-        Some((phase, result))
+        Some((phase, result.map(|result| self.timed(ticket.index, result))))
     }
 
     /// A shutdown with [`Drain`](crate::CloseMode::Drain) met a reserved slot about to send:
@@ -493,7 +535,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// Whether a slot is free.
     #[cfg(test)]
     pub(crate) fn has_free(&self) -> bool {
-        self.free != NONE || usize::from(self.fresh) < N
+        self.free != END || usize::from(self.fresh) < N
     }
 
     // Leaves `id`, `started_at` and `deadline` as they are: the next `acquire` sets them,
@@ -504,11 +546,11 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let Some(next) = slot.generation.next() else {
             // Retired: a next generation would repeat an old one. Free but never listed,
             // so the slot is never handed out again.
-            return core::mem::replace(&mut slot.state, State::Free { next: NONE });
+            return core::mem::replace(&mut slot.state, State::Free { next: END });
         };
         slot.generation = next;
         let old = core::mem::replace(&mut slot.state, State::Free { next: self.free });
-        self.free = index;
+        self.free = link(index);
         old
     }
 
