@@ -254,7 +254,7 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Whether a task waits in the set.
-    #[cfg(test)]
+    #[cfg_attr(feature = "alloc", cfg(test))]
     pub(crate) fn is_armed(&self) -> bool {
         self.armed > 0
     }
@@ -314,7 +314,6 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Whether a task waits in the set.
-    #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.armed.iter().any(|&a| a)
     }
@@ -327,12 +326,18 @@ impl<const K: usize> WakerSet<K> {
 ///
 /// With `alloc` the entries are a slab that grows to the largest number of futures that ever
 /// waited at once. Without `alloc` it is a [`WakerSet`] of `K`: keys are not needed, since
-/// nothing grows.
+/// nothing grows, and [`wake_one`](Self::wake_one) wakes every waiter.
+///
+/// [`wake_one`](Self::wake_one) is for an event only one waiter can use (a free reply
+/// slot): it wakes one waiter, and a woken waiter that leaves without using the event
+/// says so when it [unregisters](Self::unregister), so that its owner wakes the next one.
 #[cfg(feature = "alloc")]
 pub(crate) struct WaitList<const K: usize> {
     /// `None`: free. `Some(None)`: taken by a future, already woken. `Some(Some(w))`: waiting.
     entries: alloc::vec::Vec<Option<Option<Waker>>>,
     free: alloc::vec::Vec<usize>,
+    /// How many entries are `Some(Some(_))`: none, and a wake-up looks at nothing.
+    waiting: usize,
 }
 
 #[cfg(feature = "alloc")]
@@ -341,6 +346,7 @@ impl<const K: usize> WaitList<K> {
         Self {
             entries: alloc::vec::Vec::new(),
             free: alloc::vec::Vec::new(),
+            waiting: 0,
         }
     }
 
@@ -355,29 +361,75 @@ impl<const K: usize> WaitList<K> {
         });
         match &mut self.entries[index] {
             Some(Some(w)) if w.will_wake(waker) => {}
-            entry => *entry = Some(Some(waker.clone())),
+            Some(Some(w)) => *w = waker.clone(),
+            entry => {
+                *entry = Some(Some(waker.clone()));
+                self.waiting += 1;
+            }
         }
     }
 
-    /// Gives the entry of `key` back.
-    pub(crate) fn unregister(&mut self, key: &mut Option<usize>) {
-        if let Some(index) = key.take() {
-            self.entries[index] = None;
-            self.free.push(index);
-        }
+    /// Gives the entry of `key` back; true if it had been woken (and so may owe the next
+    /// waiter the wake-up it did not use).
+    pub(crate) fn unregister(&mut self, key: &mut Option<usize>) -> bool {
+        let Some(index) = key.take() else {
+            return false;
+        };
+        let woken = match self.entries[index].take() {
+            Some(Some(_)) => {
+                self.waiting -= 1;
+                false
+            }
+            _ => true,
+        };
+        self.free.push(index);
+        woken
     }
 
     /// Puts the waker of every waiting future into `wakes` (those that do not fit stay);
     /// their entries stay theirs until they unregister.
     pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        if self.waiting == 0 {
+            return;
+        }
         for entry in self.entries.iter_mut().flatten() {
             if let Some(waker) = entry.take() {
                 if let Err(waker) = wakes.push_owned(waker) {
                     *entry = Some(waker);
                     return;
                 }
+                self.waiting -= 1;
             }
         }
+    }
+
+    /// Whether a future waits (registered and not woken since).
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting > 0
+    }
+
+    /// Puts the waker of one waiting future into `wakes`; false if none waits or `wakes`
+    /// is full (the waiter then stays).
+    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
+        if self.waiting == 0 {
+            return false;
+        }
+        let Some(entry) = self
+            .entries
+            .iter_mut()
+            .flatten()
+            .find(|entry| entry.is_some())
+        else {
+            return false;
+        };
+        let waker = entry.take().expect("a waiting entry");
+        if let Err(waker) = wakes.push_owned(waker) {
+            *entry = Some(waker);
+            return false;
+        }
+        self.waiting -= 1;
+        true
     }
 
     #[cfg(test)]
@@ -399,10 +451,24 @@ impl<const K: usize> WaitList<K> {
         self.0.register(waker, wakes);
     }
 
-    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) {}
+    /// Never owes a wake-up: [`wake_one`](Self::wake_one) wakes everyone.
+    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) -> bool {
+        false
+    }
 
     pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
         self.0.wake_all(wakes);
+    }
+
+    /// Without `alloc` there are no entries to tell waiters apart: every waiter is woken;
+    /// false if some did not fit in `wakes`.
+    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
+        self.0.wake_all(wakes);
+        !self.0.is_armed()
+    }
+
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.0.is_armed()
     }
 }
 

@@ -351,6 +351,8 @@ pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
     rpc: R,
     req: Option<E::Req>,
     ticket: Option<Ticket>,
+    /// Its registration while it waits for a free slot.
+    waiting: Option<usize>,
     /// When the call was made; `None` once it was sent (the slot keeps it then).
     started_at: Option<InstantOf<E>>,
     deadline: Option<InstantOf<E>>,
@@ -378,6 +380,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             rpc,
             req: Some(req),
             ticket: None,
+            waiting: None,
             started_at,
             deadline,
             sleep,
@@ -398,6 +401,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             rpc,
             req: None,
             ticket: Some(ticket),
+            waiting: None,
             started_at: None,
             deadline,
             sleep,
@@ -462,6 +466,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
                         cx,
                         &mut self.req,
                         &mut self.ticket,
+                        &mut self.waiting,
                         self.started_at
                             .expect("an unsent call knows when it started"),
                         self.deadline,
@@ -489,7 +494,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
                                     .give_up(ticket, GiveUp::Timeout)
                                     .unwrap_or(Err(CallError::Timeout)),
                                 None => {
-                                    self.rpc.record(Outcome::Timeout);
+                                    self.rpc.leave(&mut self.waiting, Some(Outcome::Timeout));
                                     Err(CallError::Timeout)
                                 }
                             });
@@ -534,7 +539,10 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
             (_, Some(ticket)) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
-            (Stage::Start, None) if self.polled => self.rpc.record(Outcome::Cancelled),
+            // Waiting for a slot: it takes its registration along.
+            (Stage::Start, None) if self.polled => {
+                self.rpc.leave(&mut self.waiting, Some(Outcome::Cancelled));
+            }
             (_, None) => {}
         }
     }
@@ -589,6 +597,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for TimedCallFuture<
 #[must_use = "futures do nothing unless polled"]
 pub struct ReserveFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
     rpc: R,
+    /// Its registration while it waits for a free slot.
+    waiting: Option<usize>,
     _borrow: PhantomData<&'a ()>,
 }
 
@@ -599,7 +609,17 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<'_, E, R> {
     fn new(rpc: R) -> Self {
         Self {
             rpc,
+            waiting: None,
             _borrow: PhantomData,
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<'_, E, R> {
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            // Waiting for a slot: it takes its registration along.
+            self.rpc.leave(&mut self.waiting, None);
         }
     }
 }
@@ -608,9 +628,10 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveF
     type Output = Result<Permit<'a, E, R>, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rpc.poll_reserve(cx).map(|result| {
+        let this = self.get_mut();
+        this.rpc.poll_reserve(cx, &mut this.waiting).map(|result| {
             result.map(|ticket| Permit {
-                rpc: self.rpc.clone(),
+                rpc: this.rpc.clone(),
                 ticket: Some(ticket),
                 _borrow: PhantomData,
             })

@@ -6,7 +6,7 @@
 
 use core::task::{Context, Poll};
 
-use super::state::{Ended, EndpointState, Next, Refused, Start};
+use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
 use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Ring, Transport};
 use super::{Caller, CloseMode, Endpoint, GiveUp, ManyCall, Role, Server, Started};
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
@@ -300,6 +300,11 @@ where
         self.state.lock(|s| s.record(outcome));
     }
 
+    fn leave(&self, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
+        self.state
+            .lock_wake(|s, wakes| s.leave(waiting, outcome, wakes));
+    }
+
     fn try_start(
         &self,
         req: Req,
@@ -343,11 +348,19 @@ where
         }
     }
 
-    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<Ticket, CallError>> {
+    fn poll_reserve(
+        &self,
+        cx: &mut Context<'_>,
+        waiting: &mut Option<usize>,
+    ) -> Poll<Result<Ticket, CallError>> {
         let now = self.now();
+        let waiter = Waiter {
+            waker: cx.waker(),
+            key: waiting,
+        };
         match self
             .state
-            .lock_wake(|s, wakes| s.reserve(now, Some(cx.waker()), wakes))
+            .lock_wake(|s, wakes| s.reserve(now, Some(waiter), wakes))
         {
             Ok(ticket) => Poll::Ready(Ok(ticket)),
             Err(Refused::Wait) => Poll::Pending,
@@ -360,14 +373,19 @@ where
         cx: &mut Context<'_>,
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
+        waiting: &mut Option<usize>,
         started_at: C::Instant,
         deadline: Option<C::Instant>,
     ) -> Poll<Result<Started, CallError>> {
         loop {
             let body = req.take().expect("CallFuture polled after it completed");
             let held = *ticket;
+            let waiter = Waiter {
+                waker: cx.waker(),
+                key: &mut *waiting,
+            };
             let started = self.state.lock_wake(|s, wakes| {
-                s.start(body, held, started_at, deadline, Some(cx.waker()), wakes)
+                s.start(body, held, started_at, deadline, Some(waiter), wakes)
             });
             let env = match started {
                 Start::Queued(queued) => {

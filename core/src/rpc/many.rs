@@ -167,6 +167,8 @@ pub struct CallManyFuture<'a, E: Endpoint + ?Sized> {
     next: usize,
     /// No call before this index waits for its reply.
     first_open: usize,
+    /// The registration of the call that waits for a free slot, if one does.
+    waiting: Option<usize>,
     polled: bool,
 }
 
@@ -188,6 +190,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
             sleep,
             next: 0,
             first_open: 0,
+            waiting: None,
             polled: false,
         }
     }
@@ -213,6 +216,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
                     cx,
                     &mut call.req,
                     &mut call.ticket,
+                    &mut self.waiting,
                     self.started_at,
                     self.deadline,
                 );
@@ -260,7 +264,10 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
 
     /// Ends every open call of a set whose deadline passed, each with its own outcome: a
     /// reply that raced in wins over `Timeout`.
-    fn time_out(&self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
+    fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
+        if self.waiting.is_some() {
+            self.rpc.leave(&mut self.waiting, None);
+        }
         for call in calls.iter_mut().filter(|call| call.is_open()) {
             call.req = None;
             let outcome = match call.ticket.take() {
@@ -318,6 +325,10 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
 
 impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
     fn drop(&mut self) {
+        if self.waiting.is_some() {
+            // A call waiting for a slot: the set takes its registration along.
+            self.rpc.leave(&mut self.waiting, None);
+        }
         let Some(calls) = self.calls.take() else {
             return;
         };

@@ -129,17 +129,28 @@ pub trait Endpoint: sealed::Sealed {
     ) -> Result<Ticket, TryCallError<Self::Req>>;
     #[doc(hidden)]
     fn try_reserve(&self) -> Result<Ticket, TryCallError<()>>;
+    /// Reserves a slot, or waits for one with `waiting` as the key of its registration.
     #[doc(hidden)]
-    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<Ticket, CallError>>;
+    fn poll_reserve(
+        &self,
+        cx: &mut Context<'_>,
+        waiting: &mut Option<usize>,
+    ) -> Poll<Result<Ticket, CallError>>;
+    /// Starts a call, or waits for a slot with `waiting` as the key of its registration.
     #[doc(hidden)]
     fn poll_start(
         &self,
         cx: &mut Context<'_>,
         req: &mut Option<Self::Req>,
         ticket: &mut Option<Ticket>,
+        waiting: &mut Option<usize>,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Started, CallError>>;
+    /// A task waiting for a slot stops (its key goes back, an unused wake-up is passed on),
+    /// counting `outcome` if that ended a call.
+    #[doc(hidden)]
+    fn leave(&self, waiting: &mut Option<usize>, outcome: Option<Outcome>);
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_reply(

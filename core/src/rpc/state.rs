@@ -49,7 +49,15 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::waker_set::{WakeRest, WakerSet, Wakes};
+use crate::waker_set::{WaitList, WakeRest, WakerSet, Wakes};
+
+/// A task that may wait for a free slot: its waker, and its key in the list of tasks
+/// waiting for one (`None` until it first waits; the state gives the entry back when the
+/// task gets a slot or the endpoint closes, and [`EndpointState::leave`] when it gives up).
+pub(super) struct Waiter<'a> {
+    pub(super) waker: &'a Waker,
+    pub(super) key: &'a mut Option<usize>,
+}
 
 /// What [`EndpointState::start`] did with a call.
 pub(super) enum Start<Req> {
@@ -114,8 +122,11 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     closed: bool,
     callers: usize,
     servers: usize,
-    /// Calls waiting for a free slot.
-    slot_waiters: WakerSet<4>,
+    /// Calls waiting for a free slot, each holding the key to its entry: one that gives up
+    /// takes its entry with it, and a freed slot wakes one of them.
+    slot_waiters: WaitList<4>,
+    /// Freed slots whose waiter could not be woken yet (the event's `Wakes` was full).
+    owed_slot_wakes: usize,
     /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
     /// (each checks its own call): one list for the endpoint rather than one per slot, so
     /// that slots do not pay for a feature few calls use.
@@ -133,7 +144,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             closed: false,
             callers: 0,
             servers: 0,
-            slot_waiters: WakerSet::new(),
+            slot_waiters: WaitList::new(),
+            owed_slot_wakes: 0,
             cancel_waiters: WakerSet::new(),
             _req: PhantomData,
         }
@@ -180,7 +192,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// Starts a call of `req`: in the slot `held` (reserved by a permit, or by a call that
-    /// waited for room in the outside queue), or in a free one. With a `waker`, the caller
+    /// waited for room in the outside queue), or in a free one. With a `waiter`, the caller
     /// waits: for its result once the request is queued, for a slot if none is free.
     /// Without one (`try_call`), no free slot is `Full`.
     #[inline]
@@ -190,9 +202,10 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         held: Option<Ticket>,
         started_at: I,
         deadline: Option<I>,
-        waker: Option<&Waker>,
+        waiter: Option<Waiter<'_>>,
         wakes: &mut Wakes,
     ) -> Start<Req> {
+        let waker = waiter.as_ref().map(|w| w.waker);
         let ticket = match held {
             Some(held) => {
                 if self.closed {
@@ -213,6 +226,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             }
             None => {
                 if self.closed {
+                    if let Some(waiter) = waiter {
+                        self.slot_waiters.unregister(waiter.key);
+                    }
                     self.stats.record(Outcome::Closed, None);
                     return Start::Closed(req);
                 }
@@ -220,9 +236,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 // visible to a server: a reply cannot come before it, so the call then
                 // waits without asking for its result first.
                 let Some(ticket) = self.acquire(started_at, deadline, Acquire::Send(waker)) else {
-                    return match waker {
-                        Some(waker) => {
-                            self.slot_waiters.register(waker, wakes);
+                    return match waiter {
+                        Some(waiter) => {
+                            self.slot_waiters.register(waiter.key, waiter.waker, wakes);
                             Start::Wait(req)
                         }
                         None => {
@@ -231,6 +247,10 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                         }
                     };
                 };
+                if let Some(waiter) = waiter {
+                    // It waited and got its slot: the wake-up was used.
+                    self.slot_waiters.unregister(waiter.key);
+                }
                 ticket
             }
         };
@@ -244,25 +264,66 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     pub(super) fn reserve(
         &mut self,
         now: I,
-        waker: Option<&Waker>,
+        waiter: Option<Waiter<'_>>,
         wakes: &mut Wakes,
     ) -> Result<Ticket, Refused> {
-        if self.closed {
-            self.stats.record(Outcome::Closed, None);
-            return Err(Refused::Closed);
+        let acquired = match self.closed {
+            true => Err(Refused::Closed),
+            false => self
+                .acquire(now, None, Acquire::Reserve)
+                .ok_or(Refused::Wait),
+        };
+        if acquired != Err(Refused::Wait) {
+            if let Some(waiter) = waiter {
+                self.slot_waiters.unregister(waiter.key);
+            }
+            if acquired.is_err() {
+                self.stats.record(Outcome::Closed, None);
+            }
+            return acquired;
         }
-        if let Some(ticket) = self.acquire(now, None, Acquire::Reserve) {
-            return Ok(ticket);
-        }
-        match waker {
-            Some(waker) => {
-                self.slot_waiters.register(waker, wakes);
+        match waiter {
+            Some(waiter) => {
+                self.slot_waiters.register(waiter.key, waiter.waker, wakes);
                 Err(Refused::Wait)
             }
             None => {
                 self.stats.record(Outcome::Full, None);
                 Err(Refused::Full)
             }
+        }
+    }
+
+    /// A task stops waiting for a slot (it timed out, or its future was dropped), counting
+    /// `outcome` if it ended a call: it takes its entry along, and passes on a wake-up it
+    /// was given and did not use.
+    pub(super) fn leave(
+        &mut self,
+        key: &mut Option<usize>,
+        outcome: Option<Outcome>,
+        wakes: &mut Wakes,
+    ) {
+        if self.slot_waiters.unregister(key) {
+            self.slots_freed(1, wakes);
+        }
+        if let Some(outcome) = outcome {
+            self.stats.record(outcome, None);
+        }
+    }
+
+    /// `n` slots came free: each wakes one task waiting for a slot, now or, if `wakes` is
+    /// full, in the next round ([`WakeRest`]).
+    fn slots_freed(&mut self, n: usize, wakes: &mut Wakes) {
+        self.owed_slot_wakes += n;
+        while self.owed_slot_wakes > 0 {
+            if !self.slot_waiters.is_waiting() {
+                self.owed_slot_wakes = 0;
+                return;
+            }
+            if !self.slot_waiters.wake_one(wakes) {
+                return;
+            }
+            self.owed_slot_wakes -= 1;
         }
     }
 
@@ -282,7 +343,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         wakes: &mut Wakes,
     ) -> Option<Ended<Req, Resp, I>> {
         let (phase, result) = self.slots.cancel(ticket)?;
-        self.slot_waiters.wake_all(wakes);
+        self.slots_freed(1, wakes);
         if phase == Phase::Taken {
             self.cancel_waiters.wake_all(wakes);
         }
@@ -391,7 +452,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         wakes: &mut Wakes,
     ) -> Poll<CallResult<Resp, I>> {
         let result = core::task::ready!(self.slots.poll_reply(ticket, waker));
-        self.slot_waiters.wake_all(wakes);
+        self.slots_freed(1, wakes);
         Poll::Ready(result)
     }
 
@@ -472,7 +533,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         wakes: &mut Wakes,
     ) -> bool {
         let mut waiting = false;
-        let mut freed = false;
+        let mut freed = 0;
         for call in calls.iter_mut() {
             let Some(ticket) = call.ticket else {
                 continue;
@@ -481,14 +542,12 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 Poll::Ready(result) => {
                     call.ticket = None;
                     call.outcome = Some(result.map(|timed| timed.value));
-                    freed = true;
+                    freed += 1;
                 }
                 Poll::Pending => waiting = true,
             }
         }
-        if freed {
-            self.slot_waiters.wake_all(wakes);
-        }
+        self.slots_freed(freed, wakes);
         waiting
     }
 
@@ -520,7 +579,10 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
     for EndpointState<Req, Resp, I, R, N>
 {
     fn wake_rest(&mut self, wakes: &mut Wakes) {
-        self.slot_waiters.wake_all(wakes);
+        if self.closed {
+            self.slot_waiters.wake_all(wakes);
+        }
+        self.slots_freed(0, wakes);
         self.ring.wake_servers(wakes);
         self.cancel_waiters.wake_all(wakes);
         self.slots.wake_rest(wakes);
@@ -558,13 +620,25 @@ mod tests {
         count.0.load(Ordering::SeqCst)
     }
 
+    /// A task that may wait, with a registration key the test does not look at.
+    fn may_wait<'a>(waker: &'a Waker, key: &'a mut Option<usize>) -> Option<Waiter<'a>> {
+        Some(Waiter { waker, key })
+    }
+
     fn inline<const N: usize>() -> Inline<N> {
         EndpointState::new(InlineRing::new())
     }
 
     /// Starts a call that waits (with `waker`), expecting it queued in the ring.
     fn call<const N: usize>(s: &mut Inline<N>, req: u32, waker: &Waker) -> Ticket {
-        match s.start(req, None, NoInstant, None, Some(waker), &mut Wakes::new()) {
+        match s.start(
+            req,
+            None,
+            NoInstant,
+            None,
+            may_wait(waker, &mut None),
+            &mut Wakes::new(),
+        ) {
             Start::Queued(ticket) => ticket,
             _ => panic!("expected the call queued"),
         }
@@ -612,7 +686,14 @@ mod tests {
         assert!(matches!(next, Next::Empty));
         let (_, caller) = counter();
         let mut wakes = Wakes::new();
-        let started = s.start(7, None, NoInstant, None, Some(&caller), &mut wakes);
+        let started = s.start(
+            7,
+            None,
+            NoInstant,
+            None,
+            may_wait(&caller, &mut None),
+            &mut wakes,
+        );
         assert!(matches!(started, Start::Queued(_)));
         assert_eq!(woken(&server), 0, "woken after the lock, not by the event");
         assert_eq!(wakes.len(), 1);
@@ -629,7 +710,14 @@ mod tests {
         let ticket = call(&mut s, 1, &first);
         let (waiter, waiting) = counter();
         let mut wakes = Wakes::new();
-        match s.start(2, None, NoInstant, None, Some(&waiting), &mut wakes) {
+        match s.start(
+            2,
+            None,
+            NoInstant,
+            None,
+            may_wait(&waiting, &mut None),
+            &mut wakes,
+        ) {
             Start::Wait(req) => assert_eq!(req, 2),
             _ => panic!("expected the call to wait for a slot"),
         }
@@ -659,7 +747,14 @@ mod tests {
         let ticket = call(&mut s, 1, &first);
         let (waiter, waiting) = counter();
         assert!(matches!(
-            s.start(2, None, NoInstant, None, Some(&waiting), &mut Wakes::new()),
+            s.start(
+                2,
+                None,
+                NoInstant,
+                None,
+                may_wait(&waiting, &mut None),
+                &mut Wakes::new()
+            ),
             Start::Wait(_)
         ));
         take(&mut s);
@@ -671,9 +766,67 @@ mod tests {
         drop(wakes);
         assert_eq!(woken(&waiter), 1);
         assert!(matches!(
-            s.start(2, None, NoInstant, None, Some(&waiting), &mut Wakes::new()),
+            s.start(
+                2,
+                None,
+                NoInstant,
+                None,
+                may_wait(&waiting, &mut None),
+                &mut Wakes::new()
+            ),
             Start::Queued(_)
         ));
+    }
+
+    // Without `alloc` the waiters have no entries: a freed slot wakes them all.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_waiter_that_leaves_takes_its_entry_and_passes_on_an_unused_wake_up() {
+        let mut s = inline::<1>();
+        let (_, first) = counter();
+        let ticket = call(&mut s, 1, &first);
+        let tasks: Vec<_> = (0..3).map(|_| counter()).collect();
+        let mut keys = [None, None, None];
+        for ((_, waker), key) in tasks.iter().zip(&mut keys) {
+            let started = s.start(
+                2,
+                None,
+                NoInstant,
+                None,
+                may_wait(waker, key),
+                &mut Wakes::new(),
+            );
+            assert!(matches!(started, Start::Wait(2)));
+            assert!(key.is_some(), "registered");
+        }
+        // The last one leaves without being woken: nobody is woken for it.
+        s.leave(&mut keys[2], Some(Outcome::Cancelled), &mut Wakes::new());
+        assert_eq!(keys[2], None);
+        assert!(tasks.iter().all(|(count, _)| woken(count) == 0));
+        // The slot comes free: one waiter is woken.
+        take(&mut s);
+        s.reply(ticket, 10, NoInstant, false, &mut Wakes::new())
+            .unwrap();
+        assert_eq!(reply_of(&mut s, ticket), Poll::Ready(Ok(10)));
+        let woken_now: Vec<_> = tasks.iter().map(|(count, _)| woken(count)).collect();
+        assert_eq!(woken_now, [1, 0, 0]);
+        // It leaves without taking the slot: the wake-up goes to the next waiter.
+        s.leave(&mut keys[0], Some(Outcome::Timeout), &mut Wakes::new());
+        let woken_now: Vec<_> = tasks.iter().map(|(count, _)| woken(count)).collect();
+        assert_eq!(woken_now, [1, 1, 0]);
+        // Which takes it, its entry given back with it.
+        let started = s.start(
+            3,
+            None,
+            NoInstant,
+            None,
+            may_wait(&tasks[1].1, &mut keys[1]),
+            &mut Wakes::new(),
+        );
+        assert!(matches!(started, Start::Queued(_)));
+        assert_eq!(keys[1], None);
+        let stats = s.snapshot();
+        assert_eq!((stats.cancelled, stats.timeout), (1, 1));
     }
 
     #[test]
@@ -681,7 +834,14 @@ mod tests {
         let mut s = inline::<2>();
         s.close(CloseMode::Drain, &mut Wakes::new());
         let (_, waker) = counter();
-        match s.start(1, None, NoInstant, None, Some(&waker), &mut Wakes::new()) {
+        match s.start(
+            1,
+            None,
+            NoInstant,
+            None,
+            may_wait(&waker, &mut None),
+            &mut Wakes::new(),
+        ) {
             Start::Closed(req) => assert_eq!(req, 1),
             _ => panic!("expected Closed"),
         }
@@ -706,7 +866,7 @@ mod tests {
             Some(held),
             NoInstant,
             None,
-            Some(&waker),
+            may_wait(&waker, &mut None),
             &mut Wakes::new(),
         ) {
             Start::Queued(ticket) => assert_eq!(ticket, held),
@@ -727,7 +887,7 @@ mod tests {
                 Some(held),
                 NoInstant,
                 None,
-                Some(&waker),
+                may_wait(&waker, &mut None),
                 &mut Wakes::new(),
             );
             assert!(matches!(started, Start::Decided(5)), "{mode:?}");
@@ -740,9 +900,14 @@ mod tests {
     fn a_queue_outside_the_lock_gets_the_request_handed_over() {
         let mut s: Apart<2> = EndpointState::new(Outside);
         let (_, waker) = counter();
-        let Start::Deliver(env) =
-            s.start(3, None, NoInstant, None, Some(&waker), &mut Wakes::new())
-        else {
+        let Start::Deliver(env) = s.start(
+            3,
+            None,
+            NoInstant,
+            None,
+            may_wait(&waker, &mut None),
+            &mut Wakes::new(),
+        ) else {
             panic!("expected the request handed over");
         };
         assert_eq!(env.req, 3);
@@ -754,7 +919,7 @@ mod tests {
             Some(ticket),
             NoInstant,
             None,
-            Some(&waker),
+            may_wait(&waker, &mut None),
             &mut Wakes::new(),
         ) else {
             panic!("expected the request handed over again");
