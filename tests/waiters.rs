@@ -134,3 +134,34 @@ fn a_freed_slot_wakes_one_waiting_caller_and_an_unused_wake_up_is_passed_on() {
     let queued: SharedRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
     a_freed_slot_wakes_one_waiter(&queued);
 }
+
+#[test]
+fn a_cancelled_future_dropped_while_waiting_leaves_nothing_registered() {
+    let rpc: LocalRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let mut call = caller.try_call(1).unwrap();
+    let (_, responder) = server.try_recv().unwrap();
+    for _ in 0..1_000 {
+        let (task, waker) = task();
+        let mut cancelled = responder.cancelled();
+        assert!(
+            poll(&mut cancelled, &waker).is_pending(),
+            "the caller still waits"
+        );
+        drop(cancelled);
+        drop(waker);
+        assert_eq!(
+            Arc::strong_count(&task),
+            1,
+            "a registration was left behind"
+        );
+    }
+    // One that stays is woken when the caller gives up.
+    let (task, waker) = task();
+    let mut cancelled = responder.cancelled();
+    assert!(poll(&mut cancelled, &waker).is_pending());
+    assert!(Poller::new().poll(&mut call).is_pending());
+    drop(call);
+    assert_eq!(woken(&task), 1);
+    assert_eq!(poll(&mut cancelled, &waker), Poll::Ready(()));
+}

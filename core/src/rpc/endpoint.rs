@@ -519,9 +519,22 @@ where
         self.state.lock(|s| s.is_cancelled(ticket))
     }
 
-    fn poll_cancelled(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_cancelled(
+        &self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+        waiting: &mut Option<usize>,
+    ) -> Poll<()> {
+        let waiter = Waiter {
+            waker: cx.waker(),
+            key: waiting,
+        };
         self.state
-            .lock_wake(|s, wakes| s.poll_cancelled(ticket, cx.waker(), wakes))
+            .lock_wake(|s, wakes| s.poll_cancelled(ticket, waiter, wakes))
+    }
+
+    fn stop_watching(&self, waiting: &mut Option<usize>) {
+        self.state.lock(|s| s.stop_watching(waiting));
     }
 
     fn close_endpoint(&self, mode: CloseMode) -> usize {

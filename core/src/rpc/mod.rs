@@ -222,7 +222,15 @@ pub trait Endpoint: sealed::Sealed {
     #[doc(hidden)]
     fn is_cancelled(&self, ticket: Ticket) -> bool;
     #[doc(hidden)]
-    fn poll_cancelled(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<()>;
+    fn poll_cancelled(
+        &self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+        waiting: &mut Option<usize>,
+    ) -> Poll<()>;
+    /// A `cancelled()` future stops waiting: its registration goes.
+    #[doc(hidden)]
+    fn stop_watching(&self, waiting: &mut Option<usize>);
     #[doc(hidden)]
     fn close_endpoint(&self, mode: CloseMode) -> usize;
     #[doc(hidden)]

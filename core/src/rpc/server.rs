@@ -230,9 +230,12 @@ where
     ///
     /// # Cancellation
     ///
-    /// Dropping it changes nothing.
+    /// Dropping it changes nothing but its own registration, which goes with it.
     pub fn cancelled(&self) -> CancelledFuture<'_, P> {
-        CancelledFuture { responder: self }
+        CancelledFuture {
+            responder: self,
+            waiting: None,
+        }
     }
 }
 
@@ -266,7 +269,7 @@ where
 ///
 /// # Cancellation
 ///
-/// Dropping it changes nothing.
+/// Dropping it changes nothing but its own registration, which goes with it.
 #[must_use = "futures do nothing unless polled"]
 pub struct CancelledFuture<'a, P>
 where
@@ -274,6 +277,20 @@ where
     P::Target: Endpoint,
 {
     responder: &'a Responder<P>,
+    /// Its registration while it waits.
+    waiting: Option<usize>,
+}
+
+impl<P> Drop for CancelledFuture<'_, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            self.responder.rpc.stop_watching(&mut self.waiting);
+        }
+    }
 }
 
 impl<P> Future for CancelledFuture<'_, P>
@@ -284,8 +301,11 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let responder = self.responder;
-        responder.rpc.poll_cancelled(responder.ticket, cx)
+        let this = self.get_mut();
+        let responder = this.responder;
+        responder
+            .rpc
+            .poll_cancelled(responder.ticket, cx, &mut this.waiting)
     }
 }
 

@@ -49,7 +49,7 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::waker_set::{WaitList, WakeRest, WakerSet, Wakes};
+use crate::waker_set::{WaitList, WakeRest, Wakes};
 
 /// A task that may wait for a free slot: its waker, and its key in the list of tasks
 /// waiting for one (`None` until it first waits; the state gives the entry back when the
@@ -129,8 +129,9 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     owed_slot_wakes: usize,
     /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
     /// (each checks its own call): one list for the endpoint rather than one per slot, so
-    /// that slots do not pay for a feature few calls use.
-    cancel_waiters: WakerSet<2>,
+    /// that slots do not pay for a feature few calls use. Each holds the key to its entry
+    /// and gives it back when it stops waiting.
+    cancel_waiters: WaitList<2>,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -146,7 +147,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             servers: 0,
             slot_waiters: WaitList::new(),
             owed_slot_wakes: 0,
-            cancel_waiters: WakerSet::new(),
+            cancel_waiters: WaitList::new(),
             _req: PhantomData,
         }
     }
@@ -461,18 +462,25 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         self.slots.is_cancelled(ticket)
     }
 
-    /// [`is_cancelled`](Self::is_cancelled), with `waker` woken when it becomes true.
+    /// [`is_cancelled`](Self::is_cancelled), with the waiter woken when it becomes true.
     pub(super) fn poll_cancelled(
         &mut self,
         ticket: Ticket,
-        waker: &Waker,
+        waiter: Waiter<'_>,
         wakes: &mut Wakes,
     ) -> Poll<()> {
         if self.slots.is_cancelled(ticket) {
+            self.cancel_waiters.unregister(waiter.key);
             return Poll::Ready(());
         }
-        self.cancel_waiters.register(waker, wakes);
+        self.cancel_waiters
+            .register(waiter.key, waiter.waker, wakes);
         Poll::Pending
+    }
+
+    /// A responder stops waiting in `cancelled()`: its entry goes back.
+    pub(super) fn stop_watching(&mut self, key: &mut Option<usize>) {
+        self.cancel_waiters.unregister(key);
     }
 
     /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`];
@@ -1025,7 +1033,14 @@ mod tests {
         take(&mut s);
         let (responder, responder_waker) = counter();
         assert!(s
-            .poll_cancelled(taken, &responder_waker, &mut Wakes::new())
+            .poll_cancelled(
+                taken,
+                Waiter {
+                    waker: &responder_waker,
+                    key: &mut None,
+                },
+                &mut Wakes::new()
+            )
             .is_pending());
         assert!(!s.is_cancelled(taken));
         let ended = s.end(taken, Outcome::Cancelled, &mut Wakes::new()).unwrap();
