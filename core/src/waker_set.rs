@@ -371,10 +371,16 @@ impl<const K: usize> WaitList<K> {
 
     /// Gives the entry of `key` back; true if it had been woken (and so may owe the next
     /// waiter the wake-up it did not use).
+    #[inline(always)]
     pub(crate) fn unregister(&mut self, key: &mut Option<usize>) -> bool {
-        let Some(index) = key.take() else {
-            return false;
-        };
+        match key.take() {
+            None => false,
+            Some(index) => self.give_back(index),
+        }
+    }
+
+    #[inline(never)]
+    fn give_back(&mut self, index: usize) -> bool {
         let woken = match self.entries[index].take() {
             Some(Some(_)) => {
                 self.waiting -= 1;
@@ -404,7 +410,7 @@ impl<const K: usize> WaitList<K> {
     }
 
     /// Whether a future waits (registered and not woken since).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_waiting(&self) -> bool {
         self.waiting > 0
     }
@@ -452,6 +458,7 @@ impl<const K: usize> WaitList<K> {
     }
 
     /// Never owes a wake-up: [`wake_one`](Self::wake_one) wakes everyone.
+    #[inline(always)]
     pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) -> bool {
         false
     }

@@ -15,7 +15,7 @@
 //! ```
 #![cfg(loom)]
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::task::Poll;
@@ -138,9 +138,10 @@ fn serve_pool_wakes_handler_from_another_thread() {
     });
 }
 
-/// The endpoint's models, once per request queue: rsvp's separate `Queue` (what `StdMutex`
-/// picks) and `InlineQueue` (the queue inside the endpoint's lock, what critical sections
-/// and embassy's locks pick, which also run across threads and interrupts).
+/// The endpoint's models, once per request queue: rsvp's separate `Queue` (what the
+/// adapters' thread-safe endpoints use) and `InlineQueue` (the queue inside the endpoint's
+/// lock, the default, which critical sections and embassy's locks also run across threads
+/// and interrupts).
 macro_rules! endpoint_models {
     ($kind:ident, $q:ty) => {
         mod $kind {
@@ -267,6 +268,52 @@ macro_rules! endpoint_models {
                     responder.join().unwrap();
                     let stats = caller.stats();
                     assert_eq!(stats.replied + stats.closed, 1, "{stats:?}");
+                });
+            }
+
+            /// Two calls wait for the only slot while it is freed, and one of them gives up at
+            /// the same time: the other still gets the slot (a wake-up the one leaving was
+            /// given is passed on), and every call is counted once.
+            #[test]
+            fn a_freed_slot_reaches_a_waiter_while_another_gives_up() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let first = caller.try_call(1).unwrap();
+                    let waiter = {
+                        let caller = caller.clone();
+                        thread::spawn(move || block_on(caller.call(2)))
+                    };
+                    let leaver = {
+                        let caller = caller.clone();
+                        thread::spawn(move || {
+                            let mut call = caller.call(3);
+                            // One poll: it waits for the slot (or takes it), then gives up.
+                            block_on(poll_fn(|cx| {
+                                let _ = std::pin::Pin::new(&mut call).poll(cx);
+                                Poll::Ready(())
+                            }));
+                        })
+                    };
+                    let (req, responder) = server.try_recv().unwrap();
+                    responder.reply(req * 10).unwrap();
+                    assert_eq!(block_on(first), Ok(10));
+                    // Serve until the waiting call has its reply.
+                    loop {
+                        match server.try_recv() {
+                            Ok((2, responder)) => {
+                                responder.reply(20).unwrap();
+                                break;
+                            }
+                            Ok((_, responder)) => drop(responder.reply(0)),
+                            Err(_) => thread::yield_now(),
+                        }
+                    }
+                    assert_eq!(waiter.join().unwrap(), Ok(20));
+                    leaver.join().unwrap();
+                    let stats = caller.stats();
+                    // The third call was answered, or cancelled, never both.
+                    assert!(stats.replied >= 2, "{stats:?}");
+                    assert_eq!(stats.replied + stats.cancelled, 3, "{stats:?}");
                 });
             }
 

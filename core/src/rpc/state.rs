@@ -314,7 +314,17 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// `n` slots came free: each wakes one task waiting for a slot, now or, if `wakes` is
     /// full, in the next round ([`WakeRest`]).
+    #[inline(always)]
     fn slots_freed(&mut self, n: usize, wakes: &mut Wakes) {
+        if n == 0 && self.owed_slot_wakes == 0 || !self.slot_waiters.is_waiting() {
+            self.owed_slot_wakes = 0;
+            return;
+        }
+        self.wake_slot_waiters(n, wakes);
+    }
+
+    #[inline(never)]
+    fn wake_slot_waiters(&mut self, n: usize, wakes: &mut Wakes) {
         self.owed_slot_wakes += n;
         while self.owed_slot_wakes > 0 {
             if !self.slot_waiters.is_waiting() {
