@@ -643,20 +643,30 @@ mod tests {
         Some(Waiter { waker, key })
     }
 
+    /// Starts a call of `req` in a free slot by a task that may wait for one.
+    fn start_waiting<R: Ring<u32>, const N: usize>(
+        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        req: u32,
+        waker: &Waker,
+        key: &mut Option<usize>,
+    ) -> Start<u32> {
+        s.start(
+            req,
+            None,
+            NoInstant,
+            None,
+            may_wait(waker, key),
+            &mut Wakes::new(),
+        )
+    }
+
     fn inline<const N: usize>() -> Inline<N> {
         EndpointState::new(InlineRing::new())
     }
 
     /// Starts a call that waits (with `waker`), expecting it queued in the ring.
     fn call<const N: usize>(s: &mut Inline<N>, req: u32, waker: &Waker) -> Ticket {
-        match s.start(
-            req,
-            None,
-            NoInstant,
-            None,
-            may_wait(waker, &mut None),
-            &mut Wakes::new(),
-        ) {
+        match start_waiting(s, req, waker, &mut None) {
             Start::Queued(ticket) => ticket,
             _ => panic!("expected the call queued"),
         }
@@ -677,6 +687,21 @@ mod tests {
         );
         assert!(matches!(next, Next::Done));
         got.expect("a request")
+    }
+
+    /// The next request, taken and dropped; `taken` counts it.
+    fn take_ignoring<R: Ring<u32>, const N: usize>(
+        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        taken: &mut usize,
+    ) -> Next<u32> {
+        s.take_next(
+            NoInstant,
+            None,
+            1,
+            taken,
+            &mut |_, _, _| {},
+            &mut Wakes::new(),
+        )
     }
 
     fn reply_of<R: Ring<u32>, const N: usize>(
@@ -765,14 +790,7 @@ mod tests {
         let ticket = call(&mut s, 1, &first);
         let (waiter, waiting) = counter();
         assert!(matches!(
-            s.start(
-                2,
-                None,
-                NoInstant,
-                None,
-                may_wait(&waiting, &mut None),
-                &mut Wakes::new()
-            ),
+            start_waiting(&mut s, 2, &waiting, &mut None),
             Start::Wait(_)
         ));
         take(&mut s);
@@ -784,14 +802,7 @@ mod tests {
         drop(wakes);
         assert_eq!(woken(&waiter), 1);
         assert!(matches!(
-            s.start(
-                2,
-                None,
-                NoInstant,
-                None,
-                may_wait(&waiting, &mut None),
-                &mut Wakes::new()
-            ),
+            start_waiting(&mut s, 2, &waiting, &mut None),
             Start::Queued(_)
         ));
     }
@@ -806,14 +817,7 @@ mod tests {
         let tasks: Vec<_> = (0..3).map(|_| counter()).collect();
         let mut keys = [None, None, None];
         for ((_, waker), key) in tasks.iter().zip(&mut keys) {
-            let started = s.start(
-                2,
-                None,
-                NoInstant,
-                None,
-                may_wait(waker, key),
-                &mut Wakes::new(),
-            );
+            let started = start_waiting(&mut s, 2, waker, key);
             assert!(matches!(started, Start::Wait(2)));
             assert!(key.is_some(), "registered");
         }
@@ -833,14 +837,7 @@ mod tests {
         let woken_now: Vec<_> = tasks.iter().map(|(count, _)| woken(count)).collect();
         assert_eq!(woken_now, [1, 1, 0]);
         // Which takes it, its entry given back with it.
-        let started = s.start(
-            3,
-            None,
-            NoInstant,
-            None,
-            may_wait(&tasks[1].1, &mut keys[1]),
-            &mut Wakes::new(),
-        );
+        let started = start_waiting(&mut s, 3, &tasks[1].1, &mut keys[1]);
         assert!(matches!(started, Start::Queued(_)));
         assert_eq!(keys[1], None);
         let stats = s.snapshot();
@@ -852,14 +849,7 @@ mod tests {
         let mut s = inline::<2>();
         s.close(CloseMode::Drain, &mut Wakes::new());
         let (_, waker) = counter();
-        match s.start(
-            1,
-            None,
-            NoInstant,
-            None,
-            may_wait(&waker, &mut None),
-            &mut Wakes::new(),
-        ) {
+        match start_waiting(&mut s, 1, &waker, &mut None) {
             Start::Closed(req) => assert_eq!(req, 1),
             _ => panic!("expected Closed"),
         }
@@ -918,14 +908,7 @@ mod tests {
     fn a_queue_outside_the_lock_gets_the_request_handed_over() {
         let mut s: Apart<2> = EndpointState::new(Outside);
         let (_, waker) = counter();
-        let Start::Deliver(env) = s.start(
-            3,
-            None,
-            NoInstant,
-            None,
-            may_wait(&waker, &mut None),
-            &mut Wakes::new(),
-        ) else {
+        let Start::Deliver(env) = start_waiting(&mut s, 3, &waker, &mut None) else {
             panic!("expected the request handed over");
         };
         assert_eq!(env.req, 3);
@@ -944,14 +927,7 @@ mod tests {
         };
         assert_eq!(env.ticket, ticket);
         let mut taken = 0;
-        let next = s.take_next(
-            NoInstant,
-            None,
-            1,
-            &mut taken,
-            &mut |_, _, _| {},
-            &mut Wakes::new(),
-        );
+        let next = take_ignoring(&mut s, &mut taken);
         assert!(matches!(next, Next::Outside));
         assert!(s.take(ticket, NoInstant).is_some());
         assert!(s.take(ticket, NoInstant).is_none(), "taken once");
@@ -1090,23 +1066,9 @@ mod tests {
         );
         // The stale request is still in the ring: handed back to be dropped, then Closed.
         let mut n = 0;
-        let next = s.take_next(
-            NoInstant,
-            None,
-            1,
-            &mut n,
-            &mut |_, _, _| {},
-            &mut Wakes::new(),
-        );
+        let next = take_ignoring(&mut s, &mut n);
         assert!(matches!(next, Next::Stale(env) if env.req == 2));
-        let next = s.take_next(
-            NoInstant,
-            None,
-            1,
-            &mut n,
-            &mut |_, _, _| {},
-            &mut Wakes::new(),
-        );
+        let next = take_ignoring(&mut s, &mut n);
         assert!(matches!(next, Next::Closed));
         // Work in progress finishes.
         s.reply(taken, 20, NoInstant, false, &mut Wakes::new())
@@ -1117,14 +1079,7 @@ mod tests {
         call(&mut s, 1, &waker);
         assert_eq!(s.close(CloseMode::Drain, &mut Wakes::new()), 0);
         assert_eq!(take(&mut s).0, 1, "drained");
-        let next = s.take_next(
-            NoInstant,
-            None,
-            1,
-            &mut n,
-            &mut |_, _, _| {},
-            &mut Wakes::new(),
-        );
+        let next = take_ignoring(&mut s, &mut n);
         assert!(matches!(next, Next::Closed));
     }
 
