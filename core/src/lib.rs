@@ -15,6 +15,8 @@ extern crate std;
 
 #[cfg(feature = "alloc")]
 mod batch;
+#[cfg(feature = "alloc")]
+pub mod channel;
 mod error;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod limits;

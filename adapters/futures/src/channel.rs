@@ -1,8 +1,5 @@
-//! rsvp's endpoint with a timer filled in, in both flavours, and the constructors that make
-//! a pair of handles.
-
-use std::rc::Rc;
-use std::sync::Arc;
+//! rsvp's heap-shared endpoints ([`rsvp::channel`]) with the futures-timer timer filled in
+//! unless another is given, and `N` defaulting to 64.
 
 use crate::FuturesTimer;
 
@@ -11,37 +8,37 @@ use crate::FuturesTimer;
 /// Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own, so that
 /// callers queueing and a server replying on another thread contend less.
 pub type Rpc<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Rpc<Req, Resp, rsvp::StdMutex, T, N, rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<Req>, N>>;
+    rsvp::channel::Rpc<Req, Resp, T, N>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given) and timer `T`: no
 /// atomics and no lock, `!Sync`, for handles that all live on one thread (a `LocalPool`,
 /// an `async_executor::LocalExecutor`).
 pub type LocalRpc<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Rpc<Req, Resp, rsvp::LocalMutex, T, N>;
+    rsvp::channel::LocalRpc<Req, Resp, T, N>;
 
 /// The calling end of a [`channel`].
 pub type Caller<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Caller<Arc<Rpc<Req, Resp, N, T>>>;
+    rsvp::channel::Caller<Req, Resp, T, N>;
 
 /// The responding end of a [`channel`].
 pub type Server<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Server<Arc<Rpc<Req, Resp, N, T>>>;
+    rsvp::channel::Server<Req, Resp, T, N>;
 
 /// The reply handle of one request received from a [`Server`].
 pub type Responder<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Responder<Arc<Rpc<Req, Resp, N, T>>>;
+    rsvp::channel::Responder<Req, Resp, T, N>;
 
 /// The calling end of a [`local_channel`].
 pub type LocalCaller<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Caller<Rc<LocalRpc<Req, Resp, N, T>>>;
+    rsvp::channel::LocalCaller<Req, Resp, T, N>;
 
 /// The responding end of a [`local_channel`].
 pub type LocalServer<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Server<Rc<LocalRpc<Req, Resp, N, T>>>;
+    rsvp::channel::LocalServer<Req, Resp, T, N>;
 
 /// The reply handle of one request received from a [`LocalServer`].
 pub type LocalResponder<Req, Resp, const N: usize = 64, T = FuturesTimer> =
-    rsvp::Responder<Rc<LocalRpc<Req, Resp, N, T>>>;
+    rsvp::channel::LocalResponder<Req, Resp, T, N>;
 
 /// A thread-safe endpoint with `N` reply slots, as its `(caller, server)` pair, timed by
 /// [`FuturesTimer`].
@@ -59,7 +56,7 @@ pub fn channel<Req, Resp, const N: usize>() -> (Caller<Req, Resp, N>, Server<Req
 pub fn channel_with<Req, Resp, const N: usize, T: rsvp::Timer>(
     timer: T,
 ) -> (Caller<Req, Resp, N, T>, Server<Req, Resp, N, T>) {
-    rsvp::Rpc::split(Arc::new(Rpc::new(timer)))
+    rsvp::channel::channel_with(timer)
 }
 
 /// A single-thread endpoint with `N` reply slots, as its `(caller, server)` pair; the
@@ -73,5 +70,5 @@ pub fn local_channel<Req, Resp, const N: usize>(
 pub fn local_channel_with<Req, Resp, const N: usize, T: rsvp::Timer>(
     timer: T,
 ) -> (LocalCaller<Req, Resp, N, T>, LocalServer<Req, Resp, N, T>) {
-    rsvp::Rpc::split(Rc::new(LocalRpc::new(timer)))
+    rsvp::channel::local_channel_with(timer)
 }

@@ -1,8 +1,5 @@
-//! rsvp's endpoint with the smol timer filled in, in both flavours, and the constructors
-//! that make a pair of handles.
-
-use std::rc::Rc;
-use std::sync::Arc;
+//! rsvp's heap-shared endpoints ([`rsvp::channel`]) with the smol timer filled in, and `N`
+//! defaulting to 64.
 
 use crate::SmolTimer;
 
@@ -10,39 +7,35 @@ use crate::SmolTimer;
 /// and shared between threads. Made by [`channel`], or `Rpc::new(SmolTimer)` for a
 /// `static`. Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own,
 /// so that callers queueing and a server replying on another thread contend less.
-pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::Rpc<
-    Req,
-    Resp,
-    rsvp::StdMutex,
-    SmolTimer,
-    N,
-    rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<Req>, N>,
->;
+pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::channel::Rpc<Req, Resp, SmolTimer, N>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given): no atomics and no lock,
 /// `!Sync`, for handles that all live on one thread (a `smol::LocalExecutor`). Made by
 /// [`local_channel`].
 pub type LocalRpc<Req, Resp, const N: usize = 64> =
-    rsvp::Rpc<Req, Resp, rsvp::LocalMutex, SmolTimer, N>;
+    rsvp::channel::LocalRpc<Req, Resp, SmolTimer, N>;
 
 /// The calling end of a [`channel`].
-pub type Caller<Req, Resp, const N: usize = 64> = rsvp::Caller<Arc<Rpc<Req, Resp, N>>>;
+pub type Caller<Req, Resp, const N: usize = 64> = rsvp::channel::Caller<Req, Resp, SmolTimer, N>;
 
 /// The responding end of a [`channel`].
-pub type Server<Req, Resp, const N: usize = 64> = rsvp::Server<Arc<Rpc<Req, Resp, N>>>;
+pub type Server<Req, Resp, const N: usize = 64> = rsvp::channel::Server<Req, Resp, SmolTimer, N>;
 
 /// The reply handle of one request received from a [`Server`].
-pub type Responder<Req, Resp, const N: usize = 64> = rsvp::Responder<Arc<Rpc<Req, Resp, N>>>;
+pub type Responder<Req, Resp, const N: usize = 64> =
+    rsvp::channel::Responder<Req, Resp, SmolTimer, N>;
 
 /// The calling end of a [`local_channel`].
-pub type LocalCaller<Req, Resp, const N: usize = 64> = rsvp::Caller<Rc<LocalRpc<Req, Resp, N>>>;
+pub type LocalCaller<Req, Resp, const N: usize = 64> =
+    rsvp::channel::LocalCaller<Req, Resp, SmolTimer, N>;
 
 /// The responding end of a [`local_channel`].
-pub type LocalServer<Req, Resp, const N: usize = 64> = rsvp::Server<Rc<LocalRpc<Req, Resp, N>>>;
+pub type LocalServer<Req, Resp, const N: usize = 64> =
+    rsvp::channel::LocalServer<Req, Resp, SmolTimer, N>;
 
 /// The reply handle of one request received from a [`LocalServer`].
 pub type LocalResponder<Req, Resp, const N: usize = 64> =
-    rsvp::Responder<Rc<LocalRpc<Req, Resp, N>>>;
+    rsvp::channel::LocalResponder<Req, Resp, SmolTimer, N>;
 
 /// A thread-safe endpoint with `N` reply slots, as its `(caller, server)` pair.
 ///
@@ -61,12 +54,12 @@ pub type LocalResponder<Req, Resp, const N: usize = 64> =
 /// Clone the handles rather than making more endpoints; dropping the last server closes
 /// the endpoint and dropping the last caller lets the server finish (see [`rsvp::Rpc`]).
 pub fn channel<Req, Resp, const N: usize>() -> (Caller<Req, Resp, N>, Server<Req, Resp, N>) {
-    rsvp::Rpc::split(Arc::new(Rpc::new(SmolTimer)))
+    rsvp::channel::channel_with(SmolTimer)
 }
 
 /// A single-thread endpoint with `N` reply slots, as its `(caller, server)` pair; the
 /// handles are `!Send`. See [`channel`] on choosing `N`.
 pub fn local_channel<Req, Resp, const N: usize>(
 ) -> (LocalCaller<Req, Resp, N>, LocalServer<Req, Resp, N>) {
-    rsvp::Rpc::split(Rc::new(LocalRpc::new(SmolTimer)))
+    rsvp::channel::local_channel_with(SmolTimer)
 }

@@ -4,17 +4,17 @@
 mod channel;
 mod spawn;
 mod timer;
-#[cfg(feature = "tower")]
-mod tower;
 
 pub use channel::{
     channel, local_channel, Caller, LocalCaller, LocalResponder, LocalRpc, LocalServer, Responder,
     Rpc, Server,
 };
+/// `CallService` and its types, re-exported from `rsvp-tower` (feature `tower`), where they
+/// live so that any executor can use them without tokio.
+#[cfg(feature = "tower")]
+pub use rsvp_tower::{CallService, ResponseFuture, ServiceError};
 pub use spawn::{spawn_local_server, spawn_server, spawn_server_on};
 pub use timer::{Sleep, TokioTimer};
-#[cfg(feature = "tower")]
-pub use tower::{CallService, ResponseFuture, ServiceError};
 
 /// The core crate, re-exported so that `rsvp_tokio::rsvp::CallError` and friends need no
 /// second dependency line.

@@ -1,10 +1,7 @@
-//! The calling end as a [`tower_service::Service`] (feature `tower`).
-//!
-//! `poll_ready` reserves a reply slot and keeps it as an owned [`Permit`]; `call` sends the
-//! request in it. The permit is an ordinary value: if the service is dropped after
-//! `poll_ready` without a `call`, or a response future is dropped mid-call, the slot goes
-//! back to the endpoint at once. That is the capacity tower's `Buffer` is known to leak
-//! when a caller reserves and never calls.
+#![doc = include_str!("../README.md")]
+// The service itself needs neither std nor an allocator; tower-service 0.3 links std.
+#![no_std]
+#![forbid(unsafe_code)]
 
 use core::fmt;
 use core::future::Future;
@@ -51,7 +48,7 @@ impl fmt::Display for ServiceError {
     }
 }
 
-impl std::error::Error for ServiceError {}
+impl core::error::Error for ServiceError {}
 
 type Target<P> = <P as Deref>::Target;
 
@@ -67,7 +64,7 @@ type Target<P> = <P as Deref>::Target;
 ///     let _ = responder.reply(n * 2);
 /// });
 ///
-/// let mut service = rsvp_tokio::CallService::new(caller);
+/// let mut service = rsvp_tower::CallService::new(caller);
 /// let doubled = service.ready().await.unwrap().call(21).await;
 /// assert_eq!(doubled, Ok(42));
 /// # drop(service);
