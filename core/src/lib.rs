@@ -60,7 +60,7 @@ pub use rpc::{
 };
 pub use rpc::{CallManyFuture, ManyCall};
 #[doc(hidden)]
-pub use rpc::{DefaultQueue, InlineRing, Outside, Popped, Ring, Transport};
+pub use rpc::{DefaultQueue, InlineRing, Transport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use rpc::{ServeFuture, ServeReport};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]

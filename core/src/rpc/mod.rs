@@ -67,9 +67,7 @@ pub use many::{CallManyFuture, ManyCall};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};
 pub use server::{CancelledFuture, RecvFuture, Request, Responder, Server};
-pub use transport::{
-    DefaultQueue, Envelope, InlineQueue, InlineRing, Outside, Popped, Ring, Transport,
-};
+pub use transport::{DefaultQueue, Envelope, InlineQueue, InlineRing, Transport};
 
 /// What a shutdown does with requests that are queued but not yet taken.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
