@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use rsvp::{CallError, ManualClock, Rpc};
+use rsvp::{CallError, ManualClock, ManyCall, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller, SharedRpc};
 
 /// A task's waker that counts its wake-ups; `Arc::strong_count` shows who holds it.
@@ -28,6 +28,11 @@ fn task() -> (Arc<Task>, Waker) {
 
 fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut Context::from_waker(waker))
+}
+
+/// `poll`, with a `Poller`'s waker.
+fn poll_with<F: Future + Unpin>(fut: &mut F, p: &Poller) -> Poll<F::Output> {
+    poll(fut, p.waker())
 }
 
 fn woken(task: &Task) -> usize {
@@ -164,4 +169,101 @@ fn a_cancelled_future_dropped_while_waiting_leaves_nothing_registered() {
     drop(call);
     assert_eq!(woken(&task), 1);
     assert_eq!(poll(&mut cancelled, &waker), Poll::Ready(()));
+}
+
+/// A `call_many` set whose waiting call gets its slot (sent together with others) gives its
+/// entry back: the next freed slot wakes a caller that really waits, not the set.
+#[test]
+fn a_set_that_got_its_slot_gives_its_entry_back() {
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+
+    // Both slots held.
+    let (pa, pb) = (Poller::new(), Poller::new());
+    let mut a = caller.try_call(1).unwrap();
+    let mut b = caller.try_call(2).unwrap();
+
+    // Three tasks wait for a slot, registered in this order (entries 0, 1, 2).
+    let (pw, ps, py) = (Poller::new(), Poller::new(), Poller::new());
+    let mut w = caller.call(10);
+    assert!(poll_with(&mut w, &pw).is_pending());
+    let mut calls = [ManyCall::new(20)];
+    let mut s = caller.call_many(&mut calls);
+    assert!(poll_with(&mut s, &ps).is_pending());
+    let mut y = caller.call(30);
+    assert!(poll_with(&mut y, &py).is_pending());
+
+    // `a` ends: its slot is freed and the first waiter, `w`, is woken.
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req).unwrap();
+    assert_eq!(poll_with(&mut a, &pa), Poll::Ready(Ok(1)));
+    assert_eq!((pw.wakes(), ps.wakes(), py.wakes()), (1, 0, 0));
+
+    // The set is polled before `w` (say it shares its task with other futures, `join!`):
+    // `start_set` takes the free slot; the set's entry is left registered and unwoken.
+    assert!(poll_with(&mut s, &ps).is_pending());
+    // `w` finds no slot and waits again.
+    assert!(poll_with(&mut w, &pw).is_pending());
+
+    // `b` ends: `w` is woken and takes that slot.
+    let (req, responder) = server.try_recv().unwrap();
+    assert_eq!(req, 2);
+    responder.reply(req).unwrap();
+    assert_eq!(poll_with(&mut b, &pb), Poll::Ready(Ok(2)));
+    assert_eq!(pw.wakes(), 2);
+    assert!(
+        poll_with(&mut w, &pw).is_pending(),
+        "w sent, waits for its reply"
+    );
+
+    // The set's request is being worked on (its reply takes a while); `w` is answered.
+    let (req20, _slow) = server.try_recv().unwrap();
+    assert_eq!(req20, 20);
+    let (req10, responder) = server.try_recv().unwrap();
+    assert_eq!(req10, 10);
+    responder.reply(req10).unwrap();
+    assert_eq!(poll_with(&mut w, &pw), Poll::Ready(Ok(10)));
+
+    // A slot is free now, and `y` is the only caller waiting for one...
+    assert_eq!(rpc.stats().in_flight, 1, "one slot in use, one free");
+    // ...and polling the set (which the wake-up went to) passes nothing on.
+    assert!(poll_with(&mut s, &ps).is_pending());
+    assert!(
+        py.wakes() >= 1,
+        "y waits for a slot while one is free (the set woken {} times)",
+        ps.wakes()
+    );
+    // What a correct endpoint would let `y` do once woken.
+    assert!(poll_with(&mut y, &py).is_pending(), "y sent");
+}
+
+/// A freed slot wakes the caller that has waited longest: under steady load, with new
+/// callers starting to wait all the time, a long waiter is not skipped.
+#[test]
+fn a_freed_slot_wakes_the_longest_waiter_first() {
+    let rpc: LocalRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
+    let (caller, server) = Rpc::split(&rpc);
+    let mut current = (caller.try_call(0).unwrap(), Poller::new());
+    // A short-lived waiter takes entry 0, then the long waiter entry 1.
+    let mut next = (caller.call(1), Poller::new());
+    assert!(poll_with(&mut next.0, &next.1).is_pending());
+    let pl = Poller::new();
+    let mut long = caller.call(999);
+    assert!(poll_with(&mut long, &pl).is_pending());
+    for round in 2..100u32 {
+        // The call in the slot ends: the freed slot wakes one waiter.
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req).unwrap();
+        assert!(current.1.ready(&mut current.0).is_ok());
+        if pl.wakes() > 0 {
+            return; // the long waiter got its turn
+        }
+        // The woken waiter takes the slot, and a new caller starts waiting.
+        assert!(next.1.wakes() > 0);
+        assert!(poll_with(&mut next.0, &next.1).is_pending());
+        current = next;
+        next = (caller.call(round), Poller::new());
+        assert!(poll_with(&mut next.0, &next.1).is_pending());
+    }
+    panic!("98 slots were freed and the caller waiting longest was never woken");
 }

@@ -11,11 +11,12 @@
 //! | [`CriticalSectionMutex`] (`critical-section`) | thread- and interrupt-safe on firmware | yes | one critical section |
 //!
 //! The state machines never see the lock: it only wraps them, so both flavours run the
-//! same code. No rsvp code runs user code under a lock: an event collects the wakers it
-//! must wake and the wrapper wakes them once the lock is released (`Mutex::lock_wake`),
-//! and user values (requests, replies) leave the lock before they are dropped. The
-//! `RefCell` inside [`Mutex`] turns an accidental re-entrant lock into a panic instead of
-//! undefined behaviour.
+//! same code. No waker is woken under a lock: an event collects the wakers it must wake
+//! and the wrapper wakes them once the lock is released (`Mutex::lock_wake`), and user
+//! values (requests, replies) leave the lock before they are dropped. (Wakers are still
+//! cloned, and an idle one replaced and dropped, under the lock.) The `RefCell` inside
+//! [`Mutex`] turns an accidental re-entrant lock into a panic instead of undefined
+//! behaviour.
 
 use core::cell::RefCell;
 use core::marker::PhantomData;
@@ -146,7 +147,7 @@ impl<M: RawMutex, T> Mutex<M, T> {
 
     /// Runs `f` with exclusive access to the value, then wakes the wakers `f` collected,
     /// once the lock is released; if they did not all fit, takes the lock again for the
-    /// rest ([`WakeRest`]). So no waker runs under the lock.
+    /// rest ([`WakeRest`]). So no waker is woken under the lock.
     #[inline]
     pub(crate) fn lock_wake<R>(&self, f: impl FnOnce(&mut T, &mut Wakes) -> R) -> R
     where

@@ -18,16 +18,23 @@
 //! not their futures) stay until they are replaced or the set is dropped: bounded, and
 //! never woken, since only armed entries are.
 //!
-//! [`WakerSet`] is for events that come often (a free reply slot, room in a full queue, a
-//! request for a server): every event disarms it, so a task that stopped waiting is not
-//! woken by the next event. With `alloc` it is a `Vec` that keeps its capacity: no allocation
-//! in steady state, and no spurious wake-ups however many tasks wait. [`WaitList`] is for an
-//! event that may never come (a promise): its waiters remove themselves when they stop.
+//! [`WakerSet`] is for events that come often and concern every waiter (a request for the
+//! servers, room in a queue): every event disarms it, so a task that stopped waiting is not
+//! woken by the next event. With `alloc` it is a `Vec` that keeps its capacity: no
+//! allocation in steady state, and no spurious wake-ups however many tasks wait. [`WaitList`]
+//! is for waiters that come and go (a call waiting for a free slot, a responder in
+//! `cancelled()`, a promise's readers): each holds the key to its own entry and gives it
+//! back when it stops waiting, and [`WaitList::wake_one`] serves the longest waiter.
 //!
-//! Without `alloc` it holds `K` wakers. When it is full, registering one more wakes
-//! everyone already registered and starts over: those tasks poll again and re-register, so
-//! no wake-up is ever lost, at the price of spurious polls while more than `K` tasks wait
-//! (the same policy as embassy-sync's `MultiWakerRegistration`).
+//! Without `alloc` both hold `K` wakers. When one is full, registering one more displaces
+//! the waker in the first entry, which is woken, polls again and registers again, so no
+//! wake-up is ever lost, at the price of spurious polls while more than `K` tasks wait (the
+//! policy of embassy-sync's `MultiWakerRegistration`); `K` is therefore sized by what may
+//! wait at once where that is known (the `cancelled()` waiters: one per call being worked
+//! on).
+//!
+//! Wakers are still cloned (to register, and into a [`Wakes`]) and dropped (an idle waker
+//! replaced) under the lock: only their waking waits for the lock to be released.
 
 use core::task::Waker;
 
@@ -333,11 +340,22 @@ impl<const K: usize> WakerSet<K> {
 /// says so when it [unregisters](Self::unregister), so that its owner wakes the next one.
 #[cfg(feature = "alloc")]
 pub(crate) struct WaitList<const K: usize> {
-    /// `None`: free. `Some(None)`: taken by a future, already woken. `Some(Some(w))`: waiting.
-    entries: alloc::vec::Vec<Option<Option<Waker>>>,
+    entries: alloc::vec::Vec<Entry>,
     free: alloc::vec::Vec<usize>,
-    /// How many entries are `Some(Some(_))`: none, and a wake-up looks at nothing.
+    /// How many entries are `Waiting`: none, and a wake-up looks at nothing.
     waiting: usize,
+    /// The next entry's place in line.
+    next: u64,
+}
+
+/// An entry of a [`WaitList`]. `since` is the waiter's place in line, kept from its first
+/// wait until it leaves, so that [`WaitList::wake_one`] serves the longest waiter first and
+/// a waiter woken but beaten to the event keeps its place.
+#[cfg(feature = "alloc")]
+enum Entry {
+    Free,
+    Woken { since: u64 },
+    Waiting { since: u64, waker: Waker },
 }
 
 #[cfg(feature = "alloc")]
@@ -347,6 +365,7 @@ impl<const K: usize> WaitList<K> {
             entries: alloc::vec::Vec::new(),
             free: alloc::vec::Vec::new(),
             waiting: 0,
+            next: 0,
         }
     }
 
@@ -355,18 +374,29 @@ impl<const K: usize> WaitList<K> {
         let index = *key.get_or_insert_with(|| match self.free.pop() {
             Some(index) => index,
             None => {
-                self.entries.push(None);
+                self.entries.push(Entry::Free);
                 self.entries.len() - 1
             }
         });
-        match &mut self.entries[index] {
-            Some(Some(w)) if w.will_wake(waker) => {}
-            Some(Some(w)) => *w = waker.clone(),
-            entry => {
-                *entry = Some(Some(waker.clone()));
-                self.waiting += 1;
+        let entry = &mut self.entries[index];
+        let since = match entry {
+            Entry::Waiting { waker: w, .. } => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                return;
             }
-        }
+            Entry::Woken { since } => *since,
+            Entry::Free => {
+                self.next += 1;
+                self.next
+            }
+        };
+        *entry = Entry::Waiting {
+            since,
+            waker: waker.clone(),
+        };
+        self.waiting += 1;
     }
 
     /// Gives the entry of `key` back; true if it had been woken (and so may owe the next
@@ -381,12 +411,13 @@ impl<const K: usize> WaitList<K> {
 
     #[inline(never)]
     fn give_back(&mut self, index: usize) -> bool {
-        let woken = match self.entries[index].take() {
-            Some(Some(_)) => {
+        let woken = match core::mem::replace(&mut self.entries[index], Entry::Free) {
+            Entry::Waiting { .. } => {
                 self.waiting -= 1;
                 false
             }
-            _ => true,
+            Entry::Woken { .. } => true,
+            Entry::Free => false,
         };
         self.free.push(index);
         woken
@@ -398,13 +429,9 @@ impl<const K: usize> WaitList<K> {
         if self.waiting == 0 {
             return;
         }
-        for entry in self.entries.iter_mut().flatten() {
-            if let Some(waker) = entry.take() {
-                if let Err(waker) = wakes.push_owned(waker) {
-                    *entry = Some(waker);
-                    return;
-                }
-                self.waiting -= 1;
+        for index in 0..self.entries.len() {
+            if matches!(self.entries[index], Entry::Waiting { .. }) && !self.wake(index, wakes) {
+                return;
             }
         }
     }
@@ -415,23 +442,35 @@ impl<const K: usize> WaitList<K> {
         self.waiting > 0
     }
 
-    /// Puts the waker of one waiting future into `wakes`; false if none waits or `wakes`
-    /// is full (the waiter then stays).
+    /// Puts the waker of the future that has waited longest into `wakes`; false if none
+    /// waits or `wakes` is full (the waiter then stays).
     pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
-        if self.waiting == 0 {
-            return false;
-        }
-        let Some(entry) = self
+        let first = self
             .entries
-            .iter_mut()
-            .flatten()
-            .find(|entry| entry.is_some())
-        else {
+            .iter()
+            .enumerate()
+            .filter_map(|(index, entry)| match entry {
+                Entry::Waiting { since, .. } => Some((*since, index)),
+                _ => None,
+            })
+            .min();
+        match first {
+            Some((_, index)) => self.wake(index, wakes),
+            None => false,
+        }
+    }
+
+    /// Wakes the waiting entry `index`, unless `wakes` is full.
+    fn wake(&mut self, index: usize, wakes: &mut Wakes) -> bool {
+        let entry = &mut self.entries[index];
+        let Entry::Waiting { since, .. } = *entry else {
             return false;
         };
-        let waker = entry.take().expect("a waiting entry");
+        let Entry::Waiting { waker, .. } = core::mem::replace(entry, Entry::Woken { since }) else {
+            unreachable!("checked above")
+        };
         if let Err(waker) = wakes.push_owned(waker) {
-            *entry = Some(waker);
+            *entry = Entry::Waiting { since, waker };
             return false;
         }
         self.waiting -= 1;

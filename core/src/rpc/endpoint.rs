@@ -501,9 +501,14 @@ where
         calls: &mut [ManyCall<Req, Resp>],
         started_at: C::Instant,
         deadline: Option<C::Instant>,
+        waiting: &mut Option<usize>,
     ) -> usize {
+        let waiter = Waiter {
+            waker: cx.waker(),
+            key: waiting,
+        };
         self.state
-            .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, cx.waker(), wakes))
+            .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, waiter, wakes))
     }
 
     fn collect_set(&self, cx: &mut Context<'_>, calls: &mut [ManyCall<Req, Resp>]) -> bool {

@@ -205,9 +205,13 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         loop {
             // Those that can go at once, together; then the next one on its own, which may
             // wait, end, or find the slot it reserved closed.
-            self.next +=
-                self.rpc
-                    .start_set(cx, &mut calls[self.next..], self.started_at, self.deadline);
+            self.next += self.rpc.start_set(
+                cx,
+                &mut calls[self.next..],
+                self.started_at,
+                self.deadline,
+                &mut self.waiting,
+            );
             let Some(call) = calls.get_mut(self.next) else {
                 return;
             };

@@ -206,6 +206,7 @@ pub trait Endpoint: sealed::Sealed {
         calls: &mut [ManyCall<Self::Req, Self::Resp>],
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
+        waiting: &mut Option<usize>,
     ) -> usize;
     /// Reads the replies that have arrived for the sent calls of `calls`, in one lock,
     /// registering `cx`'s waker for the others; true if some still wait.

@@ -20,15 +20,21 @@
 //! | `start`, no free slot, may wait | | | (registers the caller as a slot waiter) |
 //! | `start`, no free slot, may not wait (`try_*`) | | `Full` | |
 //! | `start` after [`close`](EndpointState::close) | | `Closed` | |
+//! | `start` of a reserved slot after `close` | `Reserved → Done(Closed)` (if not already) | `Closed`, once | |
+//! | [`start_set`](EndpointState::start_set): a set's calls that can go at once | `Free → Queued` each | | servers |
 //! | [`reserve`](EndpointState::reserve) | `Free → Reserved` | (`Full`, `Closed` as `start`) | |
 //! | [`unsend`](EndpointState::unsend) (the outside queue is full) | `Queued → Reserved` | | |
 //! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
-//! | [`poll_reply`](EndpointState::poll_reply), result there | `Done → Free` | | slot waiters |
-//! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | slot waiters; from `Taken`, responders in `cancelled()` |
+//! | [`poll_reply`](EndpointState::poll_reply) / [`collect_set`](EndpointState::collect_set), result there | `Done → Free` | | a slot waiter |
+//! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | a slot waiter; from `Taken`, responders in `cancelled()` |
+//! | [`leave`](EndpointState::leave) (a slot waiter gives up) | | `Timeout` / `Cancelled`, if it ended a call | the next slot waiter, if it had been woken |
 //! | `close(Fail)` | `Reserved`, `Queued → Done(Closed)` | `Closed` each | their callers, slot waiters, servers |
 //! | `close(Drain)` | | | slot waiters, servers |
+//!
+//! "A slot waiter" is the one that waited longest, with `alloc`; without it, every slot
+//! waiter (a fixed set, which cannot tell them apart).
 //!
 //! Invariants:
 //!
@@ -51,9 +57,10 @@ use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
 use crate::waker_set::{WaitList, WakeRest, Wakes};
 
-/// A task that may wait for a free slot: its waker, and its key in the list of tasks
-/// waiting for one (`None` until it first waits; the state gives the entry back when the
-/// task gets a slot or the endpoint closes, and [`EndpointState::leave`] when it gives up).
+/// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its key in
+/// the list of waiting tasks (`None` until it first waits). The state gives the entry back
+/// when the task gets what it waited for or finds the endpoint closed, and
+/// [`EndpointState::leave`] when it gives up.
 pub(super) struct Waiter<'a> {
     pub(super) waker: &'a Waker,
     pub(super) key: &'a mut Option<usize>,
@@ -123,15 +130,17 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     callers: usize,
     servers: usize,
     /// Calls waiting for a free slot, each holding the key to its entry: one that gives up
-    /// takes its entry with it, and a freed slot wakes one of them.
+    /// takes its entry with it, and a freed slot wakes the one that waited longest (without
+    /// `alloc`: a fixed set, and a freed slot wakes all of them).
     slot_waiters: WaitList<4>,
     /// Freed slots whose waiter could not be woken yet (the event's `Wakes` was full).
     owed_slot_wakes: usize,
     /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
-    /// (each checks its own call): one list for the endpoint rather than one per slot, so
-    /// that slots do not pay for a feature few calls use. Each holds the key to its entry
-    /// and gives it back when it stops waiting.
-    cancel_waiters: WaitList<2>,
+    /// (each checks its own call): one list for the endpoint rather than a set per slot.
+    /// Each holds the key to its entry and gives it back when it stops waiting. Without
+    /// `alloc` it has room for `N`, one per call being worked on, so that responders do
+    /// not push each other out and wake each other in a loop.
+    cancel_waiters: WaitList<N>,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -507,17 +516,19 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// Starts the unsent calls at the front of `calls` that can go at once (a free slot, the
-    /// ring inside the lock), with `waker` registered in their slots; returns how many
-    /// calls from the front it is done with. Stops at the first that would wait, had
-    /// reserved a slot, or meets a shutdown, and does nothing without the inline ring.
+    /// ring inside the lock), with the waiter's waker registered in their slots; returns
+    /// how many calls from the front it is done with. Stops at the first that would wait,
+    /// had reserved a slot, or meets a shutdown, and does nothing without the inline ring.
+    /// A set whose call waited for a slot gives its entry back once that call has one.
     pub(super) fn start_set(
         &mut self,
         calls: &mut [ManyCall<Req, Resp>],
         started_at: I,
         deadline: Option<I>,
-        waker: &Waker,
+        waiter: Waiter<'_>,
         wakes: &mut Wakes,
     ) -> usize {
+        let waker = waiter.waker;
         if !R::INSIDE {
             return 0;
         }
@@ -531,6 +542,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 let Some(ticket) = self.acquire(started_at, deadline, how) else {
                     break;
                 };
+                // The call the set waited for has its slot: the wake-up was used.
+                self.slot_waiters.unregister(waiter.key);
                 let req = call.req.take().expect("unsent");
                 if self.ring.push(Envelope { req, ticket }, wakes).is_err() {
                     unreachable!("a ring inside the lock takes every request")
@@ -845,6 +858,29 @@ mod tests {
     }
 
     #[test]
+    fn responders_waiting_in_cancelled_do_not_push_each_other_out() {
+        // One responder per slot waits in `cancelled()`: none displaces another (without
+        // `alloc` the list has room for `N`), so none is woken before its caller leaves.
+        let mut s = inline::<4>();
+        let (_, caller) = counter();
+        let tickets: Vec<_> = (0..4).map(|req| call(&mut s, req, &caller)).collect();
+        for _ in 0..4 {
+            take(&mut s);
+        }
+        let responders: Vec<_> = (0..4).map(|_| counter()).collect();
+        let mut keys = [None, None, None, None];
+        for ((ticket, (_, waker)), key) in tickets.iter().zip(&responders).zip(&mut keys) {
+            let waiter = may_wait(waker, key).unwrap();
+            assert!(s
+                .poll_cancelled(*ticket, waiter, &mut Wakes::new())
+                .is_pending());
+        }
+        assert!(responders.iter().all(|(count, _)| woken(count) == 0));
+        s.end(tickets[2], Outcome::Cancelled, &mut Wakes::new());
+        assert!(responders.iter().all(|(count, _)| woken(count) == 1));
+    }
+
+    #[test]
     fn start_after_close_is_closed_and_counted() {
         let mut s = inline::<2>();
         s.close(CloseMode::Drain, &mut Wakes::new());
@@ -932,7 +968,13 @@ mod tests {
         assert!(s.take(ticket, NoInstant).is_some());
         assert!(s.take(ticket, NoInstant).is_none(), "taken once");
         assert_eq!(
-            s.start_set(&mut [], NoInstant, None, &waker, &mut Wakes::new()),
+            s.start_set(
+                &mut [],
+                NoInstant,
+                None,
+                may_wait(&waker, &mut None).unwrap(),
+                &mut Wakes::new()
+            ),
             0
         );
     }
@@ -1107,7 +1149,13 @@ mod tests {
         let mut s = inline::<2>();
         let (task, waker) = counter();
         let mut calls = [ManyCall::new(1), ManyCall::new(2), ManyCall::new(3)];
-        let done = s.start_set(&mut calls, NoInstant, None, &waker, &mut Wakes::new());
+        let done = s.start_set(
+            &mut calls,
+            NoInstant,
+            None,
+            may_wait(&waker, &mut None).unwrap(),
+            &mut Wakes::new(),
+        );
         assert_eq!(done, 2, "the third waits for a slot");
         let (first, second) = (take(&mut s), take(&mut s));
         let mut wakes = Wakes::new();
