@@ -11,7 +11,7 @@
 //! that starting a call, taking a request and replying are one lock each; rsvp's separate
 //! [`Queue`](crate::Queue), with a lock of its own, suits a lock that threads contend for,
 //! and any other [`RequestQueue`](crate::RequestQueue) (an adapter's channel) works too.
-//! No waker runs under the lock: each event collects what it must wake, and the endpoint
+//! No waker is woken under the lock: each event collects what it must wake, and the endpoint
 //! wakes it after unlocking. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
 //! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
 //!

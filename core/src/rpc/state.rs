@@ -7,8 +7,8 @@
 //! methods are the events of the request/response protocol; each is written once, takes
 //! the time as an argument (`now`, `started_at`), and returns what happened. Wakers an
 //! event must wake go into a [`Wakes`]: the wrapper wakes them after unlocking, so no
-//! waker runs under the lock. Requests and results that leave the state are handed back
-//! to the wrapper, which drops them (user code) outside the lock.
+//! waker is woken under the lock. Requests and results that leave the state are handed
+//! back to the wrapper, which drops them (user code) outside the lock.
 //!
 //! A call's slot moves through the phases of [`reply`](crate::reply) (`Free`, `Reserved`,
 //! `Queued`, `Taken`, `Done`); the events are:
