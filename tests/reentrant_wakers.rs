@@ -30,6 +30,23 @@ fn inline_waker(f: impl Fn() + Send + Sync + 'static) -> Waker {
     Waker::from(Arc::new(Inline(f)))
 }
 
+/// Polls `fut` once with `waker`, which it must wait on.
+fn pending_on<F: Future + Unpin>(fut: &mut F, waker: &Waker) {
+    let polled = std::pin::Pin::new(fut).poll(&mut Context::from_waker(waker));
+    assert!(polled.is_pending());
+}
+
+/// What the inline wakers of the servers do: take a request and answer it.
+fn answer_one<P>(server: &Server<P>)
+where
+    P: std::ops::Deref + Clone,
+    P::Target: rsvp::Endpoint<Req = u32, Resp = u32>,
+{
+    if let Ok((req, responder)) = server.try_recv() {
+        responder.reply(req * 10).unwrap();
+    }
+}
+
 /// The single-thread endpoint and a server handle of it.
 type LocalEnds = (Rc<Local>, Rc<Server<Rc<Local>>>);
 
@@ -65,9 +82,7 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
             .push(with_local(|rpc, _| rpc.stats().replied));
     });
     let mut call = caller.call(1);
-    assert!(std::pin::Pin::new(&mut call)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    pending_on(&mut call, &waker);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req + 1).unwrap();
     assert_eq!(
@@ -82,9 +97,7 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
     let record = seen.clone();
     let waker = inline_waker(move || record.lock().unwrap().push(rpc.stats().replied));
     let mut call = caller.call(1);
-    assert!(std::pin::Pin::new(&mut call)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    pending_on(&mut call, &waker);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req + 1).unwrap();
     assert_eq!(*seen.lock().unwrap(), [1, 1]);
@@ -102,16 +115,10 @@ where
     let server = Arc::new(server);
     let waker = {
         let server = server.clone();
-        inline_waker(move || {
-            if let Ok((req, responder)) = server.try_recv() {
-                responder.reply(req * 10).unwrap();
-            }
-        })
+        inline_waker(move || answer_one(&server))
     };
     let mut recv = server.recv();
-    assert!(std::pin::Pin::new(&mut recv)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    pending_on(&mut recv, &waker);
     let mut call = caller.try_call(4).unwrap();
     assert_eq!(
         Poller::new().ready(&mut call),
@@ -127,17 +134,9 @@ fn a_request_wakes_a_server_whose_waker_takes_it_and_replies() {
     served_inside_the_wake(Arc::new(SharedQueued::new(NoClock)));
 
     let (caller, server) = local();
-    let waker = inline_waker(|| {
-        with_local(|_, server| {
-            if let Ok((req, responder)) = server.try_recv() {
-                responder.reply(req * 10).unwrap();
-            }
-        });
-    });
+    let waker = inline_waker(|| with_local(|_, server| answer_one(server)));
     let mut recv = server.recv();
-    assert!(std::pin::Pin::new(&mut recv)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    pending_on(&mut recv, &waker);
     let mut call = caller.try_call(4).unwrap();
     assert_eq!(Poller::new().ready(&mut call), Ok(40));
 }
@@ -157,9 +156,7 @@ fn a_shutdown_wakes_callers_whose_wakers_call_again() {
         })
     };
     let mut call = caller.call(1);
-    assert!(std::pin::Pin::new(&mut call)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    pending_on(&mut call, &waker);
     assert_eq!(server.close(CloseMode::Fail), 1);
     assert_eq!(*outcomes.lock().unwrap(), [Err(TryCallError::Closed(9))]);
     assert_eq!(Poller::new().ready(&mut call), Err(CallError::Closed));
