@@ -43,8 +43,8 @@ use core::task::Waker;
 /// Holds up to [`CAPACITY`](Self::CAPACITY) wakers without allocating. A waker that wakes
 /// the same task as the last one pushed is skipped, so that a set of replies to one task
 /// wakes it once. When it is full, [`push`](Self::push) refuses and remembers that more is
-/// left ([`wake`](Self::wake) then returns true); the owner of the wakers keeps them registered for a
-/// second round.
+/// left ([`wake`](Self::wake) then returns true); the owner of the wakers keeps them
+/// registered for a second round.
 ///
 /// rsvp's internals; public only because the endpoint's queue plumbing names it.
 #[doc(hidden)]
@@ -243,7 +243,8 @@ impl<const K: usize> WakerSet<K> {
             0 => {}
             // The usual case, one task waiting (a server for its next request).
             1 if wakes.is_empty() && self.wakers.len() <= K => {
-                wakes.first = Some(self.wakers[0].clone());
+                // An empty `Wakes` takes one waker: the push cannot be refused.
+                let _ = wakes.push_owned(self.wakers[0].clone());
                 self.armed = 0;
             }
             _ => self.wake_armed(wakes),
