@@ -1,7 +1,8 @@
 //! No waker runs under a lock. An executor may poll a woken task inline, inside `wake`, and
 //! that task may use the endpoint whose event woke it: such a waker must neither deadlock
 //! (`StdMutex`) nor hit the single-thread flavour's re-entrancy check (`LocalMutex`), and it
-//! must see the event that woke it already done.
+//! must see the event that woke it already done. Nor is a waker dropped under a lock: the
+//! last waker of a task may end the task, whose futures then use the endpoint.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -160,4 +161,83 @@ fn a_shutdown_wakes_callers_whose_wakers_call_again() {
     assert_eq!(server.close(CloseMode::Fail), 1);
     assert_eq!(*outcomes.lock().unwrap(), [Err(TryCallError::Closed(9))]);
     assert_eq!(Poller::new().ready(&mut call), Err(CallError::Closed));
+}
+
+/// A waker whose task ends when its last waker is dropped, and whose ending runs `f`, as a
+/// task that owns a handle of the endpoint would use it while being dropped.
+struct EndsWith<F: Fn() + Send + Sync>(F);
+
+impl<F: Fn() + Send + Sync> Wake for EndsWith<F> {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl<F: Fn() + Send + Sync> Drop for EndsWith<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// A waker whose drop (the last one) runs `f`, and a count of those drops.
+fn ending_waker(f: impl Fn() + Send + Sync + 'static) -> (Waker, Arc<Mutex<u32>>) {
+    let ended = Arc::new(Mutex::new(0));
+    let count = ended.clone();
+    let waker = Waker::from(Arc::new(EndsWith(move || {
+        f();
+        *count.lock().unwrap() += 1;
+    })));
+    (waker, ended)
+}
+
+#[test]
+fn a_replaced_waker_whose_drop_uses_the_endpoint_is_dropped_after_unlocking() {
+    // The call moves to another task: the slot's waker is replaced, and the old one was
+    // the last of its task.
+    let (caller, server) = local();
+    let (first, ended) = ending_waker(|| {
+        with_local(|rpc, _| rpc.stats());
+    });
+    let mut call = caller.call(1);
+    pending_on(&mut call, &first);
+    drop(first);
+    assert_eq!(*ended.lock().unwrap(), 0, "the slot holds the last waker");
+    pending_on(&mut call, &Waker::noop().clone());
+    assert_eq!(*ended.lock().unwrap(), 1, "dropped once replaced");
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req + 1).unwrap();
+    assert_eq!(Poller::new().ready(&mut call), Ok(2));
+
+    let rpc = Arc::new(Shared::new(NoClock));
+    let (caller, server) = Rpc::split(rpc.clone());
+    let (first, ended) = ending_waker(move || {
+        rpc.stats();
+    });
+    let mut call = caller.call(1);
+    pending_on(&mut call, &first);
+    drop(first);
+    pending_on(&mut call, &Waker::noop().clone());
+    assert_eq!(*ended.lock().unwrap(), 1);
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req + 1).unwrap();
+    assert_eq!(Poller::new().ready(&mut call), Ok(2));
+}
+
+#[test]
+fn a_slot_waiter_that_leaves_drops_its_waker_after_unlocking() {
+    let rpc = Arc::new(Shared::new(NoClock));
+    let (caller, _server) = Rpc::split(rpc.clone());
+    let _held = [caller.try_call(1).unwrap(), caller.try_call(2).unwrap()];
+    let (waiter, ended) = ending_waker(move || {
+        rpc.stats();
+    });
+    let mut call = caller.call(3);
+    pending_on(&mut call, &waiter);
+    drop(waiter);
+    assert_eq!(
+        *ended.lock().unwrap(),
+        0,
+        "the list of slot waiters holds it"
+    );
+    drop(call);
+    assert_eq!(*ended.lock().unwrap(), 1, "given back with its entry");
+    assert_eq!(caller.stats().cancelled, 1);
 }

@@ -453,7 +453,7 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         self.shared
             .lock_wake(|shared, wakes| match shared.state.get() {
                 Some(outcome) => {
-                    shared.waiters.unregister(key);
+                    shared.waiters.unregister(key, wakes);
                     Poll::Ready(outcome.cloned())
                 }
                 None => {
@@ -468,7 +468,8 @@ impl<T, M: RawMutex> Promise<T, M> {
     /// Gives a waiter's entry back (it stopped waiting).
     fn unregister(&self, key: &mut Option<usize>) {
         if key.is_some() {
-            self.shared.lock(|shared| shared.waiters.unregister(key));
+            self.shared
+                .lock_wake(|shared, wakes| shared.waiters.unregister(key, wakes));
         }
     }
 }

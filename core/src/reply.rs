@@ -231,11 +231,8 @@ pub(crate) struct Occupancy {
 }
 
 impl<Resp, I> Slot<Resp, I> {
-    fn watch(&mut self, waker: &Waker) {
-        match &self.caller {
-            Some(w) if w.will_wake(waker) => {}
-            _ => self.caller = Some(waker.clone()),
-        }
+    fn watch(&mut self, waker: &Waker, wakes: &mut Wakes) {
+        wakes.store(&mut self.caller, waker);
         self.caller_armed = true;
     }
 
@@ -292,6 +289,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         now: I,
         deadline: Option<I>,
         how: Acquire<'_>,
+        wakes: &mut Wakes,
     ) -> Option<Ticket> {
         let index = if self.free != END {
             self.free - 1
@@ -312,7 +310,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             Acquire::Reserve => State::Reserved,
             Acquire::Send(None) => State::Queued,
             Acquire::Send(Some(waker)) => {
-                slot.watch(waker);
+                slot.watch(waker, wakes);
                 State::Queued
             }
         };
@@ -366,8 +364,8 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         })
     }
 
-    /// The responder's reply: `Taken -> Done(Ok)`. Returns the call's latency so far, or
-    /// hands the value back if the caller is gone.
+    /// The responder's reply: `Taken -> Done(Ok)`. Returns when the call started, or hands
+    /// the value back if the caller is gone.
     #[inline]
     pub(crate) fn reply(
         &mut self,
@@ -375,7 +373,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         value: Resp,
         now: I,
         wakes: &mut Wakes,
-    ) -> Result<Duration, Resp> {
+    ) -> Result<I, Resp> {
         let Some(slot) = self.get(ticket) else {
             return Err(value);
         };
@@ -389,7 +387,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             completed_at: now,
         }));
         slot.wake_caller(wakes);
-        Ok(now.saturating_duration_since(started_at))
+        Ok(started_at)
     }
 
     /// The responder dropped its handle without replying: `Taken -> Done(Lost)`. False if
@@ -417,9 +415,9 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// The caller of `ticket` waits for its result from now on: the next event of its call
     /// wakes `waker`. Lets a call that has just been sent wait without asking for its result
     /// again (nothing can have arrived before its request was queued).
-    pub(crate) fn watch(&mut self, ticket: Ticket, waker: &Waker) {
+    pub(crate) fn watch(&mut self, ticket: Ticket, waker: &Waker, wakes: &mut Wakes) {
         if let Some(slot) = self.get(ticket) {
-            slot.watch(waker);
+            slot.watch(waker, wakes);
         }
     }
 
@@ -429,6 +427,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         &mut self,
         ticket: Ticket,
         waker: &Waker,
+        wakes: &mut Wakes,
     ) -> Poll<CallResult<Resp, I>> {
         let Some(slot) = self.get(ticket) else {
             // Only the caller frees its slot, and it stops polling once it has: unreachable
@@ -436,7 +435,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return Poll::Ready(Err(CallError::Lost));
         };
         if !matches!(slot.state, State::Done(_)) {
-            slot.watch(waker);
+            slot.watch(waker, wakes);
             return Poll::Pending;
         }
         let result = match self.free(ticket.index) {
@@ -574,7 +573,7 @@ mod tests {
     type Pool<const N: usize> = Slots<u32, NoInstant, N>;
 
     fn acquire<const N: usize>(p: &mut Pool<N>, id: u64) -> Ticket {
-        p.acquire(id, NoInstant, None, Acquire::Send(None))
+        p.acquire(id, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
             .expect("a free slot")
     }
 
@@ -595,7 +594,7 @@ mod tests {
         let mut p = Pool::<1>::new();
 
         let first = acquire(&mut p, 1);
-        assert!(p.poll_reply(first, &waker).is_pending());
+        assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_pending());
         p.take(first, NoInstant).unwrap();
         p.reply(first, 10, NoInstant, &mut Wakes::new()).unwrap();
         assert_eq!(
@@ -603,17 +602,17 @@ mod tests {
             1,
             "the waiting caller is woken"
         );
-        assert!(p.poll_reply(first, &waker).is_ready());
+        assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_ready());
         let clones = Arc::strong_count(&count);
 
         // The next call on the slot re-arms the same waker: no clone.
         let second = acquire(&mut p, 2);
-        assert!(p.poll_reply(second, &waker).is_pending());
+        assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
         p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
-        assert!(p.poll_reply(second, &waker).is_ready());
+        assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p, 3);
@@ -643,7 +642,7 @@ mod tests {
         assert_eq!(p.reply(first, 1, NoInstant, &mut Wakes::new()), Err(1));
         p.take(second, NoInstant).unwrap();
         p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(second, &w) {
+        match p.poll_reply(second, &w, &mut Wakes::new()) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 20),
             other => panic!("expected the reply, got {other:?}"),
         }
@@ -651,7 +650,9 @@ mod tests {
         // no slot at all, and tickets of the retired slot reach nothing.
         let third = acquire(&mut p, 3);
         assert_ne!(third.index, first.index);
-        assert!(p.acquire(4, NoInstant, None, Acquire::Send(None)).is_none());
+        assert!(p
+            .acquire(4, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+            .is_none());
         for stale in [first, second] {
             assert!(p.take(stale, NoInstant).is_none());
             assert_eq!(p.reply(stale, 9, NoInstant, &mut Wakes::new()), Err(9));
@@ -682,15 +683,16 @@ mod tests {
         let mut p = Pool::<1>::new();
         let t = acquire(&mut p, 7);
         assert!(
-            p.acquire(8, NoInstant, None, Acquire::Send(None)).is_none(),
+            p.acquire(8, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+                .is_none(),
             "only one slot"
         );
-        assert!(p.poll_reply(t, &w).is_pending());
+        assert!(p.poll_reply(t, &w, &mut Wakes::new()).is_pending());
         let taken = p.take(t, NoInstant).expect("queued request");
         assert_eq!(taken.id, 7);
         assert!(!p.is_cancelled(t));
         p.reply(t, 42, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(t, &w) {
+        match p.poll_reply(t, &w, &mut Wakes::new()) {
             Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 7)),
             other => panic!("expected the reply, got {other:?}"),
         }
@@ -718,10 +720,10 @@ mod tests {
             !p.lose(first, &mut Wakes::new()),
             "a stale drop must not touch the new call either"
         );
-        assert!(p.poll_reply(second, &w).is_pending());
+        assert!(p.poll_reply(second, &w, &mut Wakes::new()).is_pending());
         p.take(second, NoInstant).unwrap();
         p.reply(second, 222, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(second, &w) {
+        match p.poll_reply(second, &w, &mut Wakes::new()) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 222),
             other => panic!("expected 222, got {other:?}"),
         }
@@ -743,7 +745,7 @@ mod tests {
         p.take(t, NoInstant).unwrap();
         p.lose(t, &mut Wakes::new());
         assert!(matches!(
-            p.poll_reply(t, &w),
+            p.poll_reply(t, &w, &mut Wakes::new()),
             Poll::Ready(Err(CallError::Lost))
         ));
     }
@@ -754,11 +756,13 @@ mod tests {
         let mut p = Pool::<3>::new();
         let queued = acquire(&mut p, 1);
         let taken = acquire(&mut p, 2);
-        let reserved = p.acquire(3, NoInstant, None, Acquire::Reserve).unwrap();
+        let reserved = p
+            .acquire(3, NoInstant, None, Acquire::Reserve, &mut Wakes::new())
+            .unwrap();
         p.take(taken, NoInstant).unwrap();
         assert_eq!(p.close_pending(&mut Wakes::new()), 2);
         assert!(matches!(
-            p.poll_reply(queued, &w),
+            p.poll_reply(queued, &w, &mut Wakes::new()),
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
@@ -766,15 +770,18 @@ mod tests {
             "a reservation cannot be sent after close"
         );
         assert!(matches!(
-            p.poll_reply(reserved, &w),
+            p.poll_reply(reserved, &w, &mut Wakes::new()),
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
-            p.poll_reply(taken, &w).is_pending(),
+            p.poll_reply(taken, &w, &mut Wakes::new()).is_pending(),
             "work in progress finishes"
         );
         p.reply(taken, 5, NoInstant, &mut Wakes::new()).unwrap();
-        assert!(matches!(p.poll_reply(taken, &w), Poll::Ready(Ok(_))));
+        assert!(matches!(
+            p.poll_reply(taken, &w, &mut Wakes::new()),
+            Poll::Ready(Ok(_))
+        ));
     }
 
     #[test]
@@ -808,7 +815,13 @@ mod tests {
         for _ in 0..steps {
             match next() % 4 {
                 0 => {
-                    if let Some(t) = p.acquire(started, NoInstant, None, Acquire::Send(None)) {
+                    if let Some(t) = p.acquire(
+                        started,
+                        NoInstant,
+                        None,
+                        Acquire::Send(None),
+                        &mut Wakes::new(),
+                    ) {
                         live.push((t, started, false));
                         started += 1;
                     } else {
@@ -825,7 +838,7 @@ mod tests {
                         .reply(*t, *id as u32, NoInstant, &mut Wakes::new())
                         .is_ok()
                     {
-                        match p.poll_reply(*t, &w) {
+                        match p.poll_reply(*t, &w, &mut Wakes::new()) {
                             Poll::Ready(Ok(d)) => assert_eq!(u64::from(d.value), *id),
                             other => panic!("call {id}: {other:?}"),
                         }

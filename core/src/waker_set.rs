@@ -33,10 +33,14 @@
 //! wait at once where that is known (the `cancelled()` waiters: one per call being worked
 //! on).
 //!
-//! Wakers are still cloned (to register, and into a [`Wakes`]) and dropped (an idle waker
-//! replaced) under the lock: only their waking waits for the lock to be released.
+//! Wakers are cloned under the lock (to register, and into a [`Wakes`]), through the
+//! [`Foreign`] of the event's [`Wakes`]; a waker replaced or given back is handed to the
+//! [`Wakes`] too ([`Wakes::discard`]) and dropped after unlocking, since dropping the last
+//! waker of a task may drop the task, and its futures with it, which may use the object.
 
 use core::task::Waker;
+
+use crate::sync::Foreign;
 
 /// Wakers collected under a lock, to be woken after it is released.
 ///
@@ -56,6 +60,8 @@ pub struct Wakes {
     // vector is copied into place when made.)
     first: Option<Waker>,
     more: Option<More>,
+    /// How code that is not rsvp's runs under the lock (a waker's clone).
+    foreign: Foreign,
 }
 
 /// The rare part of [`Wakes`].
@@ -64,6 +70,8 @@ struct More {
     /// A waker displaced from a full fixed-size set (without `alloc`): one lock round
     /// registers at most one task, the one polling, so it displaces at most one waker.
     displaced: Option<Waker>,
+    /// Wakers replaced or given back, to drop after unlocking ([`Wakes::discard`]).
+    dropped: heapless::Vec<Waker, { Wakes::DROPS }>,
     /// A push was refused: the owner of the wakers has more to wake.
     refused: bool,
 }
@@ -71,12 +79,23 @@ struct More {
 impl Wakes {
     /// How many wakers one round carries.
     pub(crate) const CAPACITY: usize = 8;
+    /// How many replaced wakers one event drops after unlocking; past that (an event
+    /// that registers one task in more places than this), they are dropped under the
+    /// lock, through [`Foreign`].
+    const DROPS: usize = 4;
 
     #[inline]
     pub(crate) const fn new() -> Self {
+        Self::guarded(Foreign::NONE)
+    }
+
+    /// Wakes for an event under a lock that runs code not rsvp's through `foreign`.
+    #[inline(always)]
+    pub(crate) const fn guarded(foreign: Foreign) -> Self {
         Self {
             first: None,
             more: None,
+            foreign,
         }
     }
 
@@ -84,8 +103,47 @@ impl Wakes {
         self.more.get_or_insert_with(|| More {
             rest: heapless::Vec::new(),
             displaced: None,
+            dropped: heapless::Vec::new(),
             refused: false,
         })
+    }
+
+    /// A clone of `waker`, made through the lock's [`Foreign`].
+    #[inline]
+    pub(crate) fn clone_waker(&self, waker: &Waker) -> Waker {
+        self.foreign.run(|| waker.clone())
+    }
+
+    /// Runs code that is not rsvp's under the lock (a clock's arithmetic).
+    #[inline(always)]
+    pub(crate) fn foreign<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.foreign.run(f)
+    }
+
+    /// Drops `waker` after unlocking (under the lock, through [`Foreign`], if more than
+    /// [`DROPS`](Self::DROPS) wait to be dropped).
+    #[inline(never)]
+    pub(crate) fn discard(&mut self, waker: Waker) {
+        if let Err(waker) = self.more().dropped.push(waker) {
+            self.foreign.run(|| drop(waker));
+        }
+    }
+
+    /// Puts `waker` into `slot`, handing the waker it replaces to [`discard`](Self::discard),
+    /// unless `slot` holds a waker of the same task already.
+    #[inline(always)]
+    pub(crate) fn store(&mut self, slot: &mut Option<Waker>, waker: &Waker) {
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.replace(slot, waker);
+        }
+    }
+
+    #[inline(never)]
+    fn replace(&mut self, slot: &mut Option<Waker>, waker: &Waker) {
+        let new = self.clone_waker(waker);
+        if let Some(old) = slot.replace(new) {
+            self.discard(old);
+        }
     }
 
     /// The waker pushed last.
@@ -99,12 +157,31 @@ impl Wakes {
 
     /// Adds a clone of `waker`; false (and more left, for [`wake`](Self::wake)) when
     /// full, in which case the caller keeps `waker` registered for the next round.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, waker: &Waker) -> bool {
+        // The usual event wakes one task.
+        if self.first.is_none() {
+            self.first = Some(self.clone_waker(waker));
+            return true;
+        }
+        self.push_more(waker)
+    }
+
+    #[inline(never)]
+    fn push_more(&mut self, waker: &Waker) -> bool {
         if self.last().is_some_and(|last| last.will_wake(waker)) {
             return true;
         }
-        self.push_owned(waker.clone()).is_ok()
+        if self.is_full() {
+            self.more().refused = true;
+            return false;
+        }
+        let waker = self.clone_waker(waker);
+        self.push_owned(waker).is_ok()
+    }
+
+    fn is_full(&self) -> bool {
+        self.first.is_some() && self.more.as_ref().is_some_and(|more| more.rest.is_full())
     }
 
     /// Adds `waker` itself, or hands it back when full (as [`push`](Self::push)).
@@ -146,13 +223,14 @@ impl Wakes {
         if let Some(waker) = more.displaced {
             waker.wake();
         }
+        drop(more.dropped);
         more.refused
     }
 
     /// Whether nothing was collected (and so nothing is left either).
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.first.is_none() && self.more.is_none()
     }
 
     /// The one waker collected, when it is the only one and nothing is left.
@@ -207,7 +285,7 @@ impl<const K: usize> WakerSet<K> {
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all). (`wakes` is for the
     /// fixed-size set without `alloc`, which may have to wake a waiter to make room.)
     #[inline(always)]
-    pub(crate) fn register(&mut self, waker: &Waker, _: &mut Wakes) {
+    pub(crate) fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
         // The usual case, one task waiting again and again: its waker is the first one.
         if let Some(first) = self.wakers.first() {
             if first.will_wake(waker) {
@@ -215,11 +293,11 @@ impl<const K: usize> WakerSet<K> {
                 return;
             }
         }
-        self.register_slow(waker);
+        self.register_slow(waker, wakes);
     }
 
     #[inline(never)]
-    fn register_slow(&mut self, waker: &Waker) {
+    fn register_slow(&mut self, waker: &Waker, wakes: &mut Wakes) {
         let (armed, idle) = self.wakers.split_at(self.armed);
         if armed.iter().any(|w| w.will_wake(waker)) {
             return;
@@ -227,7 +305,7 @@ impl<const K: usize> WakerSet<K> {
         let at = match idle.iter().position(|w| w.will_wake(waker)) {
             Some(i) => self.armed + i,
             None => {
-                self.wakers.push(waker.clone());
+                self.wakers.push(wakes.clone_waker(waker));
                 self.wakers.len() - 1
             }
         };
@@ -244,7 +322,8 @@ impl<const K: usize> WakerSet<K> {
             // The usual case, one task waiting (a server for its next request).
             1 if wakes.is_empty() && self.wakers.len() <= K => {
                 // An empty `Wakes` takes one waker: the push cannot be refused.
-                let _ = wakes.push_owned(self.wakers[0].clone());
+                let waker = wakes.clone_waker(&self.wakers[0]);
+                let _ = wakes.push_owned(waker);
                 self.armed = 0;
             }
             _ => self.wake_armed(wakes),
@@ -256,8 +335,12 @@ impl<const K: usize> WakerSet<K> {
         while self.armed > 0 && wakes.push(&self.wakers[self.armed - 1]) {
             self.armed -= 1;
         }
-        if self.armed == 0 && self.wakers.len() > K {
-            self.wakers.truncate(K);
+        if self.armed == 0 {
+            while self.wakers.len() > K {
+                if let Some(idle) = self.wakers.pop() {
+                    wakes.discard(idle);
+                }
+            }
         }
     }
 
@@ -302,7 +385,7 @@ impl<const K: usize> WakerSet<K> {
                 0
             }
         };
-        self.wakers[i] = Some(waker.clone());
+        wakes.store(&mut self.wakers[i], waker);
         self.armed[i] = true;
     }
 
@@ -371,7 +454,7 @@ impl<const K: usize> WaitList<K> {
     }
 
     /// Remembers `waker` in the entry of `key`, taking an entry the first time.
-    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker, _: &mut Wakes) {
+    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker, wakes: &mut Wakes) {
         let index = *key.get_or_insert_with(|| match self.free.pop() {
             Some(index) => index,
             None => {
@@ -383,7 +466,8 @@ impl<const K: usize> WaitList<K> {
         let since = match entry {
             Entry::Waiting { waker: w, .. } => {
                 if !w.will_wake(waker) {
-                    *w = waker.clone();
+                    let old = core::mem::replace(w, wakes.clone_waker(waker));
+                    wakes.discard(old);
                 }
                 return;
             }
@@ -395,7 +479,7 @@ impl<const K: usize> WaitList<K> {
         };
         *entry = Entry::Waiting {
             since,
-            waker: waker.clone(),
+            waker: wakes.clone_waker(waker),
         };
         self.waiting += 1;
     }
@@ -403,17 +487,18 @@ impl<const K: usize> WaitList<K> {
     /// Gives the entry of `key` back; true if it had been woken (and so may owe the next
     /// waiter the wake-up it did not use).
     #[inline(always)]
-    pub(crate) fn unregister(&mut self, key: &mut Option<usize>) -> bool {
+    pub(crate) fn unregister(&mut self, key: &mut Option<usize>, wakes: &mut Wakes) -> bool {
         match key.take() {
             None => false,
-            Some(index) => self.give_back(index),
+            Some(index) => self.give_back(index, wakes),
         }
     }
 
     #[inline(never)]
-    fn give_back(&mut self, index: usize) -> bool {
+    fn give_back(&mut self, index: usize, wakes: &mut Wakes) -> bool {
         let woken = match core::mem::replace(&mut self.entries[index], Entry::Free) {
-            Entry::Waiting { .. } => {
+            Entry::Waiting { waker, .. } => {
+                wakes.discard(waker);
                 self.waiting -= 1;
                 false
             }
@@ -499,7 +584,7 @@ impl<const K: usize> WaitList<K> {
 
     /// Never owes a wake-up: [`wake_one`](Self::wake_one) wakes everyone.
     #[inline(always)]
-    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>) -> bool {
+    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>, _: &mut Wakes) -> bool {
         false
     }
 
@@ -644,12 +729,12 @@ mod tests {
         list.register(&mut ka, &wa, &mut Wakes::new());
         list.register(&mut kb, &wb, &mut Wakes::new());
         assert_eq!(list.len(), 2);
-        list.unregister(&mut kb);
+        list.unregister(&mut kb, &mut Wakes::new());
         assert_eq!(list.len(), 1);
         for _ in 0..100 {
             let mut k = None;
             list.register(&mut k, &wb, &mut Wakes::new());
-            list.unregister(&mut k);
+            list.unregister(&mut k, &mut Wakes::new());
         }
         assert_eq!(list.entries.len(), 2, "entries are reused, not piled up");
         list.wake_all(&mut Wakes::new());

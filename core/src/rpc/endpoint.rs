@@ -13,7 +13,7 @@ use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
 use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::sync::{Mutex, RawMutex};
+use crate::sync::{RawMutex, StateLock};
 use crate::time::Clock;
 
 /// Keeps what it holds on cache lines of its own, so that a thread working on one part of
@@ -73,7 +73,7 @@ where
     C: Clock,
     Q: Transport<Req, N>,
 {
-    state: CacheLines<Mutex<M, State<Req, Resp, C, Q, N>>>,
+    state: CacheLines<StateLock<M, State<Req, Resp, C, Q, N>>>,
     queue: CacheLines<Q>,
     clock: C,
 }
@@ -102,7 +102,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     #[inline(always)]
     pub const fn with_queue(queue: Q, clock: C) -> Self {
         Self {
-            state: CacheLines(Mutex::new(const { EndpointState::new(Q::RING) })),
+            state: CacheLines(StateLock::new(const { EndpointState::new(Q::RING) })),
             queue: CacheLines(queue),
             clock,
         }
@@ -202,8 +202,9 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
 
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
-    /// waker registered, if given) when nothing is queued.
-    fn recv_set<F>(
+    /// waker registered, if given) when nothing is queued. `take` runs under the lock:
+    /// `FOREIGN` says it may be code that is not rsvp's.
+    fn recv_set<F, const FOREIGN: bool>(
         &self,
         mut cx: Option<&mut Context<'_>>,
         limit: usize,
@@ -219,9 +220,9 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         if <Q::Ring as Ring<Req>>::INSIDE {
             loop {
                 let waker = cx.as_ref().map(|cx| cx.waker());
-                let next = self
-                    .state
-                    .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
+                let next = self.state.lock_wake(|s, wakes| {
+                    s.take_next::<_, FOREIGN>(now, waker, limit, &mut taken, take, wakes)
+                });
                 match next {
                     Next::Done => return Poll::Ready(Some(taken)),
                     // Ended by a shutdown while queued: skipped, and dropped outside the lock.
@@ -450,7 +451,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
         let mut next = None;
-        let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
+        let taken = self.recv_set::<_, false>(Some(cx), 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         taken.map(|taken| taken.and(next))
@@ -458,7 +459,7 @@ where
 
     fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
         let mut next = None;
-        let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
+        let taken = self.recv_set::<_, false>(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         match taken {
@@ -474,7 +475,7 @@ where
         limit: usize,
         take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
     ) -> Poll<Option<usize>> {
-        self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
+        self.recv_set::<_, true>(Some(cx), limit, &mut |req, ticket, info| {
             take(req, ticket, info)
         })
     }
@@ -539,7 +540,8 @@ where
     }
 
     fn stop_watching(&self, waiting: &mut Option<usize>) {
-        self.state.lock(|s| s.stop_watching(waiting));
+        self.state
+            .lock_wake(|s, wakes| s.stop_watching(waiting, wakes));
     }
 
     fn close_endpoint(&self, mode: CloseMode) -> usize {
@@ -563,5 +565,67 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> cor
             .field("capacity", &N)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// Round trips through the endpoint's lock ([`StateLock`]), for miri: the core's other
+/// unit tests drive the state machine without it.
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use core::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::*;
+    use crate::sync::LocalMutex;
+    use crate::time::NoClock;
+
+    /// A waker that counts its wake-ups.
+    struct Count(core::sync::atomic::AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn round_trips<M: RawMutex>() {
+        let rpc: Rpc<u32, u32, M, NoClock, 2> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        let cx = &mut Context::from_waker(&waker);
+        let noop = &mut Context::from_waker(Waker::noop());
+        for round in 0..3 {
+            let mut call = core::pin::pin!(caller.call(round));
+            assert!(call.as_mut().poll(noop).is_pending());
+            // Moved to another task: the slot's waker is replaced (and the old one dropped
+            // after unlocking).
+            assert!(call.as_mut().poll(cx).is_pending());
+            let (req, responder) = match server.poll_recv(noop) {
+                Poll::Ready(Some(next)) => next,
+                _ => panic!("a request"),
+            };
+            responder.reply(req + 10).unwrap();
+            assert_eq!(call.as_mut().poll(cx), Poll::Ready(Ok(round + 10)));
+            assert!(server.poll_recv(noop).is_pending());
+        }
+        let woken = count.0.load(core::sync::atomic::Ordering::SeqCst);
+        assert_eq!(woken, 3, "the caller woken once per reply");
+        assert_eq!(rpc.stats().replied, 3);
+        assert_eq!(rpc.close(CloseMode::Fail), 0);
+    }
+
+    #[test]
+    fn round_trips_through_the_single_thread_lock() {
+        round_trips::<LocalMutex>();
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn round_trips_through_the_thread_safe_lock() {
+        round_trips::<crate::sync::StdMutex>();
     }
 }

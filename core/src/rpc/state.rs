@@ -7,8 +7,12 @@
 //! methods are the events of the request/response protocol; each is written once, takes
 //! the time as an argument (`now`, `started_at`), and returns what happened. Wakers an
 //! event must wake go into a [`Wakes`]: the wrapper wakes them after unlocking, so no
-//! waker is woken under the lock. Requests and results that leave the state are handed
-//! back to the wrapper, which drops them (user code) outside the lock.
+//! waker is woken under the lock; so do the wakers it replaces, to be dropped then.
+//! Requests and results that leave the state are handed back to the wrapper, which drops
+//! them (user code) outside the lock. The little code not rsvp's own that an event runs (a
+//! waker's clone, an instant's arithmetic, a set's iterator) runs through the
+//! [`Wakes`]' [`Foreign`](crate::sync::Foreign), as the endpoint's lock requires
+//! ([`StateLock`](crate::sync::StateLock)).
 //!
 //! A call's slot moves through the phases of [`reply`](crate::reply) (`Free`, `Reserved`,
 //! `Queued`, `Taken`, `Done`); the events are:
@@ -195,8 +199,16 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// Takes a free slot for a new call, with the next id.
     #[inline]
-    fn acquire(&mut self, now: I, deadline: Option<I>, how: Acquire<'_>) -> Option<Ticket> {
-        let ticket = self.slots.acquire(self.next_id, now, deadline, how)?;
+    fn acquire(
+        &mut self,
+        now: I,
+        deadline: Option<I>,
+        how: Acquire<'_>,
+        wakes: &mut Wakes,
+    ) -> Option<Ticket> {
+        let ticket = self
+            .slots
+            .acquire(self.next_id, now, deadline, how, wakes)?;
         self.next_id += 1;
         Some(ticket)
     }
@@ -230,14 +242,14 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     return Start::Decided(req);
                 }
                 if let Some(waker) = waker {
-                    self.slots.watch(held, waker);
+                    self.slots.watch(held, waker, wakes);
                 }
                 held
             }
             None => {
                 if self.closed {
                     if let Some(waiter) = waiter {
-                        self.slot_waiters.unregister(waiter.key);
+                        self.slot_waiters.unregister(waiter.key, wakes);
                     }
                     self.stats.record(Outcome::Closed, None);
                     return Start::Closed(req);
@@ -245,7 +257,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 // The caller's waker is registered in the slot before the request becomes
                 // visible to a server: a reply cannot come before it, so the call then
                 // waits without asking for its result first.
-                let Some(ticket) = self.acquire(started_at, deadline, Acquire::Send(waker)) else {
+                let Some(ticket) = self.acquire(started_at, deadline, Acquire::Send(waker), wakes)
+                else {
                     return match waiter {
                         Some(waiter) => {
                             self.slot_waiters.register(waiter.key, waiter.waker, wakes);
@@ -259,7 +272,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 };
                 if let Some(waiter) = waiter {
                     // It waited and got its slot: the wake-up was used.
-                    self.slot_waiters.unregister(waiter.key);
+                    self.slot_waiters.unregister(waiter.key, wakes);
                 }
                 ticket
             }
@@ -280,12 +293,12 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         let acquired = match self.closed {
             true => Err(Refused::Closed),
             false => self
-                .acquire(now, None, Acquire::Reserve)
+                .acquire(now, None, Acquire::Reserve, wakes)
                 .ok_or(Refused::Wait),
         };
         if acquired != Err(Refused::Wait) {
             if let Some(waiter) = waiter {
-                self.slot_waiters.unregister(waiter.key);
+                self.slot_waiters.unregister(waiter.key, wakes);
             }
             if acquired.is_err() {
                 self.stats.record(Outcome::Closed, None);
@@ -313,7 +326,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         outcome: Option<Outcome>,
         wakes: &mut Wakes,
     ) {
-        if self.slot_waiters.unregister(key) {
+        if self.slot_waiters.unregister(key, wakes) {
             self.slots_freed(1, wakes);
         }
         if let Some(outcome) = outcome {
@@ -383,24 +396,30 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// Takes queued requests from the ring, up to `limit` in all, handing each to `take`
     /// and counting it in `taken`. With a `waker`, a server finding nothing waits for the
-    /// next request.
+    /// next request. `FOREIGN`: `take` may be code that is not rsvp's, run through `wakes`.
     #[inline]
-    pub(super) fn take_next(
+    pub(super) fn take_next<F, const FOREIGN: bool>(
         &mut self,
         now: I,
         waker: Option<&Waker>,
         limit: usize,
         taken: &mut usize,
-        take: &mut impl FnMut(Req, Ticket, RequestInfo<I>),
+        take: &mut F,
         wakes: &mut Wakes,
-    ) -> Next<Req> {
+    ) -> Next<Req>
+    where
+        F: FnMut(Req, Ticket, RequestInfo<I>),
+    {
         while *taken < limit {
             match self.ring.pop() {
                 Popped::Next(env) => {
                     let Some(info) = self.slots.take(env.ticket, now) else {
                         return Next::Stale(env);
                     };
-                    take(env.req, env.ticket, info);
+                    match FOREIGN {
+                        true => wakes.foreign(|| take(env.req, env.ticket, info)),
+                        false => take(env.req, env.ticket, info),
+                    }
                     *taken += 1;
                 }
                 Popped::Empty if *taken > 0 => break,
@@ -433,9 +452,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         measures_time: bool,
         wakes: &mut Wakes,
     ) -> Result<(), Resp> {
-        let latency = self.slots.reply(ticket, value, now, wakes)?;
-        self.stats
-            .record(Outcome::Replied, measures_time.then_some(latency));
+        let started_at = self.slots.reply(ticket, value, now, wakes)?;
+        // The clock's arithmetic is not rsvp's code: it runs through `wakes`.
+        let latency =
+            measures_time.then(|| wakes.foreign(|| now.saturating_duration_since(started_at)));
+        self.stats.record(Outcome::Replied, latency);
         Ok(())
     }
 
@@ -448,7 +469,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         measures_time: bool,
         wakes: &mut Wakes,
     ) -> Option<Resp> {
-        for (ticket, value) in replies {
+        // The iterator is the caller's code: it runs through `wakes`.
+        while let Some((ticket, value)) = wakes.foreign(|| replies.next()) {
             if let Err(refused) = self.reply(ticket, value, now, measures_time, wakes) {
                 return Some(refused);
             }
@@ -471,7 +493,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         waker: &Waker,
         wakes: &mut Wakes,
     ) -> Poll<CallResult<Resp, I>> {
-        let result = core::task::ready!(self.slots.poll_reply(ticket, waker));
+        let result = core::task::ready!(self.slots.poll_reply(ticket, waker, wakes));
         self.slots_freed(1, wakes);
         Poll::Ready(result)
     }
@@ -489,7 +511,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         wakes: &mut Wakes,
     ) -> Poll<()> {
         if self.slots.is_cancelled(ticket) {
-            self.cancel_waiters.unregister(waiter.key);
+            self.cancel_waiters.unregister(waiter.key, wakes);
             return Poll::Ready(());
         }
         self.cancel_waiters
@@ -498,8 +520,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// A responder stops waiting in `cancelled()`: its entry goes back.
-    pub(super) fn stop_watching(&mut self, key: &mut Option<usize>) {
-        self.cancel_waiters.unregister(key);
+    pub(super) fn stop_watching(&mut self, key: &mut Option<usize>, wakes: &mut Wakes) {
+        self.cancel_waiters.unregister(key, wakes);
     }
 
     /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`];
@@ -539,11 +561,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     break;
                 }
                 let how = Acquire::Send(Some(waker));
-                let Some(ticket) = self.acquire(started_at, deadline, how) else {
+                let Some(ticket) = self.acquire(started_at, deadline, how, wakes) else {
                     break;
                 };
                 // The call the set waited for has its slot: the wake-up was used.
-                self.slot_waiters.unregister(waiter.key);
+                self.slot_waiters.unregister(waiter.key, wakes);
                 let req = call.req.take().expect("unsent");
                 if self.ring.push(Envelope { req, ticket }, wakes).is_err() {
                     unreachable!("a ring inside the lock takes every request")
@@ -569,7 +591,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             let Some(ticket) = call.ticket else {
                 continue;
             };
-            match self.slots.poll_reply(ticket, waker) {
+            match self.slots.poll_reply(ticket, waker, wakes) {
                 Poll::Ready(result) => {
                     call.ticket = None;
                     call.outcome = Some(result.map(|timed| timed.value));
@@ -690,7 +712,7 @@ mod tests {
         s: &mut EndpointState<u32, u32, NoInstant, R, N>,
     ) -> (u32, Ticket) {
         let (mut taken, mut got) = (0, None);
-        let next = s.take_next(
+        let next = s.take_next::<_, false>(
             NoInstant,
             None,
             1,
@@ -707,7 +729,7 @@ mod tests {
         s: &mut EndpointState<u32, u32, NoInstant, R, N>,
         taken: &mut usize,
     ) -> Next<u32> {
-        s.take_next(
+        s.take_next::<_, false>(
             NoInstant,
             None,
             1,
@@ -731,7 +753,7 @@ mod tests {
         let mut s = inline::<2>();
         let (server, server_waker) = counter();
         let mut taken = 0;
-        let next = s.take_next(
+        let next = s.take_next::<_, false>(
             NoInstant,
             Some(&server_waker),
             1,
@@ -988,7 +1010,7 @@ mod tests {
         }
         let mut taken = 0;
         let mut got = Vec::new();
-        let next = s.take_next(
+        let next = s.take_next::<_, false>(
             NoInstant,
             None,
             2,
@@ -999,7 +1021,7 @@ mod tests {
         assert!(matches!(next, Next::Done));
         assert_eq!(got, [1, 2]);
         let mut taken = 0;
-        let next = s.take_next(
+        let next = s.take_next::<_, false>(
             NoInstant,
             None,
             5,

@@ -55,9 +55,10 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
 #[derive(Clone, Copy, Default, Debug)]
 pub struct InlineQueue;
 
-/// What the endpoint's state keeps of its queue, inside its lock. rsvp's internals.
+/// What the endpoint's state keeps of its queue, inside its lock. rsvp's internals, and
+/// sealed: its methods run under the endpoint's lock, where only rsvp's code may run.
 #[doc(hidden)]
-pub trait Ring<Req> {
+pub trait Ring<Req>: super::sealed::Sealed {
     /// Whether requests wait inside the lock (every [`push`](Self::push) succeeds).
     const INSIDE: bool;
     /// Queues a request, or hands it back to go through the queue outside the lock.
@@ -92,6 +93,8 @@ pub struct InlineRing<Req, const N: usize> {
     /// Servers waiting for a request.
     servers: WakerSet<2>,
 }
+
+impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
 
 impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     const INSIDE: bool = true;
@@ -134,6 +137,8 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Outside;
+
+impl super::sealed::Sealed for Outside {}
 
 impl<Req> Ring<Req> for Outside {
     const INSIDE: bool = false;
