@@ -185,12 +185,17 @@ impl Wakes {
     }
 
     /// Adds `waker` itself, or hands it back when full (as [`push`](Self::push)).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_owned(&mut self, waker: Waker) -> Result<(), Waker> {
         if self.first.is_none() {
             self.first = Some(waker);
             return Ok(());
         }
+        self.push_rest(waker)
+    }
+
+    #[inline(never)]
+    fn push_rest(&mut self, waker: Waker) -> Result<(), Waker> {
         let more = self.more();
         more.rest.push(waker).inspect_err(|_| more.refused = true)
     }

@@ -51,7 +51,7 @@ where
     ///
     /// See [`CallFuture`].
     pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<'_, P::Target> {
-        CallFuture::start(&*self.rpc, req, None, None)
+        CallFuture::start(&*self.rpc, req, None, None, None)
     }
 
     /// Starts a call now, without waiting: fails at once when every slot (or the queue) is
@@ -70,8 +70,9 @@ where
         &self,
         req: <P::Target as Endpoint>::Req,
     ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
-        let ticket = self.rpc.try_start(req, None)?;
-        Ok(CallFuture::sent(&*self.rpc, ticket, None, None))
+        let now = self.rpc.endpoint_clock().now();
+        let ticket = self.rpc.try_start(req, now, None)?;
+        Ok(CallFuture::sent(&*self.rpc, ticket, now, None, None))
     }
 
     /// Sends every unsent call of `calls`, in order, from this one task, and waits until
@@ -186,7 +187,7 @@ where
         deadline: InstantOf<P::Target>,
     ) -> CallFuture<'_, P::Target> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
-        CallFuture::start(&*self.rpc, req, Some(deadline), Some(sleep))
+        CallFuture::start(&*self.rpc, req, None, Some(deadline), Some(sleep))
     }
 
     /// [`call_many`](Self::call_many) with one deadline for the whole set, `timeout` from
@@ -246,10 +247,11 @@ where
         timeout: Duration,
     ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let clock = self.rpc.endpoint_clock();
-        let deadline = clock.now().checked_add(timeout);
-        let ticket = self.rpc.try_start(req, deadline)?;
+        let now = clock.now();
+        let deadline = now.checked_add(timeout);
+        let ticket = self.rpc.try_start(req, now, deadline)?;
         let sleep = deadline.map(|d| clock.sleep_until(d));
-        Ok(CallFuture::sent(&*self.rpc, ticket, deadline, sleep))
+        Ok(CallFuture::sent(&*self.rpc, ticket, now, deadline, sleep))
     }
 }
 
@@ -316,6 +318,8 @@ where
 }
 
 enum Stage {
+    /// Made, not polled yet: nothing happened (unless it holds a reserved slot).
+    Fresh,
     /// Not sent yet: waiting for a slot or for room in the queue.
     Start,
     /// Sent: waiting for the reply.
@@ -349,18 +353,18 @@ enum Stage {
 #[must_use = "futures do nothing unless polled"]
 pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
     rpc: R,
+    /// The request, until it is sent.
     req: Option<E::Req>,
+    /// Its slot: reserved (by a permit, or while it waits for queue room), or sent.
     ticket: Option<Ticket>,
     /// Its registration while it waits for a free slot.
     waiting: Option<usize>,
-    /// When the call was made; `None` once it was sent (the slot keeps it then).
-    started_at: Option<InstantOf<E>>,
+    /// When the call was made.
+    started_at: InstantOf<E>,
     deadline: Option<InstantOf<E>>,
+    /// Fires at the deadline; gone once the call has finished.
     sleep: Option<SleepOf<E>>,
-    /// The sleep has fired (and is gone): a finished future must not be polled again.
-    expired: bool,
     stage: Stage,
-    polled: bool,
     _borrow: PhantomData<&'a ()>,
 }
 
@@ -369,31 +373,33 @@ pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<'_, E, R> {}
 
 impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
+    /// A call of `req`, made now, in the slot `held` if it has one.
     fn start(
         rpc: R,
         req: E::Req,
+        held: Option<Ticket>,
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
-        let started_at = Some(rpc.endpoint_clock().now());
+        let started_at = rpc.endpoint_clock().now();
         Self {
             rpc,
             req: Some(req),
-            ticket: None,
+            ticket: held,
             waiting: None,
             started_at,
             deadline,
             sleep,
-            expired: false,
-            stage: Stage::Start,
-            polled: false,
+            stage: Stage::Fresh,
             _borrow: PhantomData,
         }
     }
 
+    /// A call sent already (`try_call`), at `started_at`.
     fn sent(
         rpc: R,
         ticket: Ticket,
+        started_at: InstantOf<E>,
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
@@ -402,12 +408,10 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             req: None,
             ticket: Some(ticket),
             waiting: None,
-            started_at: None,
+            started_at,
             deadline,
             sleep,
-            expired: false,
             stage: Stage::Sent,
-            polled: true,
             _borrow: PhantomData,
         }
     }
@@ -427,27 +431,20 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
         TimedCallFuture { inner: self }
     }
 
-    /// Ends the call: no more polls, and the sleep (a timer entry on some runtimes) goes now
-    /// rather than when the future is dropped.
-    fn finish(&mut self) {
+    /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
+    /// runtimes) goes now rather than when the future is dropped.
+    fn finish<T>(&mut self, result: T) -> Poll<T> {
         self.stage = Stage::Done;
         self.sleep = None;
+        Poll::Ready(result)
     }
 
-    /// Whether the deadline has passed. One poll may ask twice (a call that has just been
-    /// sent asks, then its reply stage asks again); the sleep is polled only until it
-    /// fires, since a finished future may panic if polled again.
+    /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
+    /// may panic if polled again, and the call then finishes in the same poll.
     fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.expired {
-            self.expired = self
-                .sleep
-                .as_mut()
-                .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready());
-            if self.expired {
-                self.sleep = None;
-            }
-        }
-        self.expired
+        self.sleep
+            .as_mut()
+            .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
     }
 
     /// Drives the call, for hand-written futures: the reply with its timing, or the
@@ -458,69 +455,67 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
     /// If polled again after it returned `Ready`.
     #[allow(clippy::type_complexity)]
     pub fn poll_timed(&mut self, cx: &mut Context<'_>) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
-        self.polled = true;
-        loop {
-            match self.stage {
-                Stage::Start => {
-                    match self.rpc.poll_start(
-                        cx,
-                        &mut self.req,
-                        &mut self.ticket,
-                        &mut self.waiting,
-                        self.started_at
-                            .expect("an unsent call knows when it started"),
-                        self.deadline,
-                    ) {
-                        Poll::Ready(Ok(started)) => {
-                            self.stage = Stage::Sent;
-                            // Waiting: a reply cannot have come yet, and will wake us.
-                            if started == Started::Waiting && !self.deadline_passed(cx) {
-                                return Poll::Pending;
-                            }
-                        }
-                        Poll::Ready(Err(error)) => {
-                            self.finish();
-                            return Poll::Ready(Err(error));
-                        }
-                        Poll::Pending => {
-                            if !self.deadline_passed(cx) {
-                                return Poll::Pending;
-                            }
-                            self.finish();
-                            self.req = None;
-                            return Poll::Ready(match self.ticket.take() {
-                                Some(ticket) => self
-                                    .rpc
-                                    .give_up(ticket, GiveUp::Timeout)
-                                    .unwrap_or(Err(CallError::Timeout)),
-                                None => {
-                                    self.rpc.leave(&mut self.waiting, Some(Outcome::Timeout));
-                                    Err(CallError::Timeout)
-                                }
-                            });
-                        }
-                    }
-                }
-                Stage::Sent => {
-                    let ticket = self.ticket.expect("a sent call holds a ticket");
-                    if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
-                        self.finish();
-                        return Poll::Ready(result);
-                    }
+        if let Stage::Fresh | Stage::Start = self.stage {
+            self.stage = Stage::Start;
+            let started = self.rpc.poll_start(
+                cx,
+                &mut self.req,
+                &mut self.ticket,
+                &mut self.waiting,
+                self.started_at,
+                self.deadline,
+            );
+            match started {
+                // Waiting: a reply cannot have come yet, and will wake us.
+                Poll::Ready(Ok(Started::Waiting)) => {
+                    self.stage = Stage::Sent;
                     if !self.deadline_passed(cx) {
                         return Poll::Pending;
                     }
-                    self.finish();
-                    // A reply that raced with the deadline wins.
-                    return Poll::Ready(
-                        self.rpc
+                    let ticket = self.ticket.expect("a sent call holds a ticket");
+                    return self.time_out(ticket);
+                }
+                Poll::Ready(Ok(Started::Decided)) => self.stage = Stage::Sent,
+                Poll::Ready(Err(error)) => return self.finish(Err(error)),
+                Poll::Pending => {
+                    if !self.deadline_passed(cx) {
+                        return Poll::Pending;
+                    }
+                    self.req = None;
+                    let result = match self.ticket.take() {
+                        Some(ticket) => self
+                            .rpc
                             .give_up(ticket, GiveUp::Timeout)
                             .unwrap_or(Err(CallError::Timeout)),
-                    );
+                        None => {
+                            self.rpc.leave(&mut self.waiting, Some(Outcome::Timeout));
+                            Err(CallError::Timeout)
+                        }
+                    };
+                    return self.finish(result);
                 }
-                Stage::Done => panic!("CallFuture polled after it completed"),
             }
         }
+        let Stage::Sent = self.stage else {
+            panic!("CallFuture polled after it completed");
+        };
+        let ticket = self.ticket.expect("a sent call holds a ticket");
+        if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
+            return self.finish(result);
+        }
+        if !self.deadline_passed(cx) {
+            return Poll::Pending;
+        }
+        self.time_out(ticket)
+    }
+
+    /// The deadline passed while the call was sent. A reply that raced with it wins.
+    fn time_out(&mut self, ticket: Ticket) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        let result = self
+            .rpc
+            .give_up(ticket, GiveUp::Timeout)
+            .unwrap_or(Err(CallError::Timeout));
+        self.finish(result)
     }
 }
 
@@ -540,7 +535,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
             (Stage::Done, _) => {}
             (_, Some(ticket)) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
             // Waiting for a slot: it takes its registration along.
-            (Stage::Start, None) if self.polled => {
+            (Stage::Start, None) => {
                 self.rpc.leave(&mut self.waiting, Some(Outcome::Cancelled));
             }
             (_, None) => {}
@@ -551,7 +546,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
-            Stage::Start => "start",
+            Stage::Fresh | Stage::Start => "start",
             Stage::Sent => "sent",
             Stage::Done => "done",
         };
@@ -682,9 +677,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Permit<'a, E, R> {
     /// See [`CallFuture`]; the slot is held from the start, so dropping the future even
     /// before its first poll counts as `Cancelled` and frees the slot.
     pub fn call(mut self, req: E::Req) -> CallFuture<'a, E, R> {
-        let mut call = CallFuture::start(self.rpc.clone(), req, None, None);
-        call.ticket = self.ticket.take();
-        call
+        CallFuture::start(self.rpc.clone(), req, self.ticket.take(), None, None)
     }
 }
 
@@ -722,9 +715,8 @@ where
     /// As [`call`](Self::call).
     pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E, R> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
-        let mut call = CallFuture::start(self.rpc.clone(), req, Some(deadline), Some(sleep));
-        call.ticket = self.ticket.take();
-        call
+        let held = self.ticket.take();
+        CallFuture::start(self.rpc.clone(), req, held, Some(deadline), Some(sleep))
     }
 }
 

@@ -309,12 +309,12 @@ where
     fn try_start(
         &self,
         req: Req,
+        started_at: C::Instant,
         deadline: Option<C::Instant>,
     ) -> Result<Ticket, TryCallError<Req>> {
-        let now = self.now();
         let started = self
             .state
-            .lock_wake(|s, wakes| s.start(req, None, now, deadline, None, wakes));
+            .lock_wake(|s, wakes| s.start(req, None, started_at, deadline, None, wakes));
         let env = match started {
             Start::Queued(ticket) => return Ok(ticket),
             Start::Deliver(env) => env,

@@ -123,6 +123,7 @@ pub trait Endpoint: sealed::Sealed {
     fn try_start(
         &self,
         req: Self::Req,
+        started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Result<Ticket, TryCallError<Self::Req>>;
     #[doc(hidden)]
