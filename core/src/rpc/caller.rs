@@ -530,7 +530,19 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<'_, E, R>
 }
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
+    #[inline(always)]
     fn drop(&mut self) {
+        // Most calls are done when dropped: only the others have work to do.
+        if !matches!(self.stage, Stage::Done) {
+            self.end();
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'_, E, R> {
+    /// Ends a call dropped before its outcome was read.
+    #[inline(never)]
+    fn end(&mut self) {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
             (_, Some(ticket)) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),

@@ -244,6 +244,7 @@ where
     P: Deref,
     P::Target: Endpoint,
 {
+    #[inline(always)]
     fn drop(&mut self) {
         if !self.replied {
             self.rpc.lose(self.ticket);
