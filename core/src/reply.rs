@@ -248,6 +248,16 @@ impl<Resp, I> Slot<Resp, I> {
             self.caller_armed = false;
         }
     }
+
+    /// [`wake_caller`](Self::wake_caller) for the one call an event answers (a reply, a
+    /// lost call): its waker is lent ([`Wakes::lend`]), and comes back to slot `index`
+    /// once woken.
+    #[inline(always)]
+    fn lend_caller(&mut self, index: u16, wakes: &mut Wakes) {
+        if self.caller_armed && wakes.lend(&mut self.caller, index) {
+            self.caller_armed = false;
+        }
+    }
 }
 
 impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
@@ -366,7 +376,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
 
     /// The responder's reply: `Taken -> Done(Ok)`. Returns when the call started, or hands
     /// the value back if the caller is gone.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reply(
         &mut self,
         ticket: Ticket,
@@ -386,7 +396,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             taken_at,
             completed_at: now,
         }));
-        slot.wake_caller(wakes);
+        slot.lend_caller(ticket.index, wakes);
         Ok(started_at)
     }
 
@@ -400,7 +410,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             return false;
         }
         slot.state = State::Done(Err(CallError::Lost));
-        slot.wake_caller(wakes);
+        slot.lend_caller(ticket.index, wakes);
         true
     }
 
@@ -516,6 +526,20 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
     }
 
+    /// Takes back the caller's waker of slot `index`, lent to wake it ([`Wakes::lend`]):
+    /// kept for reuse, unless the slot has a waker again.
+    #[inline(always)]
+    pub(crate) fn put_back(&mut self, index: u16, waker: Waker) -> Option<Waker> {
+        let caller = &mut self.slots[usize::from(index)].caller;
+        match caller {
+            None => {
+                *caller = Some(waker);
+                None
+            }
+            Some(_) => Some(waker),
+        }
+    }
+
     /// How many calls are queued, being worked on, and holding a slot. O(N).
     pub(crate) fn occupancy(&self) -> Occupancy {
         let mut o = Occupancy::default();
@@ -577,6 +601,18 @@ mod tests {
             .expect("a free slot")
     }
 
+    /// `reply` as the endpoint makes it (`StateLock::lock_lend`): the lent waker woken by
+    /// reference, then given back to its slot.
+    #[cfg(feature = "std")]
+    fn reply_lending<const N: usize>(p: &mut Pool<N>, ticket: Ticket, value: u32) {
+        let mut wakes = Wakes::new();
+        p.reply(ticket, value, NoInstant, &mut wakes).unwrap();
+        if let Some((waker, home)) = wakes.take_lent() {
+            waker.wake_by_ref();
+            assert!(p.put_back(home, waker).is_none(), "taken back");
+        }
+    }
+
     #[cfg(feature = "std")]
     #[test]
     fn a_reused_slot_keeps_its_callers_waker_but_wakes_it_only_for_its_own_call() {
@@ -596,7 +632,7 @@ mod tests {
         let first = acquire(&mut p, 1);
         assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_pending());
         p.take(first, NoInstant).unwrap();
-        p.reply(first, 10, NoInstant, &mut Wakes::new()).unwrap();
+        reply_lending(&mut p, first, 10);
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -610,19 +646,44 @@ mod tests {
         assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
-        p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
+        reply_lending(&mut p, second, 20);
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p, 3);
         p.take(third, NoInstant).unwrap();
-        p.reply(third, 30, NoInstant, &mut Wakes::new()).unwrap();
+        reply_lending(&mut p, third, 30);
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             2,
             "no wake-up for a caller that did not wait"
         );
+    }
+
+    #[test]
+    fn a_lent_waker_goes_back_only_to_a_slot_without_one() {
+        let (first, second) = (noop_waker(), noop_waker());
+        let mut p = Pool::<1>::new();
+        let call = acquire(&mut p, 1);
+        assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_pending());
+        p.take(call, NoInstant).unwrap();
+        let mut wakes = Wakes::new();
+        p.reply(call, 10, NoInstant, &mut wakes).unwrap();
+        let (lent, home) = wakes.take_lent().expect("the caller's waker, lent");
+        assert_eq!(home, 0);
+        // Meanwhile (woken inline) the caller read its reply and called again from a task
+        // whose waker the slot now holds: the lent one is handed back, to be dropped.
+        assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_ready());
+        let again = acquire(&mut p, 2);
+        assert!(p.poll_reply(again, &second, &mut Wakes::new()).is_pending());
+        assert!(p.put_back(home, lent).is_some());
+        // With the slot's waker gone (lent again), it is taken back.
+        p.take(again, NoInstant).unwrap();
+        let mut wakes = Wakes::new();
+        p.reply(again, 20, NoInstant, &mut wakes).unwrap();
+        let (lent, home) = wakes.take_lent().expect("lent");
+        assert!(p.put_back(home, lent).is_none());
     }
 
     #[test]

@@ -66,7 +66,7 @@ unsafe impl RawMutex for LocalMutex {
     const INIT: Self = Self {
         _not_sync: PhantomData,
     };
-    #[inline]
+    #[inline(always)]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
         f()
     }
@@ -163,9 +163,7 @@ impl<M: RawMutex, T> Mutex<M, T> {
     {
         let mut wakes = ManuallyDrop::new(Wakes::new());
         let result = self.lock(|value| f(value, &mut wakes));
-        wake_after(&mut wakes, |wakes| {
-            self.lock(|value| value.wake_rest(wakes))
-        });
+        wake_after(self, &mut wakes);
         result
     }
 
@@ -175,24 +173,44 @@ impl<M: RawMutex, T> Mutex<M, T> {
     }
 }
 
+/// A lock whose state can be taken again after an event, to collect what its [`Wakes`]
+/// could not hold, or to take back a lent waker.
+trait Relock<T> {
+    fn relock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
+}
+
+impl<M: RawMutex, T> Relock<T> for Mutex<M, T> {
+    #[inline(always)]
+    fn relock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.lock(f)
+    }
+}
+
+impl<M: RawMutex, T> Relock<T> for StateLock<M, T> {
+    #[inline(always)]
+    fn relock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.lock(f)
+    }
+}
+
 /// Wakes (and drops) what an event collected in `wakes`, once its lock is released; if
-/// not everything fit, `rest` collects the rest under the lock again ([`WakeRest`]).
+/// not everything fit, the rest is collected under the lock again ([`WakeRest`]).
 ///
 /// `wakes` is never dropped: it is empty once woken, and its drop glue (a check of each of
 /// its parts) cost 10-15 % of a round trip when it ran on every lock.
 #[inline(always)]
-fn wake_after(wakes: &mut ManuallyDrop<Wakes>, rest: impl FnMut(&mut Wakes)) {
+fn wake_after<T: WakeRest>(lock: &impl Relock<T>, wakes: &mut ManuallyDrop<Wakes>) {
     if let Some(waker) = wakes.take_single() {
         waker.wake();
     } else if !wakes.is_empty() {
-        wake_rounds(wakes, rest);
+        wake_rounds(lock, wakes);
     }
 }
 
 #[inline(never)]
-fn wake_rounds(wakes: &mut Wakes, mut rest: impl FnMut(&mut Wakes)) {
+fn wake_rounds<T: WakeRest>(lock: &impl Relock<T>, wakes: &mut Wakes) {
     while wakes.wake() {
-        rest(wakes);
+        lock.relock(|state| state.wake_rest(wakes));
     }
 }
 
@@ -234,18 +252,22 @@ impl<M: RawMutex, T> StateLock<M, T> {
     /// # Panics
     ///
     /// If code run through [`Foreign`] under this lock tries to take it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.raw.lock(|| {
-            if self.busy.get() {
-                reentered();
-            }
-            // SAFETY: `raw` excludes other threads. On this thread, the only code that can
-            // run while an earlier `lock` of this value is inside its closure is that
-            // closure's own (rsvp's, which never locks a lock it holds) and code run through
-            // `Foreign`, which sets `busy`: so no other reference to `data` is alive.
-            f(unsafe { &mut *self.data.get() })
-        })
+        self.raw.lock(|| self.enter(f))
+    }
+
+    /// `lock`'s part under the raw lock.
+    #[inline(always)]
+    fn enter<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        if self.busy.get() {
+            reentered();
+        }
+        // SAFETY: `raw` excludes other threads. On this thread, the only code that can run
+        // while an earlier `lock` of this value is inside its closure is that closure's own
+        // (rsvp's, which never locks a lock it holds) and code run through `Foreign`, which
+        // sets `busy`: so no other reference to `data` is alive.
+        f(unsafe { &mut *self.data.get() })
     }
 
     /// [`lock`](Self::lock), then wakes the wakers `f` collected and drops the ones it
@@ -255,12 +277,37 @@ impl<M: RawMutex, T> StateLock<M, T> {
     where
         T: WakeRest,
     {
-        let mut wakes = ManuallyDrop::new(Wakes::guarded(Foreign(Some(NonNull::from(&self.busy)))));
+        let mut wakes = ManuallyDrop::new(self.wakes());
         let result = self.lock(|value| f(value, &mut wakes));
-        wake_after(&mut wakes, |wakes| {
-            self.lock(|value| value.wake_rest(wakes))
-        });
+        wake_after(self, &mut wakes);
         result
+    }
+
+    /// [`lock_wake`](Self::lock_wake) for an event that may lend a waker
+    /// ([`Wakes::lend`]): it is woken by reference once the lock is released, then given
+    /// back to its home under the lock again ([`WakeRest::put_back`]).
+    #[inline(always)]
+    pub(crate) fn lock_lend<R>(&self, f: impl FnOnce(&mut T, &mut Wakes) -> R) -> R
+    where
+        T: WakeRest,
+    {
+        let mut wakes = ManuallyDrop::new(self.wakes());
+        let result = self.lock(|value| f(value, &mut wakes));
+        if let Some((waker, home)) = wakes.take_lent() {
+            waker.wake_by_ref();
+            // Handed back if its home has a waker again: dropped after unlocking.
+            let back = self.lock(|state| state.put_back(home, waker));
+            wake_after(self, &mut wakes);
+            drop(back);
+        } else {
+            wake_after(self, &mut wakes);
+        }
+        result
+    }
+
+    #[inline(always)]
+    fn wakes(&self) -> Wakes {
+        Wakes::guarded(Foreign(Some(NonNull::from(&self.busy))))
     }
 }
 

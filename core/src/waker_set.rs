@@ -59,6 +59,9 @@ pub struct Wakes {
     // of some 1,000 instructions per round trip, S1 on `mini`; even an empty fixed-size
     // vector is copied into place when made.)
     first: Option<Waker>,
+    /// Where `first` goes back to (its owner's index for it), if it was lent rather than
+    /// cloned ([`lend`](Self::lend)).
+    home: Option<u16>,
     more: Option<More>,
     /// How code that is not rsvp's runs under the lock (a waker's clone).
     foreign: Foreign,
@@ -94,6 +97,7 @@ impl Wakes {
     pub(crate) const fn guarded(foreign: Foreign) -> Self {
         Self {
             first: None,
+            home: None,
             more: None,
             foreign,
         }
@@ -184,6 +188,31 @@ impl Wakes {
         self.first.is_some() && self.more.as_ref().is_some_and(|more| more.rest.is_full())
     }
 
+    /// Adds the waker in `slot`: taken out and lent if it is the first of this event, so
+    /// that it is woken by reference and given back to `home`, its owner's index for
+    /// `slot` ([`WakeRest::put_back`]), rather than cloned and woken by value (each a call
+    /// into the waker, and for most executors an atomic reference count); cloned
+    /// otherwise. False if full.
+    #[inline(always)]
+    pub(crate) fn lend(&mut self, slot: &mut Option<Waker>, home: u16) -> bool {
+        if self.first.is_none() {
+            self.first = slot.take();
+            self.home = Some(home);
+            return true;
+        }
+        match slot {
+            Some(waker) => self.push_more(waker),
+            None => true,
+        }
+    }
+
+    /// The lent waker and where it goes back to, if the event lent one.
+    #[inline(always)]
+    pub(crate) fn take_lent(&mut self) -> Option<(Waker, u16)> {
+        let home = self.home.take()?;
+        Some((self.first.take()?, home))
+    }
+
     /// Adds `waker` itself, or hands it back when full (as [`push`](Self::push)).
     #[inline(always)]
     pub(crate) fn push_owned(&mut self, waker: Waker) -> Result<(), Waker> {
@@ -216,6 +245,8 @@ impl Wakes {
     /// Wakes every collected waker (call it with no lock held) and empties the list; returns
     /// whether more are left to collect.
     pub(crate) fn wake(&mut self) -> bool {
+        // A lent waker that was not given back (a `Wakes` dropped) is woken as any other.
+        self.home = None;
         if let Some(waker) = self.first.take() {
             waker.wake();
         }
@@ -267,6 +298,14 @@ impl Drop for Wakes {
 /// waiter; it must make progress (disarm what it collects).
 pub(crate) trait WakeRest {
     fn wake_rest(&mut self, wakes: &mut Wakes);
+
+    /// Takes back a waker the state lent from `home` ([`Wakes::lend`]), now woken; hands
+    /// it back if `home` has a waker again (to be dropped after unlocking). Only states
+    /// that lend (through `StateLock::lock_lend`) are asked.
+    fn put_back(&mut self, home: u16, waker: Waker) -> Option<Waker> {
+        let _ = home;
+        Some(waker)
+    }
 }
 
 #[cfg(feature = "alloc")]

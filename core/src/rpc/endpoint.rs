@@ -483,13 +483,13 @@ where
     fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
         self.state
-            .lock_wake(|s, wakes| s.reply(ticket, value, now, C::MEASURES_TIME, wakes))
+            .lock_lend(|s, wakes| s.reply(ticket, value, now, C::MEASURES_TIME, wakes))
     }
 
     fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
         let now = self.now();
         self.state
-            .lock_wake(|s, wakes| s.reply_set(replies, now, C::MEASURES_TIME, wakes))
+            .lock_lend(|s, wakes| s.reply_set(replies, now, C::MEASURES_TIME, wakes))
     }
 
     fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
@@ -518,7 +518,7 @@ where
     }
 
     fn lose(&self, ticket: Ticket) {
-        self.state.lock_wake(|s, wakes| s.lose(ticket, wakes));
+        self.state.lock_lend(|s, wakes| s.lose(ticket, wakes));
     }
 
     fn is_cancelled(&self, ticket: Ticket) -> bool {

@@ -443,7 +443,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// The responder's reply, counted; the value comes back if its caller is gone.
-    #[inline]
+    #[inline(always)]
     pub(super) fn reply(
         &mut self,
         ticket: Ticket,
@@ -631,6 +631,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
     for EndpointState<Req, Resp, I, R, N>
 {
+    #[inline(always)]
+    fn put_back(&mut self, slot: u16, waker: Waker) -> Option<Waker> {
+        self.slots.put_back(slot, waker)
+    }
+
     fn wake_rest(&mut self, wakes: &mut Wakes) {
         if self.closed {
             self.slot_waiters.wake_all(wakes);
