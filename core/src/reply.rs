@@ -35,7 +35,7 @@ use core::time::Duration;
 
 use crate::error::CallError;
 use crate::time::Instant;
-use crate::waker_set::Wakes;
+use crate::waker_set::{Home, Wakes};
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
 /// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
@@ -254,7 +254,7 @@ impl<Resp, I> Slot<Resp, I> {
     /// once woken.
     #[inline(always)]
     fn lend_caller(&mut self, index: u16, wakes: &mut Wakes) {
-        if self.caller_armed && wakes.lend(&mut self.caller, index) {
+        if self.caller_armed && wakes.lend(&mut self.caller, Home::Slot(index)) {
             self.caller_armed = false;
         }
     }
@@ -607,9 +607,9 @@ mod tests {
     fn reply_lending<const N: usize>(p: &mut Pool<N>, ticket: Ticket, value: u32) {
         let mut wakes = Wakes::new();
         p.reply(ticket, value, NoInstant, &mut wakes).unwrap();
-        if let Some((waker, home)) = wakes.take_lent() {
+        if let Some((waker, Home::Slot(index))) = wakes.take_lent() {
             waker.wake_by_ref();
-            assert!(p.put_back(home, waker).is_none(), "taken back");
+            assert!(p.put_back(index, waker).is_none(), "taken back");
         }
     }
 
@@ -671,7 +671,10 @@ mod tests {
         let mut wakes = Wakes::new();
         p.reply(call, 10, NoInstant, &mut wakes).unwrap();
         let (lent, home) = wakes.take_lent().expect("the caller's waker, lent");
-        assert_eq!(home, 0);
+        assert_eq!(home, Home::Slot(0));
+        let Home::Slot(home) = home else {
+            unreachable!()
+        };
         // Meanwhile (woken inline) the caller read its reply and called again from a task
         // whose waker the slot now holds: the lent one is handed back, to be dropped.
         assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_ready());
@@ -682,7 +685,9 @@ mod tests {
         p.take(again, NoInstant).unwrap();
         let mut wakes = Wakes::new();
         p.reply(again, 20, NoInstant, &mut wakes).unwrap();
-        let (lent, home) = wakes.take_lent().expect("lent");
+        let (lent, Home::Slot(home)) = wakes.take_lent().expect("lent") else {
+            panic!("lent from its slot");
+        };
         assert!(p.put_back(home, lent).is_none());
     }
 

@@ -59,12 +59,20 @@ pub struct Wakes {
     // of some 1,000 instructions per round trip, S1 on `mini`; even an empty fixed-size
     // vector is copied into place when made.)
     first: Option<Waker>,
-    /// Where `first` goes back to (its owner's index for it), if it was lent rather than
-    /// cloned ([`lend`](Self::lend)).
-    home: Option<u16>,
+    /// Where `first` goes back to, if it was lent rather than cloned ([`lend`](Self::lend)).
+    home: Option<Home>,
     more: Option<More>,
     /// How code that is not rsvp's runs under the lock (a waker's clone).
     foreign: Foreign,
+}
+
+/// Where a lent waker goes back to once woken ([`Wakes::lend`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Home {
+    /// The caller's waker of the reply slot of this index.
+    Slot(u16),
+    /// The waker of the server that waits first.
+    Server,
 }
 
 /// The rare part of [`Wakes`].
@@ -189,12 +197,11 @@ impl Wakes {
     }
 
     /// Adds the waker in `slot`: taken out and lent if it is the first of this event, so
-    /// that it is woken by reference and given back to `home`, its owner's index for
-    /// `slot` ([`WakeRest::put_back`]), rather than cloned and woken by value (each a call
-    /// into the waker, and for most executors an atomic reference count); cloned
-    /// otherwise. False if full.
+    /// that it is woken by reference and given back to `home` ([`WakeRest::put_back`])
+    /// rather than cloned and woken by value (each a call into the waker, and for most
+    /// executors an atomic reference count); cloned otherwise. False if full.
     #[inline(always)]
-    pub(crate) fn lend(&mut self, slot: &mut Option<Waker>, home: u16) -> bool {
+    pub(crate) fn lend(&mut self, slot: &mut Option<Waker>, home: Home) -> bool {
         if self.first.is_none() {
             self.first = slot.take();
             self.home = Some(home);
@@ -208,7 +215,7 @@ impl Wakes {
 
     /// The lent waker and where it goes back to, if the event lent one.
     #[inline(always)]
-    pub(crate) fn take_lent(&mut self) -> Option<(Waker, u16)> {
+    pub(crate) fn take_lent(&mut self) -> Option<(Waker, Home)> {
         let home = self.home.take()?;
         Some((self.first.take()?, home))
     }
@@ -302,7 +309,7 @@ pub(crate) trait WakeRest {
     /// Takes back a waker the state lent from `home` ([`Wakes::lend`]), now woken; hands
     /// it back if `home` has a waker again (to be dropped after unlocking). Only states
     /// that lend (through `StateLock::lock_lend`) are asked.
-    fn put_back(&mut self, home: u16, waker: Waker) -> Option<Waker> {
+    fn put_back(&mut self, home: Home, waker: Waker) -> Option<Waker> {
         let _ = home;
         Some(waker)
     }

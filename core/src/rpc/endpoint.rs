@@ -314,7 +314,7 @@ where
     ) -> Result<Ticket, TryCallError<Req>> {
         let started = self
             .state
-            .lock_wake(|s, wakes| s.start(req, None, started_at, deadline, None, wakes));
+            .lock_lend(|s, wakes| s.start(req, None, started_at, deadline, None, wakes));
         let env = match started {
             Start::Queued(ticket) => return Ok(ticket),
             Start::Deliver(env) => env,
@@ -385,7 +385,7 @@ where
                 waker: cx.waker(),
                 key: &mut *waiting,
             };
-            let started = self.state.lock_wake(|s, wakes| {
+            let started = self.state.lock_lend(|s, wakes| {
                 s.start(body, held, started_at, deadline, Some(waiter), wakes)
             });
             let env = match started {

@@ -59,7 +59,7 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::waker_set::{WaitList, WakeRest, Wakes};
+use crate::waker_set::{Home, WaitList, WakeRest, Wakes};
 
 /// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its key in
 /// the list of waiting tasks (`None` until it first waits). The state gives the entry back
@@ -632,8 +632,11 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
     for EndpointState<Req, Resp, I, R, N>
 {
     #[inline(always)]
-    fn put_back(&mut self, slot: u16, waker: Waker) -> Option<Waker> {
-        self.slots.put_back(slot, waker)
+    fn put_back(&mut self, home: Home, waker: Waker) -> Option<Waker> {
+        match home {
+            Home::Slot(index) => self.slots.put_back(index, waker),
+            Home::Server => self.ring.put_back(waker),
+        }
     }
 
     fn wake_rest(&mut self, wakes: &mut Wakes) {
@@ -784,6 +787,40 @@ mod tests {
         assert_eq!(woken(&server), 1);
         assert_eq!(take(&mut s).0, 7);
         assert_eq!(s.snapshot().in_flight, 1);
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "rests on `Waker::will_wake`, which std documents as best-effort and miri answers false"
+    )]
+    fn a_request_lends_the_waiting_servers_waker_which_comes_back_for_its_next_wait() {
+        let mut s = inline::<2>();
+        let (server, server_waker) = counter();
+        let wait = |s: &mut Inline<2>| {
+            let next = s.take_next::<_, false>(
+                NoInstant,
+                Some(&server_waker),
+                1,
+                &mut 0,
+                &mut |_, _, _| {},
+                &mut Wakes::new(),
+            );
+            assert!(matches!(next, Next::Empty));
+        };
+        wait(&mut s);
+        let clones = Arc::strong_count(&server);
+        let mut wakes = Wakes::new();
+        let started = s.start(8, None, NoInstant, None, None, &mut wakes);
+        assert!(matches!(started, Start::Queued(_)));
+        let (lent, home) = wakes.take_lent().expect("the server's waker, lent");
+        assert_eq!(home, Home::Server);
+        lent.wake_by_ref();
+        assert!(s.put_back(home, lent).is_none(), "taken back");
+        assert_eq!(woken(&server), 1);
+        assert_eq!(take(&mut s).0, 8);
+        wait(&mut s);
+        assert_eq!(Arc::strong_count(&server), clones, "re-armed, not cloned");
     }
 
     #[test]

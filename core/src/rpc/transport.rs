@@ -12,7 +12,7 @@ use core::task::Waker;
 use crate::queue::{Queue, QueueState, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
-use crate::waker_set::{WakerSet, Wakes};
+use crate::waker_set::{Home, WakerSet, Wakes};
 
 /// A request in transit: the request and the ticket of its reply slot.
 ///
@@ -71,6 +71,8 @@ pub trait Ring<Req>: super::sealed::Sealed {
     fn register(&mut self, waker: &Waker, wakes: &mut Wakes);
     /// Wakes the tasks waiting for a request (shutdown, or a second round).
     fn wake_servers(&mut self, wakes: &mut Wakes);
+    /// Takes back a server's waker that [`push`](Self::push) lent ([`Home::Server`]).
+    fn put_back(&mut self, waker: Waker) -> Option<Waker>;
 }
 
 /// What [`Ring::pop`] found.
@@ -90,7 +92,12 @@ pub struct InlineRing<Req, const N: usize> {
     /// Holds the requests of calls that are queued, in order, plus, for a moment after a
     /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken).
     ring: QueueState<Envelope<Req>, N>,
-    /// Servers waiting for a request.
+    /// The waker of the first server that waited (usually the only one), kept across its
+    /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
+    server: Option<Waker>,
+    /// Whether `server` waits for a request.
+    server_armed: bool,
+    /// Other servers waiting for a request.
     servers: WakerSet<2>,
 }
 
@@ -106,6 +113,10 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
         if self.ring.push(env).is_err() {
             // Each queued call holds one of the `N` slots, and the ring has `N` places.
             unreachable!("the inline queue has a place for every reply slot")
+        }
+        if self.server_armed {
+            self.server_armed = false;
+            wakes.lend(&mut self.server, Home::Server);
         }
         self.servers.wake_all(wakes);
         Ok(())
@@ -125,11 +136,37 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
 
     #[inline]
     fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
-        self.servers.register(waker, wakes);
+        match &self.server {
+            Some(w) if w.will_wake(waker) => self.server_armed = true,
+            // Lent (a request is waking it) or never set: this server takes the place.
+            None => {
+                self.server = Some(wakes.clone_waker(waker));
+                self.server_armed = true;
+            }
+            Some(_) => self.servers.register(waker, wakes),
+        }
     }
 
     fn wake_servers(&mut self, wakes: &mut Wakes) {
+        if self.server_armed {
+            if let Some(w) = &self.server {
+                if !wakes.push(w) {
+                    return;
+                }
+            }
+            self.server_armed = false;
+        }
         self.servers.wake_all(wakes);
+    }
+
+    fn put_back(&mut self, waker: Waker) -> Option<Waker> {
+        match self.server {
+            None => {
+                self.server = Some(waker);
+                None
+            }
+            Some(_) => Some(waker),
+        }
     }
 }
 
@@ -160,6 +197,10 @@ impl<Req> Ring<Req> for Outside {
     fn register(&mut self, _: &Waker, _: &mut Wakes) {}
 
     fn wake_servers(&mut self, _: &mut Wakes) {}
+
+    fn put_back(&mut self, waker: Waker) -> Option<Waker> {
+        Some(waker)
+    }
 }
 
 /// How an endpoint's requests travel: [`InlineQueue`], or any [`RequestQueue`] of
@@ -213,6 +254,8 @@ impl<Req, const N: usize> InlineRing<Req, N> {
     pub(crate) const fn new() -> Self {
         Self {
             ring: QueueState::new(),
+            server: None,
+            server_armed: false,
             servers: WakerSet::new(),
         }
     }
