@@ -105,7 +105,7 @@ fn a_timeout_the_clock_cannot_represent_means_no_deadline() {
 }
 
 #[test]
-fn a_reply_that_arrived_before_the_caller_noticed_the_deadline_wins() {
+fn a_reply_after_the_deadline_is_refused_even_before_the_caller_looks() {
     let clock = ManualClock::new();
     let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
@@ -115,11 +115,53 @@ fn a_reply_that_arrived_before_the_caller_noticed_the_deadline_wins() {
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
     clock.advance(ms(5));
-    // The deadline has passed but the caller has not looked yet: the reply still lands.
+    let woken = p.wakes();
+    // The deadline has passed and the caller has not looked yet: its deadline decides, not
+    // when it is polled. The reply comes back to the responder.
+    assert_eq!(responder.reply(11), Err(11));
+    assert_eq!(p.wakes(), woken + 1, "the caller is woken for its outcome");
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    let stats = rpc.stats();
+    assert_eq!((stats.replied, stats.timeout), (0, 1));
+}
+
+#[test]
+fn a_reply_just_before_the_deadline_lands() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut call = caller.call_timeout(1, ms(5));
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    clock.advance(ms(4));
     responder.reply(11).unwrap();
-    assert_eq!(p.ready(&mut call), Ok(11));
+    clock.advance(ms(10));
+    assert_eq!(
+        p.ready(&mut call),
+        Ok(11),
+        "decided at the reply, before the deadline"
+    );
     let stats = rpc.stats();
     assert_eq!((stats.replied, stats.timeout), (1, 0));
+}
+
+#[test]
+fn a_responder_dropped_after_the_deadline_gives_timeout_not_lost() {
+    let clock = ManualClock::new();
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut call = caller.call_timeout(1, ms(5));
+    p.pending(&mut call);
+    let (_, responder) = server.try_recv().unwrap();
+    clock.advance(ms(6));
+    drop(responder);
+    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
+    let stats = rpc.stats();
+    assert_eq!((stats.lost, stats.timeout), (0, 1));
 }
 
 #[test]

@@ -132,6 +132,13 @@ impl Wakes {
         self.foreign.run(f)
     }
 
+    /// How code that is not rsvp's runs under the lock, to hand to a function that needs
+    /// nothing else of the `Wakes`.
+    #[inline(always)]
+    pub(crate) fn foreign_runner(&self) -> Foreign {
+        self.foreign
+    }
+
     /// Drops `waker` after unlocking (under the lock, through [`Foreign`], if more than
     /// [`DROPS`](Self::DROPS) wait to be dropped).
     #[inline(never)]

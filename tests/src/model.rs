@@ -216,18 +216,30 @@ pub fn endpoint(src: &mut impl Choices, steps: usize, label: &dyn fmt::Display) 
                     !live,
                     "{at}: is_cancelled of {req}"
                 );
+                // The caller's deadline decides: an answer after it ends the call with
+                // `Timeout`, whether or not the caller was polled since.
+                let late = live
+                    && call
+                        .as_ref()
+                        .is_some_and(|c| c.deadline.is_some_and(|d| now >= d));
+                let delivered = live && !late;
                 let outcome = if rng.below(2) == 0 {
                     let sent = responder.reply(req * 10 + 1);
-                    assert_eq!(sent.is_ok(), live, "{at}: reply to {req} delivered");
-                    want.replied += u64::from(live);
+                    assert_eq!(sent.is_ok(), delivered, "{at}: reply to {req} delivered");
+                    want.replied += u64::from(delivered);
                     Ok(req * 10 + 1)
                 } else {
                     drop(responder);
-                    want.lost += u64::from(live);
+                    want.lost += u64::from(delivered);
                     Err(CallError::Lost)
                 };
+                want.timeout += u64::from(late);
                 if let Some(call) = call.filter(|_| live) {
-                    call.phase = Phase::Done(outcome);
+                    call.phase = Phase::Done(if late {
+                        Err(CallError::Timeout)
+                    } else {
+                        outcome
+                    });
                 }
             }
             // A caller polls its call.

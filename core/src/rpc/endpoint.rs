@@ -518,7 +518,8 @@ where
     }
 
     fn lose(&self, ticket: Ticket) {
-        self.state.lock_lend(|s, wakes| s.lose(ticket, wakes));
+        let now = self.now();
+        self.state.lock_lend(|s, wakes| s.lose(ticket, now, wakes));
     }
 
     fn is_cancelled(&self, ticket: Ticket) -> bool {

@@ -188,7 +188,10 @@ where
     /// # Errors
     ///
     /// The value comes back when the caller is no longer waiting (it timed out or dropped
-    /// its call); nothing is delivered to anyone else.
+    /// its call), and when the call's deadline has passed, even if the caller has not
+    /// noticed yet: the caller's deadline decides, and the caller gets
+    /// [`CallError::Timeout`](crate::CallError::Timeout). Nothing is delivered to anyone
+    /// else.
     pub fn reply(
         mut self,
         value: <P::Target as Endpoint>::Resp,
@@ -247,8 +250,20 @@ where
     #[inline(always)]
     fn drop(&mut self) {
         if !self.replied {
-            self.rpc.lose(self.ticket);
+            self.lose();
         }
+    }
+}
+
+impl<P> Responder<P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    /// Dropped without a reply: the caller gets `Lost` (or `Timeout`, past its deadline).
+    #[inline(never)]
+    fn lose(&mut self) {
+        self.rpc.lose(self.ticket);
     }
 }
 

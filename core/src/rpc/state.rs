@@ -31,6 +31,7 @@
 //! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
+//! | `reply` or `lose` at or after the call's deadline | `Taken → Done(Timeout)` (the value goes back) | `Timeout` | the caller |
 //! | [`poll_reply`](EndpointState::poll_reply) / [`collect_set`](EndpointState::collect_set), result there | `Done → Free` | | a slot waiter |
 //! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | a slot waiter; from `Taken`, responders in `cancelled()` |
 //! | [`leave`](EndpointState::leave) (a slot waiter gives up) | | `Timeout` / `Cancelled`, if it ended a call | the next slot waiter, if it had been woken |
@@ -56,7 +57,7 @@ use core::task::{Poll, Waker};
 use super::many::ManyCall;
 use super::transport::{Envelope, Popped, Ring};
 use super::{CloseMode, Role};
-use crate::reply::{Acquire, CallResult, Phase, RequestInfo, Slots, Ticket};
+use crate::reply::{Acquire, Answer, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
 use crate::waker_set::{Home, WaitList, WakeRest, Wakes};
@@ -442,7 +443,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         self.slots.take(ticket, now)
     }
 
-    /// The responder's reply, counted; the value comes back if its caller is gone.
+    /// The responder's reply at `now`, counted; the value comes back if its caller is gone
+    /// or its deadline has passed (the call then ends with `Timeout`).
     #[inline(always)]
     pub(super) fn reply(
         &mut self,
@@ -452,12 +454,20 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         measures_time: bool,
         wakes: &mut Wakes,
     ) -> Result<(), Resp> {
-        let started_at = self.slots.reply(ticket, value, now, wakes)?;
-        // The clock's arithmetic is not rsvp's code: it runs through `wakes`.
-        let latency =
-            measures_time.then(|| wakes.foreign(|| now.saturating_duration_since(started_at)));
-        self.stats.record(Outcome::Replied, latency);
-        Ok(())
+        match self.slots.reply(ticket, value, now, wakes) {
+            Answer::Delivered(started_at) => {
+                // The clock's arithmetic is not rsvp's code: it runs through `wakes`.
+                let latency = measures_time
+                    .then(|| wakes.foreign(|| now.saturating_duration_since(started_at)));
+                self.stats.record(Outcome::Replied, latency);
+                Ok(())
+            }
+            Answer::Late(value) => {
+                self.stats.record(Outcome::Timeout, None);
+                Err(value)
+            }
+            Answer::Gone(value) => Err(value),
+        }
     }
 
     /// The replies `replies` yields, until one is refused (its caller is gone): that value
@@ -478,10 +488,13 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         None
     }
 
-    /// The responder dropped its handle without replying: the caller gets `Lost`.
-    pub(super) fn lose(&mut self, ticket: Ticket, wakes: &mut Wakes) {
-        if self.slots.lose(ticket, wakes) {
-            self.stats.record(Outcome::Lost, None);
+    /// The responder dropped its handle without replying at `now`: the caller gets `Lost`,
+    /// or `Timeout` if its deadline has passed.
+    pub(super) fn lose(&mut self, ticket: Ticket, now: I, wakes: &mut Wakes) {
+        match self.slots.lose(ticket, now, wakes) {
+            Answer::Delivered(_) => self.stats.record(Outcome::Lost, None),
+            Answer::Late(()) => self.stats.record(Outcome::Timeout, None),
+            Answer::Gone(()) => {}
         }
     }
 
@@ -1103,9 +1116,9 @@ mod tests {
         let (caller, waker) = counter();
         let ticket = call(&mut s, 4, &waker);
         take(&mut s);
-        s.lose(ticket, &mut Wakes::new());
+        s.lose(ticket, NoInstant, &mut Wakes::new());
         assert_eq!(woken(&caller), 1);
-        s.lose(ticket, &mut Wakes::new());
+        s.lose(ticket, NoInstant, &mut Wakes::new());
         assert_eq!(reply_of(&mut s, ticket), Poll::Ready(Err(CallError::Lost)));
         assert_eq!(s.snapshot().lost, 1);
     }
