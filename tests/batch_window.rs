@@ -72,3 +72,74 @@ fn shutdown_flushes_what_was_gathered() {
     assert_eq!((report.batches, report.items), (1, 2));
     assert_eq!(report.stats.replied, 2);
 }
+
+/// An item that arrives while the handler runs waits at most `max_wait` from its arrival
+/// (plus the running handler), not `max_wait` from when the server gets back to it.
+#[test]
+fn the_window_runs_from_the_first_items_arrival_even_while_the_handler_runs() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures_executor::LocalPool;
+    use futures_util::task::LocalSpawnExt;
+    use rsvp::{BatchConfig, BatchResult, Clock, ManualClock, Rpc, Timer};
+    use rsvp_tests::LocalRpc;
+
+    type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;
+    let clock = ManualClock::new();
+    let (caller, server) = Rpc::split(Rc::new(Endpoint::new(clock.clone())));
+    let mut pool = LocalPool::new();
+    let batches = Rc::new(RefCell::new(Vec::new()));
+    let (seen, handler_clock) = (batches.clone(), clock.clone());
+    pool.spawner()
+        .spawn_local(async move {
+            let config = BatchConfig::new(10, ms(100)).unwrap();
+            server
+                .serve_batches(config, move |items: Vec<i32>| {
+                    seen.borrow_mut().push((handler_clock.now(), items.clone()));
+                    // The handler works for 250 ms.
+                    let done = handler_clock.sleep_until(handler_clock.after(ms(250)));
+                    async move {
+                        done.await;
+                        items.into_iter().map(Ok).collect()
+                    }
+                })
+                .await;
+        })
+        .unwrap();
+    let spawner = pool.spawner();
+    let call = |n: i32| {
+        let caller = caller.clone();
+        spawner
+            .spawn_local(async move {
+                caller.call(n).await.unwrap().unwrap();
+            })
+            .unwrap();
+    };
+    call(1);
+    pool.run_until_stalled();
+    clock.advance(ms(100));
+    pool.run_until_stalled();
+    assert_eq!(
+        batches.borrow().len(),
+        1,
+        "the first window closed at 100 ms"
+    );
+    clock.advance(ms(10));
+    call(2); // arrives at 110 ms, while the handler runs until 350 ms
+    pool.run_until_stalled();
+    clock.advance(ms(240));
+    pool.run_until_stalled();
+    let at_350 = batches.borrow().clone();
+    assert_eq!(
+        at_350.len(),
+        2,
+        "item 2's window (110 + 100 ms) had passed at 350 ms"
+    );
+    assert_eq!(at_350[1].1, [2]);
+    assert_eq!(
+        at_350[1].0,
+        clock.after(ms(0)),
+        "handed out as soon as it was taken"
+    );
+}

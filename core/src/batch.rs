@@ -238,8 +238,8 @@ impl<T, I: Instant> Batch<T, I> {
         }
     }
 
-    /// Adds `item`, which arrived at `now`, to the open batch, opening one (and starting its
-    /// window at `now`) if there is none.
+    /// Adds `item`, which arrived at `arrived`, to the open batch, opening one (and starting
+    /// its window at `arrived`) if there is none.
     ///
     /// Returns the whole batch, in push order, when this item makes it hold `max_size`
     /// items; the machine is then empty. Otherwise returns `None`.
@@ -252,12 +252,12 @@ impl<T, I: Instant> Batch<T, I> {
     ///
     /// When it opens a batch, if a buffer of `max_size` items cannot be allocated (the same
     /// condition as [`Vec::with_capacity`]).
-    pub fn push(&mut self, item: T, now: I) -> Option<Vec<T>> {
+    pub fn push(&mut self, item: T, arrived: I) -> Option<Vec<T>> {
         if self.items.is_empty() {
             // Reserve the whole batch at once so that no later push reallocates; a recycled
             // buffer already has the room.
             self.items.reserve_exact(self.config.max_size);
-            self.opened_at = Some(now);
+            self.opened_at = Some(arrived);
         }
         self.items.push(item);
         if self.items.len() >= self.config.max_size {

@@ -539,11 +539,13 @@ where
                 // Room for the whole batch at once (a buffer a handler took comes back empty).
                 requests.reserve(room);
             }
-            let now = rpc.endpoint_clock().now();
             let mut full = None;
-            let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, _| {
+            // The window runs from the first item's arrival (when its call started), as
+            // in the seed, not from when this server got to it: an item waits at most
+            // `max_wait` plus the handler that was running.
+            let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, info| {
                 requests.push(req);
-                full = batch.push(ticket, now);
+                full = batch.push(ticket, info.started_at);
             });
             match taken {
                 Poll::Ready(Some(_)) => {
