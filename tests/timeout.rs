@@ -220,3 +220,28 @@ fn a_sleep_that_fired_is_not_polled_again() {
     );
     assert_eq!(rpc.stats().timeout, 1);
 }
+
+#[test]
+fn the_manual_clock_saturates_at_its_last_instant() {
+    let clock = ManualClock::new();
+    let end = clock.after(std::time::Duration::MAX);
+    clock.advance(ms(5));
+    assert_eq!(
+        clock.after(std::time::Duration::MAX),
+        end,
+        "after() saturates"
+    );
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let (caller, _server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let mut call = caller.call_deadline(1, end);
+    p.pending(&mut call);
+    clock.advance(std::time::Duration::MAX);
+    clock.advance(std::time::Duration::MAX);
+    assert_eq!(clock.now(), end, "advance() saturates");
+    assert_eq!(
+        p.ready(&mut call),
+        Err(CallError::Timeout),
+        "the last instant comes"
+    );
+}

@@ -78,9 +78,10 @@ impl ManualClock {
     }
 
     /// Moves time forward by `by` and wakes every sleeper whose deadline is now reached.
+    /// Time stops at the clock's last instant rather than overflowing.
     pub fn advance(&self, by: Duration) {
         let due: Vec<Waker> = self.inner.lock(|inner| {
-            inner.now += by;
+            inner.now = inner.now.saturating_add(by);
             let now = ManualInstant(inner.now);
             let mut due = Vec::new();
             inner.sleepers.retain(|(_, deadline, waker)| {
@@ -95,9 +96,9 @@ impl ManualClock {
         due.into_iter().for_each(Waker::wake);
     }
 
-    /// The instant `after` from now.
+    /// The instant `after` from now, or the clock's last instant if that is later.
     pub fn after(&self, after: Duration) -> ManualInstant {
-        ManualInstant(self.inner.lock(|inner| inner.now) + after)
+        ManualInstant(self.inner.lock(|inner| inner.now).saturating_add(after))
     }
 
     /// How many sleep futures are currently waiting on this clock. Tests use it to know that

@@ -7,8 +7,11 @@
 
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
-use std::time::Instant;
+use core::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The longest step a [`Sleep`] waits in: about 30 years, as tokio's own far future.
+const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
 /// The clock and timer of rsvp endpoints under tokio.
 ///
@@ -68,9 +71,21 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = tokio::time::Instant::from_std(self.deadline);
-        self.armed
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)))
-            .as_mut()
-            .poll(cx)
+        loop {
+            let armed = self.armed.get_or_insert_with(|| {
+                // tokio's timer cannot count to an instant near the end of `Instant`'s range
+                // (it panics adding its rounding to it): such a deadline is waited for in
+                // steps of at most `FAR`, which is never in practice.
+                let reachable = tokio::time::Instant::now()
+                    .checked_add(FAR)
+                    .map_or(deadline, |far| far.min(deadline));
+                Box::pin(tokio::time::sleep_until(reachable))
+            });
+            ready!(armed.as_mut().poll(cx));
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            self.armed = None;
+        }
     }
 }

@@ -43,3 +43,26 @@ fn a_sleep_can_be_made_outside_a_runtime_and_polled_inside_one() {
         .unwrap();
     runtime.block_on(sleep);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_near_the_end_of_time_is_never_rather_than_a_panic() {
+    let (caller, server) = rsvp_tokio::local_channel::<u32, u32, 2>();
+    // As late as `Instant` goes, within a few seconds: tokio's timer cannot count so far.
+    let mut far = TokioTimer.now();
+    let mut step = Duration::from_secs(u64::MAX / 2);
+    while step >= Duration::from_nanos(1) {
+        if let Some(later) = far.checked_add(step) {
+            far = later;
+        } else {
+            step /= 2;
+        }
+    }
+    let call = caller.call_deadline(7, far);
+    let serve = async {
+        let (req, responder) = server.recv().await.unwrap();
+        tokio::time::advance(Duration::from_secs(3600 * 24 * 365)).await;
+        responder.reply(req + 1).unwrap();
+    };
+    let (reply, ()) = tokio::join!(call, serve);
+    assert_eq!(reply, Ok(8), "a year later, the deadline is still ahead");
+}
