@@ -83,3 +83,81 @@ fn a_caller_who_gave_up_is_left_out_of_its_batch() {
     let stats = report.stats;
     assert_eq!((stats.replied, stats.timeout, stats.total()), (1, 1, 2));
 }
+
+#[test]
+fn a_handler_that_panics_loses_its_batch_and_the_server_goes_on() {
+    let mut h = BatchHarness::start(2, |items: Vec<i32>| {
+        assert!(items[0] != 13, "the handler fails on 13");
+        triple_or_reject_negatives(items)
+    });
+    for n in [13, 2, 4, 5] {
+        h.call(n, None);
+    }
+    let (replies, report) = h.finish();
+    assert_eq!(
+        replies,
+        [
+            (13, Err(CallError::Lost)),
+            (2, Err(CallError::Lost)),
+            (4, Ok(Ok(12))),
+            (5, Ok(Ok(15))),
+        ],
+        "the panicking batch's callers get Lost; the next batch is served"
+    );
+    assert_eq!((report.batches, report.panicked), (2, 1));
+    assert_eq!((report.stats.lost, report.stats.replied), (2, 2));
+}
+
+#[test]
+fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures_executor::LocalPool;
+    use futures_util::task::LocalSpawnExt;
+    use rsvp::{BatchConfig, BatchResult, CloseMode, ManualClock, Rpc};
+    use rsvp_tests::LocalRpc;
+
+    type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;
+    let (caller, server) = Rpc::split(Rc::new(Endpoint::new(ManualClock::new())));
+    let mut pool = LocalPool::new();
+    let report = Rc::new(RefCell::new(None));
+    let out = report.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            let config = BatchConfig::new(2, ms(100)).unwrap();
+            let done = server
+                .serve_batches(config, |items: Vec<i32>| async move {
+                    futures_util::future::ready(()).await;
+                    assert!(!items.contains(&13), "the handler's future fails on 13");
+                    items.into_iter().map(|n| Ok(n * 2)).collect()
+                })
+                .await;
+            *out.borrow_mut() = Some(done);
+        })
+        .unwrap();
+    let replies = Rc::new(RefCell::new(Vec::new()));
+    for n in [1, 13, 3, 4] {
+        let (caller, replies) = (caller.clone(), replies.clone());
+        pool.spawner()
+            .spawn_local(async move {
+                let reply = caller.call(n).await;
+                replies.borrow_mut().push((n, reply));
+            })
+            .unwrap();
+    }
+    pool.run_until_stalled();
+    caller.close(CloseMode::Drain);
+    pool.run_until_stalled();
+    assert_eq!(
+        *replies.borrow(),
+        [
+            (1, Err(CallError::Lost)),
+            (13, Err(CallError::Lost)),
+            (3, Ok(Ok(6))),
+            (4, Ok(Ok(8))),
+        ]
+    );
+    let report = report.borrow_mut().take().expect("serve_batches returned");
+    assert_eq!((report.batches, report.panicked), (2, 1));
+}

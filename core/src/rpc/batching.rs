@@ -75,6 +75,9 @@ pub struct BatchReport {
     pub skipped: u64,
     /// Batches whose handler returned the wrong number of results.
     pub wrong_count: u64,
+    /// Batches whose handler panicked (with `std`, which catches the panic): their callers
+    /// got `Lost`, and serving went on.
+    pub panicked: u64,
     /// The endpoint's stats at the end.
     pub stats: StatsSnapshot,
 }
@@ -83,8 +86,8 @@ impl fmt::Display for BatchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} batches, {} items ({} skipped, {} wrong-count batches); {}",
-            self.batches, self.items, self.skipped, self.wrong_count, self.stats
+            "{} batches, {} items ({} skipped, {} wrong-count batches, {} panicked); {}",
+            self.batches, self.items, self.skipped, self.wrong_count, self.panicked, self.stats
         )
     }
 }
@@ -254,8 +257,14 @@ where
     <P::Target as Endpoint>::Clock: Timer,
 {
     /// Serves requests in batches: gathers them until `config.max_size()` are waiting, or
-    /// until `config.max_wait()` has passed since the **first** request of the batch, then
-    /// calls `handler` once with all of them.
+    /// until `config.max_wait()` has passed since the **first** request of the batch
+    /// arrived, then calls `handler` once with all of them.
+    ///
+    /// With `std`, a handler that panics (when called, or while its future is polled)
+    /// ends only its batch: the panic is caught, that batch's callers get
+    /// [`CallError::Lost`](crate::CallError::Lost), and serving goes on
+    /// ([`BatchReport::panicked`] counts it). Without `std` a panic is not caught: it ends
+    /// the firmware as its panic handler decides.
     ///
     /// The handler returns one result per request, in order. Each caller gets its own
     /// result; a handler that returns the wrong number of results gives every caller in
@@ -406,6 +415,7 @@ where
                 items: 0,
                 skipped: 0,
                 wrong_count: 0,
+                panicked: 0,
                 stats,
             },
         }
@@ -440,8 +450,23 @@ where
         self.job.results.reserve(self.tickets.len());
         self.report.batches += 1;
         self.report.items += self.tickets.len() as u64;
-        let handler = self.handler.start(&mut self.job);
-        self.running.set(Some(handler));
+        let (handler, job) = (&mut self.handler, &mut self.job);
+        match caught(|| handler.start(job)) {
+            Some(handler) => self.running.set(Some(handler)),
+            None => self.panicked(),
+        }
+    }
+
+    /// The running batch's handler panicked: its callers get `Lost`, as if their
+    /// responders were dropped, and the server goes on with the next batch.
+    fn panicked(&mut self) {
+        self.report.panicked += 1;
+        let rpc = &*self.server.rpc;
+        for ticket in self.tickets.drain(..) {
+            rpc.lose(ticket);
+        }
+        self.job.requests.clear();
+        self.job.results.clear();
     }
 
     fn finish(&mut self, output: <H::Future as Future>::Output) {
@@ -506,7 +531,13 @@ where
         let this = self.get_mut();
         loop {
             if let Some(handler) = this.running.as_mut().as_pin_mut() {
-                let output = core::task::ready!(handler.poll(cx));
+                let polled = caught(|| handler.poll(cx));
+                let Some(polled) = polled else {
+                    this.running.set(None);
+                    this.panicked();
+                    continue;
+                };
+                let output = core::task::ready!(polled);
                 // Drop the finished future now; its box stays for the next batch.
                 this.running.set(None);
                 this.finish(output);
@@ -559,6 +590,15 @@ where
             }
         }
     }
+}
+
+/// Runs `f`; with `std`, a panic in it is caught (`None`), so that one batch's handler
+/// cannot end the server. Without `std` there is no unwinding to catch.
+fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
+    #[cfg(feature = "std")]
+    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
+    #[cfg(not(feature = "std"))]
+    return Some(f());
 }
 
 impl<P, H> Drop for BatchServeFuture<P, H>
