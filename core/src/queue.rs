@@ -9,7 +9,7 @@
 //! [`RequestQueue::remove`]; a queue that cannot remove items (the default) keeps it as a
 //! tombstone that the server skips.
 //!
-//! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`](crate::Mutex), no
+//! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`], no
 //! allocation. Its state machine, `QueueState`, is a plain ring buffer:
 //!
 //! ```text
@@ -25,9 +25,15 @@
 
 use core::task::{Context, Poll};
 
-use crate::error::{TryRecvError, TrySendError};
 use crate::sync::{Mutex, RawMutex};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
+
+pub use crate::error::{TryRecvError, TrySendError};
+#[cfg(feature = "futures-channel")]
+pub use crate::mpsc::MpscQueue;
+#[doc(hidden)]
+pub use crate::rpc::transport::{DefaultQueue, InlineRing, Transport};
+pub use crate::rpc::transport::{Envelope, InlineQueue};
 
 /// A bounded queue of requests, in poll style.
 ///
@@ -178,7 +184,8 @@ impl<T, const N: usize> WakeRest for Shared<T, N> {
 /// compile time).
 ///
 /// ```
-/// use rsvp::{LocalMutex, Queue, RequestQueue, TrySendError};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::{Queue, RequestQueue, TrySendError};
 ///
 /// let queue: Queue<LocalMutex, u32, 2> = Queue::new();
 /// queue.try_send(1).unwrap();

@@ -2,9 +2,9 @@
 //!
 //! The state machines never read a clock. They take `now` as an argument and say when they
 //! next need attention; the wrappers ask a [`Clock`] for `now` and a [`Timer`] for a
-//! [`Sleep`](Timer::Sleep) until that instant. An adapter implements these two traits in a
+//! [`Sleep`](Clock::Sleep) until that instant. An adapter implements these two traits in a
 //! few lines (`rsvp-smol` uses `std::time::Instant` and async-io's timer). Tests use the
-//! [`ManualClock`](crate::ManualClock) (feature `std`), which only moves when told to, so
+//! [`ManualClock`] (feature `std`), which only moves when told to, so
 //! every timeout in a test is deterministic.
 //!
 //! Firmware that has no time driver uses [`NoClock`]: calls work, and asking for a timeout
@@ -13,6 +13,9 @@
 use core::fmt::Debug;
 use core::future::Future;
 use core::time::Duration;
+
+#[cfg(feature = "std")]
+pub use crate::manual_clock::{ManualClock, ManualInstant, ManualSleep};
 
 /// A point in time of some clock.
 pub trait Instant: Copy + Ord + Debug {
