@@ -15,7 +15,8 @@ use std::time::Instant;
 /// A unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::{Rpc, StdMutex};
+/// use rsvp::lock::StdMutex;
+/// use rsvp::Rpc;
 /// use rsvp_tokio::TokioTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, StdMutex, TokioTimer, 16> = Rpc::new(TokioTimer);
@@ -24,7 +25,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioTimer;
 
-impl rsvp::Clock for TokioTimer {
+impl rsvp::time::Clock for TokioTimer {
     type Instant = Instant;
     type Sleep = Sleep;
 
@@ -33,7 +34,7 @@ impl rsvp::Clock for TokioTimer {
     }
 }
 
-impl rsvp::Timer for TokioTimer {
+impl rsvp::time::Timer for TokioTimer {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
             deadline,
@@ -43,7 +44,7 @@ impl rsvp::Timer for TokioTimer {
 }
 
 /// Completes once its deadline has been reached on tokio's clock; made by
-/// [`TokioTimer::sleep_until`](rsvp::Timer::sleep_until).
+/// [`TokioTimer::sleep_until`](rsvp::time::Timer::sleep_until).
 ///
 /// The tokio timer entry (boxed, because rsvp needs an `Unpin` sleep) is made on the first
 /// poll, not before: a call answered before its first wait for the reply allocates
