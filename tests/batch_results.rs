@@ -1,7 +1,8 @@
 //! Each caller of a batch gets its own result or its own error; a handler that miscounts
 //! gives every caller of that batch an error; callers who gave up are left out.
 
-use rsvp::{BatchError, CallError, WrongResultCount};
+use rsvp::batch::{BatchError, WrongResultCount};
+use rsvp::CallError;
 use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness};
 use rsvp_tests::ms;
 
