@@ -1,5 +1,26 @@
 //! The request queue: a trait the endpoint runs over, and rsvp's own bounded queue.
 //!
+//! An endpoint's request queue is its last type parameter: by default [`InlineQueue`], a
+//! ring inside the endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
+//! rsvp's separate [`Queue`] (its own lock, which threads contend for less) or an
+//! `MpscQueue` (feature `futures-channel`), given to
+//! [`Rpc::with_queue`](crate::Rpc::with_queue).
+//!
+//! ```
+//! use rsvp::lock::LocalMutex;
+//! use rsvp::queue::{Envelope, Queue};
+//! use rsvp::time::NoClock;
+//! use rsvp::Rpc;
+//!
+//! let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, Queue<LocalMutex, Envelope<u32>, 4>> =
+//!     Rpc::with_queue(Queue::new(), NoClock);
+//! let (caller, server) = Rpc::split(&rpc);
+//! let call = caller.try_call(20).unwrap();
+//! let (req, responder) = server.try_recv().unwrap();
+//! responder.reply(req + 1).unwrap();
+//! assert_eq!(futures_executor::block_on(call), Ok(21));
+//! ```
+//!
 //! # Design
 //!
 //! [`RequestQueue`] is poll-style and takes `&self`, so an adapter wraps any channel in a

@@ -9,6 +9,22 @@
 //!
 //! Firmware that has no time driver uses [`NoClock`]: calls work, and asking for a timeout
 //! is a compile error rather than a silent no-op, because `NoClock` is not a [`Timer`].
+//!
+//! ```
+//! # #[cfg(feature = "std")]
+//! # fn main() {
+//! use core::time::Duration;
+//! use rsvp::time::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new();
+//! let deadline = clock.after(Duration::from_millis(50));
+//! assert!(clock.now() < deadline);
+//! clock.advance(Duration::from_millis(50)); // time moves only when told to
+//! assert_eq!(clock.now(), deadline);
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
 
 use core::fmt::Debug;
 use core::future::Future;
