@@ -10,7 +10,9 @@ use std::cell::Cell;
 use std::num::NonZeroUsize;
 use std::task::Poll;
 
-use rsvp::{CallError, LocalMutex, ManualClock, NoClock, RawMutex, Rpc, StdMutex};
+use rsvp::lock::{LocalMutex, RawMutex, StdMutex};
+use rsvp::time::{ManualClock, NoClock};
+use rsvp::{CallError, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 /// `System`, counting every allocation made on the current thread.
@@ -248,23 +250,24 @@ fn the_thread_safe_flavour_allocates_nothing_per_call() {
 }
 
 /// A batching endpoint (batching needs a timer for its window).
-type BatchRpc = LocalRpc<u64, rsvp::BatchResult<u64, ()>, 8>;
+type BatchRpc = LocalRpc<u64, rsvp::batch::BatchResult<u64, ()>, 8>;
 
 #[test]
 fn serve_batch_jobs_and_call_many_allocate_nothing_per_batch() {
     let rpc: BatchRpc = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let config = rsvp::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
-    let mut serving = server.serve_batch_jobs(config, |mut job: rsvp::BatchJob<u64, u64, ()>| {
-        job.answer_each(|x| Ok(x * 2));
-        std::future::ready(job)
-    });
+    let config = rsvp::batch::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
+    let mut serving =
+        server.serve_batch_jobs(config, |mut job: rsvp::batch::BatchJob<u64, u64, ()>| {
+            job.answer_each(|x| Ok(x * 2));
+            std::future::ready(job)
+        });
     let mut calls = Vec::with_capacity(4);
     // Each step is one batch of four calls, made as one set.
     let allocated = allocations_of(|i| {
         calls.clear();
-        calls.extend((4 * i..4 * i + 4).map(rsvp::ManyCall::new));
+        calls.extend((4 * i..4 * i + 4).map(rsvp::batch::ManyCall::new));
         let mut set = caller.call_many(&mut calls);
         assert!(p.poll(&mut set).is_pending());
         assert!(p.poll(&mut serving).is_pending());
@@ -284,7 +287,7 @@ fn serve_batches_allocates_only_the_vecs_its_handler_owns() {
     let rpc: BatchRpc = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let config = rsvp::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
+    let config = rsvp::batch::BatchConfig::new(4, std::time::Duration::from_secs(1)).unwrap();
     // The results are collected into a new `Vec` (`Result<u64, ()>` is larger than `u64`,
     // so not in place): two allocations per batch, that `Vec` and the one handed over.
     let mut serving = server.serve_batches(config, |reqs: Vec<u64>| {

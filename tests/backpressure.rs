@@ -1,7 +1,10 @@
 //! Bounded by default: `try_call` says `Full` when the `N` slots (or the queue) are in use,
 //! `call` waits for room and goes on when some frees, and permits reserve slots.
 
-use rsvp::{CallError, Envelope, LocalMutex, ManualClock, Queue, Rpc, TryCallError};
+use rsvp::lock::LocalMutex;
+use rsvp::queue::{Envelope, Queue};
+use rsvp::time::ManualClock;
+use rsvp::{CallError, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 #[test]

@@ -10,11 +10,12 @@ use std::rc::Rc;
 
 use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
-use rsvp::{
-    promise, BatchConfig, BatchConfigError, BatchError, CallError, CloseMode, LocalMutex,
-    ManualClock, Promise, PromiseService, Rpc, TryCallError, TryGetError, TrySendError,
-    WrongResultCount,
-};
+use rsvp::batch::{BatchConfig, BatchConfigError, BatchError, WrongResultCount};
+use rsvp::lock::LocalMutex;
+use rsvp::promise::{PromiseService, TryGetError};
+use rsvp::queue::TrySendError;
+use rsvp::time::ManualClock;
+use rsvp::{promise, CallError, CloseMode, Promise, Rpc, TryCallError};
 use rsvp_tests::batch::BatchHarness;
 use rsvp_tests::{ms, LocalRpc, Poller};
 
@@ -92,7 +93,7 @@ fn second_set_of_a_promise_is_refused_and_handed_back() {
 
 #[test]
 fn set_after_every_setter_is_gone_is_refused() {
-    let (setter, promise) = promise::<u32, rsvp::StdMutex>();
+    let (setter, promise) = promise::<u32, rsvp::lock::StdMutex>();
     drop(setter);
     assert_eq!(promise.try_get(), Err(TryGetError::Abandoned));
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Each caller of a batch gets its own result or its own error; a handler that miscounts
 //! gives every caller of that batch an error; callers who gave up are left out.
 
-use rsvp::{BatchError, CallError, WrongResultCount};
+use rsvp::batch::{BatchError, WrongResultCount};
+use rsvp::CallError;
 use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness};
 use rsvp_tests::ms;
 
@@ -115,7 +116,9 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
 
     use futures_executor::LocalPool;
     use futures_util::task::LocalSpawnExt;
-    use rsvp::{BatchConfig, BatchResult, CloseMode, ManualClock, Rpc};
+    use rsvp::batch::{BatchConfig, BatchResult};
+    use rsvp::time::ManualClock;
+    use rsvp::{CloseMode, Rpc};
     use rsvp_tests::LocalRpc;
 
     type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;

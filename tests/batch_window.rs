@@ -82,7 +82,9 @@ fn the_window_runs_from_the_first_items_arrival_even_while_the_handler_runs() {
 
     use futures_executor::LocalPool;
     use futures_util::task::LocalSpawnExt;
-    use rsvp::{BatchConfig, BatchResult, Clock, ManualClock, Rpc, Timer};
+    use rsvp::batch::{BatchConfig, BatchResult};
+    use rsvp::time::{Clock, ManualClock, Timer};
+    use rsvp::Rpc;
     use rsvp_tests::LocalRpc;
 
     type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;

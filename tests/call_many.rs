@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use rsvp::{
-    BatchConfig, BatchJob, BatchResult, CallError, CloseMode, ManyCall, Rpc, StatsSnapshot,
-};
+use rsvp::batch::{BatchConfig, BatchJob, BatchResult, ManyCall};
+use rsvp::stats::StatsSnapshot;
+use rsvp::{CallError, CloseMode, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller, Tracked, Tracker};
 
 fn calls<Resp>(reqs: impl IntoIterator<Item = u32>) -> Vec<ManyCall<u32, Resp>> {
@@ -33,7 +33,7 @@ fn counted(stats: StatsSnapshot) -> [u64; 8] {
 
 #[test]
 fn each_call_gets_its_own_reply_and_the_set_is_woken_once() {
-    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls([1, 2, 3]);
@@ -63,7 +63,7 @@ fn each_call_gets_its_own_reply_and_the_set_is_woken_once() {
 
 #[test]
 fn a_set_bigger_than_the_slots_waits_for_slots_in_order() {
-    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls(0..5);
@@ -94,7 +94,7 @@ fn a_set_bigger_than_the_slots_waits_for_slots_in_order() {
 
 #[test]
 fn outcomes_differ_per_call_lost_and_replied() {
-    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls([1, 2]);
@@ -113,7 +113,7 @@ fn outcomes_differ_per_call_lost_and_replied() {
 
 #[test]
 fn the_deadline_ends_every_open_call_and_a_reply_before_it_wins() {
-    let clock = rsvp::ManualClock::new();
+    let clock = rsvp::time::ManualClock::new();
     let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
@@ -150,7 +150,7 @@ fn the_deadline_ends_every_open_call_and_a_reply_before_it_wins() {
 
 #[test]
 fn a_reply_that_arrives_before_the_deadline_is_read_wins_over_it() {
-    let clock = rsvp::ManualClock::new();
+    let clock = rsvp::time::ManualClock::new();
     let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
@@ -170,7 +170,7 @@ fn a_reply_that_arrives_before_the_deadline_is_read_wins_over_it() {
 
 #[test]
 fn dropping_the_set_midway_frees_every_slot_and_counts_each_call_once() {
-    let rpc: LocalRpc<Tracked, u32, 2> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<Tracked, u32, 2> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let tracker = Tracker::default();
     let p = Poller::new();
@@ -199,7 +199,7 @@ fn dropping_the_set_midway_frees_every_slot_and_counts_each_call_once() {
 
 #[test]
 fn dropping_a_set_never_polled_makes_no_calls() {
-    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls([1, 2]);
@@ -218,7 +218,7 @@ fn dropping_a_set_never_polled_makes_no_calls() {
 
 #[test]
 fn a_closed_endpoint_ends_every_call_with_closed() {
-    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::ManualClock::new());
+    let rpc: LocalRpc<u32, u32, 4> = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
@@ -246,7 +246,7 @@ fn a_closed_endpoint_ends_every_call_with_closed() {
 fn sets_of_the_batch_size_fill_one_batch_each() {
     // A batching server answered by sets of its batch size: each set is one batch.
     type Batched = LocalRpc<u32, BatchResult<u32, ()>, 8>;
-    let rpc: Batched = Rpc::new(rsvp::ManualClock::new());
+    let rpc: Batched = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let config = BatchConfig::new(4, Duration::from_secs(1)).unwrap();
     let serving = server.serve_batch_jobs(config, |mut job: BatchJob<u32, u32, ()>| {
@@ -261,7 +261,7 @@ fn sets_of_the_batch_size_fill_one_batch_each() {
             let done = caller.call_many(&mut calls).await;
             for (x, call) in (set * 4..).zip(done) {
                 let expected = if x % 5 == 0 {
-                    Ok(Err(rsvp::BatchError::Item(())))
+                    Ok(Err(rsvp::batch::BatchError::Item(())))
                 } else {
                     Ok(Ok(x + 1))
                 };
@@ -278,7 +278,7 @@ fn sets_of_the_batch_size_fill_one_batch_each() {
 #[test]
 fn sets_from_one_thread_served_on_another_each_get_their_own_replies() {
     let rpc: std::sync::Arc<rsvp_tests::SharedRpc<u32, u32, 8>> =
-        std::sync::Arc::new(Rpc::new(rsvp::ManualClock::new()));
+        std::sync::Arc::new(Rpc::new(rsvp::time::ManualClock::new()));
     let (caller, server) = Rpc::split(rpc.clone());
     let responder = std::thread::spawn(move || {
         futures_executor::block_on(async {
@@ -307,7 +307,7 @@ fn sets_from_one_thread_served_on_another_each_get_their_own_replies() {
 #[test]
 fn a_batchs_replies_wake_the_set_waiting_for_them_once() {
     type Batched = LocalRpc<u32, BatchResult<u32, ()>, 8>;
-    let rpc: Batched = Rpc::new(rsvp::ManualClock::new());
+    let rpc: Batched = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let config = BatchConfig::new(4, Duration::from_secs(1)).unwrap();
     let mut serving = server.serve_batch_jobs(config, |mut job: BatchJob<u32, u32, ()>| {
@@ -351,7 +351,7 @@ type AfterDrop = (
 /// reached it.
 fn drop_the_batch_server_after(n: u32) -> AfterDrop {
     type Batched = LocalRpc<Tracked, BatchResult<u32, ()>, 8>;
-    let rpc: Batched = Rpc::new(rsvp::ManualClock::new());
+    let rpc: Batched = Rpc::new(rsvp::time::ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let tracker = Tracker::default();
     let config = BatchConfig::new(4, Duration::from_secs(1)).unwrap();

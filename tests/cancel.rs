@@ -2,7 +2,8 @@
 //! values are dropped (counted), the slot comes back, the responder can tell, and the stats
 //! say `cancelled`.
 
-use rsvp::{ManualClock, Rpc};
+use rsvp::time::ManualClock;
+use rsvp::Rpc;
 use rsvp_tests::{LocalRpc, Poller, Tracked, Tracker};
 
 type Endpoint<const N: usize> = LocalRpc<Tracked, Tracked, N>;

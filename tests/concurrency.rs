@@ -6,7 +6,8 @@ use std::rc::Rc;
 
 use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
-use rsvp::{ManualClock, Rpc, Timer};
+use rsvp::time::{ManualClock, Timer};
+use rsvp::Rpc;
 use rsvp_tests::{ms, LocalRpc};
 
 type Endpoint = LocalRpc<u32, u32, 16>;

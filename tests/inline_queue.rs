@@ -1,12 +1,15 @@
 //! Over the single-thread lock the default queue lives inside the endpoint's lock
-//! ([`rsvp::InlineQueue`]): what that changes must not show. Requests still leave in order, a shutdown still ends each call
-//! once, and a request is never dropped while the lock is held (its `Drop` may use the
-//! endpoint: inside the lock, a single-thread endpoint would panic on the re-entry).
+//! ([`rsvp::queue::InlineQueue`]): what that changes must not show. Requests still leave in
+//! order, a shutdown still ends each call once, and a request is never dropped while the
+//! lock is held (its `Drop` may use the endpoint: inside the lock, a single-thread endpoint
+//! would panic on the re-entry).
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use rsvp::{CallError, CloseMode, ManualClock, Rpc, TryRecvError};
+use rsvp::queue::TryRecvError;
+use rsvp::time::ManualClock;
+use rsvp::{CallError, CloseMode, Rpc};
 use rsvp_tests::{LocalRpc, Poller};
 
 type Endpoint = LocalRpc<Probe, u32, 4>;

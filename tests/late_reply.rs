@@ -1,7 +1,8 @@
 //! A reply (or a dropped reply handle) that comes after its caller gave up never reaches the
 //! next call that uses the same reply slot. With one slot, the slot is certainly reused.
 
-use rsvp::{CallError, Caller, ManualClock, Responder, Rpc, Server};
+use rsvp::time::ManualClock;
+use rsvp::{CallError, Caller, Responder, Rpc, Server};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 type Endpoint = LocalRpc<u32, u32, 1>;

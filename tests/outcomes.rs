@@ -3,7 +3,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rsvp::{CallError, CloseMode, ManualClock, Outcome, Rpc, TryCallError, TryRecvError};
+use rsvp::queue::TryRecvError;
+use rsvp::stats::Outcome;
+use rsvp::time::ManualClock;
+use rsvp::{CallError, CloseMode, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller, Tracker};
 
 #[test]

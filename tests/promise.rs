@@ -6,7 +6,10 @@ use std::rc::Rc;
 
 use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
-use rsvp::{promise, Abandoned, LocalMutex, ManualClock, Timer, WaitError};
+use rsvp::lock::LocalMutex;
+use rsvp::promise;
+use rsvp::promise::{Abandoned, WaitError};
+use rsvp::time::{ManualClock, Timer};
 use rsvp_tests::ms;
 
 /// The seed's `TestFuture`: not ready at first; another task sets it after 50 ms; `Get`

@@ -42,7 +42,8 @@ fn promise_matches_the_model() {
 /// that is not full went because its window ended (or at the final flush).
 #[test]
 fn batching_keeps_its_invariants() {
-    use rsvp::{BatchError, CallError};
+    use rsvp::batch::BatchError;
+    use rsvp::CallError;
     use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness};
     use rsvp_tests::model::Choices;
     use rsvp_tests::ms;

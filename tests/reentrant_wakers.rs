@@ -10,13 +10,21 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 
-use rsvp::{CallError, Caller, CloseMode, NoClock, Rpc, Server, StdMutex, TryCallError};
+use rsvp::lock::StdMutex;
+use rsvp::time::NoClock;
+use rsvp::{CallError, Caller, CloseMode, Rpc, Server, TryCallError};
 use rsvp_tests::Poller;
 
-type Local = Rpc<u32, u32, rsvp::LocalMutex, NoClock, 2>;
+type Local = Rpc<u32, u32, rsvp::lock::LocalMutex, NoClock, 2>;
 type Shared = Rpc<u32, u32, StdMutex, NoClock, 2>;
-type SharedQueued =
-    Rpc<u32, u32, StdMutex, NoClock, 2, rsvp::Queue<StdMutex, rsvp::Envelope<u32>, 2>>;
+type SharedQueued = Rpc<
+    u32,
+    u32,
+    StdMutex,
+    NoClock,
+    2,
+    rsvp::queue::Queue<StdMutex, rsvp::queue::Envelope<u32>, 2>,
+>;
 
 /// A waker that runs `f` when woken, as an executor polling inline would.
 struct Inline<F>(F);
@@ -41,7 +49,7 @@ fn pending_on<F: Future + Unpin>(fut: &mut F, waker: &Waker) {
 fn answer_one<P>(server: &Server<P>)
 where
     P: std::ops::Deref + Clone,
-    P::Target: rsvp::Endpoint<Req = u32, Resp = u32>,
+    P::Target: rsvp::rpc::Endpoint<Req = u32, Resp = u32>,
 {
     if let Ok((req, responder)) = server.try_recv() {
         responder.reply(req * 10).unwrap();
@@ -109,7 +117,7 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
 /// the caller's `try_call`.
 fn served_inside_the_wake<Q>(rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 2, Q>>)
 where
-    Q: rsvp::Transport<u32, 2> + Send + Sync + 'static,
+    Q: rsvp::queue::Transport<u32, 2> + Send + Sync + 'static,
     Rpc<u32, u32, StdMutex, NoClock, 2, Q>: Send + Sync,
 {
     let (caller, server) = Rpc::split(rpc);

@@ -11,10 +11,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use rsvp::{
-    CallError, CloseMode, Envelope, LocalMutex, ManualClock, MpscQueue, Promise, Queue,
-    RequestQueue, Rpc, TryCallError, TryRecvError, TrySendError,
-};
+use rsvp::lock::LocalMutex;
+use rsvp::queue::{Envelope, MpscQueue, Queue, RequestQueue, TryRecvError, TrySendError};
+use rsvp::time::ManualClock;
+use rsvp::{CallError, CloseMode, Promise, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 type Hook = Rc<RefCell<Option<Box<dyn FnOnce()>>>>;

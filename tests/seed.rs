@@ -12,7 +12,8 @@ use std::rc::Rc;
 use futures_executor::LocalPool;
 use futures_util::future::{select, Either};
 use futures_util::task::LocalSpawnExt;
-use rsvp::{CallError, CloseMode, ManualClock, Responder, Rpc, Timer};
+use rsvp::time::{ManualClock, Timer};
+use rsvp::{CallError, CloseMode, Responder, Rpc};
 use rsvp_tests::{ms, LocalRpc};
 
 type Endpoint = LocalRpc<u32, u32, 10>;

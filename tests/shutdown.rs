@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
-use rsvp::{CallError, Caller, CloseMode, ManualClock, Rpc, ServeReport, Timer, TryCallError};
+use rsvp::rpc::ServeReport;
+use rsvp::time::{ManualClock, Timer};
+use rsvp::{CallError, Caller, CloseMode, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 type Endpoint = LocalRpc<u32, u32, 8>;

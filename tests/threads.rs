@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::thread;
 
 use futures_executor::block_on;
-use rsvp::{CallFuture, Caller, ManualClock, NoClock, Responder, Rpc, Server, StdMutex};
+use rsvp::lock::StdMutex;
+use rsvp::time::{ManualClock, NoClock};
+use rsvp::{CallFuture, Caller, Responder, Rpc, Server};
 use rsvp_tests::{ms, SharedRpc};
 
 const THREADS: u64 = 4;

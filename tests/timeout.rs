@@ -1,7 +1,8 @@
 //! Timeouts at every stage of a call: waiting for a slot, queued, being worked on; and the
 //! edges (a zero timeout, one too large for the clock, a reply racing the deadline).
 
-use rsvp::{CallError, Clock, ManualClock, Rpc};
+use rsvp::time::{Clock, ManualClock};
+use rsvp::{CallError, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 #[test]
@@ -192,15 +193,15 @@ fn call_deadline_uses_the_absolute_instant() {
 struct ElapsedTimer;
 
 impl Clock for ElapsedTimer {
-    type Instant = rsvp::NoInstant;
+    type Instant = rsvp::time::NoInstant;
     type Sleep = core::future::Ready<()>;
-    fn now(&self) -> rsvp::NoInstant {
-        rsvp::NoInstant
+    fn now(&self) -> rsvp::time::NoInstant {
+        rsvp::time::NoInstant
     }
 }
 
-impl rsvp::Timer for ElapsedTimer {
-    fn sleep_until(&self, _: rsvp::NoInstant) -> Self::Sleep {
+impl rsvp::time::Timer for ElapsedTimer {
+    fn sleep_until(&self, _: rsvp::time::NoInstant) -> Self::Sleep {
         core::future::ready(())
     }
 }
@@ -209,7 +210,7 @@ impl rsvp::Timer for ElapsedTimer {
 fn a_sleep_that_fired_is_not_polled_again() {
     // The call is sent and waits in the same poll; both steps ask whether the deadline
     // passed, and the second must not poll the finished sleep.
-    let rpc: Rpc<u32, u32, rsvp::LocalMutex, ElapsedTimer, 1> = Rpc::new(ElapsedTimer);
+    let rpc: Rpc<u32, u32, rsvp::lock::LocalMutex, ElapsedTimer, 1> = Rpc::new(ElapsedTimer);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut call = caller.call_timeout(1, ms(5));

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use rsvp::{LocalMutex, ManualClock, NoClock, Rpc};
+use rsvp::lock::LocalMutex;
+use rsvp::time::{ManualClock, NoClock};
+use rsvp::Rpc;
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 #[test]
@@ -40,7 +42,7 @@ fn timed_reply_carries_start_take_and_completion() {
 
 /// A call that waits 4 ms for the only slot, is taken 2 ms later and answered 1 ms after
 /// that. Returns the reply's timing and the time the responder saw left.
-fn call_that_waits_for_a_slot() -> (rsvp::Timed<u32, rsvp::ManualInstant>, Duration) {
+fn call_that_waits_for_a_slot() -> (rsvp::Timed<u32, rsvp::time::ManualInstant>, Duration) {
     let clock = ManualClock::new();
     let rpc: LocalRpc<u32, u32, 1> = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use rsvp::{CallError, ManualClock, ManyCall, Rpc};
+use rsvp::batch::ManyCall;
+use rsvp::time::ManualClock;
+use rsvp::{CallError, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller, SharedRpc};
 
 /// A task's waker that counts its wake-ups; `Arc::strong_count` shows who holds it.
@@ -85,9 +87,9 @@ fn a_reservation_dropped_while_waiting_leaves_nothing_registered() {
 
 /// 100 calls wait for the only slot; freeing it wakes one, and a woken call that is dropped
 /// without taking the slot passes the wake-up to the next.
-fn a_freed_slot_wakes_one_waiter<Q>(rpc: &Rpc<u32, u32, rsvp::StdMutex, ManualClock, 1, Q>)
+fn a_freed_slot_wakes_one_waiter<Q>(rpc: &Rpc<u32, u32, rsvp::lock::StdMutex, ManualClock, 1, Q>)
 where
-    Q: rsvp::Transport<u32, 1>,
+    Q: rsvp::queue::Transport<u32, 1>,
 {
     let (caller, server) = Rpc::split(rpc);
     let mut held = caller.try_call(0).unwrap();
@@ -134,7 +136,7 @@ where
 
 #[test]
 fn a_freed_slot_wakes_one_waiting_caller_and_an_unused_wake_up_is_passed_on() {
-    let inline: Rpc<u32, u32, rsvp::StdMutex, ManualClock, 1> = Rpc::new(ManualClock::new());
+    let inline: Rpc<u32, u32, rsvp::lock::StdMutex, ManualClock, 1> = Rpc::new(ManualClock::new());
     a_freed_slot_wakes_one_waiter(&inline);
     let queued: SharedRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
     a_freed_slot_wakes_one_waiter(&queued);

@@ -11,7 +11,9 @@ use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rsvp::{BatchConfig, BatchJob, BatchResult, Caller, LocalMutex, ManyCall, Rpc};
+use rsvp::batch::{BatchConfig, BatchJob, BatchResult, ManyCall};
+use rsvp::lock::LocalMutex;
+use rsvp::{Caller, Rpc};
 
 use crate::contenders::{Local, RsvpLocal};
 use crate::exec::{self, Exec, LocalTask};
@@ -25,7 +27,7 @@ pub(crate) struct Frozen;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Tick(u64);
 
-impl rsvp::Instant for Tick {
+impl rsvp::time::Instant for Tick {
     fn checked_add(self, d: Duration) -> Option<Self> {
         Some(Tick(self.0.saturating_add(d.as_nanos() as u64)))
     }
@@ -34,9 +36,9 @@ impl rsvp::Instant for Tick {
     }
 }
 
-impl rsvp::Clock for Frozen {
+impl rsvp::time::Clock for Frozen {
     type Instant = Tick;
-    type Sleep = rsvp::Never;
+    type Sleep = rsvp::time::Never;
     // All its instants are equal: no latencies to record, as with the plain calls' NoClock.
     const MEASURES_TIME: bool = false;
     fn now(&self) -> Tick {
@@ -44,9 +46,9 @@ impl rsvp::Clock for Frozen {
     }
 }
 
-impl rsvp::Timer for Frozen {
-    fn sleep_until(&self, _: Tick) -> rsvp::Never {
-        rsvp::Never
+impl rsvp::time::Timer for Frozen {
+    fn sleep_until(&self, _: Tick) -> rsvp::time::Never {
+        rsvp::time::Never
     }
 }
 

@@ -77,16 +77,16 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 // ---------------------------------------------------------------------------------------
 // rsvp
 
-type LocalRpc = rsvp::Rpc<u64, u64, rsvp::LocalMutex, rsvp::NoClock, CAP>;
+type LocalRpc = rsvp::Rpc<u64, u64, rsvp::lock::LocalMutex, rsvp::time::NoClock, CAP>;
 /// The thread-safe flavour as the adapters make it: the request queue behind a lock of
 /// its own.
 type SyncRpc = rsvp::Rpc<
     u64,
     u64,
-    rsvp::StdMutex,
-    rsvp::NoClock,
+    rsvp::lock::StdMutex,
+    rsvp::time::NoClock,
     CAP,
-    rsvp::Queue<rsvp::StdMutex, rsvp::Envelope<u64>, CAP>,
+    rsvp::queue::Queue<rsvp::lock::StdMutex, rsvp::queue::Envelope<u64>, CAP>,
 >;
 
 /// rsvp, single-thread flavour (`LocalMutex`: no atomics), in an `Rc`.
@@ -97,7 +97,7 @@ impl Local for RsvpLocal {
     type Client = rsvp::Caller<Rc<LocalRpc>>;
     type Server = rsvp::Server<Rc<LocalRpc>>;
     fn pair(callers: usize) -> (Vec<Self::Client>, Self::Server) {
-        let (caller, server) = rsvp::Rpc::split(Rc::new(LocalRpc::new(rsvp::NoClock)));
+        let (caller, server) = rsvp::Rpc::split(Rc::new(LocalRpc::new(rsvp::time::NoClock)));
         (vec![caller; callers], server)
     }
     async fn call(c: &mut Self::Client, x: u64) -> u64 {
@@ -119,7 +119,7 @@ impl Shared for RsvpSync {
     type Client = rsvp::Caller<Arc<SyncRpc>>;
     type Server = rsvp::Server<Arc<SyncRpc>>;
     fn pair(callers: usize) -> (Vec<Self::Client>, Self::Server) {
-        let (caller, server) = rsvp::Rpc::split(Arc::new(SyncRpc::new(rsvp::NoClock)));
+        let (caller, server) = rsvp::Rpc::split(Arc::new(SyncRpc::new(rsvp::time::NoClock)));
         (vec![caller; callers], server)
     }
     async fn call(c: &mut Self::Client, x: u64) -> u64 {

@@ -8,7 +8,7 @@
 //!
 //! use futures_util::future::join;
 //! use rsvp::channel::{local_channel_with, LocalCaller};
-//! use rsvp::ManualClock;
+//! use rsvp::time::ManualClock;
 //!
 //! let (caller, server) = local_channel_with::<u64, u64, 8, _>(ManualClock::new());
 //! let another: LocalCaller<u64, u64, ManualClock, 8> = caller.clone();
@@ -25,9 +25,12 @@ use alloc::rc::Rc;
 #[cfg(feature = "std")]
 use alloc::sync::Arc;
 
-use crate::{Clock, LocalMutex};
+use crate::lock::LocalMutex;
 #[cfg(feature = "std")]
-use crate::{Envelope, Queue, StdMutex};
+use crate::lock::StdMutex;
+#[cfg(feature = "std")]
+use crate::queue::{Envelope, Queue};
+use crate::time::Clock;
 
 /// A thread-safe endpoint with clock `C` and `N` reply slots: handles may be sent to and
 /// shared between threads. Its requests wait in rsvp's [`Queue`], behind a lock of its own,
@@ -63,7 +66,7 @@ pub type LocalResponder<Req, Resp, C, const N: usize> =
     crate::Responder<Rc<LocalRpc<Req, Resp, C, N>>>;
 
 /// A thread-safe endpoint with `N` reply slots on `clock`, as its `(caller, server)` pair.
-/// Timeouts need a clock that is also a [`Timer`](crate::Timer).
+/// Timeouts need a clock that is also a [`Timer`](crate::time::Timer).
 ///
 /// Name `N` at the call site (`channel_with::<_, _, 64, _>(clock)`), where it shows how
 /// many calls may be in flight at once. Clone the handles rather than making more
@@ -72,7 +75,7 @@ pub type LocalResponder<Req, Resp, C, const N: usize> =
 ///
 /// ```
 /// use rsvp::channel::channel_with;
-/// use rsvp::StdClock;
+/// use rsvp::time::StdClock;
 ///
 /// // `StdClock` times calls but has no timer: no `call_timeout` on this endpoint.
 /// let (caller, server) = channel_with::<u64, u64, 4, _>(StdClock);

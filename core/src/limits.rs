@@ -1,13 +1,13 @@
 //! Limits: how rsvp keeps every resource bounded.
 //!
-//! - **Queue space**: [`Queue`](crate::Queue) holds `N` requests; a full queue makes
+//! - **Queue space**: [`Queue`](crate::queue::Queue) holds `N` requests; a full queue makes
 //!   `try_call` fail at once with `Full`, handing the request back, and makes `call` wait.
 //! - **Reply slots**: an endpoint has `N`; a [`Permit`](crate::Permit) reserves one ahead of
 //!   the request and gives it back when dropped unused, so a caller that reserves and never
 //!   calls leaves no capacity behind.
 //! - **Work in progress**: [`Pool`] runs at most `limit` items at once, taking the next only
 //!   when one finishes. [`Server::serve`](crate::Server::serve) and
-//!   [`PromiseService::run`](crate::PromiseService::run) are built on it.
+//!   [`PromiseService::run`](crate::promise::PromiseService::run) are built on it.
 //!
 //! # Design of `Pool`
 //!

@@ -18,7 +18,7 @@ use crate::time::{Clock, Instant, Timer};
 ///
 /// ```
 /// use core::time::Duration;
-/// use rsvp::{Clock, ManualClock, Timer};
+/// use rsvp::time::{Clock, ManualClock, Timer};
 ///
 /// let clock = ManualClock::new();
 /// let start = clock.now();

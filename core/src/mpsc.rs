@@ -2,10 +2,13 @@
 //! its sender-side fairness.
 //!
 //! ```
-//! use rsvp::{LocalMutex, ManualClock, MpscQueue, Rpc};
+//! use rsvp::lock::LocalMutex;
+//! use rsvp::queue::MpscQueue;
+//! use rsvp::time::ManualClock;
+//! use rsvp::Rpc;
 //!
 //! // A futures mpsc with room for 4 requests carries the requests of an 8-slot endpoint.
-//! let rpc: Rpc<u32, u32, LocalMutex, ManualClock, 8, MpscQueue<rsvp::Envelope<u32>>> =
+//! let rpc: Rpc<u32, u32, LocalMutex, ManualClock, 8, MpscQueue<rsvp::queue::Envelope<u32>>> =
 //!     Rpc::with_queue(MpscQueue::new(4), ManualClock::new());
 //! let (caller, server) = Rpc::split(&rpc);
 //! # futures_executor::block_on(async {
@@ -169,7 +172,8 @@ mod tests {
 
     use super::*;
     use crate::error::{CallError, TryCallError};
-    use crate::rpc::{CloseMode, Envelope, Rpc};
+    use crate::queue::Envelope;
+    use crate::rpc::{CloseMode, Rpc};
     use crate::sync::LocalMutex;
     use crate::time::NoClock;
     use core::future::Future as _;

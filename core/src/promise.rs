@@ -1,7 +1,7 @@
 //! A promise: a value set once and awaited by any number of tasks (the Go seed's `Future`).
 //!
 //! ```
-//! use rsvp::LocalMutex;
+//! use rsvp::lock::LocalMutex;
 //! # futures_executor::block_on(async {
 //! let (setter, promise) = rsvp::promise::<u32, LocalMutex>();
 //! assert!(!promise.is_ready());
@@ -14,7 +14,7 @@
 //!
 //! # Design
 //!
-//! [`PromiseState`] holds the whole logic and is tested without an executor; [`Promise`]
+//! `PromiseState` holds the whole logic and is tested without an executor; [`Promise`]
 //! only adds the lock and the waiters' wakers, and its timed futures add a
 //! [`Timer`]'s sleep.
 //!
@@ -39,8 +39,8 @@
 //!   so a waiter that registered before the transition cannot miss it; they are woken once
 //!   the lock is released.
 //!
-//! Waiters are remembered in a [`WakerSet`]: with `alloc`, any number of them, allocating
-//! only when more tasks wait at once than ever before; without `alloc`, [`WAITER_SLOTS`]
+//! Waiters are remembered in a `WakerSet`: with `alloc`, any number of them, allocating
+//! only when more tasks wait at once than ever before; without `alloc`, `WAITER_SLOTS`
 //! wakers, and more concurrent waiters than that wake each other, which poll again and
 //! re-register: nobody misses the value, but they keep each other busy until it is set.
 
@@ -58,6 +58,9 @@ use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
 use crate::waker_set::{WaitList, WakeRest, Wakes};
 use sealed::CountedSetters as _;
+
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use crate::service::{PromiseService, RunFuture, RunReport, Service};
 
 /// How many waiters' wakers a promise keeps without spurious wake-ups. Small, because a
 /// promise usually has one or two waiters and it sits in `static`s on firmware.
@@ -188,10 +191,10 @@ impl<T> WakeRest for Shared<T> {
 /// [`wait_until`](Self::wait_until)), and each receives its own clone of the value, so
 /// reading needs `T: Clone`; share a large or non-`Clone` value as `Arc<T>`.
 ///
-/// The lock `M` chooses the flavour ([`LocalMutex`](crate::LocalMutex) for one thread,
-/// `StdMutex` or `CriticalSectionMutex` across threads). [`new`](Self::new) is `const` and
-/// allocates nothing, so a promise can be a `static` on firmware; on hosts, [`promise()`]
-/// makes an `Arc`-shared one with a [`Setter`].
+/// The lock `M` chooses the flavour ([`LocalMutex`](crate::lock::LocalMutex) for one
+/// thread, `StdMutex` or `CriticalSectionMutex` across threads). [`new`](Self::new) is
+/// `const` and allocates nothing, so a promise can be a `static` on firmware; on hosts,
+/// [`promise()`] makes an `Arc`-shared one with a [`Setter`].
 ///
 /// # Abandonment
 ///
@@ -220,7 +223,8 @@ impl<T> WakeRest for Shared<T> {
 /// A promise set once and read afterwards:
 ///
 /// ```
-/// use rsvp::{LocalMutex, Promise};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::Promise;
 ///
 /// # futures_executor::block_on(async {
 /// // `LocalMutex` keeps this example single-threaded; firmware would use
@@ -256,7 +260,8 @@ impl<T, M: RawMutex> Promise<T, M> {
     /// # Examples
     ///
     /// ```
-    /// use rsvp::{LocalMutex, Promise};
+    /// use rsvp::lock::LocalMutex;
+    /// use rsvp::Promise;
     ///
     /// let promise: Promise<&str, LocalMutex> = Promise::new();
     /// assert_eq!(promise.set("first"), Ok(()));
@@ -280,7 +285,9 @@ impl<T, M: RawMutex> Promise<T, M> {
     /// # Examples
     ///
     /// ```
-    /// use rsvp::{LocalMutex, Promise, TryGetError};
+    /// use rsvp::lock::LocalMutex;
+    /// use rsvp::promise::TryGetError;
+    /// use rsvp::Promise;
     ///
     /// let promise: Promise<u32, LocalMutex> = Promise::new();
     /// assert!(promise.abandon());
@@ -351,7 +358,7 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     /// # Examples
     ///
     /// ```
-    /// use rsvp::LocalMutex;
+    /// use rsvp::lock::LocalMutex;
     ///
     /// # futures_executor::block_on(async {
     /// let (setter, promise) = rsvp::promise::<u32, LocalMutex>();
@@ -411,7 +418,10 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     /// ```
     /// # #[cfg(feature = "std")] {
     /// use core::time::Duration;
-    /// use rsvp::{LocalMutex, ManualClock, Promise, WaitError};
+    /// use rsvp::lock::LocalMutex;
+    /// use rsvp::promise::WaitError;
+    /// use rsvp::time::ManualClock;
+    /// use rsvp::Promise;
     ///
     /// # futures_executor::block_on(async {
     /// let clock = ManualClock::new();
@@ -520,7 +530,9 @@ impl<T, M: RawMutex> sealed::CountedSetters for Promise<T, M> {
 /// # Examples
 ///
 /// ```
-/// use rsvp::{LocalMutex, Promise, Setter};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::promise::Setter;
+/// use rsvp::Promise;
 ///
 /// let promise: Promise<u32, LocalMutex> = Promise::new();
 /// let setter = Setter::new(&promise);
@@ -619,7 +631,8 @@ where
 /// # Examples
 ///
 /// ```
-/// use rsvp::{Abandoned, LocalMutex};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::promise::Abandoned;
 ///
 /// # futures_executor::block_on(async {
 /// let (setter, promise) = rsvp::promise::<u32, LocalMutex>();

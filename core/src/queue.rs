@@ -1,5 +1,26 @@
 //! The request queue: a trait the endpoint runs over, and rsvp's own bounded queue.
 //!
+//! An endpoint's request queue is its last type parameter: by default [`InlineQueue`], a
+//! ring inside the endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
+//! rsvp's separate [`Queue`] (its own lock, which threads contend for less) or an
+//! `MpscQueue` (feature `futures-channel`), given to
+//! [`Rpc::with_queue`](crate::Rpc::with_queue).
+//!
+//! ```
+//! use rsvp::lock::LocalMutex;
+//! use rsvp::queue::{Envelope, Queue};
+//! use rsvp::time::NoClock;
+//! use rsvp::Rpc;
+//!
+//! let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, Queue<LocalMutex, Envelope<u32>, 4>> =
+//!     Rpc::with_queue(Queue::new(), NoClock);
+//! let (caller, server) = Rpc::split(&rpc);
+//! let call = caller.try_call(20).unwrap();
+//! let (req, responder) = server.try_recv().unwrap();
+//! responder.reply(req + 1).unwrap();
+//! assert_eq!(futures_executor::block_on(call), Ok(21));
+//! ```
+//!
 //! # Design
 //!
 //! [`RequestQueue`] is poll-style and takes `&self`, so an adapter wraps any channel in a
@@ -9,7 +30,7 @@
 //! [`RequestQueue::remove`]; a queue that cannot remove items (the default) keeps it as a
 //! tombstone that the server skips.
 //!
-//! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`](crate::Mutex), no
+//! [`Queue`] is the default: a ring of `N` entries inside a [`Mutex`], no
 //! allocation. Its state machine, `QueueState`, is a plain ring buffer:
 //!
 //! ```text
@@ -25,9 +46,15 @@
 
 use core::task::{Context, Poll};
 
-use crate::error::{TryRecvError, TrySendError};
 use crate::sync::{Mutex, RawMutex};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
+
+pub use crate::error::{TryRecvError, TrySendError};
+#[cfg(feature = "futures-channel")]
+pub use crate::mpsc::MpscQueue;
+#[doc(hidden)]
+pub use crate::rpc::transport::{DefaultQueue, InlineRing, Transport};
+pub use crate::rpc::transport::{Envelope, InlineQueue};
 
 /// A bounded queue of requests, in poll style.
 ///
@@ -178,7 +205,8 @@ impl<T, const N: usize> WakeRest for Shared<T, N> {
 /// compile time).
 ///
 /// ```
-/// use rsvp::{LocalMutex, Queue, RequestQueue, TrySendError};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::{Queue, RequestQueue, TrySendError};
 ///
 /// let queue: Queue<LocalMutex, u32, 2> = Queue::new();
 /// queue.try_send(1).unwrap();

@@ -39,7 +39,7 @@ use crate::time::Instant;
 use crate::waker_set::{Home, Wakes};
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
-/// request queue inside an [`Envelope`](crate::Envelope) instead of a reply channel.
+/// request queue inside an [`Envelope`](crate::queue::Envelope) instead of a reply channel.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ticket {
     index: u16,

@@ -10,7 +10,7 @@
 //! Nothing is lost and nobody waits forever: `submit` says `Full` and hands the request
 //! back when `N` jobs are queued; a job whose handler is dropped (the run future dropped,
 //! or the job failed at shutdown) drops its setter, so every waiter of that promise gets
-//! [`Abandoned`](crate::Abandoned).
+//! [`Abandoned`](crate::promise::Abandoned).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -38,7 +38,9 @@ type Job<Req, Resp, M> = (Req, PromiseSetter<Resp, M>);
 ///
 /// ```
 /// use std::num::NonZeroUsize;
-/// use rsvp::{CloseMode, LocalMutex, PromiseService};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::promise::PromiseService;
+/// use rsvp::CloseMode;
 ///
 /// # futures_executor::block_on(async {
 /// let service = PromiseService::<u64, u64, LocalMutex, 8>::new();
@@ -274,7 +276,7 @@ mod tests {
     use super::*;
     use crate::promise::{Abandoned, WaitError};
     use crate::sync::LocalMutex;
-    use crate::ManualClock;
+    use crate::time::ManualClock;
     use core::cell::Cell;
     use core::time::Duration;
     use futures_executor::LocalPool;
@@ -392,8 +394,11 @@ mod tests {
                 PromiseService::run(s, NonZeroUsize::MIN, move |n| {
                     let clock = job_clock.clone();
                     async move {
-                        crate::Timer::sleep_until(&clock, clock.after(Duration::from_millis(150)))
-                            .await;
+                        crate::time::Timer::sleep_until(
+                            &clock,
+                            clock.after(Duration::from_millis(150)),
+                        )
+                        .await;
                         n * n
                     }
                 })

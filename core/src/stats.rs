@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use core::time::Duration;
-//! use rsvp::{Outcome, Stats};
+//! use rsvp::stats::{Outcome, Stats};
 //!
 //! let mut stats = Stats::new();
 //! for ms in 1..=9 {
@@ -195,7 +195,7 @@ fn nearest_rank(p: f64, n: u64) -> u64 {
 ///
 /// ```
 /// use core::time::Duration;
-/// use rsvp::Histogram;
+/// use rsvp::stats::Histogram;
 ///
 /// let mut h = Histogram::new();
 /// h.record(Duration::from_micros(300));
@@ -315,7 +315,7 @@ impl fmt::Debug for Histogram {
 ///
 /// ```
 /// use core::time::Duration;
-/// use rsvp::{Outcome, Stats};
+/// use rsvp::stats::{Outcome, Stats};
 ///
 /// let mut stats = Stats::new();
 /// stats.record(Outcome::Replied, Some(Duration::from_micros(800)));
@@ -344,8 +344,8 @@ impl Stats {
     ///
     /// `latency` goes into the histogram only for [`Outcome::Replied`]: the other outcomes'
     /// durations say nothing about how fast the responder is (a timeout's is its timeout).
-    /// A reply without a latency (no clock, see [`NoClock`](crate::NoClock)) is counted but
-    /// not timed.
+    /// A reply without a latency (no clock, see [`NoClock`](crate::time::NoClock)) is
+    /// counted but not timed.
     pub fn record(&mut self, outcome: Outcome, latency: Option<Duration>) {
         let count = &mut self.counts[outcome.index()];
         *count = count.saturating_add(1);

@@ -2,17 +2,36 @@
 //!
 //! The state machines never read a clock. They take `now` as an argument and say when they
 //! next need attention; the wrappers ask a [`Clock`] for `now` and a [`Timer`] for a
-//! [`Sleep`](Timer::Sleep) until that instant. An adapter implements these two traits in a
+//! [`Sleep`](Clock::Sleep) until that instant. An adapter implements these two traits in a
 //! few lines (`rsvp-smol` uses `std::time::Instant` and async-io's timer). Tests use the
-//! [`ManualClock`](crate::ManualClock) (feature `std`), which only moves when told to, so
+//! [`ManualClock`] (feature `std`), which only moves when told to, so
 //! every timeout in a test is deterministic.
 //!
 //! Firmware that has no time driver uses [`NoClock`]: calls work, and asking for a timeout
 //! is a compile error rather than a silent no-op, because `NoClock` is not a [`Timer`].
+//!
+//! ```
+//! # #[cfg(feature = "std")]
+//! # fn main() {
+//! use core::time::Duration;
+//! use rsvp::time::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new();
+//! let deadline = clock.after(Duration::from_millis(50));
+//! assert!(clock.now() < deadline);
+//! clock.advance(Duration::from_millis(50)); // time moves only when told to
+//! assert_eq!(clock.now(), deadline);
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
 
 use core::fmt::Debug;
 use core::future::Future;
 use core::time::Duration;
+
+#[cfg(feature = "std")]
+pub use crate::manual_clock::{ManualClock, ManualInstant, ManualSleep};
 
 /// A point in time of some clock.
 pub trait Instant: Copy + Ord + Debug {

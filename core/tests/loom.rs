@@ -23,10 +23,11 @@ use std::time::Duration;
 
 use loom::future::block_on;
 use loom::thread;
-use rsvp::{
-    promise, CallError, Caller, CloseMode, DefaultQueue, Envelope, InlineQueue, ManualClock,
-    NoClock, Queue, RequestQueue, Rpc, StdMutex, TryCallError, TryGetError,
-};
+use rsvp::lock::StdMutex;
+use rsvp::promise::TryGetError;
+use rsvp::queue::{DefaultQueue, Envelope, InlineQueue, Queue, RequestQueue};
+use rsvp::time::{ManualClock, NoClock};
+use rsvp::{promise, CallError, Caller, CloseMode, Rpc, TryCallError};
 
 /// Preemption bound: LOOM_MAX_PREEMPTIONS when set, else 2 (enough for every race below,
 /// and it keeps the run to seconds).

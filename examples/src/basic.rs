@@ -16,7 +16,8 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use rsvp::{CallError, StatsSnapshot};
+use rsvp::stats::StatsSnapshot;
+use rsvp::CallError;
 
 use crate::Log;
 

@@ -5,7 +5,7 @@
 
 use std::num::NonZeroUsize;
 
-use rsvp::{Clock, Timer};
+use rsvp::time::{Clock, Timer};
 use rsvp_futures::FuturesTimer;
 
 use crate::basic::{Summary, WORK};

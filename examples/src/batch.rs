@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use rsvp::{BatchConfig, BatchReport, BatchResult, CallError};
+use rsvp::batch::{BatchConfig, BatchReport, BatchResult};
+use rsvp::CallError;
 use smol::future;
 
 use crate::Log;
@@ -67,7 +68,7 @@ impl Error for InvalidItem {}
 
 /// What a caller gets for one item: the call's outcome and, inside it, the item's own
 /// result (an invalid item is `Ok(Err(BatchError::Item(InvalidItem(n))))`, see
-/// [`BatchError`](rsvp::BatchError)).
+/// [`BatchError`](rsvp::batch::BatchError)).
 pub type ItemResult = Result<BatchResult<i64, InvalidItem>, CallError>;
 
 /// What the program did.

@@ -2,10 +2,10 @@
 //! out a promise for each; the main task waits for them in order. Then "Testing
 //! timeout...": a wait of [`WAIT`] (50 ms) on a job that takes [`WORK`] (100 ms) gives up.
 //!
-//! The seed's `AsyncService` is [`rsvp::PromiseService`]: `submit` is `ProcessAsync`, and
-//! [`PromiseService::run`] is the workers, with at most 3 jobs in progress. The seed's jobs
-//! take a random 100–300 ms; these take 100 ms each, so the first three finish together
-//! and the last two 100 ms later.
+//! The seed's `AsyncService` is [`rsvp::promise::PromiseService`]: `submit` is
+//! `ProcessAsync`, and [`PromiseService::run`] is the workers, with at most 3 jobs in
+//! progress. The seed's jobs take a random 100–300 ms; these take 100 ms each, so the first
+//! three finish together and the last two 100 ms later.
 //!
 //! ```text
 //! Starting async operation 1
@@ -26,7 +26,9 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsvp::{Abandoned, CloseMode, PromiseService, RunReport, StdMutex, WaitError};
+use rsvp::lock::StdMutex;
+use rsvp::promise::{Abandoned, PromiseService, RunReport, WaitError};
+use rsvp::CloseMode;
 use rsvp_smol::SmolTimer;
 
 use crate::Log;

@@ -20,7 +20,8 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rsvp::{CallError, StatsSnapshot};
+use rsvp::stats::StatsSnapshot;
+use rsvp::CallError;
 use smol::future;
 
 use crate::{Log, Millis};

@@ -2,7 +2,9 @@
 //! never durations; each program's fixed work times leave tens of milliseconds to spare
 //! around the timeouts and windows that decide them.
 
-use rsvp::{BatchError, CallError, WaitError};
+use rsvp::batch::BatchError;
+use rsvp::promise::WaitError;
+use rsvp::CallError;
 use rsvp_examples::batch::InvalidItem;
 use rsvp_examples::{basic, batch, promise, timeout, Log};
 

@@ -9,7 +9,8 @@
 use core::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use rsvp::{Batch, BatchConfig, Instant};
+use rsvp::batch::{Batch, BatchConfig};
+use rsvp::time::Instant;
 
 /// Milliseconds on a manual clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use futures_util::future::{join, join3, ready, Ready};
-use rsvp::{BatchConfig, BatchResult, Rpc};
+use rsvp::batch::{BatchConfig, BatchResult};
+use rsvp::Rpc;
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 

@@ -7,7 +7,9 @@
 //! order of events, not from how fast the executor runs.
 
 use futures_util::future::{join, join4};
-use rsvp::{CallError, CloseMode, ManyCall, Rpc, TryCallError, TryRecvError};
+use rsvp::batch::ManyCall;
+use rsvp::queue::TryRecvError;
+use rsvp::{CallError, CloseMode, Rpc, TryCallError};
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 

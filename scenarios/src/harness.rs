@@ -19,9 +19,9 @@ pub trait Harness {
     /// How the runtime is named in reports, e.g. `"tokio multi-thread, StdMutex"`.
     const NAME: &'static str;
     /// The endpoint's lock: the flavour under test.
-    type Mutex: rsvp::RawMutex;
+    type Mutex: rsvp::lock::RawMutex;
     /// The adapter's clock and timer.
-    type Clock: rsvp::Timer;
+    type Clock: rsvp::time::Timer;
 
     /// A clock for one endpoint (or one promise wait).
     fn clock(&self) -> Self::Clock;

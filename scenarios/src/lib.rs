@@ -123,20 +123,20 @@ macro_rules! __run_each {
 /// ```
 /// # use core::time::Duration;
 /// # #[derive(Clone, Copy)] struct MyTimer;
-/// # impl rsvp::Clock for MyTimer {
-/// #     type Instant = rsvp::NoInstant; type Sleep = core::future::Ready<()>;
-/// #     fn now(&self) -> rsvp::NoInstant { rsvp::NoInstant }
+/// # impl rsvp::time::Clock for MyTimer {
+/// #     type Instant = rsvp::time::NoInstant; type Sleep = core::future::Ready<()>;
+/// #     fn now(&self) -> rsvp::time::NoInstant { rsvp::time::NoInstant }
 /// # }
-/// # impl rsvp::Timer for MyTimer {
-/// #     fn sleep_until(&self, _: rsvp::NoInstant) -> Self::Sleep { core::future::ready(()) }
+/// # impl rsvp::time::Timer for MyTimer {
+/// #     fn sleep_until(&self, _: rsvp::time::NoInstant) -> Self::Sleep { core::future::ready(()) }
 /// # }
-/// // `MyTimer` is the adapter's `rsvp::Timer`. (Hidden above: one whose sleeps end at
-/// // once, so here the scenarios that need a call to outlast a wait report failures.)
+/// // `MyTimer` is the adapter's `rsvp::time::Timer`. (Hidden above: one whose sleeps end
+/// // at once, so here the scenarios that need a call to outlast a wait report failures.)
 /// struct MyAdapter;
 ///
 /// impl rsvp_scenarios::Harness for MyAdapter {
 ///     const NAME: &'static str = "my adapter";
-///     type Mutex = rsvp::LocalMutex;
+///     type Mutex = rsvp::lock::LocalMutex;
 ///     type Clock = MyTimer;
 ///     fn clock(&self) -> MyTimer {
 ///         MyTimer

@@ -1,7 +1,8 @@
 //! Promise scenarios: set once, awaited by many, with timeouts and abandonment.
 
 use futures_util::future::{join, join3};
-use rsvp::{Promise, WaitError};
+use rsvp::promise::WaitError;
+use rsvp::Promise;
 
 use crate::harness::{ensure, yield_now, Failure, Harness};
 

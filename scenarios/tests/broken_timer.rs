@@ -4,14 +4,14 @@
 
 use core::future::{ready, Ready};
 
-use rsvp::{NoInstant, Timer};
+use rsvp::time::{NoInstant, Timer};
 use rsvp_scenarios::{Failure, Harness, SCENARIOS};
 
 /// A timer whose every sleep has already ended, on a clock that never moves.
 #[derive(Clone, Copy)]
 struct AtOnce;
 
-impl rsvp::Clock for AtOnce {
+impl rsvp::time::Clock for AtOnce {
     type Instant = NoInstant;
     type Sleep = Ready<()>;
     fn now(&self) -> NoInstant {
@@ -29,7 +29,7 @@ struct Broken;
 
 impl Harness for Broken {
     const NAME: &'static str = "a timer that fires at once";
-    type Mutex = rsvp::LocalMutex;
+    type Mutex = rsvp::lock::LocalMutex;
     type Clock = AtOnce;
     fn clock(&self) -> AtOnce {
         AtOnce

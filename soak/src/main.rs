@@ -32,7 +32,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{select, Either};
-use rsvp::{CallError, CloseMode, StatsSnapshot, TryCallError};
+use rsvp::stats::StatsSnapshot;
+use rsvp::{CallError, CloseMode, TryCallError};
 
 /// Live heap bytes, counted by the global allocator.
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
-use rsvp::{BatchConfig, BatchReport, BatchResult, CallError, Caller, CloseMode, ManualClock, Rpc};
+use rsvp::batch::{BatchConfig, BatchReport, BatchResult};
+use rsvp::time::ManualClock;
+use rsvp::{CallError, Caller, CloseMode, Rpc};
 
 use crate::{ms, LocalRpc};
 

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use rsvp::{Envelope, LocalMutex, ManualClock, Queue, Rpc, StdMutex};
+use rsvp::lock::{LocalMutex, StdMutex};
+use rsvp::queue::{Envelope, Queue};
+use rsvp::time::ManualClock;
+use rsvp::Rpc;
 
 pub mod batch;
 pub mod model;
@@ -206,21 +209,27 @@ mod tests {
 /// An endpoint with zero reply slots:
 ///
 /// ```compile_fail,E0080
-/// use rsvp::{LocalMutex, NoClock, Rpc};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
 /// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 0> = Rpc::new(NoClock);
 /// ```
 ///
 /// A queue of capacity zero:
 ///
 /// ```compile_fail,E0080
-/// use rsvp::{LocalMutex, Queue};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::Queue;
 /// let queue: Queue<LocalMutex, u32, 0> = Queue::new();
 /// ```
 ///
 /// The same two with a capacity of one compile, so the errors above are the capacities':
 ///
 /// ```
-/// use rsvp::{LocalMutex, NoClock, Queue, Rpc};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::Queue;
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
 /// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
 /// let queue: Queue<LocalMutex, u32, 1> = Queue::new();
 /// ```
@@ -228,7 +237,9 @@ mod tests {
 /// A serve with zero concurrency cannot be asked for: the limit is a `NonZeroUsize`.
 ///
 /// ```compile_fail,E0308
-/// use rsvp::{LocalMutex, NoClock, Rpc};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
 /// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
 /// let (_caller, server) = Rpc::split(&rpc);
 /// let _ = server.serve(0, |_, _| async {});

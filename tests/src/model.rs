@@ -18,10 +18,11 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use futures_util::FutureExt;
-use rsvp::{
-    CallError, CallFuture, CloseMode, LocalMutex, ManualClock, Promise, Responder, Rpc, Setter,
-    StatsSnapshot, TryCallError, WaitError,
-};
+use rsvp::lock::LocalMutex;
+use rsvp::promise::{Setter, WaitError};
+use rsvp::stats::StatsSnapshot;
+use rsvp::time::ManualClock;
+use rsvp::{CallError, CallFuture, CloseMode, Promise, Responder, Rpc, TryCallError};
 
 use crate::{ms, LocalRpc, Poller};
 

@@ -27,7 +27,7 @@ pub struct EmbassyMutex<R>(R);
 // value run at once on different threads (or interrupt priorities), which is rsvp's
 // contract for `Sync` locks; a `!Sync` embassy lock (`NoopRawMutex`) makes this wrapper
 // `!Sync` too, and rsvp's `Mutex` turns re-entrancy on its own thread into a panic.
-unsafe impl<R: EmbassyRawMutex> rsvp::RawMutex for EmbassyMutex<R> {
+unsafe impl<R: EmbassyRawMutex> rsvp::lock::RawMutex for EmbassyMutex<R> {
     const INIT: Self = Self(R::INIT);
     // Critical sections on one core, or no lock at all: one lock per step is best.
 

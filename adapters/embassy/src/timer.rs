@@ -19,7 +19,7 @@ use embassy_time::Instant;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EmbassyTimer;
 
-impl rsvp::Clock for EmbassyTimer {
+impl rsvp::time::Clock for EmbassyTimer {
     type Instant = Instant;
     type Sleep = Sleep;
 
@@ -29,7 +29,7 @@ impl rsvp::Clock for EmbassyTimer {
     }
 }
 
-impl rsvp::Timer for EmbassyTimer {
+impl rsvp::time::Timer for EmbassyTimer {
     #[inline]
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep(embassy_time::Timer::at(deadline))
@@ -37,7 +37,7 @@ impl rsvp::Timer for EmbassyTimer {
 }
 
 /// Completes once its deadline has been reached; made by
-/// [`EmbassyTimer::sleep_until`](rsvp::Timer::sleep_until).
+/// [`EmbassyTimer::sleep_until`](rsvp::time::Timer::sleep_until).
 ///
 /// # Cancellation
 ///

@@ -5,7 +5,9 @@
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-use rsvp::{CallError, Instant as _, TryCallError, WaitError};
+use rsvp::promise::WaitError;
+use rsvp::time::Instant as _;
+use rsvp::{CallError, TryCallError};
 use rsvp_embassy::{EmbassyTimer, Promise, Rpc};
 
 #[test]

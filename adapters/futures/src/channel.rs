@@ -5,8 +5,8 @@ use crate::FuturesTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given) and timer `T`
 /// ([`FuturesTimer`] unless given): handles may be sent to and shared between threads.
-/// Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own, so that
-/// callers queueing and a server replying on another thread contend less.
+/// Its requests wait in rsvp's [`Queue`](rsvp::queue::Queue), behind a lock of its own, so
+/// that callers queueing and a server replying on another thread contend less.
 pub type Rpc<Req, Resp, const N: usize = 64, T = FuturesTimer> =
     rsvp::channel::Rpc<Req, Resp, T, N>;
 
@@ -51,9 +51,9 @@ pub fn channel<Req, Resp, const N: usize>() -> (Caller<Req, Resp, N>, Server<Req
     channel_with(FuturesTimer)
 }
 
-/// [`channel`] with another timer: any [`rsvp::Timer`] (an executor's own, or a manual
-/// clock in tests).
-pub fn channel_with<Req, Resp, const N: usize, T: rsvp::Timer>(
+/// [`channel`] with another timer: any [`rsvp::time::Timer`] (an executor's own, or a
+/// manual clock in tests).
+pub fn channel_with<Req, Resp, const N: usize, T: rsvp::time::Timer>(
     timer: T,
 ) -> (Caller<Req, Resp, N, T>, Server<Req, Resp, N, T>) {
     rsvp::channel::channel_with(timer)
@@ -67,7 +67,7 @@ pub fn local_channel<Req, Resp, const N: usize>(
 }
 
 /// [`local_channel`] with another timer.
-pub fn local_channel_with<Req, Resp, const N: usize, T: rsvp::Timer>(
+pub fn local_channel_with<Req, Resp, const N: usize, T: rsvp::time::Timer>(
     timer: T,
 ) -> (LocalCaller<Req, Resp, N, T>, LocalServer<Req, Resp, N, T>) {
     rsvp::channel::local_channel_with(timer)

@@ -19,18 +19,20 @@ use std::time::Instant;
 /// A unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::{Rpc, StdMutex};
+/// use rsvp::lock::StdMutex;
+/// use rsvp::Rpc;
 /// use rsvp_futures::FuturesTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, StdMutex, FuturesTimer, 16> = Rpc::new(FuturesTimer);
 /// # let _ = &DOUBLER;
 /// ```
 ///
-/// Any [`rsvp::Timer`] can stand in for it: [`channel_with`](crate::channel_with) takes one.
+/// Any [`rsvp::time::Timer`] can stand in for it: [`channel_with`](crate::channel_with)
+/// takes one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FuturesTimer;
 
-impl rsvp::Clock for FuturesTimer {
+impl rsvp::time::Clock for FuturesTimer {
     type Instant = Instant;
     type Sleep = Sleep;
 
@@ -39,7 +41,7 @@ impl rsvp::Clock for FuturesTimer {
     }
 }
 
-impl rsvp::Timer for FuturesTimer {
+impl rsvp::time::Timer for FuturesTimer {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         // futures-timer counts from its own `now()`, read after ours: the sleep can only end
         // later than `deadline`, never earlier.
@@ -49,7 +51,7 @@ impl rsvp::Timer for FuturesTimer {
 }
 
 /// Completes once its deadline has been reached; made by
-/// [`FuturesTimer::sleep_until`](rsvp::Timer::sleep_until).
+/// [`FuturesTimer::sleep_until`](rsvp::time::Timer::sleep_until).
 ///
 /// # Cancellation
 ///

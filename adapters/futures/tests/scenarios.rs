@@ -13,7 +13,7 @@ struct Local;
 
 impl Harness for Local {
     const NAME: &'static str = "rsvp-futures, LocalMutex";
-    type Mutex = rsvp::LocalMutex;
+    type Mutex = rsvp::lock::LocalMutex;
     type Clock = FuturesTimer;
     fn clock(&self) -> FuturesTimer {
         FuturesTimer
@@ -25,7 +25,7 @@ struct Shared;
 
 impl Harness for Shared {
     const NAME: &'static str = "rsvp-futures, StdMutex";
-    type Mutex = rsvp::StdMutex;
+    type Mutex = rsvp::lock::StdMutex;
     type Clock = FuturesTimer;
     fn clock(&self) -> FuturesTimer {
         FuturesTimer
@@ -69,7 +69,8 @@ mod async_executor_local {
 }
 
 mod async_executor_threads {
-    use rsvp::{Promise, StdMutex};
+    use rsvp::lock::StdMutex;
+    use rsvp::Promise;
 
     /// The scenario is a task of a two-thread `async_executor::Executor`: the test's
     /// thread and one helper both run the executor.

@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use rsvp::{CallError, Clock, Timer};
+use rsvp::time::{Clock, Timer};
+use rsvp::CallError;
 use rsvp_futures::FuturesTimer;
 
 #[test]

@@ -5,8 +5,8 @@ use crate::SmolTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given): handles may be sent to
 /// and shared between threads. Made by [`channel`], or `Rpc::new(SmolTimer)` for a
-/// `static`. Its requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own,
-/// so that callers queueing and a server replying on another thread contend less.
+/// `static`. Its requests wait in rsvp's [`Queue`](rsvp::queue::Queue), behind a lock of
+/// its own, so that callers queueing and a server replying on another thread contend less.
 pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::channel::Rpc<Req, Resp, SmolTimer, N>;
 
 /// A single-thread endpoint with `N` reply slots (64 unless given): no atomics and no lock,

@@ -9,7 +9,8 @@ use core::future::Future;
 use core::num::NonZeroUsize;
 use core::ops::Deref;
 
-use rsvp::{Endpoint, Responder, ServeReport, Server};
+use rsvp::rpc::{Endpoint, ServeReport};
+use rsvp::{Responder, Server};
 use smol::{Executor, LocalExecutor, Task};
 
 /// Spawns `server.serve(concurrency, handler)` on smol's global executor

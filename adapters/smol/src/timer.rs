@@ -17,7 +17,8 @@ use std::time::Instant;
 /// It is a unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::{Rpc, StdMutex};
+/// use rsvp::lock::StdMutex;
+/// use rsvp::Rpc;
 /// use rsvp_smol::SmolTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, StdMutex, SmolTimer, 16> = Rpc::new(SmolTimer);
@@ -29,7 +30,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SmolTimer;
 
-impl rsvp::Clock for SmolTimer {
+impl rsvp::time::Clock for SmolTimer {
     type Instant = Instant;
     type Sleep = Sleep;
 
@@ -38,14 +39,14 @@ impl rsvp::Clock for SmolTimer {
     }
 }
 
-impl rsvp::Timer for SmolTimer {
+impl rsvp::time::Timer for SmolTimer {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep(async_io::Timer::at(deadline))
     }
 }
 
 /// Completes once its deadline has been reached; made by
-/// [`SmolTimer::sleep_until`](rsvp::Timer::sleep_until).
+/// [`SmolTimer::sleep_until`](rsvp::time::Timer::sleep_until).
 ///
 /// # Cancellation
 ///

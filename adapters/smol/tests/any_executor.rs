@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use rsvp::{CallError, Clock, Timer};
+use rsvp::time::{Clock, Timer};
+use rsvp::CallError;
 use rsvp_smol::SmolTimer;
 
 #[test]

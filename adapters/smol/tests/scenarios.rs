@@ -9,7 +9,7 @@ struct Local;
 
 impl Harness for Local {
     const NAME: &'static str = "smol LocalExecutor, LocalMutex";
-    type Mutex = rsvp::LocalMutex;
+    type Mutex = rsvp::lock::LocalMutex;
     type Clock = SmolTimer;
     fn clock(&self) -> SmolTimer {
         SmolTimer
@@ -21,7 +21,7 @@ struct Shared;
 
 impl Harness for Shared {
     const NAME: &'static str = "smol global executor, StdMutex";
-    type Mutex = rsvp::StdMutex;
+    type Mutex = rsvp::lock::StdMutex;
     type Clock = SmolTimer;
     fn clock(&self) -> SmolTimer {
         SmolTimer

@@ -44,7 +44,8 @@ fn round_trip_on_the_global_executor() {
 
 #[test]
 fn round_trip_through_a_static_endpoint() {
-    static DOUBLER: rsvp::Rpc<u64, u64, rsvp::StdMutex, SmolTimer, 4> = rsvp::Rpc::new(SmolTimer);
+    static DOUBLER: rsvp::Rpc<u64, u64, rsvp::lock::StdMutex, SmolTimer, 4> =
+        rsvp::Rpc::new(SmolTimer);
     smol::block_on(async {
         let (caller, server) = rsvp::Rpc::split(&DOUBLER);
         let serving = rsvp_smol::spawn_server(server, limit(2), |n, responder| async move {

@@ -5,7 +5,7 @@ use crate::TokioTimer;
 
 /// A thread-safe endpoint with `N` reply slots (64 unless given): handles may be sent to
 /// and shared between threads and tasks (`tokio::spawn`, the multi-thread runtime). Its
-/// requests wait in rsvp's [`Queue`](rsvp::Queue), behind a lock of its own, so that
+/// requests wait in rsvp's [`Queue`](rsvp::queue::Queue), behind a lock of its own, so that
 /// callers queueing and a server replying on another thread contend less.
 pub type Rpc<Req, Resp, const N: usize = 64> = rsvp::channel::Rpc<Req, Resp, TokioTimer, N>;
 

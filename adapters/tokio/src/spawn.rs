@@ -7,7 +7,8 @@ use core::future::Future;
 use core::num::NonZeroUsize;
 use core::ops::Deref;
 
-use rsvp::{Endpoint, Responder, ServeReport, Server};
+use rsvp::rpc::{Endpoint, ServeReport};
+use rsvp::{Responder, Server};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 

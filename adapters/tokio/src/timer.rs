@@ -18,7 +18,8 @@ const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 /// A unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::{Rpc, StdMutex};
+/// use rsvp::lock::StdMutex;
+/// use rsvp::Rpc;
 /// use rsvp_tokio::TokioTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, StdMutex, TokioTimer, 16> = Rpc::new(TokioTimer);
@@ -27,7 +28,7 @@ const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioTimer;
 
-impl rsvp::Clock for TokioTimer {
+impl rsvp::time::Clock for TokioTimer {
     type Instant = Instant;
     type Sleep = Sleep;
 
@@ -36,7 +37,7 @@ impl rsvp::Clock for TokioTimer {
     }
 }
 
-impl rsvp::Timer for TokioTimer {
+impl rsvp::time::Timer for TokioTimer {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep {
             deadline,
@@ -46,7 +47,7 @@ impl rsvp::Timer for TokioTimer {
 }
 
 /// Completes once its deadline has been reached on tokio's clock; made by
-/// [`TokioTimer::sleep_until`](rsvp::Timer::sleep_until).
+/// [`TokioTimer::sleep_until`](rsvp::time::Timer::sleep_until).
 ///
 /// The tokio timer entry (boxed, because rsvp needs an `Unpin` sleep) is made on the first
 /// poll, not before: a call answered before its first wait for the reply allocates

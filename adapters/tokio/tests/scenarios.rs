@@ -13,7 +13,7 @@ struct Local;
 
 impl Harness for Local {
     const NAME: &'static str = "tokio, LocalMutex";
-    type Mutex = rsvp::LocalMutex;
+    type Mutex = rsvp::lock::LocalMutex;
     type Clock = TokioTimer;
     fn clock(&self) -> TokioTimer {
         TokioTimer
@@ -25,7 +25,7 @@ struct Shared;
 
 impl Harness for Shared {
     const NAME: &'static str = "tokio, StdMutex";
-    type Mutex = rsvp::StdMutex;
+    type Mutex = rsvp::lock::StdMutex;
     type Clock = TokioTimer;
     fn clock(&self) -> TokioTimer {
         TokioTimer

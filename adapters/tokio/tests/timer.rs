@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use rsvp::{CallError, Clock, Timer};
+use rsvp::time::{Clock, Timer};
+use rsvp::CallError;
 use rsvp_tokio::TokioTimer;
 
 #[tokio::test(start_paused = true)]

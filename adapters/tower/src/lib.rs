@@ -10,7 +10,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use rsvp::{CallError, CallFuture, Caller, Endpoint, Permit, ReserveFuture, Timer};
+use rsvp::rpc::{Endpoint, ReserveFuture};
+use rsvp::time::Timer;
+use rsvp::{CallError, CallFuture, Caller, Permit};
 
 /// Why a [`CallService`] call produced no response. Each variant is one of rsvp's outcomes,
 /// so a tower user matches them after `downcast_ref::<ServiceError>()` on a boxed error.

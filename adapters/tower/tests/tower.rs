@@ -12,7 +12,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rsvp::{CloseMode, ManualClock};
+use rsvp::time::ManualClock;
+use rsvp::CloseMode;
 use rsvp_tower::{CallService, ServiceError};
 use tower::{BoxError, Service, ServiceExt};
 

@@ -106,7 +106,10 @@ impl fmt::Display for BatchReport {
 /// # #[cfg(feature = "std")]
 /// # futures_executor::block_on(async {
 /// use core::time::Duration;
-/// use rsvp::{BatchConfig, BatchJob, BatchResult, CloseMode, LocalMutex, ManualClock, Rpc};
+/// use rsvp::batch::{BatchConfig, BatchJob, BatchResult};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::time::ManualClock;
+/// use rsvp::{CloseMode, Rpc};
 ///
 /// type Doubler = Rpc<u64, BatchResult<u64, ()>, LocalMutex, ManualClock, 8>;
 /// let rpc = Doubler::new(ManualClock::new());

@@ -42,21 +42,23 @@ type State<Req, Resp, C, Q, const N: usize> =
 /// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
 /// (queued or being worked on) at once.
 ///
-/// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::LocalMutex) for one
-///   thread, [`StdMutex`](crate::StdMutex) or
-///   [`CriticalSectionMutex`](crate::CriticalSectionMutex) across threads.
-/// - `C` is the clock (and, for timeouts, the [`Timer`](crate::Timer)).
+/// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::lock::LocalMutex) for
+///   one thread, [`StdMutex`](crate::lock::StdMutex) or
+///   [`CriticalSectionMutex`](crate::lock::CriticalSectionMutex) across threads.
+/// - `C` is the clock (and, for timeouts, the [`Timer`](crate::time::Timer)).
 /// - `Q` is the request queue: by default [`InlineQueue`], rsvp's ring inside the
 ///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)),
-///   such as rsvp's separate [`Queue`](crate::Queue), which suits a lock that threads
-///   contend for (see [`InlineQueue`]).
+///   such as rsvp's separate [`Queue`](crate::queue::Queue), which suits a lock that
+///   threads contend for (see [`InlineQueue`]).
 ///
 /// It allocates nothing per call and can live in a `static`. Without `alloc` it never
 /// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
 /// tasks that waited at the same time, and are reused from then on.
 ///
 /// ```
-/// use rsvp::{LocalMutex, NoClock, Rpc};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
 ///
 /// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
 /// let (caller, server) = Rpc::split(&rpc);
@@ -85,7 +87,7 @@ where
     Q: DefaultQueue<Req, N>,
 {
     /// An endpoint over rsvp's own queue ([`InlineQueue`] unless `Q` names rsvp's
-    /// [`Queue`](crate::Queue)), usable in a `static`.
+    /// [`Queue`](crate::queue::Queue)), usable in a `static`.
     #[inline(always)]
     pub const fn new(clock: C) -> Self {
         Self::with_queue(Q::NEW, clock)

@@ -12,7 +12,10 @@
 //! # #[cfg(feature = "std")]
 //! # fn main() {
 //! use std::sync::Arc;
-//! use rsvp::{ManyCall, NoClock, Rpc, StdMutex};
+//! use rsvp::batch::ManyCall;
+//! use rsvp::lock::StdMutex;
+//! use rsvp::time::NoClock;
+//! use rsvp::Rpc;
 //!
 //! let rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 8>> = Arc::new(Rpc::new(NoClock));
 //! let (caller, server) = Rpc::split(rpc);
@@ -53,9 +56,9 @@
 //!   register its waker in several waiting lists at once.
 //! - A call's waker is registered in its slot in the same lock that sends it, so a call
 //!   sent in this poll is not asked for its reply until the task is woken.
-//! - With the [`InlineQueue`](crate::InlineQueue), the calls that can go at once are sent
-//!   under one lock, and the replies that have arrived are read under one lock: the lock
-//!   and the wake-up are paid per set. Replies sent together (a batch's) wake the task
+//! - With the [`InlineQueue`](crate::queue::InlineQueue), the calls that can go at once are
+//!   sent under one lock, and the replies that have arrived are read under one lock: the
+//!   lock and the wake-up are paid per set. Replies sent together (a batch's) wake the task
 //!   once.
 //! - Every call ends in exactly one outcome, counted once, by the same endpoint operations
 //!   a [`CallFuture`](crate::CallFuture) uses.

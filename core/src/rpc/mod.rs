@@ -3,14 +3,15 @@
 //!
 //! # Design
 //!
-//! [`Rpc`] is the shared object: one pure state machine (`state.rs`: the reply
-//! [slots](crate::reply), the queue's bookkeeping, the waiting tasks and the
-//! [stats](crate::Stats); its module docs have the transition table) inside one lock, and
-//! a request queue that carries each request with its slot's ticket (`transport.rs`).
-//! By default the ring of queued requests sits inside the same lock ([`InlineQueue`]), so
-//! that starting a call, taking a request and replying are one lock each; rsvp's separate
-//! [`Queue`](crate::Queue), with a lock of its own, suits a lock that threads contend for,
-//! and any other [`RequestQueue`](crate::RequestQueue) (an adapter's channel) works too.
+//! [`Rpc`] is the shared object: one pure state machine (`state.rs`: the reply slots of
+//! `reply.rs`, the queue's bookkeeping, the waiting tasks and the
+//! [stats](crate::stats::Stats); its module docs have the transition table) inside one
+//! lock, and a request queue that carries each request with its slot's ticket
+//! (`transport.rs`). By default the ring of queued requests sits inside the same lock
+//! ([`InlineQueue`](crate::queue::InlineQueue)), so that starting a call, taking a request
+//! and replying are one lock each; rsvp's separate [`Queue`](crate::queue::Queue), with a
+//! lock of its own, suits a lock that threads contend for, and any other
+//! [`RequestQueue`](crate::queue::RequestQueue) (an adapter's channel) works too.
 //! No waker is woken under the lock: each event collects what it must wake, and the endpoint
 //! wakes it after unlocking. Handles point at it through any `P: Deref<Target = Rpc<..>>`:
 //! `&'static Rpc` in firmware, `Arc<Rpc>` across threads, `Rc<Rpc>` on one thread.
@@ -39,35 +40,31 @@
 use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError};
-use crate::reply::{CallResult, RequestInfo, Ticket};
+use crate::reply::CallResult;
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::Clock;
 
+// `batching`, `many` and `transport` are public in `rsvp::batch` and `rsvp::queue`.
 #[cfg(feature = "alloc")]
-mod batching;
+pub(crate) mod batching;
 mod caller;
 mod endpoint;
-mod many;
+pub(crate) mod many;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod serve;
 mod server;
 mod state;
-mod transport;
+pub(crate) mod transport;
 
-#[cfg(feature = "alloc")]
-pub use batching::{
-    BatchError, BatchFn, BatchHandler, BatchHandlerOf, BatchJob, BatchJobFn, BatchReport,
-    BatchResult, BatchServeFuture,
-};
+pub use crate::reply::{RequestInfo, Ticket, Timed};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
 pub use endpoint::Rpc;
-pub use many::{CallManyFuture, ManyCall};
+use many::ManyCall;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use serve::{ServeFuture, ServeReport};
 pub use server::{CancelledFuture, RecvFuture, Request, Responder, Server};
-pub use transport::{DefaultQueue, Envelope, InlineQueue, InlineRing, Transport};
 
 /// What a shutdown does with requests that are queued but not yet taken.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -257,7 +254,9 @@ pub type InstantOf<E> = <<E as Endpoint>::Clock as Clock>::Instant;
 mod tests {
     extern crate std;
 
+    use super::transport::{Envelope, InlineQueue, Transport};
     use super::*;
+    use crate::queue::Queue;
     use crate::sync::{LocalMutex, StdMutex};
     use crate::time::{NoClock, StdClock};
     use std::sync::Arc;
@@ -283,19 +282,13 @@ mod tests {
         // Assignments that compile only if `new` makes the named queue.
         let _: Rpc<u32, u32, StdMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
         let _: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
-        let _: Rpc<u32, u32, StdMutex, NoClock, 4, crate::Queue<StdMutex, Envelope<u32>, 4>> =
+        let _: Rpc<u32, u32, StdMutex, NoClock, 4, Queue<StdMutex, Envelope<u32>, 4>> =
             Rpc::new(NoClock);
     }
 
     static STATIC_RPC: Rpc<u32, u32, StdMutex, NoClock, 2> = Rpc::new(NoClock);
-    static STATIC_QUEUED: Rpc<
-        u32,
-        u32,
-        StdMutex,
-        NoClock,
-        2,
-        crate::Queue<StdMutex, Envelope<u32>, 2>,
-    > = Rpc::new(NoClock);
+    static STATIC_QUEUED: Rpc<u32, u32, StdMutex, NoClock, 2, Queue<StdMutex, Envelope<u32>, 2>> =
+        Rpc::new(NoClock);
 
     fn serve_from_another_thread<Q>(rpc: &'static Rpc<u32, u32, StdMutex, NoClock, 2, Q>)
     where

@@ -127,7 +127,8 @@ pub(super) struct Ended<Req, Resp, I> {
 /// The endpoint's state: see the [module docs](self).
 pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     slots: Slots<Resp, I, N>,
-    /// The queued requests, with [`InlineQueue`](crate::InlineQueue); nothing otherwise.
+    /// The queued requests, with [`InlineQueue`](crate::queue::InlineQueue); nothing
+    /// otherwise.
     ring: R,
     stats: Stats,
     next_id: u64,

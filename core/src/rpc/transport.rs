@@ -43,11 +43,15 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
 /// Starting a call then takes one lock (slot and queue together) instead of two, and a
 /// server takes a request in one lock too. It never refuses a request for lack of room: it
 /// has a place for every slot. Over a lock that threads contend for
-/// ([`StdMutex`](crate::StdMutex)), rsvp's separate [`Queue`] lets a caller queue a request
-/// while a server replies on another thread; the thread-safe aliases of the adapters use it.
+/// ([`StdMutex`](crate::lock::StdMutex)), rsvp's separate [`Queue`] lets a caller queue a
+/// request while a server replies on another thread; the thread-safe aliases of the
+/// adapters use it.
 ///
 /// ```
-/// use rsvp::{InlineQueue, LocalMutex, NoClock, Rpc};
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::InlineQueue;
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
 ///
 /// // The default, named.
 /// let _rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);

@@ -21,7 +21,8 @@ use core::time::Duration;
 use embassy_executor::Spawner;
 use embassy_time::{Instant, Timer};
 use rsvp_cross::println;
-use rsvp_embassy::rsvp::{self, BatchConfig, BatchResult, CallError};
+use rsvp_embassy::rsvp::batch::{BatchConfig, BatchResult};
+use rsvp_embassy::rsvp::{self, CallError};
 use rsvp_embassy::{Caller, EmbassyTimer, Promise, Rpc, Server};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,7 +11,8 @@ use core::time::Duration;
 use embassy_executor::Spawner;
 use embassy_time::Instant;
 use futures_util::future::join4;
-use rsvp_embassy::rsvp::{self, CallError, CloseMode, TryCallError, WaitError};
+use rsvp_embassy::rsvp::promise::WaitError;
+use rsvp_embassy::rsvp::{self, CallError, CloseMode, TryCallError};
 use rsvp_embassy::{Caller, EmbassyTimer, Promise, Rpc, Server};
 
 type Doubler = Rpc<u32, u32, 4>;

@@ -9,9 +9,10 @@
 //!
 //! ```
 //! # #[cfg(feature = "std")]
-//! # fn main() -> Result<(), rsvp::BatchConfigError> {
+//! # fn main() -> Result<(), rsvp::batch::BatchConfigError> {
 //! use core::time::Duration;
-//! use rsvp::{route, Batch, BatchConfig, Clock, ManualClock, Routed};
+//! use rsvp::batch::{route, Batch, BatchConfig, Routed};
+//! use rsvp::time::{Clock, ManualClock};
 //!
 //! let clock = ManualClock::new();
 //! let mut batch = Batch::new(BatchConfig::new(3, Duration::from_millis(100))?);
@@ -118,7 +119,7 @@ impl BatchConfig {
     ///
     /// ```
     /// use core::time::Duration;
-    /// use rsvp::{BatchConfig, BatchConfigError};
+    /// use rsvp::batch::{BatchConfig, BatchConfigError};
     ///
     /// let config = BatchConfig::new(3, Duration::from_millis(100)).unwrap();
     /// assert_eq!(config.max_size(), 3);
@@ -193,7 +194,8 @@ impl core::error::Error for BatchConfigError {}
 ///
 /// ```
 /// use core::time::Duration;
-/// use rsvp::{Batch, BatchConfig, Instant};
+/// use rsvp::batch::{Batch, BatchConfig};
+/// use rsvp::time::Instant;
 ///
 /// # #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 /// # struct Ms(u64);
@@ -303,7 +305,8 @@ impl<T, I: Instant> Batch<T, I> {
     ///
     /// ```
     /// use core::time::Duration;
-    /// use rsvp::{Batch, BatchConfig, ManualClock, Clock};
+    /// use rsvp::batch::{Batch, BatchConfig};
+    /// use rsvp::time::{Clock, ManualClock};
     ///
     /// let clock = ManualClock::new();
     /// let mut batch = Batch::new(BatchConfig::new(2, Duration::from_millis(100)).unwrap());
@@ -381,7 +384,7 @@ impl<T, I: Instant> fmt::Debug for Batch<T, I> {
 /// # Examples
 ///
 /// ```
-/// use rsvp::{route, Routed, WrongResultCount};
+/// use rsvp::batch::{route, Routed, WrongResultCount};
 ///
 /// match route(vec!["a", "b", "c"], vec![1, 2]) {
 ///     Routed::Matched(_) => unreachable!(),
