@@ -93,7 +93,10 @@ mod tests {
             (7, "seven".into())
         );
         let err = Json.decode::<u64>(b"\"seven\"").unwrap_err();
-        assert!(err.message().starts_with("json: invalid type: string"), "{err}");
+        assert!(
+            err.message().starts_with("json: invalid type: string"),
+            "{err}"
+        );
     }
 
     #[cfg(feature = "postcard")]
