@@ -12,7 +12,8 @@ pub const BUDGET_HEADER: &str = "Rsvp-Budget-Us";
 /// Request header: the call's id, unique per caller connection. A cancel message carries
 /// it. Optional: a call without one cannot be cancelled before its deadline.
 pub const CALL_HEADER: &str = "Rsvp-Call";
-/// Reply header on a reply that is not a value: one of the [`Status`] names.
+/// Reply header on a reply that is not a value: `lost`, `closed`, `full`, `timeout`,
+/// `cancelled` or `rejected`.
 pub const OUTCOME_HEADER: &str = "Rsvp-Outcome";
 /// Reply header, the NATS service convention: what went wrong, for people.
 pub const ERROR_HEADER: &str = "Nats-Service-Error";
