@@ -46,6 +46,12 @@ struct Ids {
     next: AtomicU64,
 }
 
+impl Ids {
+    fn id(&self, n: u64) -> String {
+        format!("{}.{n}", self.prefix)
+    }
+}
+
 impl<Req, Resp> Caller<Req, Resp, Json> {
     /// A caller of the service on `subject`, speaking JSON, with calls bounded by 10 s unless
     /// they say otherwise ([`with_default_timeout`](Self::with_default_timeout)).
@@ -151,15 +157,15 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         };
         let payload = self.codec.encode(&req).map_err(Error::Encode)?;
         let n = self.ids.next.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}.{n}", self.ids.prefix);
         let request = async_nats::Request::new()
             .payload(payload)
-            .headers(wire::request_headers(budget, &id))
+            .headers(wire::request_headers(budget, self.ids.id(n)))
             .timeout(None);
         let mut guard = CancelOnDrop {
             client: &self.client,
             subject: &self.cancel_subject,
-            id: Some(id),
+            ids: &self.ids,
+            call: Some(n),
         };
         let mut reply = pin!(self.client.send_request(self.subject.clone(), request));
         loop {
@@ -168,7 +174,7 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
             let sleep = pin!(tokio::time::sleep_until(wake.into()));
             match select(reply.as_mut(), sleep).await {
                 Either::Left((result, _)) => {
-                    guard.id = None;
+                    guard.call = None;
                     return self.read(result);
                 }
                 Either::Right(((), _)) if Instant::now() >= deadline => {
@@ -237,12 +243,14 @@ fn far_future() -> Instant {
 struct CancelOnDrop<'a> {
     client: &'a Client,
     subject: &'a Subject,
-    id: Option<String>,
+    ids: &'a Ids,
+    /// The call's number, until it has an outcome (its id is only written for a cancel).
+    call: Option<u64>,
 }
 
 impl CancelOnDrop<'_> {
     async fn cancel(&mut self) {
-        if let Some(id) = self.id.take() {
+        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
             // A cancel that cannot be sent changes nothing for this caller: the responder's
             // own deadline still ends the call there.
             let _ = self.client.publish(self.subject.clone(), id.into()).await;
@@ -252,7 +260,7 @@ impl CancelOnDrop<'_> {
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
+        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
             // No await in a drop: the client's queue takes the message at once or not at
             // all (then the responder's deadline ends the call).
             let _ = self

@@ -157,8 +157,10 @@ where
         let rpc = Arc::new(Endpoint::<Req, Resp>::new(TokioTimer));
         let (caller, server) = rsvp::Rpc::split(rpc.clone());
         let endpoint = rpc.clone();
+        let shared = Arc::new(Shared::default());
+        let waker = std::task::Waker::from(shared.wakeup.clone());
         Ok(Serving {
-            client: self.client,
+            client: Arc::new(self.client),
             codec: self.codec,
             capacity: self.capacity,
             default_budget: self.default_budget,
@@ -171,9 +173,10 @@ where
             answers: FuturesUnordered::new(),
             pending: HashMap::new(),
             handle: ServiceHandle {
-                shared: Arc::new(Shared::default()),
+                shared,
                 endpoint_stats: Arc::new(move || endpoint.stats()),
             },
+            waker,
         })
     }
 }
@@ -199,7 +202,33 @@ struct Shared {
     unanswerable: AtomicU64,
     publish_failed: AtomicU64,
     stop: AtomicBool,
-    waker: AtomicWaker,
+    wakeup: Arc<Wakeup>,
+}
+
+/// The waker the serving future gives its parts (subscriptions, answers, handlers). While
+/// the future is being polled, a wake only sets a flag, and the poll goes round again;
+/// otherwise it wakes the task. Without it, every step a handler or answer takes inside a
+/// poll would reschedule the task, and the runtime would wake an idle worker thread for it.
+#[derive(Default)]
+struct Wakeup {
+    woken: AtomicBool,
+    polling: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for Wakeup {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // SeqCst with the poll's `polling` store and `woken` load: either this sees the poll
+        // is over (and wakes the task), or the poll sees this wake (and goes round again).
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
+            self.task.wake();
+        }
+    }
 }
 
 /// A handle on a [`Serving`] future: its stats, and a way to stop it. Cheap to clone.
@@ -227,7 +256,7 @@ impl ServiceHandle {
     /// already taken, publishes their outcomes, and then the [`Serving`] future returns.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.waker.wake();
+        self.shared.wakeup.task.wake();
     }
 }
 
@@ -285,7 +314,8 @@ pub struct Serving<Req, Resp, C, F, Fut>
 where
     Fut: Future<Output = ()>,
 {
-    client: Client,
+    /// Shared with the answers: cloning an `Arc` is cheaper than cloning a `Client`.
+    client: Arc<Client>,
     codec: C,
     capacity: usize,
     default_budget: Option<Duration>,
@@ -296,10 +326,12 @@ where
     serve: rsvp::ServeFuture<Arc<Endpoint<Req, Resp>>, F, Fut>,
     served: bool,
     /// Each resolves to the id of its call, to forget its cancel sender.
-    answers: FuturesUnordered<BoxFuture<'static, Option<String>>>,
+    answers: FuturesUnordered<BoxFuture<'static, Option<Arc<str>>>>,
     /// Cancel senders of the calls in progress, by call id.
-    pending: HashMap<String, oneshot::Sender<()>>,
+    pending: HashMap<Arc<str>, oneshot::Sender<()>>,
     handle: ServiceHandle,
+    /// [`Wakeup`] as a waker, made once.
+    waker: std::task::Waker,
 }
 
 // Nothing in it is pinned in place: the serve future is `Unpin` and the answers are boxed.
@@ -361,7 +393,7 @@ where
             .headers
             .as_ref()
             .and_then(|h| h.get(wire::CALL_HEADER))
-            .map(|id| id.as_str().to_owned());
+            .map(|id| Arc::<str>::from(id.as_str()));
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
             self.pending.insert(id, tx);
@@ -420,8 +452,46 @@ where
     type Output = ServeStats;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeStats> {
+        /// Rounds one poll may go before it yields to other tasks.
+        const ROUNDS: usize = 32;
         let this = self.get_mut();
-        this.handle.shared.waker.register(cx.waker());
+        let wakeup = this.handle.shared.wakeup.clone();
+        wakeup.task.register(cx.waker());
+        wakeup.polling.store(true, Ordering::SeqCst);
+        let waker = this.waker.clone();
+        let mut inner = Context::from_waker(&waker);
+        for _ in 0..ROUNDS {
+            wakeup.woken.store(false, Ordering::SeqCst);
+            if let Poll::Ready(stats) = this.step(&mut inner) {
+                wakeup.polling.store(false, Ordering::SeqCst);
+                return Poll::Ready(stats);
+            }
+            if !wakeup.woken.load(Ordering::SeqCst) {
+                wakeup.polling.store(false, Ordering::SeqCst);
+                // A wake between the last step and the store above was not passed on.
+                if !wakeup.woken.load(Ordering::SeqCst) {
+                    return Poll::Pending;
+                }
+                wakeup.polling.store(true, Ordering::SeqCst);
+            }
+        }
+        wakeup.polling.store(false, Ordering::SeqCst);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<Req, Resp, C, F, Fut> Serving<Req, Resp, C, F, Fut>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    C: Codec,
+    F: FnMut(Req, Responder<Req, Resp>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    /// One round over every part; `cx` carries the [`Wakeup`] waker.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<ServeStats> {
+        let this = self;
         if this.requests.is_some() && this.handle.shared.stop.load(Ordering::Acquire) {
             this.begin_stop();
         }
@@ -441,6 +511,7 @@ where
         let mut intake = INTAKE_BATCH;
         while let Some(requests) = &mut this.requests {
             if intake == 0 {
+                // More may be waiting: go round again (or yield, after enough rounds).
                 cx.waker().wake_by_ref();
                 break;
             }
@@ -455,7 +526,7 @@ where
         }
         while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
             if let Some(id) = id {
-                this.pending.remove(&id);
+                this.pending.remove(&*id);
             }
         }
         if !this.served {
@@ -480,7 +551,7 @@ impl<Req, Resp, C, F, Fut: Future<Output = ()>> fmt::Debug for Serving<Req, Resp
 
 /// Where and how one request's outcome is published.
 struct Answer<C> {
-    client: Client,
+    client: Arc<Client>,
     reply: Subject,
     codec: C,
     shared: Arc<Shared>,
@@ -509,8 +580,8 @@ async fn answer<Req, Resp, C: Codec>(
     req: Req,
     deadline: Instant,
     cancelled: Option<oneshot::Receiver<()>>,
-    id: Option<String>,
-) -> Option<String>
+    id: Option<Arc<str>>,
+) -> Option<Arc<str>>
 where
     Resp: Serialize,
 {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
 
 /// Request header: the caller's remaining budget in microseconds, a decimal integer. The
 /// responder's deadline is its arrival time plus this, so the two clocks need not agree.
@@ -117,12 +117,16 @@ pub(crate) fn budget(headers: Option<&HeaderMap>) -> Result<Option<Duration>, St
 }
 
 /// The headers of a request: its budget and its call id.
-pub(crate) fn request_headers(budget: Duration, call: &str) -> HeaderMap {
+pub(crate) fn request_headers(budget: Duration, call: String) -> HeaderMap {
     let mut headers = HeaderMap::new();
     // Rounded up: a budget of 0 would mean "already late" to the responder.
     let us = u64::try_from(budget.as_micros()).unwrap_or(u64::MAX).max(1);
-    headers.insert(BUDGET_HEADER, async_nats::HeaderValue::from(us));
-    headers.insert(CALL_HEADER, call);
+    // Static names: no allocation for them on every call.
+    headers.insert(
+        HeaderName::from_static(BUDGET_HEADER),
+        HeaderValue::from(us),
+    );
+    headers.insert(HeaderName::from_static(CALL_HEADER), call);
     headers
 }
 
@@ -133,7 +137,7 @@ mod tests {
     #[test]
     fn budget_header() {
         assert_eq!(budget(None), Ok(None));
-        let h = request_headers(Duration::from_millis(250), "c1");
+        let h = request_headers(Duration::from_millis(250), "c1".into());
         assert_eq!(budget(Some(&h)), Ok(Some(Duration::from_millis(250))));
         assert_eq!(h.get(CALL_HEADER).unwrap().as_str(), "c1");
         let mut bad = HeaderMap::new();
