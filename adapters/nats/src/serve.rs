@@ -158,7 +158,6 @@ where
         let (caller, server) = rsvp::Rpc::split(rpc.clone());
         let endpoint = rpc.clone();
         let shared = Arc::new(Shared::default());
-        let waker = std::task::Waker::from(shared.wakeup.clone());
         Ok(Serving {
             client: Arc::new(self.client),
             codec: self.codec,
@@ -176,7 +175,6 @@ where
                 shared,
                 endpoint_stats: Arc::new(move || endpoint.stats()),
             },
-            waker,
         })
     }
 }
@@ -202,35 +200,8 @@ struct Shared {
     unanswerable: AtomicU64,
     publish_failed: AtomicU64,
     stop: AtomicBool,
-    wakeup: Arc<Wakeup>,
+    waker: AtomicWaker,
 }
-
-/// The waker the serving future gives its parts (subscriptions, answers, handlers). While
-/// the future is being polled, a wake only sets a flag, and the poll goes round again;
-/// otherwise it wakes the task. Without it, every step a handler or answer takes inside a
-/// poll would reschedule the task, and the runtime would wake an idle worker thread for it.
-#[derive(Default)]
-struct Wakeup {
-    woken: AtomicBool,
-    polling: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl std::task::Wake for Wakeup {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // SeqCst with the poll's `polling` store and `woken` load: either this sees the poll
-        // is over (and wakes the task), or the poll sees this wake (and goes round again).
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.polling.load(Ordering::SeqCst) {
-            self.task.wake();
-        }
-    }
-}
-
 /// A handle on a [`Serving`] future: its stats, and a way to stop it. Cheap to clone.
 #[derive(Clone)]
 pub struct ServiceHandle {
@@ -256,7 +227,7 @@ impl ServiceHandle {
     /// already taken, publishes their outcomes, and then the [`Serving`] future returns.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.wakeup.task.wake();
+        self.shared.waker.wake();
     }
 }
 
@@ -330,8 +301,6 @@ where
     /// Cancel senders of the calls in progress, by call id.
     pending: HashMap<Arc<str>, oneshot::Sender<()>>,
     handle: ServiceHandle,
-    /// [`Wakeup`] as a waker, made once.
-    waker: std::task::Waker,
 }
 
 // Nothing in it is pinned in place: the serve future is `Unpin` and the answers are boxed.
@@ -348,6 +317,56 @@ where
     /// Its stats, and a way to stop it.
     pub fn handle(&self) -> ServiceHandle {
         self.handle.clone()
+    }
+
+    /// One round over every part.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<ServeStats> {
+        let this = self;
+        if this.requests.is_some() && this.handle.shared.stop.load(Ordering::Acquire) {
+            this.begin_stop();
+        }
+        // Cancels first: a call cancelled in this batch is dropped before it is answered.
+        while let Some(cancels) = &mut this.cancels {
+            match cancels.poll_next_unpin(cx) {
+                Poll::Ready(Some(message)) => {
+                    let id = std::str::from_utf8(&message.payload).unwrap_or_default();
+                    if let Some(cancel) = this.pending.remove(id) {
+                        let _ = cancel.send(());
+                    }
+                }
+                Poll::Ready(None) => this.cancels = None,
+                Poll::Pending => break,
+            }
+        }
+        let mut intake = INTAKE_BATCH;
+        while let Some(requests) = &mut this.requests {
+            if intake == 0 {
+                // More may be waiting: yield to other tasks, then come back.
+                cx.waker().wake_by_ref();
+                break;
+            }
+            match requests.poll_next_unpin(cx) {
+                Poll::Ready(Some(message)) => {
+                    intake -= 1;
+                    this.take(message);
+                }
+                Poll::Ready(None) => this.begin_stop(),
+                Poll::Pending => break,
+            }
+        }
+        while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
+            if let Some(id) = id {
+                this.pending.remove(&*id);
+            }
+        }
+        if !this.served {
+            this.served = Pin::new(&mut this.serve).poll(cx).is_ready();
+        }
+        if this.requests.is_none() && this.served && this.answers.is_empty() {
+            this.cancels = None;
+            return Poll::Ready(this.handle.stats());
+        }
+        Poll::Pending
     }
 
     fn take(&mut self, message: Message) {
@@ -452,94 +471,11 @@ where
     type Output = ServeStats;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeStats> {
-        /// Rounds one poll may go before it yields to other tasks.
-        const ROUNDS: usize = 32;
         let this = self.get_mut();
-        let wakeup = this.handle.shared.wakeup.clone();
-        wakeup.task.register(cx.waker());
-        wakeup.polling.store(true, Ordering::SeqCst);
-        let waker = this.waker.clone();
-        let mut inner = Context::from_waker(&waker);
-        for _ in 0..ROUNDS {
-            wakeup.woken.store(false, Ordering::SeqCst);
-            if let Poll::Ready(stats) = this.step(&mut inner) {
-                wakeup.polling.store(false, Ordering::SeqCst);
-                return Poll::Ready(stats);
-            }
-            if !wakeup.woken.load(Ordering::SeqCst) {
-                wakeup.polling.store(false, Ordering::SeqCst);
-                // A wake between the last step and the store above was not passed on.
-                if !wakeup.woken.load(Ordering::SeqCst) {
-                    return Poll::Pending;
-                }
-                wakeup.polling.store(true, Ordering::SeqCst);
-            }
-        }
-        wakeup.polling.store(false, Ordering::SeqCst);
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        this.handle.shared.waker.register(cx.waker());
+        this.step(cx)
     }
 }
-
-impl<Req, Resp, C, F, Fut> Serving<Req, Resp, C, F, Fut>
-where
-    Req: DeserializeOwned + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    C: Codec,
-    F: FnMut(Req, Responder<Req, Resp>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    /// One round over every part; `cx` carries the [`Wakeup`] waker.
-    fn step(&mut self, cx: &mut Context<'_>) -> Poll<ServeStats> {
-        let this = self;
-        if this.requests.is_some() && this.handle.shared.stop.load(Ordering::Acquire) {
-            this.begin_stop();
-        }
-        // Cancels first: a call cancelled in this batch is dropped before it is answered.
-        while let Some(cancels) = &mut this.cancels {
-            match cancels.poll_next_unpin(cx) {
-                Poll::Ready(Some(message)) => {
-                    let id = std::str::from_utf8(&message.payload).unwrap_or_default();
-                    if let Some(cancel) = this.pending.remove(id) {
-                        let _ = cancel.send(());
-                    }
-                }
-                Poll::Ready(None) => this.cancels = None,
-                Poll::Pending => break,
-            }
-        }
-        let mut intake = INTAKE_BATCH;
-        while let Some(requests) = &mut this.requests {
-            if intake == 0 {
-                // More may be waiting: go round again (or yield, after enough rounds).
-                cx.waker().wake_by_ref();
-                break;
-            }
-            match requests.poll_next_unpin(cx) {
-                Poll::Ready(Some(message)) => {
-                    intake -= 1;
-                    this.take(message);
-                }
-                Poll::Ready(None) => this.begin_stop(),
-                Poll::Pending => break,
-            }
-        }
-        while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
-            if let Some(id) = id {
-                this.pending.remove(&*id);
-            }
-        }
-        if !this.served {
-            this.served = Pin::new(&mut this.serve).poll(cx).is_ready();
-        }
-        if this.requests.is_none() && this.served && this.answers.is_empty() {
-            this.cancels = None;
-            return Poll::Ready(this.handle.stats());
-        }
-        Poll::Pending
-    }
-}
-
 impl<Req, Resp, C, F, Fut: Future<Output = ()>> fmt::Debug for Serving<Req, Resp, C, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serving")
