@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, HeaderMap, Message, Subject, Subscriber};
+use async_nats::{Client, Message, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::future::{select, BoxFuture, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -66,6 +66,8 @@ pub struct Service<Req, Resp, C = Json> {
     concurrency: NonZeroUsize,
     capacity: usize,
     default_budget: Option<Duration>,
+    #[cfg(feature = "micro")]
+    micro: Option<(String, String)>,
     codec: C,
     _types: std::marker::PhantomData<fn(Req) -> Resp>,
 }
@@ -88,6 +90,8 @@ impl<Req, Resp, C: Codec> Service<Req, Resp, C> {
             concurrency: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
             capacity: SLOTS,
             default_budget: None,
+            #[cfg(feature = "micro")]
+            micro: None,
             codec,
             _types: std::marker::PhantomData,
         }
@@ -120,6 +124,26 @@ impl<Req, Resp, C: Codec> Service<Req, Resp, C> {
         self.default_budget = Some(budget);
         self
     }
+
+    /// The plain queue subscription to the subject.
+    async fn subscribe(&self) -> Result<Intake, Error> {
+        self.client
+            .queue_subscribe(self.subject.clone(), self.queue_group.clone())
+            .await
+            .map(Intake::Plain)
+            .map_err(|e| Error::Nats(e.to_string()))
+    }
+
+    /// Registers the service as a NATS service (the "micro" protocol, feature `micro`)
+    /// named `name` (letters, digits, `-`, `_`) at `version` (semver): NATS tooling finds
+    /// it on `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS`. Its endpoint is the subject, in the
+    /// queue group; its stats count requests, errors (every status reply) and processing
+    /// time, and their `data` holds the [`ServeStats`] counts.
+    #[cfg(feature = "micro")]
+    pub fn register(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.micro = Some((name.into(), version.into()));
+        self
+    }
 }
 
 impl<Req, Resp, C> Service<Req, Resp, C>
@@ -129,10 +153,11 @@ where
     C: Codec,
 {
     /// Subscribes to the subject (in the queue group) and to its cancel subject, makes sure
-    /// the server has both subscriptions, and returns the future that serves them with
-    /// `handler`: it gets each request and its [`Responder`], as rsvp's `Server::serve`
-    /// does, with at most `concurrency` handlers in progress. A handler that drops its
-    /// responder or panics gives its caller `Lost`, and serving goes on.
+    /// the server has both subscriptions (a message to itself has come back through it), and
+    /// returns the future that serves them with `handler`: it gets each request and its
+    /// [`Responder`], as rsvp's `Server::serve` does, with at most `concurrency` handlers in
+    /// progress. A handler that drops its responder or panics gives its caller `Lost`, and
+    /// serving goes on.
     ///
     /// # Errors
     ///
@@ -143,21 +168,31 @@ where
         Fut: Future<Output = ()>,
     {
         let subscribe_error = |e: async_nats::SubscribeError| Error::Nats(e.to_string());
-        let requests = self
-            .client
-            .queue_subscribe(self.subject.clone(), self.queue_group.clone())
-            .await
-            .map_err(subscribe_error)?;
         let cancels = self
             .client
             .subscribe(wire::cancel_subject(&self.subject))
             .await
             .map_err(subscribe_error)?;
-        self.client.flush().await.map_err(|_| Error::Disconnected)?;
-        let rpc = Arc::new(Endpoint::<Req, Resp>::new(TokioTimer));
-        let (caller, server) = rsvp::Rpc::split(rpc.clone());
-        let endpoint = rpc.clone();
         let shared = Arc::new(Shared::default());
+        let rpc = Arc::new(Endpoint::<Req, Resp>::new(TokioTimer));
+        let endpoint = rpc.clone();
+        let handle = ServiceHandle {
+            shared,
+            endpoint_stats: Arc::new(move || endpoint.stats()),
+        };
+        #[cfg(feature = "micro")]
+        let (requests, micro) = match &self.micro {
+            Some((name, version)) => {
+                let (requests, micro) = micro::start(&self, name, version, handle.clone()).await?;
+                (requests, Some(micro))
+            }
+            None => (self.subscribe().await?, None),
+        };
+        #[cfg(not(feature = "micro"))]
+        let requests = self.subscribe().await?;
+        // The server has the subscriptions once a message of ours has come back through it.
+        round_trip(&self.client).await?;
+        let (caller, server) = rsvp::Rpc::split(rpc.clone());
         Ok(Serving {
             client: Arc::new(self.client),
             codec: self.codec,
@@ -171,10 +206,9 @@ where
             served: false,
             answers: FuturesUnordered::new(),
             pending: HashMap::new(),
-            handle: ServiceHandle {
-                shared,
-                endpoint_stats: Arc::new(move || endpoint.stats()),
-            },
+            handle,
+            #[cfg(feature = "micro")]
+            micro,
         })
     }
 }
@@ -188,6 +222,24 @@ impl<Req, Resp, C> fmt::Debug for Service<Req, Resp, C> {
             .field("capacity", &self.capacity)
             .field("default_budget", &self.default_budget)
             .finish_non_exhaustive()
+    }
+}
+
+/// Sends a message to this client through the server and waits for it: the server has
+/// then processed everything the client sent before (a `flush` only empties the socket).
+async fn round_trip(client: &Client) -> Result<(), Error> {
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| Error::Nats(e.to_string()))?;
+    client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(|_| Error::Disconnected)?;
+    match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(Error::Disconnected),
     }
 }
 
@@ -290,7 +342,7 @@ where
     codec: C,
     capacity: usize,
     default_budget: Option<Duration>,
-    requests: Option<Subscriber>,
+    requests: Option<Intake>,
     cancels: Option<Subscriber>,
     caller: Option<rsvp_tokio::Caller<Req, Resp>>,
     rpc: Arc<Endpoint<Req, Resp>>,
@@ -301,6 +353,9 @@ where
     /// Cancel senders of the calls in progress, by call id.
     pending: HashMap<Arc<str>, oneshot::Sender<()>>,
     handle: ServiceHandle,
+    /// The NATS service registration, until serving stops.
+    #[cfg(feature = "micro")]
+    micro: Option<async_nats::service::Service>,
 }
 
 // Nothing in it is pinned in place: the serve future is `Unpin` and the answers are boxed.
@@ -345,10 +400,10 @@ where
                 cx.waker().wake_by_ref();
                 break;
             }
-            match requests.poll_next_unpin(cx) {
-                Poll::Ready(Some(message)) => {
+            match requests.poll_next(cx) {
+                Poll::Ready(Some(incoming)) => {
                     intake -= 1;
-                    this.take(message);
+                    this.take(incoming);
                 }
                 Poll::Ready(None) => this.begin_stop(),
                 Poll::Pending => break,
@@ -369,50 +424,38 @@ where
         Poll::Pending
     }
 
-    fn take(&mut self, message: Message) {
+    fn take(&mut self, incoming: Incoming) {
         let shared = &self.handle.shared;
         shared.received.fetch_add(1, Ordering::Relaxed);
-        let Some(reply) = message.reply else {
+        let message = incoming.message();
+        let Some(subject) = message.reply.clone() else {
             shared.unanswerable.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let budget = match wire::budget(message.headers.as_ref()) {
-            Ok(Some(budget)) => budget,
-            Ok(None) => match self.default_budget {
-                Some(budget) => budget,
-                None => {
-                    let why = format!(
-                        "missing {} header (the caller's remaining budget in microseconds)",
-                        wire::BUDGET_HEADER
-                    );
-                    return self.refuse(reply, Status::Rejected, &why);
-                }
-            },
-            Err(why) => return self.refuse(reply, Status::Rejected, &why),
-        };
-        let req: Req = match self.codec.decode(&message.payload) {
-            Ok(req) => req,
-            Err(e) => {
-                return self.refuse(
-                    reply,
-                    Status::Rejected,
-                    &format!("undecodable request: {e}"),
-                )
-            }
-        };
-        if self.answers.len() >= self.capacity {
-            let why = format!("{} calls in progress", self.capacity);
-            return self.refuse(reply, Status::Full, &why);
-        }
-        let (Some(caller), Some(deadline)) = (&self.caller, Instant::now().checked_add(budget))
-        else {
-            return self.refuse(reply, Status::Closed, "the responder is shutting down");
-        };
+        let read = self.read(message);
         let id = message
             .headers
             .as_ref()
             .and_then(|h| h.get(wire::CALL_HEADER))
             .map(|id| Arc::<str>::from(id.as_str()));
+        let reply = match incoming {
+            Incoming::Plain(_) => ReplyTo::Subject(subject),
+            #[cfg(feature = "micro")]
+            Incoming::Micro(request) => ReplyTo::Micro(request),
+        };
+        let (req, budget) = match read {
+            Ok(read) => read,
+            Err(why) => return self.refuse(reply, Status::Rejected, why),
+        };
+        if self.answers.len() >= self.capacity {
+            let why = format!("{} calls in progress", self.capacity);
+            return self.refuse(reply, Status::Full, why);
+        }
+        let (Some(caller), Some(deadline)) = (&self.caller, Instant::now().checked_add(budget))
+        else {
+            let why = "the responder is shutting down".to_owned();
+            return self.refuse(reply, Status::Closed, why);
+        };
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
             self.pending.insert(id, tx);
@@ -433,7 +476,24 @@ where
         )));
     }
 
-    fn refuse(&mut self, reply: Subject, status: Status, why: &str) {
+    /// The request and its budget, or why they cannot be read.
+    fn read(&self, message: &Message) -> Result<(Req, Duration), String> {
+        let budget = match wire::budget(message.headers.as_ref())? {
+            Some(budget) => budget,
+            None => self.default_budget.ok_or_else(|| {
+                format!(
+                    "missing {} header (the caller's remaining budget in microseconds)",
+                    wire::BUDGET_HEADER
+                )
+            })?,
+        };
+        match self.codec.decode(&message.payload) {
+            Ok(req) => Ok((req, budget)),
+            Err(e) => Err(format!("undecodable request: {e}")),
+        }
+    }
+
+    fn refuse(&mut self, reply: ReplyTo, status: Status, why: String) {
         let counter = match status {
             Status::Full => &self.handle.shared.full,
             _ => &self.handle.shared.rejected,
@@ -445,9 +505,8 @@ where
             codec: self.codec.clone(),
             shared: self.handle.shared.clone(),
         };
-        let headers = status.headers(why);
         self.answers.push(Box::pin(async move {
-            answer.publish(Some(headers), Bytes::new()).await;
+            answer.publish(Some((status, why)), Bytes::new()).await;
             None
         }));
     }
@@ -455,6 +514,11 @@ where
     /// No new requests: unsubscribe, and let the local endpoint finish what it has.
     fn begin_stop(&mut self) {
         self.requests = None;
+        #[cfg(feature = "micro")]
+        if let Some(micro) = self.micro.take() {
+            // `stop` only signals (it never waits); the unregistered endpoint ends its stream.
+            let _ = futures_util::FutureExt::now_or_never(micro.stop());
+        }
         self.caller = None;
         self.rpc.close(CloseMode::Drain);
     }
@@ -485,27 +549,131 @@ impl<Req, Resp, C, F, Fut: Future<Output = ()>> fmt::Debug for Serving<Req, Resp
     }
 }
 
+/// Where one request's outcome goes: its reply subject, or the NATS service request it
+/// came as (whose `respond` keeps the service's stats).
+enum ReplyTo {
+    Subject(Subject),
+    #[cfg(feature = "micro")]
+    Micro(Box<async_nats::service::Request>),
+}
+
 /// Where and how one request's outcome is published.
 struct Answer<C> {
     client: Arc<Client>,
-    reply: Subject,
+    reply: ReplyTo,
     codec: C,
     shared: Arc<Shared>,
 }
 
 impl<C: Codec> Answer<C> {
-    async fn publish(self, headers: Option<HeaderMap>, payload: Bytes) {
-        let sent = match headers {
-            Some(headers) => {
-                self.client
-                    .publish_with_headers(self.reply, headers, payload)
-                    .await
+    /// Publishes a reply: a value, or a status and why.
+    async fn publish(self, status: Option<(Status, String)>, payload: Bytes) {
+        let sent = match (self.reply, status) {
+            (ReplyTo::Subject(to), None) => self.client.publish(to, payload).await,
+            (ReplyTo::Subject(to), Some((status, why))) => {
+                let headers = status.headers(&why);
+                self.client.publish_with_headers(to, headers, payload).await
             }
-            None => self.client.publish(self.reply, payload).await,
+            #[cfg(feature = "micro")]
+            (ReplyTo::Micro(request), None) => request.respond(Ok(payload)).await,
+            #[cfg(feature = "micro")]
+            (ReplyTo::Micro(request), Some((status, why))) => {
+                let headers = status.headers(&why);
+                let error = async_nats::service::error::Error {
+                    status: why,
+                    code: status.code().into(),
+                };
+                request.respond_with_headers(Err(error), headers).await
+            }
         };
         if sent.is_err() {
             self.shared.publish_failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Where request messages come from: a queue subscription, or a NATS service endpoint.
+enum Intake {
+    Plain(Subscriber),
+    #[cfg(feature = "micro")]
+    Micro(Box<async_nats::service::endpoint::Endpoint>),
+}
+
+impl Intake {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        match self {
+            Self::Plain(s) => s.poll_next_unpin(cx).map(|m| m.map(Incoming::Plain)),
+            #[cfg(feature = "micro")]
+            Self::Micro(e) => e
+                .poll_next_unpin(cx)
+                .map(|r| r.map(|r| Incoming::Micro(Box::new(r)))),
+        }
+    }
+}
+
+/// One request message, as its intake gave it.
+enum Incoming {
+    Plain(Message),
+    #[cfg(feature = "micro")]
+    Micro(Box<async_nats::service::Request>),
+}
+
+impl Incoming {
+    fn message(&self) -> &Message {
+        match self {
+            Self::Plain(message) => message,
+            #[cfg(feature = "micro")]
+            Self::Micro(request) => &request.message,
+        }
+    }
+}
+
+#[cfg(feature = "micro")]
+mod micro {
+    use async_nats::service::ServiceExt;
+
+    use super::{Intake, Service, ServiceHandle};
+    use crate::codec::Codec;
+    use crate::Error;
+
+    /// Registers `service` as a NATS service with one endpoint, its subject.
+    pub(super) async fn start<Req, Resp, C: Codec>(
+        service: &Service<Req, Resp, C>,
+        name: &str,
+        version: &str,
+        handle: ServiceHandle,
+    ) -> Result<(Intake, async_nats::service::Service), Error> {
+        let nats_error = |e: async_nats::Error| Error::Nats(e.to_string());
+        let micro = service
+            .client
+            .service_builder()
+            .description("an rsvp-nats service")
+            .queue_group(&service.queue_group)
+            .stats_handler(move |_endpoint, _stats| {
+                let s = handle.stats();
+                let e = s.endpoint;
+                serde_json::json!({
+                    "received": s.received,
+                    "replied": e.replied,
+                    "lost": e.lost,
+                    "timeout": e.timeout,
+                    "cancelled": e.cancelled,
+                    "closed": e.closed,
+                    "full": s.full,
+                    "rejected": s.rejected,
+                    "unanswerable": s.unanswerable,
+                    "in_flight": e.in_flight,
+                    "queued": e.queued,
+                })
+            })
+            .start(name, version)
+            .await
+            .map_err(nats_error)?;
+        let endpoint = micro
+            .endpoint(service.subject.clone())
+            .await
+            .map_err(nats_error)?;
+        Ok((Intake::Micro(Box::new(endpoint)), micro))
     }
 }
 
@@ -564,6 +732,6 @@ where
             "the caller cancelled the call".to_owned(),
         ),
     };
-    to.publish(Some(status.headers(&why)), Bytes::new()).await;
+    to.publish(Some((status, why)), Bytes::new()).await;
     id
 }

@@ -70,7 +70,7 @@ impl Status {
         Self::ALL.into_iter().find(|status| status.name() == name)
     }
 
-    fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             Self::Lost => 500,
             Self::Closed => 503,

@@ -76,7 +76,26 @@ async fn a_queue_group_shares_calls_and_survives_a_killed_member() {
     }
     a.kill();
 
-    // The survivor answers every call from now on.
+    // The survivor answers every call once nats-server has seen the member go (a call it
+    // routed to the dead member just before is lost: that caller gets `Timeout`).
+    let quick = Duration::from_secs(1);
+    let mut lost = 0;
+    while let Err(e) = bounded(caller.call_timeout(
+        Job {
+            n: 199,
+            delay_ms: 0,
+        },
+        quick,
+    ))
+    .await
+    {
+        assert_eq!(e, Error::Call(CallError::Timeout));
+        lost += 1;
+        assert!(
+            lost < 5,
+            "nats-server still routes calls to the killed member"
+        );
+    }
     for n in 200..210 {
         let reply = bounded(caller.call_timeout(Job { n, delay_ms: 0 }, Duration::from_secs(5)))
             .await

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use rsvp_nats::async_nats::Event;
 use rsvp_nats::{Caller, Error};
-use support::{bounded, connect_with_events, event, seen, spawn_service, Ask, NatsServer, Seen};
+use support::{
+    bounded, connect_with_events, event, round_trip, seen, spawn_service, Ask, NatsServer, Seen,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_fails_calls_clearly_and_reconnecting_heals() {
@@ -63,9 +65,9 @@ async fn an_outage_fails_calls_clearly_and_reconnecting_heals() {
     server.restart();
     event(&mut events, |e| matches!(e, Event::Connected)).await;
     event(&mut service_events, |e| matches!(e, Event::Connected)).await;
-    // Both clients have re-sent their subscriptions once a flush has gone through.
-    bounded(service_client.flush()).await.unwrap();
-    bounded(client.flush()).await.unwrap();
+    // Both clients have re-sent their subscriptions, and the server has them.
+    round_trip(&service_client).await;
+    round_trip(&client).await;
     for n in 10..15 {
         assert_eq!(
             bounded(caller.call_timeout(Ask::Double(n), long)).await,

@@ -141,6 +141,17 @@ pub async fn connect_with_events(
     (client, rx)
 }
 
+/// Waits until the server has processed everything `client` sent before (its
+/// subscriptions, re-sent after a reconnect): a message to itself comes back. (async-nats'
+/// `flush` only empties the socket.)
+pub async fn round_trip(client: &Client) {
+    use futures_util::StreamExt;
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await.expect("subscribe");
+    client.publish(inbox, "".into()).await.expect("publish");
+    bounded(echo.next()).await.expect("the echo");
+}
+
 /// Waits for the event that `matches` accepts, skipping others.
 pub async fn event(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<async_nats::Event>,
