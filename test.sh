@@ -216,6 +216,26 @@ step "benchmark smoke run"
 # an allocation). The real run is `cargo run --profile perf -p rsvp-bench` (see benches/README.md).
 timeout 300 cargo run -p rsvp-bench -- --smoke --models
 
+step "nats: nats-server and nats-py for rsvp-nats' tests (run with the host tests below)"
+# rsvp-nats' tests start their own nats-server (Debian's package) on loopback ports the
+# server picks, one per test binary, killed when the test ends; a nats-py client (PyPI,
+# pinned) calls an rsvp responder. Installed only when missing.
+NATS_PY_VERSION=2.16.0
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends nats-server
+fi
+NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
+export NATS_SERVER
+"$NATS_SERVER" --version
+[ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"
+if ! "$TOOLS/bin/pip" show nats-py 2>/dev/null | grep -x "Version: $NATS_PY_VERSION" >/dev/null; then
+    "$TOOLS/bin/pip" install --quiet --disable-pip-version-check "nats-py==$NATS_PY_VERSION"
+fi
+export RSVP_NATS_PYTHON="$TOOLS/bin/python"
+
 step "host tests (last: CI reads the runner's closing lines)"
 # nextest fails when it finds no tests, so host tests cannot be skipped silently.
 cargo nextest run --workspace --all-features --profile ci "$@"

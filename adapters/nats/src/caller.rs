@@ -1,0 +1,295 @@
+//! The calling side: a request with its budget and call id, a reply or a status, and a
+//! cancel message when the caller gives up.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::connection::State;
+use async_nats::{Client, Message, RequestErrorKind, Subject};
+use futures_util::future::{select, Either};
+use futures_util::FutureExt;
+use rsvp::CallError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{Codec, Json};
+use crate::wire::{self, Status};
+use crate::Error;
+
+/// How often a waiting call looks at the connection, so that a connection lost mid-call
+/// ends it with [`Error::Disconnected`] rather than at its deadline.
+const STATE_CHECK: Duration = Duration::from_millis(100);
+
+/// The calling end of an rsvp service on a NATS subject: requests of type `Req`, replies
+/// of type `Resp`, payloads in codec `C` (JSON unless given).
+///
+/// Cheap to clone (the clones share the client and the call ids); works under tokio, and
+/// under any other executor inside `async_compat::Compat` (async-nats needs tokio's
+/// reactor).
+pub struct Caller<Req, Resp, C = Json> {
+    client: Client,
+    subject: Subject,
+    cancel_subject: Subject,
+    ids: Arc<Ids>,
+    default_timeout: Duration,
+    codec: C,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+/// Call ids: a prefix unique to this caller, then a counter.
+struct Ids {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl Ids {
+    fn id(&self, n: u64) -> String {
+        format!("{}.{n}", self.prefix)
+    }
+}
+
+impl<Req, Resp> Caller<Req, Resp, Json> {
+    /// A caller of the service on `subject`, speaking JSON, with calls bounded by 10 s unless
+    /// they say otherwise ([`with_default_timeout`](Self::with_default_timeout)).
+    pub fn new(client: Client, subject: impl Into<String>) -> Self {
+        Self::with_codec(client, subject, Json)
+    }
+}
+
+impl<Req, Resp, C: Codec> Caller<Req, Resp, C> {
+    /// A caller of the service on `subject`, speaking `codec`.
+    pub fn with_codec(client: Client, subject: impl Into<String>, codec: C) -> Self {
+        let subject: String = subject.into();
+        // The inbox is unique per client and call; its last token names this caller.
+        let inbox = client.new_inbox();
+        let prefix = inbox.rsplit('.').next().unwrap_or(&inbox).to_owned();
+        Self {
+            cancel_subject: wire::cancel_subject(&subject).into(),
+            subject: subject.into(),
+            client,
+            ids: Arc::new(Ids {
+                prefix,
+                next: AtomicU64::new(0),
+            }),
+            default_timeout: Duration::from_secs(10),
+            codec,
+            _types: PhantomData,
+        }
+    }
+
+    /// Sets the timeout of [`call`](Self::call). A call across a network always has one: a
+    /// responder process that dies is only seen as silence.
+    pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// The subject this caller sends to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The NATS client underneath.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
+    /// Sends `req` and waits for the reply, at most the default timeout (10 s unless set
+    /// with [`with_default_timeout`](Self::with_default_timeout)).
+    ///
+    /// # Errors
+    ///
+    /// See [`call_deadline`](Self::call_deadline).
+    ///
+    /// # Cancellation
+    ///
+    /// See [`call_deadline`](Self::call_deadline).
+    pub async fn call(&self, req: Req) -> Result<Resp, Error> {
+        self.call_timeout(req, self.default_timeout).await
+    }
+
+    /// Sends `req` and waits for the reply at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// See [`call_deadline`](Self::call_deadline).
+    ///
+    /// # Cancellation
+    ///
+    /// See [`call_deadline`](Self::call_deadline).
+    pub async fn call_timeout(&self, req: Req, timeout: Duration) -> Result<Resp, Error> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.call_deadline(req, deadline).await,
+            None => self.call_deadline(req, far_future()).await,
+        }
+    }
+
+    /// Sends `req` and waits for the reply until `deadline`. The responder's handler sees
+    /// the time left as its own deadline (the budget travels, not the instant).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Call`] with `Timeout` when the deadline passes first (the responder is sent
+    /// a cancel), `Closed` when no responder listens on the subject (at once) or the
+    /// responder is shutting down, `Lost` when its handler dropped its responder or
+    /// panicked; [`Error::Disconnected`] when the connection is down when the call starts
+    /// or goes down while it waits; [`Error::Full`], [`Error::Rejected`] when the responder
+    /// refused it; [`Error::Encode`], [`Error::Decode`], [`Error::Nats`]. See the README's
+    /// outcome table.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future after the request was sent publishes a cancel for it (if the
+    /// client can take the message at once, without waiting), so the responder's handler
+    /// sees `is_cancelled()` and its reply is refused; a late reply is dropped.
+    pub async fn call_deadline(&self, req: Req, deadline: Instant) -> Result<Resp, Error> {
+        if self.client.connection_state() != State::Connected {
+            return Err(Error::Disconnected);
+        }
+        let Some(budget) = deadline.checked_duration_since(Instant::now()) else {
+            return Err(Error::Call(CallError::Timeout));
+        };
+        let payload = self.codec.encode(&req).map_err(Error::Encode)?;
+        let n = self.ids.next.fetch_add(1, Ordering::Relaxed);
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .headers(wire::request_headers(budget, self.ids.id(n)))
+            .timeout(None);
+        let mut guard = CancelOnDrop {
+            client: &self.client,
+            subject: &self.cancel_subject,
+            ids: &self.ids,
+            call: Some(n),
+        };
+        let mut reply = pin!(self.client.send_request(self.subject.clone(), request));
+        loop {
+            let now = Instant::now();
+            let wake = deadline.min(now + STATE_CHECK);
+            let sleep = pin!(tokio::time::sleep_until(wake.into()));
+            match select(reply.as_mut(), sleep).await {
+                Either::Left((result, _)) => {
+                    guard.call = None;
+                    return self.read(result);
+                }
+                Either::Right(((), _)) if Instant::now() >= deadline => {
+                    guard.cancel().await;
+                    return Err(Error::Call(CallError::Timeout));
+                }
+                Either::Right(((), _)) => {
+                    if self.client.connection_state() != State::Connected {
+                        // Published on reconnect; the responder may also have lost the call.
+                        guard.cancel().await;
+                        return Err(Error::Disconnected);
+                    }
+                }
+            }
+        }
+    }
+
+    fn read(&self, result: Result<Message, async_nats::RequestError>) -> Result<Resp, Error> {
+        let message = match result {
+            Ok(message) => message,
+            Err(e) => {
+                return Err(match e.kind() {
+                    RequestErrorKind::NoResponders => Error::Call(CallError::Closed),
+                    RequestErrorKind::InvalidSubject | RequestErrorKind::MaxPayloadExceeded => {
+                        Error::Nats(e.to_string())
+                    }
+                    // The connection task is gone: the client was closed.
+                    RequestErrorKind::Other => Error::Disconnected,
+                    // Not asked for (`timeout(None)`), so only another client's setting.
+                    RequestErrorKind::TimedOut => Error::Call(CallError::Timeout),
+                });
+            }
+        };
+        if let Some(headers) = &message.headers {
+            if let Some(outcome) = headers.get(wire::OUTCOME_HEADER) {
+                let why = headers
+                    .get(wire::ERROR_HEADER)
+                    .map_or_else(String::new, |v| v.as_str().to_owned());
+                return Err(match Status::parse(outcome.as_str()) {
+                    Some(Status::Lost) => Error::Call(CallError::Lost),
+                    Some(Status::Closed) => Error::Call(CallError::Closed),
+                    // Sent after the responder's deadline (which is the caller's), or to a
+                    // cancelled call: a caller still waiting has, or is about to, time out.
+                    Some(Status::Timeout | Status::Cancelled) => Error::Call(CallError::Timeout),
+                    Some(Status::Full) => Error::Full,
+                    Some(Status::Rejected) => Error::Rejected(why),
+                    None => Error::Nats(format!(
+                        "unknown {} {:?}: {why}",
+                        wire::OUTCOME_HEADER,
+                        outcome.as_str()
+                    )),
+                });
+            }
+        }
+        self.codec.decode(&message.payload).map_err(Error::Decode)
+    }
+}
+
+/// Far enough to never come, near enough not to overflow an `Instant`.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 24 * 3600)
+}
+
+/// Publishes the cancel of a call that was sent and has no outcome yet, when the caller's
+/// future is dropped.
+struct CancelOnDrop<'a> {
+    client: &'a Client,
+    subject: &'a Subject,
+    ids: &'a Ids,
+    /// The call's number, until it has an outcome (its id is only written for a cancel).
+    call: Option<u64>,
+}
+
+impl CancelOnDrop<'_> {
+    async fn cancel(&mut self) {
+        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
+            // A cancel that cannot be sent changes nothing for this caller: the responder's
+            // own deadline still ends the call there.
+            let _ = self.client.publish(self.subject.clone(), id.into()).await;
+        }
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
+            // No await in a drop: the client's queue takes the message at once or not at
+            // all (then the responder's deadline ends the call).
+            let _ = self
+                .client
+                .publish(self.subject.clone(), id.into())
+                .now_or_never();
+        }
+    }
+}
+
+impl<Req, Resp, C: Clone> Clone for Caller<Req, Resp, C> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            subject: self.subject.clone(),
+            cancel_subject: self.cancel_subject.clone(),
+            ids: self.ids.clone(),
+            default_timeout: self.default_timeout,
+            codec: self.codec.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp, C> fmt::Debug for Caller<Req, Resp, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("subject", &self.subject)
+            .field("default_timeout", &self.default_timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,165 @@
+//! What rsvp adds to a NATS message: the header names and values both sides agree on, and
+//! the subject of cancel messages. Plain text, so a client in any language can speak it
+//! (the README's "Wire format" section is the reference).
+
+use std::time::Duration;
+
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+
+/// Request header: the caller's remaining budget in microseconds, a decimal integer. The
+/// responder's deadline is its arrival time plus this, so the two clocks need not agree.
+pub const BUDGET_HEADER: &str = "Rsvp-Budget-Us";
+/// Request header: the call's id, unique per caller connection. A cancel message carries
+/// it. Optional: a call without one cannot be cancelled before its deadline.
+pub const CALL_HEADER: &str = "Rsvp-Call";
+/// Reply header on a reply that is not a value: `lost`, `closed`, `full`, `timeout`,
+/// `cancelled` or `rejected`.
+pub const OUTCOME_HEADER: &str = "Rsvp-Outcome";
+/// Reply header, the NATS service convention: what went wrong, for people.
+pub const ERROR_HEADER: &str = "Nats-Service-Error";
+/// Reply header, the NATS service convention: an HTTP-like error code.
+pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
+
+/// The subject on which callers of `subject` publish the ids of calls they gave up on;
+/// every responder of `subject` listens on it (no queue group), and the one holding the
+/// call marks it cancelled.
+pub fn cancel_subject(subject: &str) -> String {
+    format!("_RSVP.CANCEL.{subject}")
+}
+
+/// Why a reply carries no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// The handler dropped its responder, or panicked, without replying.
+    Lost,
+    /// The responder is shutting down and did not take the request.
+    Closed,
+    /// The responder's bound on work in progress was reached.
+    Full,
+    /// The call's deadline passed before the handler replied.
+    Timeout,
+    /// The caller's cancel message arrived before the handler replied.
+    Cancelled,
+    /// The request could not be read: an undecodable payload, or a missing or malformed
+    /// budget header.
+    Rejected,
+}
+
+impl Status {
+    const ALL: [Self; 6] = [
+        Self::Lost,
+        Self::Closed,
+        Self::Full,
+        Self::Timeout,
+        Self::Cancelled,
+        Self::Rejected,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Lost => "lost",
+            Self::Closed => "closed",
+            Self::Full => "full",
+            Self::Timeout => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.name() == name)
+    }
+
+    pub(crate) fn code(self) -> u16 {
+        match self {
+            Self::Lost => 500,
+            Self::Closed => 503,
+            Self::Full => 429,
+            Self::Timeout => 504,
+            Self::Cancelled => 499,
+            Self::Rejected => 400,
+        }
+    }
+
+    /// The headers of a reply with this status.
+    pub(crate) fn headers(self, description: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(OUTCOME_HEADER, self.name());
+        headers.insert(
+            ERROR_CODE_HEADER,
+            async_nats::HeaderValue::from(self.code()),
+        );
+        headers.insert(
+            ERROR_HEADER,
+            async_nats::HeaderValue::from_lossy(description),
+        );
+        headers
+    }
+}
+
+/// The longest budget a responder accepts; a larger one is cut to it (no `Instant`
+/// overflow, whatever a foreign client sends).
+const MAX_BUDGET: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Reads the budget header of a request.
+pub(crate) fn budget(headers: Option<&HeaderMap>) -> Result<Option<Duration>, String> {
+    let Some(value) = headers.and_then(|h| h.get(BUDGET_HEADER)) else {
+        return Ok(None);
+    };
+    let text = value.as_str();
+    match text.trim().parse::<u64>() {
+        Ok(us) => Ok(Some(Duration::from_micros(us).min(MAX_BUDGET))),
+        Err(_) => Err(format!(
+            "malformed {BUDGET_HEADER} header {text:?}: expected the remaining budget in \
+             microseconds, a decimal integer"
+        )),
+    }
+}
+
+/// The headers of a request: its budget and its call id.
+pub(crate) fn request_headers(budget: Duration, call: String) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    // Rounded up: a budget of 0 would mean "already late" to the responder.
+    let us = u64::try_from(budget.as_micros()).unwrap_or(u64::MAX).max(1);
+    // Static names: no allocation for them on every call.
+    headers.insert(
+        HeaderName::from_static(BUDGET_HEADER),
+        HeaderValue::from(us),
+    );
+    headers.insert(HeaderName::from_static(CALL_HEADER), call);
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_header() {
+        assert_eq!(budget(None), Ok(None));
+        let h = request_headers(Duration::from_millis(250), "c1".into());
+        assert_eq!(budget(Some(&h)), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(h.get(CALL_HEADER).unwrap().as_str(), "c1");
+        let mut bad = HeaderMap::new();
+        bad.insert(BUDGET_HEADER, "soon");
+        let err = budget(Some(&bad)).unwrap_err();
+        assert!(
+            err.starts_with("malformed Rsvp-Budget-Us header \"soon\""),
+            "{err}"
+        );
+        let mut huge = HeaderMap::new();
+        huge.insert(BUDGET_HEADER, async_nats::HeaderValue::from(u64::MAX));
+        assert_eq!(budget(Some(&huge)), Ok(Some(MAX_BUDGET)));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.name()), Some(status));
+            let h = status.headers("why");
+            assert_eq!(h.get(OUTCOME_HEADER).unwrap().as_str(), status.name());
+            assert_eq!(h.get(ERROR_HEADER).unwrap().as_str(), "why");
+        }
+        assert_eq!(Status::parse("maybe"), None);
+    }
+}

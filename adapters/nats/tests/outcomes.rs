@@ -1,0 +1,157 @@
+//! Each outcome of a call over NATS, against a real nats-server on loopback: the reply, and
+//! `Closed`, `Lost`, `Timeout`, `Full`, with what the responder's handler saw.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rsvp_nats::rsvp::CallError;
+use rsvp_nats::{Caller, Error};
+use support::{bounded, connect, seen, spawn_service, Ask, NatsServer, Seen};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_and_its_deadline_reach_the_caller_and_the_handler() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.reply", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.reply");
+    let reply = bounded(caller.call_timeout(Ask::Double(21), Duration::from_secs(5))).await;
+    assert_eq!(reply, Ok(42));
+    // The budget travelled: the handler's deadline is the caller's, less the transit.
+    let Seen::Took(Ask::Double(21), Some(left)) = seen(&mut seen_rx).await else {
+        panic!("the handler did not see the request with a deadline");
+    };
+    assert!(
+        left <= Duration::from_secs(5) && left > Duration::from_secs(4),
+        "{left:?}"
+    );
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!(
+        (stats.received, stats.endpoint.replied, stats.decided()),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_responder_is_closed_at_once() {
+    let server = NatsServer::start();
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.nobody");
+    let start = Instant::now();
+    let reply = bounded(caller.call_timeout(Ask::Double(1), Duration::from_secs(20))).await;
+    assert_eq!(reply, Err(Error::Call(CallError::Closed)));
+    // "At once": the server's no-responders status, not the 20 s deadline.
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_responder_or_a_panic_is_lost_and_serving_goes_on() {
+    let server = NatsServer::start();
+    let (handle, serving, _seen) = spawn_service(connect(&server).await, "o.lost", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.lost");
+    let long = Duration::from_secs(10);
+    assert_eq!(
+        bounded(caller.call_timeout(Ask::Drop, long)).await,
+        Err(Error::Call(CallError::Lost))
+    );
+    assert_eq!(
+        bounded(caller.call_timeout(Ask::Panic, long)).await,
+        Err(Error::Call(CallError::Lost))
+    );
+    assert_eq!(
+        bounded(caller.call_timeout(Ask::Double(4), long)).await,
+        Ok(8)
+    );
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!((stats.endpoint.lost, stats.endpoint.replied), (2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_cancels_the_handler_and_refuses_its_reply() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.timeout", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.timeout");
+    let start = Instant::now();
+    let reply = bounded(caller.call_timeout(Ask::Hold, Duration::from_millis(200))).await;
+    assert_eq!(reply, Err(Error::Call(CallError::Timeout)));
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert!(matches!(
+        seen(&mut seen_rx).await,
+        Seen::Took(Ask::Hold, Some(_))
+    ));
+    // The handler learns it (the cancel message, or its own deadline), and may not reply.
+    assert!(matches!(
+        seen(&mut seen_rx).await,
+        Seen::Cancelled {
+            reply_refused: true
+        }
+    ));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!(stats.endpoint.timeout + stats.endpoint.cancelled, 1);
+    assert_eq!(stats.endpoint.replied, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_cancels_the_handler() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.drop", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.drop");
+    let call = caller.call_timeout(Ask::Hold, Duration::from_secs(20));
+    // Poll the call until the handler has the request, then drop it: the caller gives up.
+    tokio::select! {
+        _ = call => panic!("a held call finished"),
+        taken = seen(&mut seen_rx) => assert!(matches!(taken, Seen::Took(Ask::Hold, _))),
+    }
+    assert!(matches!(
+        seen(&mut seen_rx).await,
+        Seen::Cancelled {
+            reply_refused: true
+        }
+    ));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!(stats.endpoint.cancelled, 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_once_the_capacity_is_taken() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.full", |s| s.capacity(1)).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.full");
+    let held = caller.call_timeout(Ask::Hold, Duration::from_secs(20));
+    let second = async {
+        let Seen::Took(Ask::Hold, _) = seen(&mut seen_rx).await else {
+            panic!("the held call did not arrive first");
+        };
+        caller
+            .call_timeout(Ask::Double(1), Duration::from_secs(10))
+            .await
+    };
+    tokio::select! {
+        _ = held => panic!("a held call finished"),
+        refused = bounded(second) => assert_eq!(refused, Err(Error::Full)),
+    }
+    // The held call was dropped: its capacity comes back.
+    assert!(matches!(seen(&mut seen_rx).await, Seen::Cancelled { .. }));
+    let again = bounded(caller.call_timeout(Ask::Double(2), Duration::from_secs(10))).await;
+    assert_eq!(again, Ok(4));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!(
+        (stats.full, stats.endpoint.replied, stats.received),
+        (1, 1, 3)
+    );
+}

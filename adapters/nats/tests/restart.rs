@@ -1,0 +1,80 @@
+//! nats-server restarts: a call in flight when it goes down and calls during the outage end
+//! with `Disconnected` quickly (none waits for its deadline, none hangs), and calls succeed
+//! again once the clients have reconnected.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rsvp_nats::async_nats::Event;
+use rsvp_nats::{Caller, Error};
+use support::{
+    bounded, connect_with_events, event, round_trip, seen, spawn_service, Ask, NatsServer, Seen,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_fails_calls_clearly_and_reconnecting_heals() {
+    let mut server = NatsServer::start();
+    let (service_client, mut service_events) = connect_with_events(&server).await;
+    let (handle, serving, mut seen_rx) =
+        spawn_service(service_client.clone(), "r.svc", |s| s).await;
+    let (client, mut events) = connect_with_events(&server).await;
+    let caller = Caller::<Ask, u64>::new(client.clone(), "r.svc");
+    let long = Duration::from_secs(20);
+    assert_eq!(
+        bounded(caller.call_timeout(Ask::Double(1), long)).await,
+        Ok(2)
+    );
+
+    // A call in flight (its handler holds it) when the server goes down.
+    let in_flight = tokio::spawn({
+        let caller = caller.clone();
+        async move {
+            let start = Instant::now();
+            // 3 s: if its cancel is lost in the outage, the responder's deadline ends it.
+            let held = caller.call_timeout(Ask::Hold, Duration::from_secs(3)).await;
+            (held, start.elapsed())
+        }
+    });
+    let Seen::Took(Ask::Double(1), _) = seen(&mut seen_rx).await else {
+        panic!()
+    };
+    let Seen::Took(Ask::Hold, _) = seen(&mut seen_rx).await else {
+        panic!("not held")
+    };
+    server.stop();
+    let (result, elapsed) = bounded(in_flight).await.unwrap();
+    assert_eq!(result, Err(Error::Disconnected));
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+
+    // During the outage: at once, not at the deadline.
+    // (Each client's first event is its first `Connected`.)
+    event(&mut events, |e| matches!(e, Event::Disconnected)).await;
+    event(&mut service_events, |e| matches!(e, Event::Disconnected)).await;
+    for n in 0..5 {
+        let start = Instant::now();
+        let result = bounded(caller.call_timeout(Ask::Double(n), long)).await;
+        assert_eq!(result, Err(Error::Disconnected));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    server.restart();
+    event(&mut events, |e| matches!(e, Event::Connected)).await;
+    event(&mut service_events, |e| matches!(e, Event::Connected)).await;
+    // Both clients have re-sent their subscriptions, and the server has them.
+    round_trip(&service_client).await;
+    round_trip(&client).await;
+    for n in 10..15 {
+        assert_eq!(
+            bounded(caller.call_timeout(Ask::Double(n), long)).await,
+            Ok(n * 2)
+        );
+    }
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!(stats.endpoint.replied, 6, "{stats:?}");
+}
