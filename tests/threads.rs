@@ -24,7 +24,7 @@ fn handles_cross_threads() {
     send_sync::<Caller<Shared>>();
     send_sync::<Server<Shared>>();
     send::<Responder<Shared>>();
-    send::<CallFuture<'static, Rpc<u64, u64, StdMutex, NoClock, 4>>>();
+    send::<CallFuture<&'static Rpc<u64, u64, StdMutex, NoClock, 4>>>();
 }
 
 #[test]

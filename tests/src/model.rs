@@ -101,7 +101,7 @@ enum Phase {
 /// A live call: the real future, its poller, and the model's view of it.
 struct LiveCall<'a> {
     req: u32,
-    fut: CallFuture<'a, Endpoint>,
+    fut: CallFuture<&'a Endpoint>,
     poller: Poller,
     deadline: Option<u64>,
     phase: Phase,

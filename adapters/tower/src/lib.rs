@@ -52,8 +52,6 @@ impl fmt::Display for ServiceError {
 
 impl core::error::Error for ServiceError {}
 
-type Target<P> = <P as Deref>::Target;
-
 /// A caller as a `tower::Service<Req>`: responses are the endpoint's replies, errors are
 /// [`ServiceError`]s.
 ///
@@ -81,8 +79,8 @@ where
     P::Target: Endpoint,
 {
     caller: Caller<P>,
-    reserving: Option<ReserveFuture<'static, Target<P>, P>>,
-    permit: Option<Permit<'static, Target<P>, P>>,
+    reserving: Option<ReserveFuture<P>>,
+    permit: Option<Permit<P>>,
     /// `poll_ready` found no free slot in load-shedding mode: the next `call` fails `Full`.
     overloaded: bool,
     timeout: Option<Duration>,
@@ -240,7 +238,7 @@ where
     P: Deref,
     P::Target: Endpoint,
 {
-    call: Option<CallFuture<'static, Target<P>, P>>,
+    call: Option<CallFuture<P>>,
     early: Option<ServiceError>,
 }
 

@@ -2,7 +2,6 @@
 
 use core::fmt;
 use core::future::Future;
-use core::marker::PhantomData;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -16,6 +15,8 @@ use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::{Clock, Instant as _, Timer};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
+/// The endpoint a handle `R` reaches.
+type Of<R> = <R as Deref>::Target;
 /// One call of a set, for an endpoint `E`.
 type ManyOf<E> = ManyCall<<E as Endpoint>::Req, <E as Endpoint>::Resp>;
 
@@ -50,7 +51,7 @@ where
     /// # Cancellation
     ///
     /// See [`CallFuture`].
-    pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<'_, P::Target> {
+    pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<&'_ P::Target> {
         CallFuture::start(&*self.rpc, req, None, None, None)
     }
 
@@ -69,7 +70,7 @@ where
     pub fn try_call(
         &self,
         req: <P::Target as Endpoint>::Req,
-    ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
+    ) -> Result<CallFuture<&'_ P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let now = self.rpc.endpoint_clock().now();
         let ticket = self.rpc.try_start(req, now, None)?;
         Ok(CallFuture::sent(&*self.rpc, ticket, now, None, None))
@@ -109,7 +110,7 @@ where
     /// # Cancellation
     ///
     /// Dropping the future before it completes reserves nothing.
-    pub fn reserve(&self) -> ReserveFuture<'_, P::Target> {
+    pub fn reserve(&self) -> ReserveFuture<&'_ P::Target> {
         ReserveFuture::new(&*self.rpc)
     }
 
@@ -119,7 +120,7 @@ where
     ///
     /// [`TryCallError::Full`] when every slot is in use, [`TryCallError::Closed`] after
     /// shutdown.
-    pub fn try_reserve(&self) -> Result<Permit<'_, P::Target>, TryCallError<()>> {
+    pub fn try_reserve(&self) -> Result<Permit<&'_ P::Target>, TryCallError<()>> {
         Permit::try_new(&*self.rpc)
     }
 
@@ -164,7 +165,7 @@ where
         &self,
         req: <P::Target as Endpoint>::Req,
         timeout: Duration,
-    ) -> CallFuture<'_, P::Target> {
+    ) -> CallFuture<&'_ P::Target> {
         let clock = self.rpc.endpoint_clock();
         match clock.now().checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
@@ -185,7 +186,7 @@ where
         &self,
         req: <P::Target as Endpoint>::Req,
         deadline: InstantOf<P::Target>,
-    ) -> CallFuture<'_, P::Target> {
+    ) -> CallFuture<&'_ P::Target> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
         CallFuture::start(&*self.rpc, req, None, Some(deadline), Some(sleep))
     }
@@ -245,7 +246,7 @@ where
         &self,
         req: <P::Target as Endpoint>::Req,
         timeout: Duration,
-    ) -> Result<CallFuture<'_, P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
+    ) -> Result<CallFuture<&'_ P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
         let clock = self.rpc.endpoint_clock();
         let now = clock.now();
         let deadline = now.checked_add(timeout);
@@ -273,7 +274,7 @@ where
     /// # Cancellation
     ///
     /// As [`reserve`](Self::reserve).
-    pub fn reserve_owned(&self) -> ReserveFuture<'static, P::Target, P> {
+    pub fn reserve_owned(&self) -> ReserveFuture<P> {
         ReserveFuture::new(self.rpc.clone())
     }
 
@@ -282,7 +283,7 @@ where
     /// # Errors
     ///
     /// As [`try_reserve`](Self::try_reserve).
-    pub fn try_reserve_owned(&self) -> Result<Permit<'static, P::Target, P>, TryCallError<()>> {
+    pub fn try_reserve_owned(&self) -> Result<Permit<P>, TryCallError<()>> {
         Permit::try_new(self.rpc.clone())
     }
 }
@@ -348,31 +349,35 @@ enum Stage {
 ///
 /// In every case the slot returns to the pool and nothing is leaked.
 ///
-/// `R` is how it reaches the endpoint: a borrow of the caller's (the default), or an
-/// owned handle for a call made from an owned [`Permit`] (`'a` is then unused).
+/// `R` is how it reaches the endpoint: `&'a Rpc<..>` for a call made by a [`Caller`], which
+/// it borrows, or an owned handle (`Arc<Rpc<..>>`, say) for a call made from an owned
+/// [`Permit`].
 #[must_use = "futures do nothing unless polled"]
-pub struct CallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+pub struct CallFuture<R>
+where
+    R: Deref,
+    R::Target: Endpoint,
+{
     rpc: R,
     /// The request, until it is sent.
-    req: Option<E::Req>,
+    req: Option<<Of<R> as Endpoint>::Req>,
     /// Its slot: reserved (by a permit, or while it waits for queue room), or sent.
     ticket: Option<Ticket>,
     /// Its registration while it waits for a free slot.
     waiting: Option<usize>,
     /// When the call was made.
-    started_at: InstantOf<E>,
-    deadline: Option<InstantOf<E>>,
+    started_at: InstantOf<Of<R>>,
+    deadline: Option<InstantOf<Of<R>>>,
     /// Fires at the deadline; gone once the call has finished.
-    sleep: Option<SleepOf<E>>,
+    sleep: Option<SleepOf<Of<R>>>,
     stage: Stage,
-    _borrow: PhantomData<&'a ()>,
 }
 
 // `CallFuture` never pins its request or its sleep (the sleep is `Unpin` by the `Clock`
 // contract), so moving it is always fine.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<'_, E, R> {}
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> {}
 
-impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one.
     fn start(
         rpc: R,
@@ -391,7 +396,6 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             deadline,
             sleep,
             stage: Stage::Fresh,
-            _borrow: PhantomData,
         }
     }
 
@@ -412,7 +416,6 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
             deadline,
             sleep,
             stage: Stage::Sent,
-            _borrow: PhantomData,
         }
     }
 
@@ -427,7 +430,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
     /// # Cancellation
     ///
     /// As [`CallFuture`].
-    pub fn timed(self) -> TimedCallFuture<'a, E, R> {
+    pub fn timed(self) -> TimedCallFuture<R> {
         TimedCallFuture { inner: self }
     }
 
@@ -519,7 +522,7 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'a, E, R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<R> {
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -529,7 +532,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<'_, E, R>
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<R> {
     #[inline(always)]
     fn drop(&mut self) {
         // Most calls are done when dropped: only the others have work to do.
@@ -539,7 +542,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<'_, E, R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// Ends a call dropped before its outcome was read.
     #[inline(never)]
     fn end(&mut self) {
@@ -555,7 +558,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<'_, E, R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             Stage::Fresh | Stage::Start => "start",
@@ -576,11 +579,15 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<'_, E
 ///
 /// As [`CallFuture`].
 #[must_use = "futures do nothing unless polled"]
-pub struct TimedCallFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
-    inner: CallFuture<'a, E, R>,
+pub struct TimedCallFuture<R>
+where
+    R: Deref,
+    R::Target: Endpoint,
+{
+    inner: CallFuture<R>,
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<R> {
     type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -588,7 +595,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<'_, 
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for TimedCallFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for TimedCallFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
@@ -602,27 +609,26 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for TimedCallFuture<
 ///
 /// `R` is how it reaches the endpoint, as for [`CallFuture`].
 #[must_use = "futures do nothing unless polled"]
-pub struct ReserveFuture<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+pub struct ReserveFuture<R>
+where
+    R: Deref,
+    R::Target: Endpoint,
+{
     rpc: R,
     /// Its registration while it waits for a free slot.
     waiting: Option<usize>,
-    _borrow: PhantomData<&'a ()>,
 }
 
 // `ReserveFuture` never pins its handle.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for ReserveFuture<'_, E, R> {}
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for ReserveFuture<R> {}
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<R> {
     fn new(rpc: R) -> Self {
-        Self {
-            rpc,
-            waiting: None,
-            _borrow: PhantomData,
-        }
+        Self { rpc, waiting: None }
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<R> {
     fn drop(&mut self) {
         if self.waiting.is_some() {
             // Waiting for a slot: it takes its registration along.
@@ -631,8 +637,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<'_, E, R
     }
 }
 
-impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveFuture<'a, E, R> {
-    type Output = Result<Permit<'a, E, R>, CallError>;
+impl<E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveFuture<R> {
+    type Output = Result<Permit<R>, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -640,13 +646,12 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveF
             result.map(|ticket| Permit {
                 rpc: this.rpc.clone(),
                 ticket: Some(ticket),
-                _borrow: PhantomData,
             })
         })
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for ReserveFuture<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for ReserveFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReserveFuture").finish_non_exhaustive()
     }
@@ -660,24 +665,26 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for ReserveFuture<'_
 /// `R` is how it reaches the endpoint, as for [`CallFuture`]; an owned permit (from
 /// [`Caller::reserve_owned`]) makes owned call futures.
 #[must_use = "a permit holds a reply slot until it is used or dropped"]
-pub struct Permit<'a, E: Endpoint + ?Sized, R: Deref<Target = E> = &'a E> {
+pub struct Permit<R>
+where
+    R: Deref,
+    R::Target: Endpoint,
+{
     rpc: R,
     ticket: Option<Ticket>,
-    _borrow: PhantomData<&'a ()>,
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Permit<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Permit<R> {
     fn try_new(rpc: R) -> Result<Self, TryCallError<()>> {
         let ticket = rpc.try_reserve()?;
         Ok(Self {
             rpc,
             ticket: Some(ticket),
-            _borrow: PhantomData,
         })
     }
 }
 
-impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Permit<'a, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Permit<R> {
     /// Sends `req` in the reserved slot and waits for the reply.
     ///
     /// # Errors
@@ -688,12 +695,12 @@ impl<'a, E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Permit<'a, E, R> {
     ///
     /// See [`CallFuture`]; the slot is held from the start, so dropping the future even
     /// before its first poll counts as `Cancelled` and frees the slot.
-    pub fn call(mut self, req: E::Req) -> CallFuture<'a, E, R> {
+    pub fn call(mut self, req: E::Req) -> CallFuture<R> {
         CallFuture::start(self.rpc.clone(), req, self.ticket.take(), None, None)
     }
 }
 
-impl<'a, E, R> Permit<'a, E, R>
+impl<E, R> Permit<R>
 where
     E: Endpoint + ?Sized,
     E::Clock: Timer,
@@ -708,7 +715,7 @@ where
     /// # Cancellation
     ///
     /// As [`call`](Self::call).
-    pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<'a, E, R> {
+    pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<R> {
         let now = self.rpc.endpoint_clock().now();
         match now.checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
@@ -725,14 +732,14 @@ where
     /// # Cancellation
     ///
     /// As [`call`](Self::call).
-    pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<'a, E, R> {
+    pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<R> {
         let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
         let held = self.ticket.take();
         CallFuture::start(self.rpc.clone(), req, held, Some(deadline), Some(sleep))
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             drop(self.rpc.give_up(ticket, GiveUp::Dropped));
@@ -740,7 +747,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<'_, E, R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for Permit<'_, E, R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for Permit<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
     }

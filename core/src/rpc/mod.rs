@@ -272,7 +272,7 @@ mod tests {
         assert_sync::<Caller<Arc<Shared>>>();
         assert_send::<Server<Arc<Shared>>>();
         assert_send::<Responder<Arc<Shared>>>();
-        assert_send::<CallFuture<'static, Shared>>();
+        assert_send::<CallFuture<&'static Shared>>();
         // The single-thread flavour may move to another thread as a whole, but not be shared.
         assert_send::<Rpc<u32, u32, LocalMutex, StdClock, 4>>();
     }
