@@ -1,8 +1,9 @@
 //! Timeouts at every stage of a call: waiting for a slot, queued, being worked on; and the
 //! edges (a zero timeout, one too large for the clock, a reply racing the deadline).
 
+use rsvp::stats::StatsSnapshot;
 use rsvp::time::{Clock, ManualClock};
-use rsvp::{CallError, Rpc};
+use rsvp::{CallError, CallFuture, Responder, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller};
 
 #[test]
@@ -105,63 +106,60 @@ fn a_timeout_the_clock_cannot_represent_means_no_deadline() {
     assert_eq!(p.ready(&mut call), Ok(2));
 }
 
-#[test]
-fn a_reply_after_the_deadline_is_refused_even_before_the_caller_looks() {
+type Endpoint = LocalRpc<u32, u32, 2>;
+
+/// A call of 1 with a 5 ms timeout, waiting, and the responder that took it, handed to
+/// `then`; returns the endpoint's stats after it.
+fn taken_with_a_5ms_timeout(
+    then: impl FnOnce(&ManualClock, &Poller, &mut CallFuture<&Endpoint>, Responder<&Endpoint>),
+) -> StatsSnapshot {
     let clock = ManualClock::new();
-    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
+    let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-
     let mut call = caller.call_timeout(1, ms(5));
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
-    clock.advance(ms(5));
-    let woken = p.wakes();
-    // The deadline has passed and the caller has not looked yet: its deadline decides, not
-    // when it is polled. The reply comes back to the responder.
-    assert_eq!(responder.reply(11), Err(11));
-    assert_eq!(p.wakes(), woken + 1, "the caller is woken for its outcome");
-    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
-    let stats = rpc.stats();
+    then(&clock, &p, &mut call, responder);
+    rpc.stats()
+}
+
+#[test]
+fn a_reply_after_the_deadline_is_refused_even_before_the_caller_looks() {
+    let stats = taken_with_a_5ms_timeout(|clock, p, call, responder| {
+        clock.advance(ms(5));
+        let woken = p.wakes();
+        // The deadline has passed and the caller has not looked yet: its deadline decides,
+        // not when it is polled. The reply comes back to the responder.
+        assert_eq!(responder.reply(11), Err(11));
+        assert_eq!(p.wakes(), woken + 1, "the caller is woken for its outcome");
+        assert_eq!(p.ready(call), Err(CallError::Timeout));
+    });
     assert_eq!((stats.replied, stats.timeout), (0, 1));
 }
 
 #[test]
 fn a_reply_just_before_the_deadline_lands() {
-    let clock = ManualClock::new();
-    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
-    let (caller, server) = Rpc::split(&rpc);
-    let p = Poller::new();
-
-    let mut call = caller.call_timeout(1, ms(5));
-    p.pending(&mut call);
-    let (_, responder) = server.try_recv().unwrap();
-    clock.advance(ms(4));
-    responder.reply(11).unwrap();
-    clock.advance(ms(10));
-    assert_eq!(
-        p.ready(&mut call),
-        Ok(11),
-        "decided at the reply, before the deadline"
-    );
-    let stats = rpc.stats();
+    let stats = taken_with_a_5ms_timeout(|clock, p, call, responder| {
+        clock.advance(ms(4));
+        responder.reply(11).unwrap();
+        clock.advance(ms(10));
+        assert_eq!(
+            p.ready(call),
+            Ok(11),
+            "decided at the reply, before the deadline"
+        );
+    });
     assert_eq!((stats.replied, stats.timeout), (1, 0));
 }
 
 #[test]
 fn a_responder_dropped_after_the_deadline_gives_timeout_not_lost() {
-    let clock = ManualClock::new();
-    let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
-    let (caller, server) = Rpc::split(&rpc);
-    let p = Poller::new();
-
-    let mut call = caller.call_timeout(1, ms(5));
-    p.pending(&mut call);
-    let (_, responder) = server.try_recv().unwrap();
-    clock.advance(ms(6));
-    drop(responder);
-    assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
-    let stats = rpc.stats();
+    let stats = taken_with_a_5ms_timeout(|clock, p, call, responder| {
+        clock.advance(ms(6));
+        drop(responder);
+        assert_eq!(p.ready(call), Err(CallError::Timeout));
+    });
     assert_eq!((stats.lost, stats.timeout), (0, 1));
 }
 
