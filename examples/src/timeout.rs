@@ -8,9 +8,9 @@
 //! fixed 100 ms gives the outcome its comments expect, with 50 ms to spare either way.
 //!
 //! ```text
-//! Request fast completed in 100.4ms (replied at +100.6ms)
+//! Request fast: the responder worked 100.4ms; the reply came 100.6ms after the example started
 //! Request fast result: 20
-//! Request medium completed in 100.3ms (replied at +201.1ms)
+//! Request medium: the responder worked 100.3ms; the reply came 201.1ms after the example started
 //! Request medium result: 40
 //! Request slow failed: call timed out
 //! Responder for slow: its caller gave up after 50.2ms, so it stopped its 100.0ms of work early
@@ -96,7 +96,7 @@ pub async fn run(log: &Log) -> Summary {
             .map(|timed| {
                 let replied_at = timed.completed_at.duration_since(start);
                 log.line(format_args!(
-                    "Request {id} completed in {} (replied at +{})",
+                    "Request {id}: the responder worked {}; the reply came {} after the example started",
                     Millis(timed.elapsed()),
                     Millis(replied_at),
                 ));

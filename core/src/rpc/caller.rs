@@ -67,6 +67,7 @@ where
     ///
     /// The request is queued before this returns: dropping the returned future counts as
     /// `Cancelled` and frees the slot at once (see [`CallFuture`]).
+    #[must_use = "the request is sent: dropping the returned future cancels the call"]
     pub fn try_call(
         &self,
         req: <P::Target as Endpoint>::Req,
@@ -242,6 +243,7 @@ where
     /// # Cancellation
     ///
     /// As [`try_call`](Self::try_call).
+    #[must_use = "the request is sent: dropping the returned future cancels the call"]
     pub fn try_call_timeout(
         &self,
         req: <P::Target as Endpoint>::Req,
