@@ -632,13 +632,13 @@ where
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
-/// use rsvp::promise::Abandoned;
+/// use rsvp::promise::WaitError;
 ///
 /// # futures_executor::block_on(async {
 /// let (setter, promise) = rsvp::promise::<u32, LocalMutex>();
 /// let waiter = promise.clone();
 /// drop(setter); // no value can come any more
-/// assert!(matches!(waiter.wait().await, Err(Abandoned { .. })));
+/// assert_eq!(waiter.wait().await, Err(WaitError::Abandoned));
 /// # });
 /// ```
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -667,12 +667,16 @@ pub struct WaitFuture<'a, T, M: RawMutex> {
     key: Option<usize>,
 }
 
+// The same error type as `wait_until`'s, so that both are matched the same way; `wait`
+// itself never times out.
 impl<T: Clone, M: RawMutex> Future for WaitFuture<'_, T, M> {
-    type Output = Result<T, Abandoned>;
+    type Output = Result<T, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.promise.poll_wait(cx, &mut this.key)
+        this.promise
+            .poll_wait(cx, &mut this.key)
+            .map(|value| value.map_err(WaitError::from))
     }
 }
 
@@ -1107,7 +1111,7 @@ mod tests {
         assert!(!promise.is_ready());
         assert_eq!(
             poll(&mut waiting, &waker),
-            Poll::Ready(Err(Abandoned { _private: () }))
+            Poll::Ready(Err(WaitError::Abandoned))
         );
         assert_eq!(promise.try_get(), Err(TryGetError::Abandoned));
         assert_eq!(promise.set(3), Err(3), "a set after abandonment is refused");
@@ -1144,7 +1148,7 @@ mod tests {
         assert_eq!(wakes(&count), 1);
         assert_eq!(
             poll(&mut waiting, &waker),
-            Poll::Ready(Err(Abandoned { _private: () }))
+            Poll::Ready(Err(WaitError::Abandoned))
         );
         assert!(!promise.abandon());
         assert_eq!(promise.set(5_u32), Err(5));
@@ -1374,7 +1378,7 @@ mod tests {
                 scope.spawn(move || drop(setter));
                 waiter.join().unwrap()
             });
-            assert_eq!(result, Err(Abandoned { _private: () }));
+            assert_eq!(result, Err(WaitError::Abandoned));
         }
     }
 }

@@ -274,7 +274,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::promise::{Abandoned, WaitError};
+    use crate::promise::WaitError;
     use crate::sync::LocalMutex;
     use crate::time::ManualClock;
     use core::cell::Cell;
@@ -351,7 +351,7 @@ mod tests {
         assert!(a.is_abandoned() && b.is_abandoned());
         assert!(matches!(
             futures_executor::block_on(a.wait()),
-            Err(Abandoned { .. })
+            Err(WaitError::Abandoned)
         ));
     }
 

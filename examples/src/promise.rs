@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsvp::lock::StdMutex;
-use rsvp::promise::{Abandoned, PromiseService, RunReport, WaitError};
+use rsvp::promise::{PromiseService, RunReport, WaitError};
 use rsvp::CloseMode;
 use rsvp_smol::SmolTimer;
 
@@ -50,11 +50,11 @@ type Service = PromiseService<u64, u64, StdMutex, 8>;
 #[derive(Clone, Debug)]
 pub struct Summary {
     /// Each operation's result, operation 1 first.
-    pub results: Vec<Result<u64, Abandoned>>,
+    pub results: Vec<Result<u64, WaitError>>,
     /// What the timed wait of the timeout example got.
     pub timeout_case: Result<u64, WaitError>,
     /// What the timeout example's job set its promise to, in the end.
-    pub timeout_job: Result<u64, Abandoned>,
+    pub timeout_job: Result<u64, WaitError>,
     /// What the workers did.
     pub report: RunReport,
 }
