@@ -349,7 +349,8 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     ///
     /// # Errors
     ///
-    /// The future resolves to [`Abandoned`] if the promise is abandoned without a value.
+    /// The future resolves to [`WaitError::Abandoned`] if the promise is abandoned without a
+    /// value (never to `Timeout`).
     ///
     /// # Cancellation
     ///
