@@ -34,7 +34,6 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use crate::error::CallError;
-use crate::sync::Foreign;
 use crate::time::Instant;
 use crate::waker_set::{Home, Wakes};
 
@@ -262,7 +261,7 @@ impl<Resp, I: Instant> Slot<Resp, I> {
         let Some(deadline) = self.deadline else {
             return false;
         };
-        if !passed(deadline, now, wakes.foreign_runner()) {
+        if !passed(deadline, now) {
             return false;
         }
         self.state = State::Done(Err(CallError::Timeout));
@@ -271,13 +270,13 @@ impl<Resp, I: Instant> Slot<Resp, I> {
     }
 }
 
-/// Whether `deadline` has passed at `now`. Comparing instants is the clock's code, run
-/// through `foreign`; out of line, with nothing of the event's state handed to it, so that
-/// calls without a deadline do not pay for it (given the event's `Wakes`, it cost about 50
-/// instructions per round trip, S1 on `mini`, without ever running).
+/// Whether `deadline` has passed at `now`. Out of line, with nothing of the event's state
+/// handed to it, so that calls without a deadline do not pay for it (given the event's
+/// `Wakes`, it cost about 50 instructions per round trip, S1 on `mini`, without ever
+/// running).
 #[inline(never)]
-fn passed<I: Instant>(deadline: I, now: I, foreign: Foreign) -> bool {
-    foreign.run(|| now >= deadline)
+fn passed<I: Instant>(deadline: I, now: I) -> bool {
+    now >= deadline
 }
 
 impl<Resp, I> Slot<Resp, I> {

@@ -17,17 +17,14 @@
 //! event replaces. The `RefCell` inside [`Mutex`] turns an accidental re-entrant lock into
 //! a panic instead of undefined behaviour.
 //!
-//! The endpoint, whose lock is taken several times per call, uses `StateLock` instead:
-//! its events run only rsvp's own code, and the few calls into code that is not (a
-//! waker's clone, a clock's arithmetic) go through [`Foreign`], which marks the lock busy
-//! meanwhile. So it needs no borrow flag written on every lock: a check of the mark
-//! suffices. Measured on `rsvp-local@mini`, S1: the `RefCell`'s flag cost 60 of 685
-//! instructions per round trip; the check costs 10.
+//! The endpoint, whose lock is taken several times per call, uses `StateLock` instead: it
+//! marks itself busy while its closure runs, and a lock that finds the mark set panics
+//! instead of aliasing. It needs no `RefCell`: measured on `rsvp-local@mini`, S1, the
+//! `RefCell`'s flag cost 60 of 685 instructions per round trip, the mark about 15.
 
 use core::cell::{Cell, RefCell, UnsafeCell};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
-use core::ptr::NonNull;
 
 use crate::waker_set::{WakeRest, Wakes};
 
@@ -214,20 +211,20 @@ fn wake_rounds<T: WakeRest>(lock: &impl Relock<T>, wakes: &mut Wakes) {
     }
 }
 
-/// The lock of a state machine whose events run only rsvp's own code: the endpoint's.
+/// The lock of a state machine that is taken often: the endpoint's.
 ///
-/// A [`Mutex`] guards against re-entrance with a `RefCell`, whose flag is written on every
-/// lock. Here re-entrance can only come from code that is not rsvp's, and under this lock
-/// that code runs only through [`Foreign::run`], which marks the lock busy while it runs:
-/// `lock` checks the mark, and panics if a waker's clone, say, tried to use the endpoint.
-/// Every other path to the state is rsvp's, which never takes a lock it holds.
+/// A [`Mutex`] guards against re-entrance with a `RefCell`. This one marks itself busy
+/// while its closure runs, which is all a `RefCell` guard does, more cheaply: code that
+/// runs under it and is not rsvp's (a waker's clone, an instant's comparison, a request
+/// dropped while a panic unwinds) and tries to take it again panics instead of making a
+/// second `&mut` to the state. A panic under the lock leaves the mark set: the state may be
+/// half-way through an event, so every later use of the object panics (it is poisoned).
 ///
-/// What an event must not do under it: drop a waker, a request or a reply (it hands them
-/// out, in [`Wakes`] or as its result), or call a waker, clock or instant other than
-/// through the [`Foreign`] of its [`Wakes`].
+/// What an event must still not do under it, to keep user code out of its way: drop a
+/// waker, a request or a reply (it hands them out, in [`Wakes`] or as its result).
 pub(crate) struct StateLock<M, T> {
     raw: M,
-    /// Set while code that is not rsvp's runs under the lock.
+    /// Set while a closure runs, and for good if one panicked.
     busy: Cell<bool>,
     data: UnsafeCell<T>,
 }
@@ -247,11 +244,11 @@ impl<M: RawMutex, T> StateLock<M, T> {
         }
     }
 
-    /// Runs `f` with exclusive access to the state. `f` must run only rsvp's own code.
+    /// Runs `f` with exclusive access to the state.
     ///
     /// # Panics
     ///
-    /// If code run through [`Foreign`] under this lock tries to take it.
+    /// If code that `f` runs tries to take this lock again, or after a panic under it.
     #[inline(always)]
     pub(crate) fn lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.raw.lock(|| self.enter(f))
@@ -260,14 +257,15 @@ impl<M: RawMutex, T> StateLock<M, T> {
     /// `lock`'s part under the raw lock.
     #[inline(always)]
     fn enter<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        if self.busy.get() {
+        if self.busy.replace(true) {
             reentered();
         }
-        // SAFETY: `raw` excludes other threads. On this thread, the only code that can run
-        // while an earlier `lock` of this value is inside its closure is that closure's own
-        // (rsvp's, which never locks a lock it holds) and code run through `Foreign`, which
-        // sets `busy`: so no other reference to `data` is alive.
-        f(unsafe { &mut *self.data.get() })
+        // SAFETY: `raw` excludes other threads, and `busy` every other entry on this thread
+        // from here until `f` returns (if `f` unwinds, `busy` stays set): so no other
+        // reference to `data` is alive while this one is.
+        let result = f(unsafe { &mut *self.data.get() });
+        self.busy.set(false);
+        result
     }
 
     /// [`lock`](Self::lock), then wakes the wakers `f` collected and drops the ones it
@@ -307,44 +305,17 @@ impl<M: RawMutex, T> StateLock<M, T> {
 
     #[inline(always)]
     fn wakes(&self) -> Wakes {
-        Wakes::guarded(Foreign(Some(NonNull::from(&self.busy))))
+        Wakes::new()
     }
 }
 
 #[cold]
 #[inline(never)]
 fn reentered() -> ! {
-    panic!("rsvp: an endpoint was used from a waker's or clock's code while it was locked")
-}
-
-/// Runs code that is not rsvp's (a waker's clone, an instant's arithmetic) under a
-/// [`StateLock`], with the lock marked busy meanwhile; made by `StateLock::lock_wake`.
-/// `NONE` for the other locks, whose `RefCell` guards them already.
-#[derive(Clone, Copy)]
-pub(crate) struct Foreign(Option<NonNull<Cell<bool>>>);
-
-impl Foreign {
-    pub(crate) const NONE: Self = Self(None);
-
-    #[inline(always)]
-    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        let Some(busy) = self.0 else {
-            return f();
-        };
-        // SAFETY: only `StateLock::lock_wake` makes a `Foreign` with a mark, for the `Wakes`
-        // of one call, and the lock (which holds the mark) outlives that call.
-        let busy = unsafe { busy.as_ref() };
-        /// Clears the mark also if `f` unwinds.
-        struct Clear<'a>(&'a Cell<bool>);
-        impl Drop for Clear<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
-        busy.set(true);
-        let _clear = Clear(busy);
-        f()
-    }
+    panic!(
+        "rsvp: an endpoint was used while it was locked (from a waker's or clock's code), \
+         or after a panic under its lock"
+    )
 }
 
 impl<M, T> core::fmt::Debug for Mutex<M, T> {
@@ -516,6 +487,20 @@ mod tests {
         lock.lock_wake(|_, wakes| {
             wakes.push(&waker);
         });
+    }
+
+    #[test]
+    #[should_panic(expected = "after a panic under its lock")]
+    fn a_panic_under_a_state_lock_leaves_it_poisoned() {
+        let lock: StateLock<LocalMutex, Count> = StateLock::new(Count(1));
+        let panicked = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            lock.lock(|v| {
+                v.0 += 1;
+                panic!("an event panics half-way");
+            })
+        }));
+        assert!(panicked.is_err());
+        lock.lock(|v| v.0 += 1);
     }
 
     #[cfg(feature = "std")]

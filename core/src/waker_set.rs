@@ -33,14 +33,12 @@
 //! wait at once where that is known (the `cancelled()` waiters: one per call being worked
 //! on).
 //!
-//! Wakers are cloned under the lock (to register, and into a [`Wakes`]), through the
-//! [`Foreign`] of the event's [`Wakes`]; a waker replaced or given back is handed to the
-//! [`Wakes`] too ([`Wakes::discard`]) and dropped after unlocking, since dropping the last
-//! waker of a task may drop the task, and its futures with it, which may use the object.
+//! Wakers are cloned under the lock (to register, and into a [`Wakes`]); a waker replaced
+//! or given back is handed to the [`Wakes`] too ([`Wakes::discard`]) and dropped after
+//! unlocking, since dropping the last waker of a task may drop the task, and its futures
+//! with it, which may use the object.
 
 use core::task::Waker;
-
-use crate::sync::Foreign;
 
 /// Wakers collected under a lock, to be woken after it is released.
 ///
@@ -62,8 +60,6 @@ pub struct Wakes {
     /// Where `first` goes back to, if it was lent rather than cloned ([`lend`](Self::lend)).
     home: Option<Home>,
     more: Option<More>,
-    /// How code that is not rsvp's runs under the lock (a waker's clone).
-    foreign: Foreign,
 }
 
 /// Where a lent waker goes back to once woken ([`Wakes::lend`]).
@@ -92,22 +88,15 @@ impl Wakes {
     pub(crate) const CAPACITY: usize = 8;
     /// How many replaced wakers one event drops after unlocking; past that (an event
     /// that registers one task in more places than this), they are dropped under the
-    /// lock, through [`Foreign`].
+    /// lock.
     const DROPS: usize = 4;
 
-    #[inline]
-    pub(crate) const fn new() -> Self {
-        Self::guarded(Foreign::NONE)
-    }
-
-    /// Wakes for an event under a lock that runs code not rsvp's through `foreign`.
     #[inline(always)]
-    pub(crate) const fn guarded(foreign: Foreign) -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             first: None,
             home: None,
             more: None,
-            foreign,
         }
     }
 
@@ -120,31 +109,12 @@ impl Wakes {
         })
     }
 
-    /// A clone of `waker`, made through the lock's [`Foreign`].
-    #[inline]
-    pub(crate) fn clone_waker(&self, waker: &Waker) -> Waker {
-        self.foreign.run(|| waker.clone())
-    }
-
-    /// Runs code that is not rsvp's under the lock (a clock's arithmetic).
-    #[inline(always)]
-    pub(crate) fn foreign<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.foreign.run(f)
-    }
-
-    /// How code that is not rsvp's runs under the lock, to hand to a function that needs
-    /// nothing else of the `Wakes`.
-    #[inline(always)]
-    pub(crate) fn foreign_runner(&self) -> Foreign {
-        self.foreign
-    }
-
-    /// Drops `waker` after unlocking (under the lock, through [`Foreign`], if more than
-    /// [`DROPS`](Self::DROPS) wait to be dropped).
+    /// Drops `waker` after unlocking (under the lock if more than [`DROPS`](Self::DROPS)
+    /// wait to be dropped).
     #[inline(never)]
     pub(crate) fn discard(&mut self, waker: Waker) {
         if let Err(waker) = self.more().dropped.push(waker) {
-            self.foreign.run(|| drop(waker));
+            drop(waker);
         }
     }
 
@@ -159,7 +129,7 @@ impl Wakes {
 
     #[inline(never)]
     fn replace(&mut self, slot: &mut Option<Waker>, waker: &Waker) {
-        let new = self.clone_waker(waker);
+        let new = waker.clone();
         if let Some(old) = slot.replace(new) {
             self.discard(old);
         }
@@ -180,7 +150,7 @@ impl Wakes {
     pub(crate) fn push(&mut self, waker: &Waker) -> bool {
         // The usual event wakes one task.
         if self.first.is_none() {
-            self.first = Some(self.clone_waker(waker));
+            self.first = Some(waker.clone());
             return true;
         }
         self.push_more(waker)
@@ -195,7 +165,7 @@ impl Wakes {
             self.more().refused = true;
             return false;
         }
-        let waker = self.clone_waker(waker);
+        let waker = waker.clone();
         self.push_owned(waker).is_ok()
     }
 
@@ -343,7 +313,7 @@ impl<const K: usize> WakerSet<K> {
     /// Remembers `waker` until the next [`wake_all`](Self::wake_all). (`wakes` is for the
     /// fixed-size set without `alloc`, which may have to wake a waiter to make room.)
     #[inline(always)]
-    pub(crate) fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
+    pub(crate) fn register(&mut self, waker: &Waker, _: &mut Wakes) {
         // The usual case, one task waiting again and again: its waker is the first one.
         if let Some(first) = self.wakers.first() {
             if first.will_wake(waker) {
@@ -351,11 +321,11 @@ impl<const K: usize> WakerSet<K> {
                 return;
             }
         }
-        self.register_slow(waker, wakes);
+        self.register_slow(waker);
     }
 
     #[inline(never)]
-    fn register_slow(&mut self, waker: &Waker, wakes: &mut Wakes) {
+    fn register_slow(&mut self, waker: &Waker) {
         let (armed, idle) = self.wakers.split_at(self.armed);
         if armed.iter().any(|w| w.will_wake(waker)) {
             return;
@@ -363,7 +333,7 @@ impl<const K: usize> WakerSet<K> {
         let at = match idle.iter().position(|w| w.will_wake(waker)) {
             Some(i) => self.armed + i,
             None => {
-                self.wakers.push(wakes.clone_waker(waker));
+                self.wakers.push(waker.clone());
                 self.wakers.len() - 1
             }
         };
@@ -380,7 +350,7 @@ impl<const K: usize> WakerSet<K> {
             // The usual case, one task waiting (a server for its next request).
             1 if wakes.is_empty() && self.wakers.len() <= K => {
                 // An empty `Wakes` takes one waker: the push cannot be refused.
-                let waker = wakes.clone_waker(&self.wakers[0]);
+                let waker = self.wakers[0].clone();
                 let _ = wakes.push_owned(waker);
                 self.armed = 0;
             }
@@ -524,7 +494,7 @@ impl<const K: usize> WaitList<K> {
         let since = match entry {
             Entry::Waiting { waker: w, .. } => {
                 if !w.will_wake(waker) {
-                    let old = core::mem::replace(w, wakes.clone_waker(waker));
+                    let old = core::mem::replace(w, waker.clone());
                     wakes.discard(old);
                 }
                 return;
@@ -537,7 +507,7 @@ impl<const K: usize> WaitList<K> {
         };
         *entry = Entry::Waiting {
             since,
-            waker: wakes.clone_waker(waker),
+            waker: waker.clone(),
         };
         self.waiting += 1;
     }

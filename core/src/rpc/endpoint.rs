@@ -204,9 +204,8 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
 
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
-    /// waker registered, if given) when nothing is queued. `take` runs under the lock:
-    /// `FOREIGN` says it may be code that is not rsvp's.
-    fn recv_set<F, const FOREIGN: bool>(
+    /// waker registered, if given) when nothing is queued.
+    fn recv_set<F>(
         &self,
         mut cx: Option<&mut Context<'_>>,
         limit: usize,
@@ -222,9 +221,9 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         if <Q::Ring as Ring<Req>>::INSIDE {
             loop {
                 let waker = cx.as_ref().map(|cx| cx.waker());
-                let next = self.state.lock_wake(|s, wakes| {
-                    s.take_next::<_, FOREIGN>(now, waker, limit, &mut taken, take, wakes)
-                });
+                let next = self
+                    .state
+                    .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
                 match next {
                     Next::Done => return Poll::Ready(Some(taken)),
                     // Ended by a shutdown while queued: skipped, and dropped outside the lock.
@@ -453,7 +452,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
         let mut next = None;
-        let taken = self.recv_set::<_, false>(Some(cx), 1, &mut |req, ticket, info| {
+        let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         taken.map(|taken| taken.and(next))
@@ -461,7 +460,7 @@ where
 
     fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
         let mut next = None;
-        let taken = self.recv_set::<_, false>(None, 1, &mut |req, ticket, info| {
+        let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         match taken {
@@ -477,7 +476,7 @@ where
         limit: usize,
         take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
     ) -> Poll<Option<usize>> {
-        self.recv_set::<_, true>(Some(cx), limit, &mut |req, ticket, info| {
+        self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
             take(req, ticket, info)
         })
     }

@@ -9,10 +9,9 @@
 //! event must wake go into a [`Wakes`]: the wrapper wakes them after unlocking, so no
 //! waker is woken under the lock; so do the wakers it replaces, to be dropped then.
 //! Requests and results that leave the state are handed back to the wrapper, which drops
-//! them (user code) outside the lock. The little code not rsvp's own that an event runs (a
-//! waker's clone, an instant's arithmetic, a set's iterator) runs through the
-//! [`Wakes`]' [`Foreign`](crate::sync::Foreign), as the endpoint's lock requires
-//! ([`StateLock`](crate::sync::StateLock)).
+//! them (user code) outside the lock. What code of others still runs under the lock (a
+//! waker's clone, an instant's comparison) cannot use the endpoint again: the lock
+//! ([`StateLock`](crate::sync::StateLock)) is marked busy meanwhile.
 //!
 //! A call's slot moves through the phases of [`reply`](crate::reply) (`Free`, `Reserved`,
 //! `Queued`, `Taken`, `Done`); the events are:
@@ -398,9 +397,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// Takes queued requests from the ring, up to `limit` in all, handing each to `take`
     /// and counting it in `taken`. With a `waker`, a server finding nothing waits for the
-    /// next request. `FOREIGN`: `take` may be code that is not rsvp's, run through `wakes`.
+    /// next request.
     #[inline]
-    pub(super) fn take_next<F, const FOREIGN: bool>(
+    pub(super) fn take_next<F>(
         &mut self,
         now: I,
         waker: Option<&Waker>,
@@ -418,10 +417,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     let Some(info) = self.slots.take(env.ticket, now) else {
                         return Next::Stale(env);
                     };
-                    match FOREIGN {
-                        true => wakes.foreign(|| take(env.req, env.ticket, info)),
-                        false => take(env.req, env.ticket, info),
-                    }
+                    take(env.req, env.ticket, info);
                     *taken += 1;
                 }
                 Popped::Empty if *taken > 0 => break,
@@ -457,9 +453,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     ) -> Result<(), Resp> {
         match self.slots.reply(ticket, value, now, wakes) {
             Answer::Delivered(started_at) => {
-                // The clock's arithmetic is not rsvp's code: it runs through `wakes`.
-                let latency = measures_time
-                    .then(|| wakes.foreign(|| now.saturating_duration_since(started_at)));
+                let latency = measures_time.then(|| now.saturating_duration_since(started_at));
                 self.stats.record(Outcome::Replied, latency);
                 Ok(())
             }
@@ -480,8 +474,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         measures_time: bool,
         wakes: &mut Wakes,
     ) -> Option<Resp> {
-        // The iterator is the caller's code: it runs through `wakes`.
-        while let Some((ticket, value)) = wakes.foreign(|| replies.next()) {
+        for (ticket, value) in replies {
             if let Err(refused) = self.reply(ticket, value, now, measures_time, wakes) {
                 return Some(refused);
             }
@@ -734,7 +727,7 @@ mod tests {
         s: &mut EndpointState<u32, u32, NoInstant, R, N>,
     ) -> (u32, Ticket) {
         let (mut taken, mut got) = (0, None);
-        let next = s.take_next::<_, false>(
+        let next = s.take_next(
             NoInstant,
             None,
             1,
@@ -751,7 +744,7 @@ mod tests {
         s: &mut EndpointState<u32, u32, NoInstant, R, N>,
         taken: &mut usize,
     ) -> Next<u32> {
-        s.take_next::<_, false>(
+        s.take_next(
             NoInstant,
             None,
             1,
@@ -775,7 +768,7 @@ mod tests {
         let mut s = inline::<2>();
         let (server, server_waker) = counter();
         let mut taken = 0;
-        let next = s.take_next::<_, false>(
+        let next = s.take_next(
             NoInstant,
             Some(&server_waker),
             1,
@@ -812,7 +805,7 @@ mod tests {
         let mut s = inline::<2>();
         let (server, server_waker) = counter();
         let wait = |s: &mut Inline<2>| {
-            let next = s.take_next::<_, false>(
+            let next = s.take_next(
                 NoInstant,
                 Some(&server_waker),
                 1,
@@ -1066,7 +1059,7 @@ mod tests {
         }
         let mut taken = 0;
         let mut got = Vec::new();
-        let next = s.take_next::<_, false>(
+        let next = s.take_next(
             NoInstant,
             None,
             2,
@@ -1077,7 +1070,7 @@ mod tests {
         assert!(matches!(next, Next::Done));
         assert_eq!(got, [1, 2]);
         let mut taken = 0;
-        let next = s.take_next::<_, false>(
+        let next = s.take_next(
             NoInstant,
             None,
             5,

@@ -144,7 +144,7 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
             Some(w) if w.will_wake(waker) => self.server_armed = true,
             // Lent (a request is waking it) or never set: this server takes the place.
             None => {
-                self.server = Some(wakes.clone_waker(waker));
+                self.server = Some(waker.clone());
                 self.server_armed = true;
             }
             Some(_) => self.servers.register(waker, wakes),
