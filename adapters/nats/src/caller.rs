@@ -178,13 +178,13 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
                     return self.read(result);
                 }
                 Either::Right(((), _)) if Instant::now() >= deadline => {
-                    guard.cancel().await;
+                    guard.cancel();
                     return Err(Error::Call(CallError::Timeout));
                 }
                 Either::Right(((), _)) => {
                     if self.client.connection_state() != State::Connected {
                         // Published on reconnect; the responder may also have lost the call.
-                        guard.cancel().await;
+                        guard.cancel();
                         return Err(Error::Disconnected);
                     }
                 }
@@ -249,25 +249,23 @@ struct CancelOnDrop<'a> {
 }
 
 impl CancelOnDrop<'_> {
-    async fn cancel(&mut self) {
+    /// Publishes the cancel without waiting: the client's queue takes it at once or not at
+    /// all. Waiting could outlast the caller's deadline (while the client reconnects, its
+    /// queue is not read), and a cancel that cannot be sent changes nothing for this
+    /// caller: the responder's own deadline still ends the call there.
+    fn cancel(&mut self) {
         if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
-            // A cancel that cannot be sent changes nothing for this caller: the responder's
-            // own deadline still ends the call there.
-            let _ = self.client.publish(self.subject.clone(), id.into()).await;
+            let _ = self
+                .client
+                .publish(self.subject.clone(), id.into())
+                .now_or_never();
         }
     }
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
-            // No await in a drop: the client's queue takes the message at once or not at
-            // all (then the responder's deadline ends the call).
-            let _ = self
-                .client
-                .publish(self.subject.clone(), id.into())
-                .now_or_never();
-        }
+        self.cancel();
     }
 }
 

@@ -78,3 +78,43 @@ async fn an_outage_fails_calls_clearly_and_reconnecting_heals() {
     let stats = bounded(serving).await.unwrap();
     assert_eq!(stats.endpoint.replied, 6, "{stats:?}");
 }
+
+/// A call whose connection drops while the client's command queue is full still ends by
+/// its deadline: its cancel is not waited for (the queue is not read until a reconnect,
+/// and this outage lasts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_off_with_a_full_client_queue_ends_without_waiting_for_its_cancel() {
+    let mut server = NatsServer::start();
+    let (_handle, _serving, mut seen_rx) =
+        spawn_service(support::connect(&server).await, "q.svc", |s| s).await;
+    // A small command queue, which a busy application fills the same way as the default.
+    let options = rsvp_nats::async_nats::ConnectOptions::new()
+        .client_capacity(4)
+        .reconnect_delay_callback(|_| Duration::from_millis(20));
+    let client = rsvp_nats::async_nats::connect_with_options(server.url(), options)
+        .await
+        .unwrap();
+    let caller = Caller::<Ask, u64>::new(client.clone(), "q.svc");
+    let call = tokio::spawn(async move {
+        let start = Instant::now();
+        let result = caller
+            .call_timeout(Ask::Hold, Duration::from_millis(500))
+            .await;
+        (result, start.elapsed())
+    });
+    let Seen::Took(Ask::Hold, _) = seen(&mut seen_rx).await else {
+        panic!("not held")
+    };
+    server.stop();
+    // The application goes on publishing during the outage: the client's queue fills.
+    for _ in 0..8 {
+        let client = client.clone();
+        tokio::spawn(async move { drop(client.publish("x", "y".into()).await) });
+    }
+    let (result, elapsed) = bounded(call).await.unwrap();
+    assert!(
+        matches!(result, Err(Error::Disconnected | Error::Call(_))),
+        "{result:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "waited {elapsed:?}");
+}
