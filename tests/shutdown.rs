@@ -295,3 +295,29 @@ fn dropping_serve_loses_work_in_progress_and_keeps_the_queue() {
     responder.reply(req * 2).unwrap();
     assert_eq!(p.ready(&mut calls[1]), Ok(4));
 }
+
+/// A reserved slot that a shutdown ends is counted `Closed` only if a call held it: an
+/// unused permit is no call (a tower readiness probe, say), before or after a shutdown.
+#[test]
+fn a_shutdown_counts_reserved_slots_only_for_the_calls_that_held_them() {
+    let rpc: Endpoint = Rpc::new(ManualClock::new());
+    let (caller, _server) = Rpc::split(&rpc);
+    let p = Poller::new();
+    let unused = caller.try_reserve().unwrap();
+    let used_later = caller.try_reserve().unwrap();
+    let made = caller.try_reserve().unwrap().call(3); // a call, not polled yet
+    let mut queued = caller.try_call(4).unwrap();
+    assert_eq!(caller.close(CloseMode::Fail), 1, "the queued call");
+    assert_eq!(p.ready(&mut queued), Err(CallError::Closed));
+
+    drop(unused);
+    let mut sent_after = used_later.call(2);
+    assert_eq!(p.ready(&mut sent_after), Err(CallError::Closed));
+    drop(made);
+    let stats = rpc.stats();
+    assert_eq!(
+        (stats.closed, stats.cancelled, stats.in_flight),
+        (3, 0, 0),
+        "the queued call, the call sent after the shutdown and the call that held its slot"
+    );
+}

@@ -149,6 +149,8 @@ pub(crate) type Cancelled<Resp, I> = (Phase, Option<CallResult<Resp, I>>);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
     Reserved,
+    /// Reserved, and shut down since: `Closed` if a call held it, nothing for a permit.
+    Shut,
     Queued,
     Taken,
     Done,
@@ -163,6 +165,10 @@ enum State<Resp, I> {
         next: u16,
     },
     Reserved,
+    /// A reserved slot a `CloseMode::Fail` shutdown ended. Its outcome, `Closed`, is counted
+    /// only when a call turns out to hold it (sends from it, or gives it up): an unused
+    /// permit is no call, so nothing is counted for it.
+    Shut,
     Queued,
     Taken {
         taken_at: I,
@@ -535,6 +541,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let phase = match &slot.state {
             State::Free { .. } => return None,
             State::Reserved => Phase::Reserved,
+            State::Shut => Phase::Shut,
             State::Queued => Phase::Queued,
             State::Taken { .. } => Phase::Taken,
             State::Done(_) => Phase::Done,
@@ -546,11 +553,12 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         Some((phase, result.map(|result| self.timed(ticket.index, result))))
     }
 
-    /// A shutdown with [`Drain`](crate::CloseMode::Drain) met a reserved slot about to send:
-    /// `Reserved -> Done(Closed)`. False if it was not reserved.
+    /// A call is sent from a reserved slot after a shutdown: `Reserved` (a `Drain`
+    /// shutdown) or `Shut` (`Fail`) `-> Done(Closed)`; true if so, and the call's `Closed`
+    /// is to be counted now.
     pub(crate) fn close_reserved(&mut self, ticket: Ticket) -> bool {
         match self.get(ticket) {
-            Some(slot) if matches!(slot.state, State::Reserved) => {
+            Some(slot) if matches!(slot.state, State::Reserved | State::Shut) => {
                 slot.state = State::Done(Err(CallError::Closed));
                 true
             }
@@ -558,15 +566,21 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
     }
 
-    /// Shutdown: every call not yet taken ends with `Closed`. Returns how many.
+    /// Shutdown: every call not yet taken ends with `Closed`: the queued ones now (returns
+    /// how many), the reserved slots (permits, calls waiting for queue room) once a call
+    /// turns out to hold them (`Shut`).
     pub(crate) fn close_pending(&mut self, wakes: &mut Wakes) -> usize {
         let mut closed = 0;
         for slot in &mut self.slots {
-            if matches!(slot.state, State::Reserved | State::Queued) {
-                slot.state = State::Done(Err(CallError::Closed));
-                slot.wake_caller(wakes);
-                closed += 1;
+            match slot.state {
+                State::Queued => {
+                    slot.state = State::Done(Err(CallError::Closed));
+                    closed += 1;
+                }
+                State::Reserved => slot.state = State::Shut,
+                _ => continue,
             }
+            slot.wake_caller(wakes);
         }
         closed
     }
@@ -575,7 +589,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// O(N); only after an event that woke more than a round holds.
     pub(crate) fn wake_rest(&mut self, wakes: &mut Wakes) {
         for slot in &mut self.slots {
-            if matches!(slot.state, State::Done(_)) {
+            if matches!(slot.state, State::Done(_) | State::Shut) {
                 slot.wake_caller(wakes);
             }
         }
@@ -603,7 +617,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                 State::Free { .. } => continue,
                 State::Queued => o.queued += 1,
                 State::Taken { .. } => o.taken += 1,
-                State::Reserved | State::Done(_) => {}
+                State::Reserved | State::Shut | State::Done(_) => {}
             }
             o.in_use += 1;
         }
@@ -888,7 +902,11 @@ mod tests {
             .acquire(3, NoInstant, None, Acquire::Reserve, &mut Wakes::new())
             .unwrap();
         p.take(taken, NoInstant).unwrap();
-        assert_eq!(p.close_pending(&mut Wakes::new()), 2);
+        assert_eq!(
+            p.close_pending(&mut Wakes::new()),
+            1,
+            "the queued call; the reservation only once a call turns out to hold it"
+        );
         assert!(matches!(
             p.poll_reply(queued, &w, &mut Wakes::new()),
             Poll::Ready(Err(CallError::Closed))
@@ -896,6 +914,10 @@ mod tests {
         assert!(
             !p.send(reserved, NoInstant, None),
             "a reservation cannot be sent after close"
+        );
+        assert!(
+            p.close_reserved(reserved),
+            "a call sending from it ends Closed"
         );
         assert!(matches!(
             p.poll_reply(reserved, &w, &mut Wakes::new()),

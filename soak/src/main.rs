@@ -247,10 +247,13 @@ async fn one_call(caller: &Caller, id: u64, mode: Mode, action: Action, seen: &O
         Mode::Reserve(timeout) => match (caller.reserve().await, timeout) {
             (Ok(permit), Some(t)) => permit.call_timeout(job, t).await,
             (Ok(permit), None) => {
-                // An unused permit gives its slot back, counted as `Cancelled`.
+                // An unused permit gives its slot back; no call was made, and rsvp counts
+                // nothing, also if a shutdown came meanwhile: like a call dropped unpolled,
+                // it does not count towards `--calls`.
                 drop(permit);
-                seen.dropped.fetch_add(1, Relaxed);
-                return true;
+                seen.started.fetch_sub(1, Relaxed);
+                seen.never_polled.fetch_add(1, Relaxed);
+                return false;
             }
             (Err(e), _) => Err(e),
         },
@@ -559,7 +562,7 @@ fn main() -> ExitCode {
         args.calls.div_ceil(args.epoch),
         t.shutdowns
     );
-    println!("  observed by callers: ok {}, timeout {}, closed {}, lost {}, full {}, dropped by caller {}, wrong reply {}; plus {} call futures dropped unpolled (never started, not counted)",
+    println!("  observed by callers: ok {}, timeout {}, closed {}, lost {}, full {}, dropped by caller {}, wrong reply {}; plus {} calls never started (futures dropped unpolled, permits dropped unused: not counted)",
         t.ok, t.timeout, t.closed, t.lost, t.full, t.dropped, t.misrouted, t.never_polled);
     println!(
         "  counted in stats:    replied {}, timeout {}, closed {}, lost {}, full {}, cancelled {}",

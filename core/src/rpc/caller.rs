@@ -661,8 +661,9 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for ReserveFuture<R>
 
 /// A reserved reply slot: the next request goes out without waiting for one.
 ///
-/// Dropping an unused permit returns the slot to the pool at once (counted as
-/// `Cancelled`), so a caller that reserves and never calls leaves no capacity behind.
+/// Dropping an unused permit returns the slot to the pool at once, so a caller that
+/// reserves and never calls leaves no capacity behind. No call was made, so nothing is
+/// counted (a `tower` readiness probe is not a call), also if a shutdown came meanwhile.
 ///
 /// `R` is how it reaches the endpoint, as for [`CallFuture`]; an owned permit (from
 /// [`Caller::reserve_owned`]) makes owned call futures.
@@ -744,7 +745,7 @@ where
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            drop(self.rpc.give_up(ticket, GiveUp::Dropped));
+            drop(self.rpc.give_up(ticket, GiveUp::Unused));
         }
     }
 }

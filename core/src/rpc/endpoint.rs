@@ -142,9 +142,10 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     /// Shuts the endpoint down: new calls fail with [`CallError::Closed`]; calls being worked
     /// on finish; queued calls end with `Closed` ([`CloseMode::Fail`]) or are still served
     /// ([`CloseMode::Drain`]). A running [`serve`](Server::serve) returns its report once
-    /// nothing is left. Returns how many calls it ended with `Closed` (queued ones, and
-    /// ones holding a slot that had not sent yet: unused permits, calls waiting for queue
-    /// room). Idempotent.
+    /// nothing is left. Returns how many queued calls it ended with `Closed`; a reserved
+    /// slot it ends counts as `Closed` once a call turns out to hold it (a call waiting for
+    /// queue room, or made from a permit), and not at all for an unused permit, which is
+    /// no call. Idempotent.
     pub fn close(&self, mode: CloseMode) -> usize {
         let closed = self.state.lock_wake(|s, wakes| s.close(mode, wakes));
         // Every request still queued now belongs to a call that just ended with `Closed`
@@ -177,7 +178,11 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
 
     /// Ends the call of `ticket` from the caller's side, counting `outcome` unless its
     /// outcome was decided before. Returns what was left of it, to drop outside the lock.
-    fn end(&self, ticket: Ticket, outcome: Outcome) -> Option<Ended<Req, Resp, C::Instant>> {
+    fn end(
+        &self,
+        ticket: Ticket,
+        outcome: Option<Outcome>,
+    ) -> Option<Ended<Req, Resp, C::Instant>> {
         let ended = self
             .state
             .lock_wake(|s, wakes| s.end(ticket, outcome, wakes))?;
@@ -194,9 +199,10 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     /// shutdown ended it (with `Closed`, already counted) in between. Returns the call's
     /// outcome.
     fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
-        match self.end(ticket, outcome) {
+        match self.end(ticket, Some(outcome)) {
             Some(Ended {
-                phase: Phase::Done, ..
+                phase: Phase::Done | Phase::Shut,
+                ..
             }) => Outcome::Closed,
             _ => outcome,
         }
@@ -439,8 +445,9 @@ where
 
     fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
         let outcome = match why {
-            GiveUp::Timeout => Outcome::Timeout,
-            GiveUp::Dropped => Outcome::Cancelled,
+            GiveUp::Timeout => Some(Outcome::Timeout),
+            GiveUp::Dropped => Some(Outcome::Cancelled),
+            GiveUp::Unused => None,
         };
         // A result that raced in goes to the caller, or is dropped there: outside the lock,
         // since its `Drop` may use this endpoint.

@@ -90,6 +90,9 @@ pub enum Role {
 pub enum GiveUp {
     Timeout,
     Dropped,
+    /// A permit dropped unused: no call was made, so nothing is counted (a `tower`
+    /// readiness probe, say).
+    Unused,
 }
 
 pub(crate) mod sealed {

@@ -34,7 +34,9 @@
 //! | [`poll_reply`](EndpointState::poll_reply) / [`collect_set`](EndpointState::collect_set), result there | `Done → Free` | | a slot waiter |
 //! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | a slot waiter; from `Taken`, responders in `cancelled()` |
 //! | [`leave`](EndpointState::leave) (a slot waiter gives up) | | `Timeout` / `Cancelled`, if it ended a call | the next slot waiter, if it had been woken |
-//! | `close(Fail)` | `Reserved`, `Queued → Done(Closed)` | `Closed` each | their callers, slot waiters, servers |
+//! | `close(Fail)` | `Queued → Done(Closed)`, `Reserved → Shut` | `Closed` for each queued call | their callers, slot waiters, servers |
+//! | `start` or `end` of a `Shut` slot (a call held it) | `Shut → Done(Closed)` / `→ Free` | `Closed`, once | |
+//! | `end` of a `Shut` slot by an unused permit | `Shut → Free` | nothing: no call | |
 //! | `close(Drain)` | | | slot waiters, servers |
 //!
 //! "A slot waiter" is the one that waited longest, with `alloc`; without it, every slot
@@ -368,12 +370,12 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// Ends the call of `ticket` from the caller's side (it gave up, or its request could
-    /// not be queued): frees its slot and counts `outcome`, unless its outcome was decided
-    /// before. `None` if the call had ended already.
+    /// not be queued): frees its slot and counts `outcome` (if any: an unused permit is no
+    /// call), unless its outcome was decided before. `None` if the call had ended already.
     pub(super) fn end(
         &mut self,
         ticket: Ticket,
-        outcome: Outcome,
+        outcome: Option<Outcome>,
         wakes: &mut Wakes,
     ) -> Option<Ended<Req, Resp, I>> {
         let (phase, result) = self.slots.cancel(ticket)?;
@@ -381,8 +383,12 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         if phase == Phase::Taken {
             self.cancel_waiters.wake_all(wakes);
         }
-        if phase != Phase::Done {
-            self.stats.record(outcome, None);
+        match (phase, outcome) {
+            // Decided, and counted, before; or no call.
+            (Phase::Done, _) | (_, None) => {}
+            // A shutdown decided it: a call held the slot, so it counts as `Closed`.
+            (Phase::Shut, Some(_)) => self.stats.record(Outcome::Closed, None),
+            (_, Some(outcome)) => self.stats.record(outcome, None),
         }
         let removed = match phase {
             Phase::Queued => self.ring.remove(ticket),
@@ -947,7 +953,7 @@ mod tests {
                 .is_pending());
         }
         assert!(responders.iter().all(|(count, _)| woken(count) == 0));
-        s.end(tickets[2], Outcome::Cancelled, &mut Wakes::new());
+        s.end(tickets[2], Some(Outcome::Cancelled), &mut Wakes::new());
         assert!(responders.iter().all(|(count, _)| woken(count) == 1));
     }
 
@@ -1123,10 +1129,14 @@ mod tests {
         let (_, waker) = counter();
         // Queued: its request leaves the ring with it.
         let queued = call(&mut s, 1, &waker);
-        let ended = s.end(queued, Outcome::Timeout, &mut Wakes::new()).unwrap();
+        let ended = s
+            .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
+            .unwrap();
         assert_eq!(ended.phase, Phase::Queued);
         assert_eq!(ended.removed.map(|env| env.req), Some(1));
-        assert!(s.end(queued, Outcome::Timeout, &mut Wakes::new()).is_none());
+        assert!(s
+            .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
+            .is_none());
         // Taken: the responder waiting in `cancelled()` is woken.
         let taken = call(&mut s, 2, &waker);
         take(&mut s);
@@ -1142,7 +1152,9 @@ mod tests {
             )
             .is_pending());
         assert!(!s.is_cancelled(taken));
-        let ended = s.end(taken, Outcome::Cancelled, &mut Wakes::new()).unwrap();
+        let ended = s
+            .end(taken, Some(Outcome::Cancelled), &mut Wakes::new())
+            .unwrap();
         assert_eq!(ended.phase, Phase::Taken);
         assert_eq!(woken(&responder), 1);
         assert!(s.is_cancelled(taken));
@@ -1155,7 +1167,9 @@ mod tests {
         take(&mut s);
         s.reply(done, 30, NoInstant, false, &mut Wakes::new())
             .unwrap();
-        let ended = s.end(done, Outcome::Cancelled, &mut Wakes::new()).unwrap();
+        let ended = s
+            .end(done, Some(Outcome::Cancelled), &mut Wakes::new())
+            .unwrap();
         assert_eq!(ended.phase, Phase::Done);
         assert_eq!(ended.result.map(|r| r.map(|t| t.value)), Some(Ok(30)));
         let stats = s.snapshot();
@@ -1249,7 +1263,7 @@ mod tests {
         let leaves = call(&mut s, 2, &waker);
         take(&mut s);
         take(&mut s);
-        s.end(leaves, Outcome::Cancelled, &mut Wakes::new());
+        s.end(leaves, Some(Outcome::Cancelled), &mut Wakes::new());
         let mut tickets = [stays, leaves];
         assert_eq!(s.forget_cancelled(&mut tickets), 1);
         assert_eq!(tickets, [stays, Ticket::NONE]);
