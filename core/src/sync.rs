@@ -40,6 +40,13 @@ pub unsafe trait RawMutex {
     /// An unlocked lock, for `const` constructors.
     const INIT: Self;
 
+    /// Whether taking the lock again right after releasing it costs next to nothing (no
+    /// atomics). rsvp then hands a woken task's waker back to where it was kept after
+    /// waking it, in a second short lock, instead of cloning it under the first: that
+    /// saves the waker's reference counting, which is worth a lock only if the lock is
+    /// free. `false` unless a lock says so.
+    const RELOCK_IS_FREE: bool = false;
+
     /// Runs `f` while holding the lock.
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R;
 }
@@ -63,6 +70,7 @@ unsafe impl RawMutex for LocalMutex {
     const INIT: Self = Self {
         _not_sync: PhantomData,
     };
+    const RELOCK_IS_FREE: bool = true;
     #[inline(always)]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
         f()
@@ -283,12 +291,17 @@ impl<M: RawMutex, T> StateLock<M, T> {
 
     /// [`lock_wake`](Self::lock_wake) for an event that may lend a waker
     /// ([`Wakes::lend`]): it is woken by reference once the lock is released, then given
-    /// back to its home under the lock again ([`WakeRest::put_back`]).
+    /// back to its home under the lock again ([`WakeRest::put_back`]). Over a lock whose
+    /// relocking costs ([`RawMutex::RELOCK_IS_FREE`]), the lent waker is woken by value
+    /// instead, and its home makes a new clone when its task waits again.
     #[inline(always)]
     pub(crate) fn lock_lend<R>(&self, f: impl FnOnce(&mut T, &mut Wakes) -> R) -> R
     where
         T: WakeRest,
     {
+        if !M::RELOCK_IS_FREE {
+            return self.lock_wake(f);
+        }
         let mut wakes = ManuallyDrop::new(self.wakes());
         let result = self.lock(|value| f(value, &mut wakes));
         if let Some((waker, home)) = wakes.take_lent() {
