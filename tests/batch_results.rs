@@ -164,3 +164,85 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
     let report = report.borrow_mut().take().expect("serve_batches returned");
     assert_eq!((report.batches, report.panicked), (2, 1));
 }
+
+/// A handler future that panics when polled, and again when dropped.
+struct PanicsTwice;
+
+impl std::future::Future for PanicsTwice {
+    type Output = Vec<Result<i32, String>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        panic!("the handler's future fails when polled");
+    }
+}
+
+impl Drop for PanicsTwice {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("and again when dropped");
+        }
+    }
+}
+
+#[test]
+fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use futures_executor::LocalPool;
+    use futures_util::future::Either;
+    use futures_util::task::LocalSpawnExt;
+    use rsvp::batch::{BatchConfig, BatchResult};
+    use rsvp::time::ManualClock;
+    use rsvp::{CloseMode, Rpc};
+    use rsvp_tests::LocalRpc;
+
+    type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;
+    let (caller, server) = Rpc::split(Rc::new(Endpoint::new(ManualClock::new())));
+    let mut pool = LocalPool::new();
+    let first = Rc::new(Cell::new(true));
+    let served = Rc::new(RefCell::new(None));
+    let out = served.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            let config = BatchConfig::new(2, ms(100)).unwrap();
+            let report = server
+                .serve_batches(config, move |items: Vec<i32>| {
+                    if first.replace(false) {
+                        Either::Left(PanicsTwice)
+                    } else {
+                        Either::Right(async move { items.into_iter().map(Ok).collect() })
+                    }
+                })
+                .await;
+            *out.borrow_mut() = Some(report);
+        })
+        .unwrap();
+    let replies = Rc::new(RefCell::new(Vec::new()));
+    for n in [1, 2, 3, 4] {
+        let (caller, replies) = (caller.clone(), replies.clone());
+        pool.spawner()
+            .spawn_local(async move {
+                let reply = caller.call(n).await;
+                replies.borrow_mut().push((n, reply));
+            })
+            .unwrap();
+    }
+    pool.run_until_stalled();
+    caller.close(CloseMode::Drain);
+    pool.run_until_stalled();
+    assert_eq!(
+        *replies.borrow(),
+        [
+            (1, Err(CallError::Lost)),
+            (2, Err(CallError::Lost)),
+            (3, Ok(Ok(3))),
+            (4, Ok(Ok(4))),
+        ]
+    );
+    let report = served.borrow_mut().take().expect("serve_batches returned");
+    assert_eq!((report.batches, report.panicked), (2, 1));
+}

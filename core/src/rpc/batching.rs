@@ -536,7 +536,9 @@ where
             if let Some(handler) = this.running.as_mut().as_pin_mut() {
                 let polled = caught(|| handler.poll(cx));
                 let Some(polled) = polled else {
-                    this.running.set(None);
+                    // The panicked future's own drop may panic too: caught as well.
+                    let running = &mut this.running;
+                    let _ = caught(|| running.set(None));
                     this.panicked();
                     continue;
                 };
