@@ -1,9 +1,9 @@
 //! Each caller of a batch gets its own result or its own error; a handler that miscounts
 //! gives every caller of that batch an error; callers who gave up are left out.
 
-use rsvp::batch::{BatchError, WrongResultCount};
+use rsvp::batch::{BatchError, BatchReport, WrongResultCount};
 use rsvp::CallError;
-use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness};
+use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness, Reply};
 use rsvp_tests::ms;
 
 #[test]
@@ -109,8 +109,13 @@ fn a_handler_that_panics_loses_its_batch_and_the_server_goes_on() {
     assert_eq!((report.stats.lost, report.stats.replied), (2, 2));
 }
 
-#[test]
-fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
+/// Serves batches of 2 with `handler` (`serve_batches`), calls each of `calls` from its own
+/// task, then drains: each call's reply in the order they ended, and the report.
+fn serve_and_call<F, Fut>(handler: F, calls: &[i32]) -> (Vec<(i32, Reply)>, BatchReport)
+where
+    F: FnMut(Vec<i32>) -> Fut + 'static,
+    Fut: std::future::Future<Output = Vec<Result<i32, String>>> + 'static,
+{
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -129,18 +134,11 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
     pool.spawner()
         .spawn_local(async move {
             let config = BatchConfig::new(2, ms(100)).unwrap();
-            let done = server
-                .serve_batches(config, |items: Vec<i32>| async move {
-                    futures_util::future::ready(()).await;
-                    assert!(!items.contains(&13), "the handler's future fails on 13");
-                    items.into_iter().map(|n| Ok(n * 2)).collect()
-                })
-                .await;
-            *out.borrow_mut() = Some(done);
+            *out.borrow_mut() = Some(server.serve_batches(config, handler).await);
         })
         .unwrap();
     let replies = Rc::new(RefCell::new(Vec::new()));
-    for n in [1, 13, 3, 4] {
+    for &n in calls {
         let (caller, replies) = (caller.clone(), replies.clone());
         pool.spawner()
             .spawn_local(async move {
@@ -152,8 +150,22 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
     pool.run_until_stalled();
     caller.close(CloseMode::Drain);
     pool.run_until_stalled();
+    let report = report.borrow_mut().take().expect("serve_batches returned");
+    (replies.take(), report)
+}
+
+#[test]
+fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
+    let (replies, report) = serve_and_call(
+        |items: Vec<i32>| async move {
+            futures_util::future::ready(()).await;
+            assert!(!items.contains(&13), "the handler's future fails on 13");
+            items.into_iter().map(|n| Ok(n * 2)).collect()
+        },
+        &[1, 13, 3, 4],
+    );
     assert_eq!(
-        *replies.borrow(),
+        replies,
         [
             (1, Err(CallError::Lost)),
             (13, Err(CallError::Lost)),
@@ -161,7 +173,6 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
             (4, Ok(Ok(8))),
         ]
     );
-    let report = report.borrow_mut().take().expect("serve_batches returned");
     assert_eq!((report.batches, report.panicked), (2, 1));
 }
 
@@ -189,53 +200,21 @@ impl Drop for PanicsTwice {
 
 #[test]
 fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
-    use std::cell::{Cell, RefCell};
-    use std::rc::Rc;
-
-    use futures_executor::LocalPool;
     use futures_util::future::Either;
-    use futures_util::task::LocalSpawnExt;
-    use rsvp::batch::{BatchConfig, BatchResult};
-    use rsvp::time::ManualClock;
-    use rsvp::{CloseMode, Rpc};
-    use rsvp_tests::LocalRpc;
 
-    type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;
-    let (caller, server) = Rpc::split(Rc::new(Endpoint::new(ManualClock::new())));
-    let mut pool = LocalPool::new();
-    let first = Rc::new(Cell::new(true));
-    let served = Rc::new(RefCell::new(None));
-    let out = served.clone();
-    pool.spawner()
-        .spawn_local(async move {
-            let config = BatchConfig::new(2, ms(100)).unwrap();
-            let report = server
-                .serve_batches(config, move |items: Vec<i32>| {
-                    if first.replace(false) {
-                        Either::Left(PanicsTwice)
-                    } else {
-                        Either::Right(async move { items.into_iter().map(Ok).collect() })
-                    }
-                })
-                .await;
-            *out.borrow_mut() = Some(report);
-        })
-        .unwrap();
-    let replies = Rc::new(RefCell::new(Vec::new()));
-    for n in [1, 2, 3, 4] {
-        let (caller, replies) = (caller.clone(), replies.clone());
-        pool.spawner()
-            .spawn_local(async move {
-                let reply = caller.call(n).await;
-                replies.borrow_mut().push((n, reply));
-            })
-            .unwrap();
-    }
-    pool.run_until_stalled();
-    caller.close(CloseMode::Drain);
-    pool.run_until_stalled();
+    let mut first = true;
+    let (replies, report) = serve_and_call(
+        move |items: Vec<i32>| {
+            if std::mem::replace(&mut first, false) {
+                Either::Left(PanicsTwice)
+            } else {
+                Either::Right(async move { items.into_iter().map(Ok).collect() })
+            }
+        },
+        &[1, 2, 3, 4],
+    );
     assert_eq!(
-        *replies.borrow(),
+        replies,
         [
             (1, Err(CallError::Lost)),
             (2, Err(CallError::Lost)),
@@ -243,6 +222,5 @@ fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
             (4, Ok(Ok(4))),
         ]
     );
-    let report = served.borrow_mut().take().expect("serve_batches returned");
     assert_eq!((report.batches, report.panicked), (2, 1));
 }
