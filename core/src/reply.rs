@@ -181,7 +181,7 @@ enum State<Resp, I> {
 /// What became of a responder's answer ([`Slots::reply`], [`Slots::lose`]).
 #[derive(PartialEq, Eq, Debug)]
 pub(crate) enum Answer<T, I> {
-    /// Delivered; the call started at this instant.
+    /// Delivered; for a reply, with the instant its call started.
     Delivered(I),
     /// The caller's deadline had passed: the call ended with `Timeout` instead, and the
     /// answer comes back.
@@ -460,7 +460,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
 
     /// The responder dropped its handle without replying at `now`: `Taken -> Done(Lost)`,
     /// or `Done(Timeout)` if the caller's deadline has passed.
-    pub(crate) fn lose(&mut self, ticket: Ticket, now: I, wakes: &mut Wakes) -> Answer<(), I> {
+    pub(crate) fn lose(&mut self, ticket: Ticket, now: I, wakes: &mut Wakes) -> Answer<(), ()> {
         let Some(slot) = self.get(ticket) else {
             return Answer::Gone(());
         };
@@ -472,7 +472,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
         slot.state = State::Done(Err(CallError::Lost));
         slot.lend_caller(ticket.index, wakes);
-        Answer::Delivered(now)
+        Answer::Delivered(())
     }
 
     /// Whether the caller behind `ticket` stopped waiting (gave up, or was already answered).
