@@ -283,7 +283,7 @@ impl<M: RawMutex, T> StateLock<M, T> {
     where
         T: WakeRest,
     {
-        let mut wakes = ManuallyDrop::new(self.wakes());
+        let mut wakes = ManuallyDrop::new(Wakes::new());
         let result = self.lock(|value| f(value, &mut wakes));
         wake_after(self, &mut wakes);
         result
@@ -302,7 +302,7 @@ impl<M: RawMutex, T> StateLock<M, T> {
         if !M::RELOCK_IS_FREE {
             return self.lock_wake(f);
         }
-        let mut wakes = ManuallyDrop::new(self.wakes());
+        let mut wakes = ManuallyDrop::new(Wakes::new());
         let result = self.lock(|value| f(value, &mut wakes));
         if let Some((waker, home)) = wakes.take_lent() {
             waker.wake_by_ref();
@@ -314,11 +314,6 @@ impl<M: RawMutex, T> StateLock<M, T> {
             wake_after(self, &mut wakes);
         }
         result
-    }
-
-    #[inline(always)]
-    fn wakes(&self) -> Wakes {
-        Wakes::new()
     }
 }
 
