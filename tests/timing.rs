@@ -108,12 +108,32 @@ fn a_permit_call_starts_when_it_is_sent() {
 }
 
 #[test]
-fn ids_count_up_per_endpoint() {
+fn ids_count_up_per_endpoint_and_never_repeat() {
     let rpc: LocalRpc<u32, u32, 4> = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
-    let _calls: Vec<_> = (0..3).map(|i| caller.try_call(i).unwrap()).collect();
-    let ids: Vec<_> = (0..3).map(|_| server.try_recv().unwrap().1.id()).collect();
-    assert_eq!(ids, [0, 1, 2]);
+    let calls: Vec<_> = (0..3).map(|i| caller.try_call(i).unwrap()).collect();
+    let taken: Vec<_> = (0..3).map(|_| server.try_recv().unwrap()).collect();
+    let ids: Vec<_> = taken.iter().map(|(_, responder)| responder.id()).collect();
+    assert_eq!(ids, [0, 1, 2], "fresh slots count up");
+    drop(taken);
+    drop(calls);
+
+    // Reused slots, one call at a time and three at once: every id is new.
+    let mut seen: std::collections::HashSet<u64> = ids.into_iter().collect();
+    for round in 0..20 {
+        let calls: Vec<_> = (0..1 + round % 3)
+            .map(|i| caller.try_call(i).unwrap())
+            .collect();
+        while let Ok((_, responder)) = server.try_recv() {
+            assert!(
+                seen.insert(responder.id()),
+                "id {} repeated",
+                responder.id()
+            );
+        }
+        drop(calls);
+    }
+    assert_eq!(seen.len(), 3 + (0..20).map(|r| 1 + r % 3).sum::<usize>());
 }
 
 #[test]

@@ -64,7 +64,6 @@ impl Generation {
         }
     }
 
-    #[cfg(test)]
     const fn to_u64(self) -> u64 {
         (self.high as u64) << 32 | self.low as u64
     }
@@ -88,13 +87,26 @@ impl Ticket {
         index: NONE,
         generation: Generation::FIRST,
     };
+
+    /// The id of the call that holds this ticket, in an endpoint of `n` slots: the calls
+    /// through slot `i` have ids `i`, `i + n`, `i + 2n`, ... in turn, so ids count up from 0
+    /// while slots are fresh and no two calls of an endpoint share one (until a slot's
+    /// generation passes `u64::MAX / n`: centuries at any speed for a few slots, and with
+    /// 65,534 slots still months of one caller reusing one slot without a pause).
+    pub(crate) fn id(self, n: usize) -> u64 {
+        (self.generation.to_u64())
+            .wrapping_mul(n as u64)
+            .wrapping_add(u64::from(self.index))
+    }
 }
 
 /// What a responder learns about a request when it takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo<I> {
-    /// The request's id, unique per endpoint (a counter from 0).
+    /// The request's id, unique per endpoint: ids count up from 0 over the endpoint's
+    /// fresh slots, and a reused slot gives the next id of its own (slot `i` of `n` gives
+    /// `i`, `i + n`, `i + 2n`, ...).
     pub id: u64,
     /// When the caller started the call.
     pub started_at: I,
@@ -158,7 +170,11 @@ pub(crate) enum Phase {
 
 // `repr(u8)` with `Free` first: a new pool is all zero bytes (the free-list links count
 // from 1 too), so that a `static` endpoint is zero-initialised (`.bss`), not copied from
-// flash (`.data`).
+// flash (`.data`). Each phase holds only what it needs, so that a slot is as large as its
+// largest phase: for `u32` replies and 8-byte instants, 32 bytes (a reply with its three
+// instants; a taken call with its two and its deadline). With `repr(u8)` each phase's
+// fields follow the tag in the order written: the deadline's flag (`Option<I>` would
+// take 8 bytes more) sits right beside it.
 #[repr(u8)]
 enum State<Resp, I> {
     Free {
@@ -169,13 +185,82 @@ enum State<Resp, I> {
     /// only when a call turns out to hold it (sends from it, or gives it up): an unused
     /// permit is no call, so nothing is counted for it.
     Shut,
-    Queued,
-    Taken {
-        taken_at: I,
+    Queued {
+        /// Whether `deadline` is one (otherwise it is any instant).
+        bounded: bool,
+        started_at: I,
+        deadline: I,
     },
-    /// The call's result; its id and start stay in the slot (a `Timed` is made when the
-    /// caller reads it).
-    Done(Result<Replied<Resp, I>, CallError>),
+    Taken {
+        bounded: bool,
+        started_at: I,
+        taken_at: I,
+        deadline: I,
+    },
+    /// The call's reply (a `Timed` is made when the caller reads it).
+    Replied {
+        value: Resp,
+        started_at: I,
+        taken_at: I,
+        completed_at: I,
+    },
+    /// The call's error.
+    Failed(CallError),
+}
+
+/// A deadline as a [`State`] keeps it: a flag, and an instant (`started_at` when none).
+#[inline(always)]
+fn pack<I: Copy>(deadline: Option<I>, started_at: I) -> (bool, I) {
+    (deadline.is_some(), deadline.unwrap_or(started_at))
+}
+
+/// The deadline a [`State`] keeps as a flag and an instant.
+#[inline(always)]
+fn unpack<I>(bounded: bool, deadline: I) -> Option<I> {
+    bounded.then_some(deadline)
+}
+
+impl<Resp, I> State<Resp, I> {
+    /// A call queued at `started_at`, waiting until `deadline`.
+    #[inline(always)]
+    fn queued(started_at: I, deadline: Option<I>) -> Self
+    where
+        I: Copy,
+    {
+        let (bounded, deadline) = pack(deadline, started_at);
+        Self::Queued {
+            bounded,
+            started_at,
+            deadline,
+        }
+    }
+
+    /// Whether the call's result is there.
+    fn is_done(&self) -> bool {
+        matches!(self, Self::Replied { .. } | Self::Failed(_))
+    }
+
+    /// The call's result as its caller sees it (`id` is the call's), if the state holds
+    /// one.
+    #[inline]
+    fn into_result(self, id: u64) -> Option<CallResult<Resp, I>> {
+        match self {
+            Self::Replied {
+                value,
+                started_at,
+                taken_at,
+                completed_at,
+            } => Some(Ok(Timed {
+                value,
+                id,
+                started_at,
+                taken_at,
+                completed_at,
+            })),
+            Self::Failed(error) => Some(Err(error)),
+            _ => None,
+        }
+    }
 }
 
 /// What became of a responder's answer ([`Slots::reply`], [`Slots::lose`]).
@@ -190,19 +275,9 @@ pub(crate) enum Answer<T, I> {
     Gone(T),
 }
 
-/// A reply waiting for its caller.
-struct Replied<Resp, I> {
-    value: Resp,
-    taken_at: I,
-    completed_at: I,
-}
-
 struct Slot<Resp, I> {
     generation: Generation,
     state: State<Resp, I>,
-    id: u64,
-    started_at: Option<I>,
-    deadline: Option<I>,
     /// The caller's waker. It stays across reuses of the slot (a caller that calls again
     /// usually gets the same slot back), so a call re-arms it instead of cloning it.
     caller: Option<Waker>,
@@ -263,14 +338,14 @@ impl<Resp, I: Instant> Slot<Resp, I> {
     /// Whether the taken call of this slot (`index`) is past its deadline at `now`: it then
     /// ends here with `Timeout`, and its caller is woken.
     #[inline(always)]
-    fn late(&mut self, index: u16, now: I, wakes: &mut Wakes) -> bool {
-        let Some(deadline) = self.deadline else {
+    fn late(&mut self, deadline: Option<I>, index: u16, now: I, wakes: &mut Wakes) -> bool {
+        let Some(deadline) = deadline else {
             return false;
         };
         if !passed(deadline, now) {
             return false;
         }
-        self.state = State::Done(Err(CallError::Timeout));
+        self.state = State::Failed(CallError::Timeout);
         self.lend_caller(index, wakes);
         true
     }
@@ -329,9 +404,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                 Slot {
                     generation: Generation::FIRST,
                     state: State::Free { next: END },
-                    id: 0,
-                    started_at: None,
-                    deadline: None,
                     caller: None,
                     caller_armed: false,
                 }
@@ -350,7 +422,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     #[inline]
     pub(crate) fn acquire(
         &mut self,
-        id: u64,
         now: I,
         deadline: Option<I>,
         how: Acquire<'_>,
@@ -371,17 +442,15 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         if link(index) == self.free {
             self.free = next;
         }
+        let queued = State::queued(now, deadline);
         slot.state = match how {
             Acquire::Reserve => State::Reserved,
-            Acquire::Send(None) => State::Queued,
+            Acquire::Send(None) => queued,
             Acquire::Send(Some(waker)) => {
                 slot.watch(waker, wakes);
-                State::Queued
+                queued
             }
         };
-        slot.id = id;
-        slot.started_at = Some(now);
-        slot.deadline = deadline;
         Some(Ticket {
             index,
             generation: slot.generation,
@@ -394,9 +463,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     pub(crate) fn send(&mut self, ticket: Ticket, started_at: I, deadline: Option<I>) -> bool {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Reserved) => {
-                slot.state = State::Queued;
-                slot.started_at = Some(started_at);
-                slot.deadline = deadline;
+                slot.state = State::queued(started_at, deadline);
                 true
             }
             _ => false,
@@ -408,7 +475,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// that was closed meanwhile keeps its `Closed` result.
     pub(crate) fn unsend(&mut self, ticket: Ticket) {
         if let Some(slot) = self.get(ticket) {
-            if matches!(slot.state, State::Queued) {
+            if matches!(slot.state, State::Queued { .. }) {
                 slot.state = State::Reserved;
             }
         }
@@ -418,14 +485,24 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// (its caller gave up, or the endpoint closed, while it was queued).
     pub(crate) fn take(&mut self, ticket: Ticket, now: I) -> Option<RequestInfo<I>> {
         let slot = self.get(ticket)?;
-        if !matches!(slot.state, State::Queued) {
+        let State::Queued {
+            bounded,
+            started_at,
+            deadline,
+        } = slot.state
+        else {
             return None;
-        }
-        slot.state = State::Taken { taken_at: now };
+        };
+        slot.state = State::Taken {
+            bounded,
+            started_at,
+            taken_at: now,
+            deadline,
+        };
         Some(RequestInfo {
-            id: slot.id,
-            started_at: slot.started_at.unwrap_or(now),
-            deadline: slot.deadline,
+            id: ticket.id(N),
+            started_at,
+            deadline: unpack(bounded, deadline),
         })
     }
 
@@ -442,18 +519,24 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let Some(slot) = self.get(ticket) else {
             return Answer::Gone(value);
         };
-        let State::Taken { taken_at } = slot.state else {
+        let State::Taken {
+            bounded,
+            started_at,
+            taken_at,
+            deadline,
+        } = slot.state
+        else {
             return Answer::Gone(value);
         };
-        if slot.late(ticket.index, now, wakes) {
+        if slot.late(unpack(bounded, deadline), ticket.index, now, wakes) {
             return Answer::Late(value);
         }
-        let started_at = slot.started_at.unwrap_or(taken_at);
-        slot.state = State::Done(Ok(Replied {
+        slot.state = State::Replied {
             value,
+            started_at,
             taken_at,
             completed_at: now,
-        }));
+        };
         slot.lend_caller(ticket.index, wakes);
         Answer::Delivered(started_at)
     }
@@ -464,13 +547,16 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let Some(slot) = self.get(ticket) else {
             return Answer::Gone(());
         };
-        if !matches!(slot.state, State::Taken { .. }) {
+        let State::Taken {
+            bounded, deadline, ..
+        } = slot.state
+        else {
             return Answer::Gone(());
-        }
-        if slot.late(ticket.index, now, wakes) {
+        };
+        if slot.late(unpack(bounded, deadline), ticket.index, now, wakes) {
             return Answer::Late(());
         }
-        slot.state = State::Done(Err(CallError::Lost));
+        slot.state = State::Failed(CallError::Lost);
         slot.lend_caller(ticket.index, wakes);
         Answer::Delivered(())
     }
@@ -505,32 +591,12 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             // through the public API, and still an outcome rather than a hang.
             return Poll::Ready(Err(CallError::Lost));
         };
-        if !matches!(slot.state, State::Done(_)) {
+        if !slot.state.is_done() {
             slot.watch(waker, wakes);
             return Poll::Pending;
         }
-        let result = match self.free(ticket.index) {
-            State::Done(result) => result,
-            _ => unreachable!("the slot was done"),
-        };
-        Poll::Ready(self.timed(ticket.index, result))
-    }
-
-    /// A freed slot's result as its caller sees it, with the id and start the slot kept.
-    #[inline]
-    fn timed(
-        &self,
-        index: u16,
-        result: Result<Replied<Resp, I>, CallError>,
-    ) -> CallResult<Resp, I> {
-        let slot = &self.slots[usize::from(index)];
-        result.map(|replied| Timed {
-            value: replied.value,
-            id: slot.id,
-            started_at: slot.started_at.unwrap_or(replied.taken_at),
-            taken_at: replied.taken_at,
-            completed_at: replied.completed_at,
-        })
+        let result = self.free(ticket.index).into_result(ticket.id(N));
+        Poll::Ready(result.expect("the slot was done"))
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
@@ -542,15 +608,11 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             State::Free { .. } => return None,
             State::Reserved => Phase::Reserved,
             State::Shut => Phase::Shut,
-            State::Queued => Phase::Queued,
+            State::Queued { .. } => Phase::Queued,
             State::Taken { .. } => Phase::Taken,
-            State::Done(_) => Phase::Done,
+            State::Replied { .. } | State::Failed(_) => Phase::Done,
         };
-        let result = match self.free(ticket.index) {
-            State::Done(result) => Some(result),
-            _ => None,
-        };
-        Some((phase, result.map(|result| self.timed(ticket.index, result))))
+        Some((phase, self.free(ticket.index).into_result(ticket.id(N))))
     }
 
     /// A call is sent from a reserved slot after a shutdown: `Reserved` (a `Drain`
@@ -559,7 +621,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     pub(crate) fn close_reserved(&mut self, ticket: Ticket) -> bool {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Reserved | State::Shut) => {
-                slot.state = State::Done(Err(CallError::Closed));
+                slot.state = State::Failed(CallError::Closed);
                 true
             }
             _ => false,
@@ -573,8 +635,8 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         let mut closed = 0;
         for slot in &mut self.slots {
             match slot.state {
-                State::Queued => {
-                    slot.state = State::Done(Err(CallError::Closed));
+                State::Queued { .. } => {
+                    slot.state = State::Failed(CallError::Closed);
                     closed += 1;
                 }
                 State::Reserved => slot.state = State::Shut,
@@ -589,7 +651,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// O(N); only after an event that woke more than a round holds.
     pub(crate) fn wake_rest(&mut self, wakes: &mut Wakes) {
         for slot in &mut self.slots {
-            if matches!(slot.state, State::Done(_) | State::Shut) {
+            if slot.state.is_done() || matches!(slot.state, State::Shut) {
                 slot.wake_caller(wakes);
             }
         }
@@ -615,9 +677,9 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         for slot in &self.slots {
             match slot.state {
                 State::Free { .. } => continue,
-                State::Queued => o.queued += 1,
+                State::Queued { .. } => o.queued += 1,
                 State::Taken { .. } => o.taken += 1,
-                State::Reserved | State::Shut | State::Done(_) => {}
+                State::Reserved | State::Shut | State::Replied { .. } | State::Failed(_) => {}
             }
             o.in_use += 1;
         }
@@ -630,8 +692,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         self.free != END || usize::from(self.fresh) < N
     }
 
-    // Leaves `id`, `started_at` and `deadline` as they are: the next `acquire` sets them,
-    // and no ticket of the old generation reaches them.
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
         slot.caller_armed = false;
@@ -665,8 +725,8 @@ mod tests {
 
     type Pool<const N: usize> = Slots<u32, NoInstant, N>;
 
-    fn acquire<const N: usize>(p: &mut Pool<N>, id: u64) -> Ticket {
-        p.acquire(id, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+    fn acquire<const N: usize>(p: &mut Pool<N>) -> Ticket {
+        p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
             .expect("a free slot")
     }
 
@@ -698,7 +758,7 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut p = Pool::<1>::new();
 
-        let first = acquire(&mut p, 1);
+        let first = acquire(&mut p);
         assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_pending());
         p.take(first, NoInstant).unwrap();
         reply_lending(&mut p, first, 10);
@@ -711,7 +771,7 @@ mod tests {
         let clones = Arc::strong_count(&count);
 
         // The next call on the slot re-arms the same waker: no clone.
-        let second = acquire(&mut p, 2);
+        let second = acquire(&mut p);
         assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
@@ -720,7 +780,7 @@ mod tests {
         assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
-        let third = acquire(&mut p, 3);
+        let third = acquire(&mut p);
         p.take(third, NoInstant).unwrap();
         reply_lending(&mut p, third, 30);
         assert_eq!(
@@ -734,7 +794,7 @@ mod tests {
     fn a_lent_waker_goes_back_only_to_a_slot_without_one() {
         let (first, second) = (noop_waker(), noop_waker());
         let mut p = Pool::<1>::new();
-        let call = acquire(&mut p, 1);
+        let call = acquire(&mut p);
         assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_pending());
         p.take(call, NoInstant).unwrap();
         let mut wakes = Wakes::new();
@@ -747,7 +807,7 @@ mod tests {
         // Meanwhile (woken inline) the caller read its reply and called again from a task
         // whose waker the slot now holds: the lent one is handed back, to be dropped.
         assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_ready());
-        let again = acquire(&mut p, 2);
+        let again = acquire(&mut p);
         assert!(p.poll_reply(again, &second, &mut Wakes::new()).is_pending());
         assert!(p.put_back(home, lent).is_some());
         // With the slot's waker gone (lent again), it is taken back.
@@ -765,11 +825,11 @@ mod tests {
         let w = noop_waker();
         let mut p = Pool::<2>::new();
         p.set_generations(u64::MAX - 1);
-        let first = acquire(&mut p, 1);
+        let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
         assert!(p.cancel(first).is_some());
         // The same slot again, at the last generation.
-        let second = acquire(&mut p, 2);
+        let second = acquire(&mut p);
         assert_eq!(
             (second.index, second.generation.to_u64()),
             (first.index, u64::MAX)
@@ -786,10 +846,10 @@ mod tests {
         }
         // Retired, not wrapped to generation 0: the next calls get the other slot, then
         // no slot at all, and tickets of the retired slot reach nothing.
-        let third = acquire(&mut p, 3);
+        let third = acquire(&mut p);
         assert_ne!(third.index, first.index);
         assert!(p
-            .acquire(4, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+            .acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
             .is_none());
         for stale in [first, second] {
             assert!(p.take(stale, NoInstant).is_none());
@@ -819,22 +879,30 @@ mod tests {
     }
 
     #[test]
+    fn a_phase_packs_beside_its_tag() {
+        // A `u32` reply with three 8-byte instants, or a taken call's two instants and
+        // deadline: 32 bytes, the flag of the deadline and the reply in the tag's word.
+        assert_eq!(core::mem::size_of::<State<u32, u64>>(), 32);
+    }
+
+    #[test]
     fn full_round_trip_frees_the_slot() {
         let w = noop_waker();
         let mut p = Pool::<1>::new();
-        let t = acquire(&mut p, 7);
+        let t = acquire(&mut p);
+        assert_eq!(t.id(1), 0, "the first call's id");
         assert!(
-            p.acquire(8, NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+            p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
                 .is_none(),
             "only one slot"
         );
         assert!(p.poll_reply(t, &w, &mut Wakes::new()).is_pending());
         let taken = p.take(t, NoInstant).expect("queued request");
-        assert_eq!(taken.id, 7);
+        assert_eq!(taken.id, 0);
         assert!(!p.is_cancelled(t));
         p.reply(t, 42, NoInstant, &mut Wakes::new()).unwrap();
         match p.poll_reply(t, &w, &mut Wakes::new()) {
-            Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 7)),
+            Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 0)),
             other => panic!("expected the reply, got {other:?}"),
         }
         assert!(p.has_free());
@@ -845,11 +913,11 @@ mod tests {
     fn late_reply_to_a_reused_slot_is_handed_back() {
         let w = noop_waker();
         let mut p = Pool::<1>::new();
-        let first = acquire(&mut p, 1);
+        let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
         assert_eq!(p.cancel(first).map(|(phase, _)| phase), Some(Phase::Taken));
-        let second = acquire(&mut p, 2);
+        let second = acquire(&mut p);
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
         assert_eq!(
@@ -874,7 +942,7 @@ mod tests {
     #[test]
     fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
         let mut p = Pool::<2>::new();
-        let t = acquire(&mut p, 1);
+        let t = acquire(&mut p);
         assert_eq!(p.cancel(t).map(|(phase, _)| phase), Some(Phase::Queued));
         assert!(p.take(t, NoInstant).is_none());
     }
@@ -883,7 +951,7 @@ mod tests {
     fn dropped_reply_handle_gives_lost() {
         let w = noop_waker();
         let mut p = Pool::<1>::new();
-        let t = acquire(&mut p, 1);
+        let t = acquire(&mut p);
         p.take(t, NoInstant).unwrap();
         p.lose(t, NoInstant, &mut Wakes::new());
         assert!(matches!(
@@ -896,10 +964,10 @@ mod tests {
     fn close_ends_waiting_calls_but_not_taken_ones() {
         let w = noop_waker();
         let mut p = Pool::<3>::new();
-        let queued = acquire(&mut p, 1);
-        let taken = acquire(&mut p, 2);
+        let queued = acquire(&mut p);
+        let taken = acquire(&mut p);
         let reserved = p
-            .acquire(3, NoInstant, None, Acquire::Reserve, &mut Wakes::new())
+            .acquire(NoInstant, None, Acquire::Reserve, &mut Wakes::new())
             .unwrap();
         p.take(taken, NoInstant).unwrap();
         assert_eq!(
@@ -937,7 +1005,7 @@ mod tests {
     #[test]
     fn cancel_after_the_reply_arrived_returns_it_for_accounting() {
         let mut p = Pool::<1>::new();
-        let t = acquire(&mut p, 1);
+        let t = acquire(&mut p);
         p.take(t, NoInstant).unwrap();
         p.reply(t, 9, NoInstant, &mut Wakes::new()).unwrap();
         let (phase, result) = p.cancel(t).unwrap();
@@ -959,20 +1027,18 @@ mod tests {
         let w = noop_waker();
         let mut p = Pool::<4>::new();
         let mut live: std::vec::Vec<(Ticket, u64, bool)> = std::vec::Vec::new();
+        let mut ids = std::collections::HashSet::new();
         let (mut started, mut ended) = (0u64, 0u64);
         // Scaled down under miri, which interprets every step (~100x slower), not skipped.
         let steps = if cfg!(miri) { 1_000 } else { 10_000 };
         for _ in 0..steps {
             match next() % 4 {
                 0 => {
-                    if let Some(t) = p.acquire(
-                        started,
-                        NoInstant,
-                        None,
-                        Acquire::Send(None),
-                        &mut Wakes::new(),
-                    ) {
-                        live.push((t, started, false));
+                    if let Some(t) =
+                        p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+                    {
+                        assert!(ids.insert(t.id(4)), "a new id for every call");
+                        live.push((t, t.id(4), false));
                         started += 1;
                     } else {
                         assert_eq!(live.len(), 4, "Full only when every slot is held");

@@ -132,7 +132,6 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     /// otherwise.
     ring: R,
     stats: Stats,
-    next_id: u64,
     closed: bool,
     callers: usize,
     servers: usize,
@@ -157,7 +156,6 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             slots: Slots::new(),
             ring,
             stats: Stats::new(),
-            next_id: 0,
             closed: false,
             callers: 0,
             servers: 0,
@@ -200,7 +198,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         self.closed
     }
 
-    /// Takes a free slot for a new call, with the next id.
+    /// Takes a free slot for a new call.
     #[inline]
     fn acquire(
         &mut self,
@@ -209,11 +207,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         how: Acquire<'_>,
         wakes: &mut Wakes,
     ) -> Option<Ticket> {
-        let ticket = self
-            .slots
-            .acquire(self.next_id, now, deadline, how, wakes)?;
-        self.next_id += 1;
-        Some(ticket)
+        self.slots.acquire(now, deadline, how, wakes)
     }
 
     /// Starts a call of `req`: in the slot `held` (reserved by a permit, or by a call that
