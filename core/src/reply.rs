@@ -88,6 +88,11 @@ impl Ticket {
         generation: Generation::FIRST,
     };
 
+    /// The slot it names.
+    pub(crate) fn slot(self) -> u16 {
+        self.index
+    }
+
     /// The id of the call that holds this ticket, in an endpoint of `n` slots: the calls
     /// through slot `i` have ids `i`, `i + n`, `i + 2n`, ... in turn, so ids count up from 0
     /// while slots are fresh and no two calls of an endpoint share one (until a slot's
@@ -410,6 +415,14 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             }; N],
             free: END,
             fresh: 0,
+        }
+    }
+
+    /// The ticket of the call holding slot `index` now (if one does).
+    pub(crate) fn ticket(&self, index: u16) -> Ticket {
+        Ticket {
+            index,
+            generation: self.slots[usize::from(index)].generation,
         }
     }
 

@@ -158,8 +158,8 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
                 while queue.try_recv().is_ok() {}
             }
         } else if mode == CloseMode::Fail {
-            while let Popped::Next(env) = self.state.lock(|s| s.pop()) {
-                drop(env);
+            while let Popped::Next { req, .. } = self.state.lock(|s| s.pop()) {
+                drop(req);
             }
         }
         closed
@@ -233,7 +233,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
                 match next {
                     Next::Done => return Poll::Ready(Some(taken)),
                     // Ended by a shutdown while queued: skipped, and dropped outside the lock.
-                    Next::Stale(env) => drop(env),
+                    Next::Stale(req) => drop(req),
                     Next::Empty => return Poll::Pending,
                     Next::Closed => return Poll::Ready(None),
                     Next::Outside => break,

@@ -106,7 +106,7 @@ pub(super) enum Next<Req> {
     Done,
     /// The next request's call had ended while it was queued: drop it outside the lock
     /// and ask again.
-    Stale(Envelope<Req>),
+    Stale(Req),
     /// Nothing queued: the server's waker (if any) waits for a request.
     Empty,
     /// Nothing queued, and nothing will come.
@@ -122,7 +122,7 @@ pub(super) struct Ended<Req, Resp, I> {
     /// The result that had arrived, if any (it was counted when it arrived).
     pub(super) result: Option<CallResult<Resp, I>>,
     /// Its request, if it was still in the ring.
-    pub(super) removed: Option<Envelope<Req>>,
+    pub(super) removed: Option<Req>,
 }
 
 /// The endpoint's state: see the [module docs](self).
@@ -274,7 +274,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 ticket
             }
         };
-        match self.ring.push(Envelope { req, ticket }, wakes) {
+        match self.ring.push(req, ticket, wakes) {
             Ok(()) => Start::Queued(ticket),
             Err(env) => Start::Deliver(env),
         }
@@ -385,7 +385,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             (_, Some(outcome)) => self.stats.record(outcome, None),
         }
         let removed = match phase {
-            Phase::Queued => self.ring.remove(ticket),
+            Phase::Queued => self.ring.remove(ticket.slot()),
             _ => None,
         };
         Some(Ended {
@@ -413,11 +413,12 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     {
         while *taken < limit {
             match self.ring.pop() {
-                Popped::Next(env) => {
-                    let Some(info) = self.slots.take(env.ticket, now) else {
-                        return Next::Stale(env);
+                Popped::Next { req, slot } => {
+                    let ticket = self.slots.ticket(slot);
+                    let Some(info) = self.slots.take(ticket, now) else {
+                        return Next::Stale(req);
                     };
-                    take(env.req, env.ticket, info);
+                    take(req, ticket, info);
                     *taken += 1;
                 }
                 Popped::Empty if *taken > 0 => break,
@@ -574,7 +575,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 // The call the set waited for has its slot: the wake-up was used.
                 self.slot_waiters.unregister(waiter.key, wakes);
                 let req = call.req.take().expect("unsent");
-                if self.ring.push(Envelope { req, ticket }, wakes).is_err() {
+                if self.ring.push(req, ticket, wakes).is_err() {
                     unreachable!("a ring inside the lock takes every request")
                 }
                 call.ticket = Some(ticket);
@@ -1127,7 +1128,7 @@ mod tests {
             .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
             .unwrap();
         assert_eq!(ended.phase, Phase::Queued);
-        assert_eq!(ended.removed.map(|env| env.req), Some(1));
+        assert_eq!(ended.removed, Some(1));
         assert!(s
             .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
             .is_none());
@@ -1188,7 +1189,7 @@ mod tests {
         // The stale request is still in the ring: handed back to be dropped, then Closed.
         let mut n = 0;
         let next = take_ignoring(&mut s, &mut n);
-        assert!(matches!(next, Next::Stale(env) if env.req == 2));
+        assert!(matches!(next, Next::Stale(2)));
         let next = take_ignoring(&mut s, &mut n);
         assert!(matches!(next, Next::Closed));
         // Work in progress finishes.

@@ -65,12 +65,14 @@ pub struct InlineQueue;
 pub trait Ring<Req>: super::sealed::Sealed {
     /// Whether requests wait inside the lock (every [`push`](Self::push) succeeds).
     const INSIDE: bool;
-    /// Queues a request, or hands it back to go through the queue outside the lock.
-    fn push(&mut self, env: Envelope<Req>, wakes: &mut Wakes) -> Result<(), Envelope<Req>>;
+    /// Queues the request of the call holding `ticket`, or hands it back to go through the
+    /// queue outside the lock.
+    fn push(&mut self, req: Req, ticket: Ticket, wakes: &mut Wakes) -> Result<(), Envelope<Req>>;
     /// The next queued request.
     fn pop(&mut self) -> Popped<Req>;
-    /// Takes the request of `ticket` out (its caller gave up while it was queued).
-    fn remove(&mut self, ticket: Ticket) -> Option<Envelope<Req>>;
+    /// Takes the request of the call in slot `slot` out (its caller gave up while it was
+    /// queued).
+    fn remove(&mut self, slot: u16) -> Option<Req>;
     /// `waker`'s task waits for a request.
     fn register(&mut self, waker: &Waker, wakes: &mut Wakes);
     /// Wakes the tasks waiting for a request (shutdown, or a second round).
@@ -82,8 +84,10 @@ pub trait Ring<Req>: super::sealed::Sealed {
 /// What [`Ring::pop`] found.
 #[doc(hidden)]
 pub enum Popped<Req> {
-    /// The next request.
-    Next(Envelope<Req>),
+    /// The next request, and the slot of its call. Its ticket is the slot's current one:
+    /// a slot has at most one request in the ring, taken out when its call ends, so the
+    /// request is stale only if the slot is no longer `Queued` (after a `Fail` shutdown).
+    Next { req: Req, slot: u16 },
     /// Nothing is queued.
     Empty,
     /// Requests wait in the queue outside the lock.
@@ -94,8 +98,9 @@ pub enum Popped<Req> {
 #[doc(hidden)]
 pub struct InlineRing<Req, const N: usize> {
     /// Holds the requests of calls that are queued, in order, plus, for a moment after a
-    /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken).
-    ring: QueueState<Envelope<Req>, N>,
+    /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken). Each
+    /// with its slot, not its whole ticket (12 bytes): see [`Popped::Next`].
+    ring: QueueState<(Req, u16), N>,
     /// The waker of the first server that waited (usually the only one), kept across its
     /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
     server: Option<Waker>,
@@ -113,8 +118,8 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     // Inlined so that the envelope is written once, in its ring entry: built by the caller
     // and copied in, its narrow stores made the wide copy stall (store forwarding).
     #[inline(always)]
-    fn push(&mut self, env: Envelope<Req>, wakes: &mut Wakes) -> Result<(), Envelope<Req>> {
-        if self.ring.push(env).is_err() {
+    fn push(&mut self, req: Req, ticket: Ticket, wakes: &mut Wakes) -> Result<(), Envelope<Req>> {
+        if self.ring.push((req, ticket.slot())).is_err() {
             // Each queued call holds one of the `N` slots, and the ring has `N` places.
             unreachable!("the inline queue has a place for every reply slot")
         }
@@ -129,13 +134,15 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     #[inline]
     fn pop(&mut self) -> Popped<Req> {
         match self.ring.pop() {
-            Ok(env) => Popped::Next(env),
+            Ok((req, slot)) => Popped::Next { req, slot },
             Err(_) => Popped::Empty,
         }
     }
 
-    fn remove(&mut self, ticket: Ticket) -> Option<Envelope<Req>> {
-        self.ring.remove(&mut |env| env.ticket == ticket)
+    fn remove(&mut self, slot: u16) -> Option<Req> {
+        self.ring
+            .remove(&mut |(_, s)| *s == slot)
+            .map(|(req, _)| req)
     }
 
     #[inline]
@@ -185,8 +192,8 @@ impl<Req> Ring<Req> for Outside {
     const INSIDE: bool = false;
 
     #[inline]
-    fn push(&mut self, env: Envelope<Req>, _: &mut Wakes) -> Result<(), Envelope<Req>> {
-        Err(env)
+    fn push(&mut self, req: Req, ticket: Ticket, _: &mut Wakes) -> Result<(), Envelope<Req>> {
+        Err(Envelope { req, ticket })
     }
 
     #[inline]
@@ -194,7 +201,7 @@ impl<Req> Ring<Req> for Outside {
         Popped::Outside
     }
 
-    fn remove(&mut self, _: Ticket) -> Option<Envelope<Req>> {
+    fn remove(&mut self, _: u16) -> Option<Req> {
         None
     }
 
