@@ -227,7 +227,11 @@ impl Histogram {
 
     /// Adds one latency.
     pub fn record(&mut self, latency: Duration) {
-        let nanos = saturating_nanos(latency);
+        self.record_nanos(saturating_nanos(latency));
+    }
+
+    /// Adds one latency, in nanoseconds.
+    pub(crate) fn record_nanos(&mut self, nanos: u64) {
         let bucket = &mut self.buckets[bucket_of(nanos)];
         *bucket = bucket.saturating_add(1);
         self.count = self.count.saturating_add(1);
@@ -347,10 +351,15 @@ impl Stats {
     /// A reply without a latency (no clock, see [`NoClock`](crate::time::NoClock)) is
     /// counted but not timed.
     pub fn record(&mut self, outcome: Outcome, latency: Option<Duration>) {
+        self.record_nanos(outcome, latency.map(saturating_nanos));
+    }
+
+    /// [`record`](Self::record) with the latency in nanoseconds.
+    pub(crate) fn record_nanos(&mut self, outcome: Outcome, latency: Option<u64>) {
         let count = &mut self.counts[outcome.index()];
         *count = count.saturating_add(1);
-        if let (Outcome::Replied, Some(latency)) = (outcome, latency) {
-            self.latency.record(latency);
+        if let (Outcome::Replied, Some(nanos)) = (outcome, latency) {
+            self.latency.record_nanos(nanos);
         }
     }
 

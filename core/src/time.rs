@@ -40,6 +40,14 @@ pub trait Instant: Copy + Ord + Debug {
 
     /// How long after `earlier` this instant is; zero if it is not after it.
     fn saturating_duration_since(self, earlier: Self) -> Duration;
+
+    /// [`saturating_duration_since`](Self::saturating_duration_since) in nanoseconds,
+    /// saturating at `u64::MAX` (584 years): how the endpoint times each reply for its
+    /// statistics. An instant that counts ticks can give it without the 64-bit division
+    /// a `Duration` costs on a 32-bit target, as embassy-time's does.
+    fn nanos_since(self, earlier: Self) -> u64 {
+        u64::try_from(self.saturating_duration_since(earlier).as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 /// Something that tells the time.
@@ -157,14 +165,119 @@ impl Clock for StdClock {
 #[cfg(feature = "embassy-time")]
 impl Instant for embassy_time::Instant {
     fn checked_add(self, duration: Duration) -> Option<Self> {
-        // u128 so that a huge timeout becomes `None` ("never") instead of overflowing the
-        // multiplication inside embassy-time's own conversion.
-        let hz = u128::from(embassy_time::TICK_HZ);
-        let ticks = (duration.as_nanos() * hz).div_ceil(1_000_000_000);
-        let ticks = embassy_time::Duration::from_ticks(u64::try_from(ticks).ok()?);
-        embassy_time::Instant::checked_add(&self, ticks)
+        // A timeout too large for a tick count is `None` ("never").
+        let ticks = embassy_ticks::from_duration(duration)?;
+        embassy_time::Instant::checked_add(&self, embassy_time::Duration::from_ticks(ticks))
     }
     fn saturating_duration_since(self, earlier: Self) -> Duration {
         embassy_time::Instant::saturating_duration_since(&self, earlier).into()
+    }
+    fn nanos_since(self, earlier: Self) -> u64 {
+        embassy_ticks::to_nanos(self.as_ticks().saturating_sub(earlier.as_ticks()))
+    }
+}
+
+/// Ticks of embassy-time and nanoseconds, converted with no 64-bit division at the usual
+/// tick rates (those whose ratio to 1 GHz, reduced, fits in 32 bits, as 1 MHz, 32.768 kHz
+/// or 1 kHz do): a 32-bit target would call a 64-bit division routine (0.9 KiB, and slow)
+/// on every timed call and every reply.
+#[cfg(feature = "embassy-time")]
+mod embassy_ticks {
+    use core::time::Duration;
+
+    use embassy_time::TICK_HZ;
+
+    /// `ticks` of embassy-time in nanoseconds, saturating.
+    pub(super) fn to_nanos(ticks: u64) -> u64 {
+        to_nanos_at::<TICK_HZ>(ticks)
+    }
+
+    /// The ticks of embassy-time in `d`, rounded up; `None` if they overflow a `u64`.
+    pub(super) fn from_duration(d: Duration) -> Option<u64> {
+        from_duration_at::<TICK_HZ>(d)
+    }
+
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+    const fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+
+    /// `(ticks, nanos)`: `HZ`'s ratio to 1 GHz, reduced.
+    const fn ratio<const HZ: u64>() -> (u64, u64) {
+        let g = gcd(NANOS_PER_SEC, HZ);
+        (HZ / g, NANOS_PER_SEC / g)
+    }
+
+    /// Divides only by the reduced tick count: 1 at 1 MHz, 64 at 32.768 kHz (a shift).
+    fn to_nanos_at<const HZ: u64>(ticks: u64) -> u64 {
+        let (t, n) = const { ratio::<HZ>() };
+        // Whole multiples of `t` first, so that only a product that truly overflows
+        // saturates: `r * n < t * n`, which fits for any tick rate below 18 GHz.
+        let (q, r) = (ticks / t, ticks % t);
+        q.saturating_mul(n).saturating_add(r * n / t)
+    }
+
+    fn from_duration_at<const HZ: u64>(d: Duration) -> Option<u64> {
+        let (t, n) = const { ratio::<HZ>() };
+        let whole = d.as_secs().checked_mul(HZ)?;
+        let sub = d.subsec_nanos();
+        // `sub * t / n` rounded up, split at whole multiples of `n` so that each product
+        // stays below `t * n`: in 32 bits when that fits.
+        let part = if t * n <= u32::MAX as u64 {
+            let (t, n) = (t as u32, n as u32);
+            u64::from(sub / n * t + (sub % n * t).div_ceil(n))
+        } else {
+            (u64::from(sub) * t).div_ceil(n)
+        };
+        whole.checked_add(part)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn check<const HZ: u64>() {
+            let hz = u128::from(HZ);
+            let durations = [
+                0u64,
+                1,
+                999,
+                1_000,
+                1_001,
+                30_517,
+                999_999_999,
+                1_000_000_000,
+            ];
+            for nanos in durations.into_iter().chain([123_456_789_012, 1 << 50]) {
+                let exact = (u128::from(nanos) * hz).div_ceil(1_000_000_000);
+                let got = from_duration_at::<HZ>(Duration::from_nanos(nanos));
+                assert_eq!(got.map(u128::from), Some(exact), "{nanos} ns at {HZ} Hz");
+            }
+            assert_eq!(from_duration_at::<HZ>(Duration::MAX), None, "{HZ} Hz");
+            for ticks in [0u64, 1, 7, 32_768, 1_000_000, 1 << 40, 1 << 60, u64::MAX] {
+                let exact = (u128::from(ticks) * 1_000_000_000 / hz).min(u128::from(u64::MAX));
+                assert_eq!(
+                    u128::from(to_nanos_at::<HZ>(ticks)),
+                    exact,
+                    "{ticks} at {HZ} Hz"
+                );
+            }
+        }
+
+        #[test]
+        fn conversions_round_as_exact_arithmetic_does_at_every_tick_rate() {
+            check::<1_000_000>();
+            check::<32_768>();
+            check::<1_000>();
+            check::<1_000_000_000>();
+            check::<48_000_000>();
+            check::<3>(); // coprime with 10^9: the 64-bit path
+            check::<TICK_HZ>();
+        }
     }
 }

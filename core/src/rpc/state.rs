@@ -454,8 +454,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     ) -> Result<(), Resp> {
         match self.slots.reply(ticket, value, now, wakes) {
             Answer::Delivered(started_at) => {
-                let latency = measures_time.then(|| now.saturating_duration_since(started_at));
-                self.stats.record(Outcome::Replied, latency);
+                let latency = measures_time.then(|| now.nanos_since(started_at));
+                self.stats.record_nanos(Outcome::Replied, latency);
                 Ok(())
             }
             Answer::Late(value) => {
