@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rsvp::batch::{BatchConfig, BatchJob, BatchResult, ManyCall};
 use rsvp::lock::LocalMutex;
+use rsvp::rpc::With;
 use rsvp::{Caller, Rpc};
 
 use crate::contenders::{Local, RsvpLocal};
@@ -52,7 +53,7 @@ impl rsvp::time::Timer for Frozen {
     }
 }
 
-type BatchRpc = Rpc<u64, BatchResult<u64, Infallible>, LocalMutex, Frozen, 64>;
+type BatchRpc = Rpc<u64, BatchResult<u64, Infallible>, 64, With<LocalMutex, Frozen>>;
 
 /// The batch sizes measured; 0 stands for plain calls (no batching).
 pub(crate) const SIZES: [usize; 4] = [0, 1, 8, 32];

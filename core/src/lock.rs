@@ -17,13 +17,14 @@
 //! # #[cfg(feature = "std")]
 //! # fn main() {
 //! use rsvp::lock::{LocalMutex, StdMutex};
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
 //! // Shared between threads: a `static` endpoint behind a thread-safe lock.
-//! static SHARED: Rpc<u32, u32, StdMutex, NoClock, 4> = Rpc::new(NoClock);
+//! static SHARED: Rpc<u32, u32, 4, With<StdMutex, NoClock>> = Rpc::new(NoClock);
 //! // On one thread: no atomics at all.
-//! let local: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+//! let local: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 //! assert_eq!(SHARED.capacity(), local.capacity());
 //! # }
 //! # #[cfg(not(feature = "std"))]

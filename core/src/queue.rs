@@ -9,10 +9,11 @@
 //! ```
 //! use rsvp::lock::LocalMutex;
 //! use rsvp::queue::{Envelope, Queue};
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
-//! let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, Queue<LocalMutex, Envelope<u32>, 4>> =
+//! let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, Queue<LocalMutex, Envelope<u32>, 4>>> =
 //!     Rpc::with_queue(Queue::new(), NoClock);
 //! let (caller, server) = Rpc::split(&rpc);
 //! let call = caller.try_call(20).unwrap();

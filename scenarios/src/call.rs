@@ -9,13 +9,14 @@
 use futures_util::future::{join, join4};
 use rsvp::batch::ManyCall;
 use rsvp::queue::TryRecvError;
+use rsvp::rpc::With;
 use rsvp::{CallError, CloseMode, Rpc, TryCallError};
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
 /// The endpoint every call scenario uses: `u32` requests and replies, `N` slots.
 pub(crate) type Endpoint<H, const N: usize> =
-    Rpc<u32, u32, <H as Harness>::Mutex, <H as Harness>::Clock, N>;
+    Rpc<u32, u32, N, With<<H as Harness>::Mutex, <H as Harness>::Clock>>;
 
 /// One call with a (long) timeout is answered: the reply arrives, the responder saw the
 /// request and its deadline, and the stats count one `Replied`.

@@ -108,10 +108,11 @@ impl fmt::Display for BatchReport {
 /// use core::time::Duration;
 /// use rsvp::batch::{BatchConfig, BatchJob, BatchResult};
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::ManualClock;
 /// use rsvp::{CloseMode, Rpc};
 ///
-/// type Doubler = Rpc<u64, BatchResult<u64, ()>, LocalMutex, ManualClock, 8>;
+/// type Doubler = Rpc<u64, BatchResult<u64, ()>, 8, With<LocalMutex, ManualClock>>;
 /// let rpc = Doubler::new(ManualClock::new());
 /// let (caller, server) = Rpc::split(&rpc);
 /// let config = BatchConfig::new(2, Duration::from_millis(10)).unwrap();

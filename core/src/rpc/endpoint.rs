@@ -7,13 +7,15 @@
 use core::task::{Context, Poll};
 
 use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
-use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Ring, Transport};
-use super::{Caller, CloseMode, Endpoint, GiveUp, ManyCall, Role, Server, Started};
+use super::transport::{DefaultQueue, Envelope, Popped, Ring, Transport};
+use super::{
+    Caller, CloseMode, Endpoint, GiveUp, InstantOf, Kind, ManyCall, Role, Server, Started,
+};
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
 use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::sync::{RawMutex, StateLock};
+use crate::sync::StateLock;
 use crate::time::Clock;
 
 /// Keeps what it holds on cache lines of its own, so that a thread working on one part of
@@ -36,20 +38,29 @@ impl<T> core::ops::Deref for CacheLines<T> {
     }
 }
 
-type State<Req, Resp, C, Q, const N: usize> =
-    EndpointState<Req, Resp, <C as Clock>::Instant, <Q as Transport<Req, N>>::Ring, N>;
+type State<Req, Resp, K, const N: usize> = EndpointState<
+    Req,
+    Resp,
+    <<K as Kind<Req, N>>::Clock as Clock>::Instant,
+    <<K as Kind<Req, N>>::Queue as Transport<Req, N>>::Ring,
+    N,
+>;
 
 /// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
 /// (queued or being worked on) at once.
+///
+/// `K` is its [`Kind`]: the lock, the clock and the request queue it is built from,
+/// usually named as [`With<M, C, Q>`](super::With):
 ///
 /// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::lock::LocalMutex) for
 ///   one thread, [`StdMutex`](crate::lock::StdMutex) or
 ///   [`CriticalSectionMutex`](crate::lock::CriticalSectionMutex) across threads.
 /// - `C` is the clock (and, for timeouts, the [`Timer`](crate::time::Timer)).
-/// - `Q` is the request queue: by default [`InlineQueue`], rsvp's ring inside the
-///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)),
-///   such as rsvp's separate [`Queue`](crate::queue::Queue), which suits a lock that
-///   threads contend for (see [`InlineQueue`]).
+/// - `Q` is the request queue: by default [`InlineQueue`](crate::queue::InlineQueue),
+///   rsvp's ring inside the endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s
+///   ([`with_queue`](Self::with_queue)), such as rsvp's separate
+///   [`Queue`](crate::queue::Queue), which suits a lock that threads contend for (see
+///   [`InlineQueue`](crate::queue::InlineQueue)).
 ///
 /// It allocates nothing per call and can live in a `static`. Without `alloc` it never
 /// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
@@ -57,10 +68,11 @@ type State<Req, Resp, C, Q, const N: usize> =
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
 ///
-/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 /// let (caller, server) = Rpc::split(&rpc);
 /// # futures_executor::block_on(async {
 /// let call = caller.try_call(21).unwrap();
@@ -69,49 +81,46 @@ type State<Req, Resp, C, Q, const N: usize> =
 /// assert_eq!(call.await, Ok(42));
 /// # });
 /// ```
-pub struct Rpc<Req, Resp, M, C, const N: usize, Q = InlineQueue>
+pub struct Rpc<Req, Resp, const N: usize, K>
 where
-    M: RawMutex,
-    C: Clock,
-    Q: Transport<Req, N>,
+    K: Kind<Req, N>,
 {
-    state: CacheLines<StateLock<M, State<Req, Resp, C, Q, N>>>,
-    queue: CacheLines<Q>,
-    clock: C,
+    state: CacheLines<StateLock<K::Lock, State<Req, Resp, K, N>>>,
+    queue: CacheLines<K::Queue>,
+    clock: K::Clock,
 }
 
-impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+impl<Req, Resp, const N: usize, K> Rpc<Req, Resp, N, K>
 where
-    M: RawMutex,
-    C: Clock,
-    Q: DefaultQueue<Req, N>,
+    K: Kind<Req, N>,
+    K::Queue: DefaultQueue<Req, N>,
 {
-    /// An endpoint over rsvp's own queue ([`InlineQueue`] unless `Q` names rsvp's
-    /// [`Queue`](crate::queue::Queue)), usable in a `static`.
+    /// An endpoint over rsvp's own queue ([`InlineQueue`](crate::queue::InlineQueue)
+    /// unless the kind names rsvp's [`Queue`](crate::queue::Queue)), usable in a `static`.
     #[inline(always)]
-    pub const fn new(clock: C) -> Self {
-        Self::with_queue(Q::NEW, clock)
+    pub const fn new(clock: K::Clock) -> Self {
+        Self::with_queue(<K::Queue as DefaultQueue<Req, N>>::NEW, clock)
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
-    Rpc<Req, Resp, M, C, N, Q>
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
     /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
     /// requests, callers wait for room in it (and `try_call` says `Full`).
     // Inlined, with the state made at compile time: built through a chain of calls at
     // run time, its copies cost kilobytes of stack (thumbv6m, opt-level "s").
     #[inline(always)]
-    pub const fn with_queue(queue: Q, clock: C) -> Self {
+    pub const fn with_queue(queue: K::Queue, clock: K::Clock) -> Self {
         Self {
-            state: CacheLines(StateLock::new(const { EndpointState::new(Q::RING) })),
+            state: CacheLines(StateLock::new(
+                const { EndpointState::new(<K::Queue as Transport<Req, N>>::RING) },
+            )),
             queue: CacheLines(queue),
             clock,
         }
     }
 
     /// The clock the endpoint stamps calls with.
-    pub fn clock(&self) -> &C {
+    pub fn clock(&self) -> &K::Clock {
         &self.clock
     }
 
@@ -165,7 +174,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         closed
     }
 
-    fn now(&self) -> C::Instant {
+    fn now(&self) -> <K::Clock as Clock>::Instant {
         self.clock.now()
     }
 
@@ -182,7 +191,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         &self,
         ticket: Ticket,
         outcome: Option<Outcome>,
-    ) -> Option<Ended<Req, Resp, C::Instant>> {
+    ) -> Option<Ended<Req, Resp, InstantOf<Self>>> {
         let ended = self
             .state
             .lock_wake(|s, wakes| s.end(ticket, outcome, wakes))?;
@@ -218,13 +227,13 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         take: &mut F,
     ) -> Poll<Option<usize>>
     where
-        F: FnMut(Req, Ticket, RequestInfo<C::Instant>),
+        F: FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     {
         let now = self.now();
         let limit = limit.max(1);
         let mut taken = 0;
         // Known at compile time: a queue outside the lock is read without locking first.
-        if <Q::Ring as Ring<Req>>::INSIDE {
+        if <<K::Queue as Transport<Req, N>>::Ring as Ring<Req>>::INSIDE {
             loop {
                 let waker = cx.as_ref().map(|cx| cx.waker());
                 let next = self
@@ -268,22 +277,14 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> super::sealed::Sealed
-    for Rpc<Req, Resp, M, C, N, Q>
-{
-}
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> super::sealed::Sealed for Rpc<Req, Resp, N, K> {}
 
-impl<Req, Resp, M, C, const N: usize, Q> Endpoint for Rpc<Req, Resp, M, C, N, Q>
-where
-    M: RawMutex,
-    C: Clock,
-    Q: Transport<Req, N>,
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, K> {
     type Req = Req;
     type Resp = Resp;
-    type Clock = C;
+    type Clock = K::Clock;
 
-    fn endpoint_clock(&self) -> &C {
+    fn endpoint_clock(&self) -> &K::Clock {
         &self.clock
     }
 
@@ -316,8 +317,8 @@ where
     fn try_start(
         &self,
         req: Req,
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
     ) -> Result<Ticket, TryCallError<Req>> {
         let started = self
             .state
@@ -382,8 +383,8 @@ where
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
         waiting: &mut Option<usize>,
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Started, CallError>> {
         loop {
             let body = req.take().expect("CallFuture polled after it completed");
@@ -438,12 +439,12 @@ where
         &self,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<CallResult<Resp, C::Instant>> {
+    ) -> Poll<CallResult<Resp, InstantOf<Self>>> {
         self.state
             .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), wakes))
     }
 
-    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
+    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, InstantOf<Self>>> {
         let outcome = match why {
             GiveUp::Timeout => Some(Outcome::Timeout),
             GiveUp::Dropped => Some(Outcome::Cancelled),
@@ -457,7 +458,7 @@ where
     fn poll_recv(
         &self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
+    ) -> Poll<Option<(Req, Ticket, RequestInfo<InstantOf<Self>>)>> {
         let mut next = None;
         let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
@@ -465,7 +466,7 @@ where
         taken.map(|taken| taken.and(next))
     }
 
-    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
         let mut next = None;
         let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
@@ -481,7 +482,7 @@ where
         &self,
         cx: &mut Context<'_>,
         limit: usize,
-        take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
+        take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>> {
         self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
             take(req, ticket, info)
@@ -490,14 +491,22 @@ where
 
     fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
-        self.state
-            .lock_lend(|s, wakes| s.reply(ticket, value, now, C::MEASURES_TIME, wakes))
+        self.state.lock_lend(|s, wakes| {
+            s.reply(
+                ticket,
+                value,
+                now,
+                <K::Clock as Clock>::MEASURES_TIME,
+                wakes,
+            )
+        })
     }
 
     fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
         let now = self.now();
-        self.state
-            .lock_lend(|s, wakes| s.reply_set(replies, now, C::MEASURES_TIME, wakes))
+        self.state.lock_lend(|s, wakes| {
+            s.reply_set(replies, now, <K::Clock as Clock>::MEASURES_TIME, wakes)
+        })
     }
 
     fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
@@ -508,8 +517,8 @@ where
         &self,
         cx: &mut Context<'_>,
         calls: &mut [ManyCall<Req, Resp>],
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
         waiting: &mut Option<usize>,
     ) -> usize {
         let waiter = Waiter {
@@ -566,9 +575,7 @@ where
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> core::fmt::Debug
-    for Rpc<Req, Resp, M, C, N, Q>
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> core::fmt::Debug for Rpc<Req, Resp, N, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Rpc")
             .field("capacity", &N)
@@ -588,7 +595,8 @@ mod tests {
     use std::task::{Context, Poll, Wake, Waker};
 
     use super::*;
-    use crate::sync::LocalMutex;
+    use crate::rpc::With;
+    use crate::sync::{LocalMutex, RawMutex};
     use crate::time::NoClock;
 
     /// A waker that counts its wake-ups.
@@ -601,7 +609,7 @@ mod tests {
     }
 
     fn round_trips<M: RawMutex>() {
-        let rpc: Rpc<u32, u32, M, NoClock, 2> = Rpc::new(NoClock);
+        let rpc: Rpc<u32, u32, 2, With<M, NoClock>> = Rpc::new(NoClock);
         let (caller, server) = Rpc::split(&rpc);
         let count = Arc::new(Count(0.into()));
         let waker = Waker::from(count.clone());

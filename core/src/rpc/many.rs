@@ -14,10 +14,11 @@
 //! use std::sync::Arc;
 //! use rsvp::batch::ManyCall;
 //! use rsvp::lock::StdMutex;
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
-//! let rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 8>> = Arc::new(Rpc::new(NoClock));
+//! let rpc: Arc<Rpc<u32, u32, 8, With<StdMutex, NoClock>>> = Arc::new(Rpc::new(NoClock));
 //! let (caller, server) = Rpc::split(rpc);
 //! let responder = std::thread::spawn(move || {
 //!     futures_executor::block_on(async {

@@ -49,6 +49,7 @@ use crate::time::Clock;
 pub(crate) mod batching;
 mod caller;
 mod endpoint;
+mod kind;
 pub(crate) mod many;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -60,6 +61,7 @@ pub(crate) mod transport;
 pub use crate::reply::{RequestInfo, Ticket, Timed};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
 pub use endpoint::Rpc;
+pub use kind::{Kind, With};
 use many::ManyCall;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -267,9 +269,12 @@ mod tests {
     fn assert_send<T: Send>() {}
     fn assert_sync<T: Sync>() {}
 
+    /// Rsvp's separate queue of `u32` requests, behind the thread-safe lock.
+    type SharedQueue<const N: usize> = Queue<StdMutex, Envelope<u32>, N>;
+
     #[test]
     fn flavours_have_the_right_auto_traits() {
-        type Shared = Rpc<u32, u32, StdMutex, StdClock, 4>;
+        type Shared = Rpc<u32, u32, 4, With<StdMutex, StdClock>>;
         assert_sync::<Shared>();
         assert_send::<Caller<Arc<Shared>>>();
         assert_sync::<Caller<Arc<Shared>>>();
@@ -277,23 +282,22 @@ mod tests {
         assert_send::<Responder<Arc<Shared>>>();
         assert_send::<CallFuture<&'static Shared>>();
         // The single-thread flavour may move to another thread as a whole, but not be shared.
-        assert_send::<Rpc<u32, u32, LocalMutex, StdClock, 4>>();
+        assert_send::<Rpc<u32, u32, 4, With<LocalMutex, StdClock>>>();
     }
 
     #[test]
     fn the_default_queue_is_inline_and_rsvps_queue_can_be_named() {
         // Assignments that compile only if `new` makes the named queue.
-        let _: Rpc<u32, u32, StdMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
-        let _: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
-        let _: Rpc<u32, u32, StdMutex, NoClock, 4, Queue<StdMutex, Envelope<u32>, 4>> =
-            Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<StdMutex, NoClock, InlineQueue>> = Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue>> = Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<StdMutex, NoClock, SharedQueue<4>>> = Rpc::new(NoClock);
     }
 
-    static STATIC_RPC: Rpc<u32, u32, StdMutex, NoClock, 2> = Rpc::new(NoClock);
-    static STATIC_QUEUED: Rpc<u32, u32, StdMutex, NoClock, 2, Queue<StdMutex, Envelope<u32>, 2>> =
+    static STATIC_RPC: Rpc<u32, u32, 2, With<StdMutex, NoClock>> = Rpc::new(NoClock);
+    static STATIC_QUEUED: Rpc<u32, u32, 2, With<StdMutex, NoClock, SharedQueue<2>>> =
         Rpc::new(NoClock);
 
-    fn serve_from_another_thread<Q>(rpc: &'static Rpc<u32, u32, StdMutex, NoClock, 2, Q>)
+    fn serve_from_another_thread<Q>(rpc: &'static Rpc<u32, u32, 2, With<StdMutex, NoClock, Q>>)
     where
         Q: Transport<u32, 2> + Sync,
         Q::Ring: Send,
