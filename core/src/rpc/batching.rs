@@ -31,7 +31,7 @@ use core::task::{Context, Poll};
 
 #[cfg(doc)]
 use super::server::Responder;
-use super::{Endpoint, InstantOf, Server};
+use super::{Endpoint, InstantOf, Server, TOKEN};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
 use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
@@ -436,7 +436,7 @@ where
         let skipped = self
             .server
             .rpc
-            .forget_cancelled(&mut self.tickets[..waited]);
+            .forget_cancelled(TOKEN, &mut self.tickets[..waited]);
         if skipped > 0 {
             // Their callers stopped waiting: left out, and their requests dropped.
             self.report.skipped += skipped as u64;
@@ -467,7 +467,7 @@ where
         self.report.panicked += 1;
         let rpc = &*self.server.rpc;
         for ticket in self.tickets.drain(..) {
-            rpc.lose(ticket);
+            rpc.lose(TOKEN, ticket);
         }
         self.job.requests.clear();
         self.job.results.clear();
@@ -485,7 +485,7 @@ where
             );
             // A caller that gave up meanwhile just doesn't get it: its result is dropped
             // here, outside the endpoint's lock.
-            while let Some(refused) = rpc.reply_set(&mut replies) {
+            while let Some(refused) = rpc.reply_set(TOKEN, &mut replies) {
                 drop(refused);
             }
         } else {
@@ -498,7 +498,7 @@ where
             results.clear();
             let mut replies =
                 (self.tickets.drain(..)).map(|ticket| (ticket, Err(BatchError::WrongCount(wrong))));
-            while rpc.reply_set(&mut replies).is_some() {}
+            while rpc.reply_set(TOKEN, &mut replies).is_some() {}
         }
         self.job.requests.clear();
     }
@@ -580,7 +580,7 @@ where
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
             // `max_wait` plus the handler that was running.
-            let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, info| {
+            let taken = rpc.poll_recv_set(TOKEN, cx, room, &mut |req, ticket, info| {
                 requests.push(req);
                 full = batch.push(ticket, info.started_at);
             });
@@ -618,11 +618,11 @@ where
         // their requests go after, outside the endpoint's lock.
         let rpc = &*self.server.rpc;
         for ticket in self.tickets.drain(..) {
-            rpc.lose(ticket);
+            rpc.lose(TOKEN, ticket);
         }
         if let Some(gathered) = self.batch.flush() {
             for ticket in gathered {
-                rpc.lose(ticket);
+                rpc.lose(TOKEN, ticket);
             }
         }
     }

@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
 use super::transport::{DefaultQueue, Envelope, Popped, Ring, Transport};
 use super::{
-    Caller, CloseMode, Endpoint, GiveUp, InstantOf, Kind, ManyCall, Role, Server, Started,
+    Caller, CloseMode, Endpoint, GiveUp, InstantOf, Kind, ManyCall, Role, Server, Started, Token,
 };
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
@@ -284,15 +284,15 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     type Resp = Resp;
     type Clock = K::Clock;
 
-    fn endpoint_clock(&self) -> &K::Clock {
+    fn endpoint_clock(&self, _: Token) -> &K::Clock {
         &self.clock
     }
 
-    fn attach(&self, role: Role) {
+    fn attach(&self, _: Token, role: Role) {
         self.state.lock(|s| s.attach(role));
     }
 
-    fn detach(&self, role: Role) {
+    fn detach(&self, _: Token, role: Role) {
         let last = self.state.lock(|s| s.detach(role));
         match (last, role) {
             // Nobody will take what is queued: end those calls instead of leaving their
@@ -305,17 +305,18 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn record(&self, outcome: Outcome) {
+    fn record(&self, _: Token, outcome: Outcome) {
         self.state.lock(|s| s.record(outcome));
     }
 
-    fn leave(&self, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
+    fn leave(&self, _: Token, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
         self.state
             .lock_wake(|s, wakes| s.leave(waiting, outcome, wakes));
     }
 
     fn try_start(
         &self,
+        _: Token,
         req: Req,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
@@ -348,7 +349,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>> {
+    fn try_reserve(&self, _: Token) -> Result<Ticket, TryCallError<()>> {
         let now = self.now();
         match self.state.lock_wake(|s, wakes| s.reserve(now, None, wakes)) {
             Ok(ticket) => Ok(ticket),
@@ -359,6 +360,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
 
     fn poll_reserve(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
     ) -> Poll<Result<Ticket, CallError>> {
@@ -379,6 +381,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
 
     fn poll_start(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
@@ -437,6 +440,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     #[inline]
     fn poll_reply(
         &self,
+        _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<Resp, InstantOf<Self>>> {
@@ -444,7 +448,12 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), wakes))
     }
 
-    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, InstantOf<Self>>> {
+    fn give_up(
+        &self,
+        _: Token,
+        ticket: Ticket,
+        why: GiveUp,
+    ) -> Option<CallResult<Resp, InstantOf<Self>>> {
         let outcome = match why {
             GiveUp::Timeout => Some(Outcome::Timeout),
             GiveUp::Dropped => Some(Outcome::Cancelled),
@@ -457,6 +466,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
 
     fn poll_recv(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<InstantOf<Self>>)>> {
         let mut next = None;
@@ -466,7 +476,10 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         taken.map(|taken| taken.and(next))
     }
 
-    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
+    fn try_recv(
+        &self,
+        _: Token,
+    ) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
         let mut next = None;
         let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
@@ -480,6 +493,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
 
     fn poll_recv_set(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         limit: usize,
         take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
@@ -489,7 +503,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         })
     }
 
-    fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
+    fn reply(&self, _: Token, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
         self.state.lock_lend(|s, wakes| {
             s.reply(
@@ -502,19 +516,24 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         })
     }
 
-    fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
+    fn reply_set(
+        &self,
+        _: Token,
+        replies: &mut dyn Iterator<Item = (Ticket, Resp)>,
+    ) -> Option<Resp> {
         let now = self.now();
         self.state.lock_lend(|s, wakes| {
             s.reply_set(replies, now, <K::Clock as Clock>::MEASURES_TIME, wakes)
         })
     }
 
-    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
+    fn forget_cancelled(&self, _: Token, tickets: &mut [Ticket]) -> usize {
         self.state.lock(|s| s.forget_cancelled(tickets))
     }
 
     fn start_set(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         calls: &mut [ManyCall<Req, Resp>],
         started_at: InstantOf<Self>,
@@ -529,22 +548,28 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, waiter, wakes))
     }
 
-    fn collect_set(&self, cx: &mut Context<'_>, calls: &mut [ManyCall<Req, Resp>]) -> bool {
+    fn collect_set(
+        &self,
+        _: Token,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+    ) -> bool {
         self.state
             .lock_wake(|s, wakes| s.collect_set(calls, cx.waker(), wakes))
     }
 
-    fn lose(&self, ticket: Ticket) {
+    fn lose(&self, _: Token, ticket: Ticket) {
         let now = self.now();
         self.state.lock_lend(|s, wakes| s.lose(ticket, now, wakes));
     }
 
-    fn is_cancelled(&self, ticket: Ticket) -> bool {
+    fn is_cancelled(&self, _: Token, ticket: Ticket) -> bool {
         self.state.lock(|s| s.is_cancelled(ticket))
     }
 
     fn poll_cancelled(
         &self,
+        _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
@@ -557,20 +582,20 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.poll_cancelled(ticket, waiter, wakes))
     }
 
-    fn stop_watching(&self, waiting: &mut Option<usize>) {
+    fn stop_watching(&self, _: Token, waiting: &mut Option<usize>) {
         self.state
             .lock_wake(|s, wakes| s.stop_watching(waiting, wakes));
     }
 
-    fn close_endpoint(&self, mode: CloseMode) -> usize {
+    fn close_endpoint(&self, _: Token, mode: CloseMode) -> usize {
         Rpc::close(self, mode)
     }
 
-    fn endpoint_stats(&self) -> StatsSnapshot {
+    fn endpoint_stats(&self, _: Token) -> StatsSnapshot {
         self.stats()
     }
 
-    fn endpoint_capacity(&self) -> usize {
+    fn endpoint_capacity(&self, _: Token) -> usize {
         N
     }
 }

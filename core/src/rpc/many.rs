@@ -69,7 +69,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::{Endpoint, GiveUp, InstantOf, Started};
+use super::{Endpoint, GiveUp, InstantOf, Started, TOKEN};
 use crate::error::CallError;
 use crate::reply::Ticket;
 use crate::stats::Outcome;
@@ -187,7 +187,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         sleep: Option<SleepOf<E>>,
     ) -> Self {
         Self {
-            started_at: rpc.endpoint_clock().now(),
+            started_at: rpc.endpoint_clock(TOKEN).now(),
             rpc,
             calls: Some(calls),
             deadline,
@@ -210,6 +210,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
             // Those that can go at once, together; then the next one on its own, which may
             // wait, end, or find the slot it reserved closed.
             self.next += self.rpc.start_set(
+                TOKEN,
                 cx,
                 &mut calls[self.next..],
                 self.started_at,
@@ -221,6 +222,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
             };
             if call.req.is_some() {
                 let started = self.rpc.poll_start(
+                    TOKEN,
                     cx,
                     &mut call.req,
                     &mut call.ticket,
@@ -252,7 +254,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         let Some(ticket) = call.ticket else {
             return false;
         };
-        match self.rpc.poll_reply(ticket, cx) {
+        match self.rpc.poll_reply(TOKEN, ticket, cx) {
             Poll::Ready(result) => {
                 call.ticket = None;
                 call.outcome = Some(result.map(|timed| timed.value));
@@ -274,18 +276,18 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
     /// reply that raced in wins over `Timeout`.
     fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
         if self.waiting.is_some() {
-            self.rpc.leave(&mut self.waiting, None);
+            self.rpc.leave(TOKEN, &mut self.waiting, None);
         }
         for call in calls.iter_mut().filter(|call| call.is_open()) {
             call.req = None;
             let outcome = match call.ticket.take() {
                 Some(ticket) => self
                     .rpc
-                    .give_up(ticket, GiveUp::Timeout)
+                    .give_up(TOKEN, ticket, GiveUp::Timeout)
                     .map(|result| result.map(|timed| timed.value))
                     .unwrap_or(Err(CallError::Timeout)),
                 None => {
-                    self.rpc.record(Outcome::Timeout);
+                    self.rpc.record(TOKEN, Outcome::Timeout);
                     Err(CallError::Timeout)
                 }
             };
@@ -310,7 +312,7 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
         let waiting = this.first_open < sent_before
             && this
                 .rpc
-                .collect_set(cx, &mut calls[this.first_open..sent_before]);
+                .collect_set(TOKEN, cx, &mut calls[this.first_open..sent_before]);
         while this.first_open < sent_before && !calls[this.first_open].is_open() {
             this.first_open += 1;
         }
@@ -335,7 +337,7 @@ impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
     fn drop(&mut self) {
         if self.waiting.is_some() {
             // A call waiting for a slot: the set takes its registration along.
-            self.rpc.leave(&mut self.waiting, None);
+            self.rpc.leave(TOKEN, &mut self.waiting, None);
         }
         let Some(calls) = self.calls.take() else {
             return;
@@ -344,8 +346,8 @@ impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
             match (call.ticket.take(), call.req.is_some()) {
                 // Sent, or holding a reserved slot: free the slot; a reply that arrived
                 // unread is dropped here.
-                (Some(ticket), _) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
-                (None, true) if self.polled => self.rpc.record(Outcome::Cancelled),
+                (Some(ticket), _) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
+                (None, true) if self.polled => self.rpc.record(TOKEN, Outcome::Cancelled),
                 // A set never polled made no calls: its requests stay, unsent.
                 (None, true) => continue,
                 (None, false) => {}
