@@ -205,7 +205,7 @@ fn a_set_that_got_its_slot_gives_its_entry_back() {
     assert_eq!((pw.wakes(), ps.wakes(), py.wakes()), (1, 0, 0));
 
     // The set is polled before `w` (say it shares its task with other futures, `join!`):
-    // `start_set` takes the free slot; the set's entry is left registered and unwoken.
+    // `start_many` takes the free slot; the set's entry is left registered and unwoken.
     assert!(poll_with(&mut s, &ps).is_pending());
     // `w` finds no slot and waits again.
     assert!(poll_with(&mut w, &pw).is_pending());

@@ -5,7 +5,7 @@
 //!   answers one request at a time (the S2 scenario);
 //! - batch `b`: `64 / b` caller tasks, each sending `b` calls at once with
 //!   `Caller::call_many` and waiting for all of them, and `serve_batch_jobs` with `max_size`
-//!   `b`. So 64 calls are in flight in every row, and each batch is filled by one set.
+//!   `b`. So 64 calls are in flight in every row, and each batch is filled by one `call_many`.
 
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -87,21 +87,21 @@ fn tasks(batch: usize, size: Size) -> Vec<LocalTask> {
         assert_eq!(report.items, size.round_trips());
         assert_eq!(report.batches, size.round_trips() / batch as u64);
     })];
-    assert_eq!(size.callers % batch, 0, "every set fills one batch");
+    assert_eq!(size.callers % batch, 0, "every `call_many` fills one batch");
     let callers: Vec<Caller<Rc<BatchRpc>>> = vec![caller; size.callers / batch];
     tasks.extend(
         callers
             .into_iter()
-            .map(|c| Box::pin(call_sets(c, batch, size.calls)) as LocalTask),
+            .map(|c| Box::pin(call_rounds(c, batch, size.calls)) as LocalTask),
     );
     tasks
 }
 
-/// `sets` rounds of `batch` calls at once.
-async fn call_sets(caller: Caller<Rc<BatchRpc>>, batch: usize, sets: u64) {
+/// `rounds` rounds of `batch` calls at once, each one `call_many`.
+async fn call_rounds(caller: Caller<Rc<BatchRpc>>, batch: usize, rounds: u64) {
     let mut calls = Vec::with_capacity(batch);
-    for set in 0..sets {
-        let first = set * batch as u64;
+    for round in 0..rounds {
+        let first = round * batch as u64;
         calls.clear();
         calls.extend((first..first + batch as u64).map(ManyCall::new));
         for (x, call) in (first..).zip(caller.call_many(&mut calls).await) {

@@ -9,7 +9,7 @@
 //!   [`BatchReport`].
 //! - **The window** (`alloc`): [`Batch`], the sans-IO state machine that serving in batches
 //!   runs on, and [`route`], which pairs each item with its result. Usable on its own.
-//! - **Many calls at once**: [`Caller::call_many`](crate::Caller::call_many) sends a set of
+//! - **Many calls at once**: [`Caller::call_many`](crate::Caller::call_many) sends many
 //!   [`ManyCall`]s from one task and waits for all of their outcomes ([`CallManyFuture`]).
 //!
 //! ```

@@ -4,11 +4,12 @@
 //! cancellation); the server side gathers requests with the [`Batch`] state machine and
 //! runs one handler per batch. Each caller gets its own result, or its own error.
 //!
-//! The serving future works on sets: it takes as many queued requests as the batch has room
-//! for under one lock, checks a whole batch for cancelled callers under one lock, and sends
-//! a whole batch's replies under one lock (waking a task that waits for several of them
-//! once). Between those steps it holds each call's ticket, not a [`Responder`]: dropping the
-//! future ends those calls with `Lost`, as dropping their responders would.
+//! The serving future works on many requests at once: it takes as many queued requests as
+//! the batch has room for under one lock, checks a whole batch for cancelled callers under
+//! one lock, and sends a whole batch's replies under one lock (waking a task that waits for
+//! several of them once). Between those steps it holds each call's ticket, not a
+//! [`Responder`]: dropping the future ends those calls with `Lost`, as dropping their
+//! responders would.
 //!
 //! # Memory
 //!
@@ -485,7 +486,7 @@ where
             );
             // A caller that gave up meanwhile just doesn't get it: its result is dropped
             // here, outside the endpoint's lock.
-            while let Some(refused) = rpc.reply_set(TOKEN, &mut replies) {
+            while let Some(refused) = rpc.reply_many(TOKEN, &mut replies) {
                 drop(refused);
             }
         } else {
@@ -498,7 +499,7 @@ where
             results.clear();
             let mut replies =
                 (self.tickets.drain(..)).map(|ticket| (ticket, Err(BatchError::WrongCount(wrong))));
-            while rpc.reply_set(TOKEN, &mut replies).is_some() {}
+            while rpc.reply_many(TOKEN, &mut replies).is_some() {}
         }
         self.job.requests.clear();
     }
@@ -580,7 +581,7 @@ where
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
             // `max_wait` plus the handler that was running.
-            let taken = rpc.poll_recv_set(TOKEN, cx, room, &mut |req, ticket, info| {
+            let taken = rpc.poll_recv_many(TOKEN, cx, room, &mut |req, ticket, info| {
                 requests.push(req);
                 full = batch.push(ticket, info.started_at);
             });

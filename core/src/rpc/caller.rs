@@ -17,7 +17,7 @@ use crate::time::{Clock, Instant as _, Timer};
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// The endpoint a handle `R` reaches.
 type Of<R> = <R as Deref>::Target;
-/// One call of a set, for an endpoint `E`.
+/// One call of a `call_many`, for an endpoint `E`.
 type ManyOf<E> = ManyCall<<E as Endpoint>::Req, <E as Endpoint>::Resp>;
 
 /// The calling end of an endpoint. Cheap to clone; every clone is counted (see
@@ -35,10 +35,10 @@ where
     P: Deref,
     P::Target: Endpoint,
 {
-    /// A caller handle for the endpoint behind `rpc`.
-    pub fn new(rpc: P) -> Self {
-        rpc.attach(TOKEN, Role::Caller);
-        Self { rpc }
+    /// A caller handle for the endpoint behind `endpoint`.
+    pub fn new(endpoint: P) -> Self {
+        endpoint.attach(TOKEN, Role::Caller);
+        Self { rpc: endpoint }
     }
 
     /// Sends `req` and waits for the reply, with no deadline. Waits for a free slot first if
@@ -82,9 +82,9 @@ where
     /// own reply or error.
     ///
     /// The calls are ordinary calls (a slot each, one outcome each, counted once), but they
-    /// share the task: the set is woken once for however many replies have arrived, so the
-    /// executor's cost is paid per set rather than per call. A call that finds no free
-    /// slot waits for one and holds back the calls after it.
+    /// share the task: it is woken once for however many replies have arrived, so the
+    /// executor's cost is paid once for many calls rather than once per call. A call that
+    /// finds no free slot waits for one and holds back the calls after it.
     ///
     /// # Errors
     ///
@@ -192,7 +192,7 @@ where
         CallFuture::start(&*self.rpc, req, None, Some(deadline), Some(sleep))
     }
 
-    /// [`call_many`](Self::call_many) with one deadline for the whole set, `timeout` from
+    /// [`call_many`](Self::call_many) with one deadline for all the calls, `timeout` from
     /// now: calls without an outcome by then end with [`CallError::Timeout`]. Responders
     /// see the deadline.
     ///
@@ -215,7 +215,7 @@ where
         }
     }
 
-    /// [`call_many`](Self::call_many) with one deadline for the whole set, the instant
+    /// [`call_many`](Self::call_many) with one deadline for all the calls, the instant
     /// `deadline`.
     ///
     /// # Errors

@@ -220,7 +220,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
     /// waker registered, if given) when nothing is queued.
-    fn recv_set<F>(
+    fn recv_many<F>(
         &self,
         mut cx: Option<&mut Context<'_>>,
         limit: usize,
@@ -470,7 +470,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<InstantOf<Self>>)>> {
         let mut next = None;
-        let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
+        let taken = self.recv_many(Some(cx), 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         taken.map(|taken| taken.and(next))
@@ -481,7 +481,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         _: Token,
     ) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
         let mut next = None;
-        let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
+        let taken = self.recv_many(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         match taken {
@@ -491,14 +491,14 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn poll_recv_set(
+    fn poll_recv_many(
         &self,
         _: Token,
         cx: &mut Context<'_>,
         limit: usize,
         take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>> {
-        self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
+        self.recv_many(Some(cx), limit, &mut |req, ticket, info| {
             take(req, ticket, info)
         })
     }
@@ -516,7 +516,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         })
     }
 
-    fn reply_set(
+    fn reply_many(
         &self,
         _: Token,
         replies: &mut dyn Iterator<Item = (Ticket, Resp)>,
@@ -531,7 +531,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         self.state.lock(|s| s.forget_cancelled(tickets))
     }
 
-    fn start_set(
+    fn start_many(
         &self,
         _: Token,
         cx: &mut Context<'_>,
@@ -548,7 +548,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, waiter, wakes))
     }
 
-    fn collect_set(
+    fn collect_many(
         &self,
         _: Token,
         cx: &mut Context<'_>,

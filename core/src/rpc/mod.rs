@@ -217,7 +217,7 @@ pub trait Endpoint: sealed::Sealed {
     /// with `n >= 1`, or `Ready(None)` as `poll_recv`. With [`InlineQueue`], in one lock.
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
-    fn poll_recv_set(
+    fn poll_recv_many(
         &self,
         token: Token,
         cx: &mut Context<'_>,
@@ -230,7 +230,7 @@ pub trait Endpoint: sealed::Sealed {
     /// gone): that value comes back, to be dropped outside the lock, and the caller calls
     /// again for the rest. `None` once `replies` is exhausted.
     #[doc(hidden)]
-    fn reply_set(
+    fn reply_many(
         &self,
         token: Token,
         replies: &mut dyn Iterator<Item = (Ticket, Self::Resp)>,
@@ -243,7 +243,7 @@ pub trait Endpoint: sealed::Sealed {
     /// wait), registering `cx`'s waker in their slots; returns how many calls from the
     /// front it is done with. With [`InlineQueue`], in one lock; otherwise it does nothing.
     #[doc(hidden)]
-    fn start_set(
+    fn start_many(
         &self,
         token: Token,
         cx: &mut Context<'_>,
@@ -255,7 +255,7 @@ pub trait Endpoint: sealed::Sealed {
     /// Reads the replies that have arrived for the sent calls of `calls`, in one lock,
     /// registering `cx`'s waker for the others; true if some still wait.
     #[doc(hidden)]
-    fn collect_set(
+    fn collect_many(
         &self,
         token: Token,
         cx: &mut Context<'_>,

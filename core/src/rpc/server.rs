@@ -31,10 +31,10 @@ where
     P: Deref + Clone,
     P::Target: Endpoint,
 {
-    /// A server handle for the endpoint behind `rpc`.
-    pub fn new(rpc: P) -> Self {
-        rpc.attach(TOKEN, Role::Server);
-        Self { rpc }
+    /// A server handle for the endpoint behind `endpoint`.
+    pub fn new(endpoint: P) -> Self {
+        endpoint.attach(TOKEN, Role::Server);
+        Self { rpc: endpoint }
     }
 
     /// Waits for the next request. `None` once the endpoint is closed (after draining, with
