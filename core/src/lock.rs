@@ -2,7 +2,8 @@
 //!
 //! Every shared rsvp type ([`Rpc`](crate::Rpc), [`Promise`](crate::Promise),
 //! [`Queue`](crate::queue::Queue), ...) keeps its state inside a [`Mutex<M, T>`](Mutex) and
-//! is generic over the raw lock `M`, which decides the *flavour*:
+//! is generic over the raw lock `M` (an endpoint names it in its
+//! [kind](crate::rpc::Kind)), which decides the *flavour*:
 //!
 //! | lock | flavour | `Sync` | cost |
 //! | --- | --- | --- | --- |

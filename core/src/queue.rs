@@ -1,7 +1,8 @@
 //! The request queue: a trait the endpoint runs over, and rsvp's own bounded queue.
 //!
-//! An endpoint's request queue is its last type parameter: by default [`InlineQueue`], a
-//! ring inside the endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
+//! An endpoint's request queue is named in its [kind](crate::rpc::Kind) (the `Q` of
+//! [`With<M, C, Q>`](crate::rpc::With)): by default [`InlineQueue`], a ring inside the
+//! endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
 //! rsvp's separate [`Queue`] (its own lock, which threads contend for less) or an
 //! `MpscQueue` (feature `futures-channel`), given to
 //! [`Rpc::with_queue`](crate::Rpc::with_queue).
