@@ -11,6 +11,7 @@ use std::num::NonZeroUsize;
 use std::task::Poll;
 
 use rsvp::lock::{LocalMutex, RawMutex, StdMutex};
+use rsvp::rpc::With;
 use rsvp::time::{ManualClock, NoClock};
 use rsvp::{CallError, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller};
@@ -88,7 +89,7 @@ fn the_counter_sees_allocations() {
 
 /// Allocations of `try_call` + `recv` + `reply` + awaiting the reply, in flavour `M`.
 fn round_trip_allocations<M: RawMutex>() -> u64 {
-    let rpc: Rpc<u64, u64, M, ManualClock, 4> = Rpc::new(ManualClock::new());
+    let rpc: Rpc<u64, u64, 4, With<M, ManualClock>> = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
@@ -110,7 +111,7 @@ fn try_call_recv_reply_await_allocates_nothing() {
 
 #[test]
 fn waiting_call_allocates_nothing_without_a_clock() {
-    let rpc: Rpc<u64, u64, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
+    let rpc: Rpc<u64, u64, 1, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 

@@ -3,6 +3,7 @@
 
 use rsvp::lock::LocalMutex;
 use rsvp::queue::{Envelope, Queue};
+use rsvp::rpc::With;
 use rsvp::time::ManualClock;
 use rsvp::{CallError, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller};
@@ -181,7 +182,7 @@ fn reserve_waits_for_a_slot() {
 }
 
 type SmallQueue = Queue<LocalMutex, Envelope<u32>, 1>;
-type SmallQueueRpc = Rpc<u32, u32, LocalMutex, ManualClock, 4, SmallQueue>;
+type SmallQueueRpc = Rpc<u32, u32, 4, With<LocalMutex, ManualClock, SmallQueue>>;
 
 #[test]
 fn a_queue_smaller_than_the_slots_is_the_limit() {

@@ -11,19 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 
 use rsvp::lock::StdMutex;
+use rsvp::rpc::With;
 use rsvp::time::NoClock;
 use rsvp::{CallError, Caller, CloseMode, Rpc, Server, TryCallError};
 use rsvp_tests::Poller;
 
-type Local = Rpc<u32, u32, rsvp::lock::LocalMutex, NoClock, 2>;
-type Shared = Rpc<u32, u32, StdMutex, NoClock, 2>;
+type Local = Rpc<u32, u32, 2, With<rsvp::lock::LocalMutex, NoClock>>;
+type Shared = Rpc<u32, u32, 2, With<StdMutex, NoClock>>;
 type SharedQueued = Rpc<
     u32,
     u32,
-    StdMutex,
-    NoClock,
     2,
-    rsvp::queue::Queue<StdMutex, rsvp::queue::Envelope<u32>, 2>,
+    With<StdMutex, NoClock, rsvp::queue::Queue<StdMutex, rsvp::queue::Envelope<u32>, 2>>,
 >;
 
 /// A waker that runs `f` when woken, as an executor polling inline would.
@@ -115,10 +114,10 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
 
 /// A server waiting for a request whose waker takes the request and replies, from inside
 /// the caller's `try_call`.
-fn served_inside_the_wake<Q>(rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 2, Q>>)
+fn served_inside_the_wake<Q>(rpc: Arc<Rpc<u32, u32, 2, With<StdMutex, NoClock, Q>>>)
 where
     Q: rsvp::queue::Transport<u32, 2> + Send + Sync + 'static,
-    Rpc<u32, u32, StdMutex, NoClock, 2, Q>: Send + Sync,
+    Rpc<u32, u32, 2, With<StdMutex, NoClock, Q>>: Send + Sync,
 {
     let (caller, server) = Rpc::split(rpc);
     let server = Arc::new(server);

@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use rsvp::lock::LocalMutex;
 use rsvp::queue::{Envelope, MpscQueue, Queue, RequestQueue, TryRecvError, TrySendError};
+use rsvp::rpc::With;
 use rsvp::time::ManualClock;
 use rsvp::{CallError, CloseMode, Promise, Rpc, TryCallError};
 use rsvp_tests::{ms, LocalRpc, Poller};
@@ -56,7 +57,7 @@ impl<T, const N: usize> RequestQueue<T> for HookQueue<T, N> {
     }
 }
 
-type Hooked = Rpc<u32, u32, LocalMutex, ManualClock, 2, HookQueue<Envelope<u32>, 2>>;
+type Hooked = Rpc<u32, u32, 2, With<LocalMutex, ManualClock, HookQueue<Envelope<u32>, 2>>>;
 
 fn hooked() -> (Rc<Hooked>, Hook) {
     let hook: Hook = Rc::default();
@@ -137,7 +138,7 @@ fn close_racing_a_permit_between_send_and_try_send_counts_closed_once() {
 // ---------------------------------------------------------------------------------------
 // 2. MpscQueue: close does not wake a server waiting in recv.
 
-type MpscRpc = Rpc<u32, u32, LocalMutex, ManualClock, 4, MpscQueue<Envelope<u32>>>;
+type MpscRpc = Rpc<u32, u32, 4, With<LocalMutex, ManualClock, MpscQueue<Envelope<u32>>>>;
 
 #[test]
 fn mpsc_close_wakes_a_waiting_server() {

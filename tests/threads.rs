@@ -7,6 +7,7 @@ use std::thread;
 
 use futures_executor::block_on;
 use rsvp::lock::StdMutex;
+use rsvp::rpc::With;
 use rsvp::time::{ManualClock, NoClock};
 use rsvp::{CallFuture, Caller, Responder, Rpc, Server};
 use rsvp_tests::{ms, SharedRpc};
@@ -18,19 +19,19 @@ const CALLS_PER_THREAD: u64 = 2_500;
 fn handles_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
-    type Shared = Arc<Rpc<u64, u64, StdMutex, NoClock, 4>>;
-    send_sync::<Rpc<u64, u64, StdMutex, NoClock, 4>>();
+    type Shared = Arc<Rpc<u64, u64, 4, With<StdMutex, NoClock>>>;
+    send_sync::<Rpc<u64, u64, 4, With<StdMutex, NoClock>>>();
     send_sync::<SharedRpc<u64, u64, 4>>();
     send_sync::<Caller<Shared>>();
     send_sync::<Server<Shared>>();
     send::<Responder<Shared>>();
-    send::<CallFuture<&'static Rpc<u64, u64, StdMutex, NoClock, 4>>>();
+    send::<CallFuture<&'static Rpc<u64, u64, 4, With<StdMutex, NoClock>>>>();
 }
 
 #[test]
 fn ten_thousand_calls_from_four_threads_each_get_their_own_reply() {
     // Two slots for four threads: callers also wait for slots across threads.
-    let rpc = Arc::new(Rpc::<u64, u64, StdMutex, NoClock, 2>::new(NoClock));
+    let rpc = Arc::new(Rpc::<u64, u64, 2, With<StdMutex, NoClock>>::new(NoClock));
     let (caller, server) = Rpc::split(rpc.clone());
 
     let server_thread = thread::spawn(move || {

@@ -1,6 +1,7 @@
 //! Timeouts at every stage of a call: waiting for a slot, queued, being worked on; and the
 //! edges (a zero timeout, one too large for the clock, a reply racing the deadline).
 
+use rsvp::rpc::With;
 use rsvp::stats::StatsSnapshot;
 use rsvp::time::{Clock, ManualClock};
 use rsvp::{CallError, CallFuture, Responder, Rpc};
@@ -208,7 +209,7 @@ impl rsvp::time::Timer for ElapsedTimer {
 fn a_sleep_that_fired_is_not_polled_again() {
     // The call is sent and waits in the same poll; both steps ask whether the deadline
     // passed, and the second must not poll the finished sleep.
-    let rpc: Rpc<u32, u32, rsvp::lock::LocalMutex, ElapsedTimer, 1> = Rpc::new(ElapsedTimer);
+    let rpc: Rpc<u32, u32, 1, With<rsvp::lock::LocalMutex, ElapsedTimer>> = Rpc::new(ElapsedTimer);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut call = caller.call_timeout(1, ms(5));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rsvp::lock::LocalMutex;
+use rsvp::rpc::With;
 use rsvp::time::{ManualClock, NoClock};
 use rsvp::Rpc;
 use rsvp_tests::{ms, LocalRpc, Poller};
@@ -180,7 +181,7 @@ fn stats_latency_percentiles_come_from_the_replies() {
 /// 0 ns rather than "unknown".
 #[test]
 fn no_clock_leaves_the_latency_histogram_empty() {
-    let rpc: Rpc<u32, u32, LocalMutex, NoClock, 2> = Rpc::new(NoClock);
+    let rpc: Rpc<u32, u32, 2, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut call = caller.try_call(1).unwrap();

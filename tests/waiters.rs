@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use rsvp::batch::ManyCall;
+use rsvp::rpc::With;
 use rsvp::time::ManualClock;
 use rsvp::{CallError, Rpc};
 use rsvp_tests::{ms, LocalRpc, Poller, SharedRpc};
@@ -87,8 +88,9 @@ fn a_reservation_dropped_while_waiting_leaves_nothing_registered() {
 
 /// 100 calls wait for the only slot; freeing it wakes one, and a woken call that is dropped
 /// without taking the slot passes the wake-up to the next.
-fn a_freed_slot_wakes_one_waiter<Q>(rpc: &Rpc<u32, u32, rsvp::lock::StdMutex, ManualClock, 1, Q>)
-where
+fn a_freed_slot_wakes_one_waiter<Q>(
+    rpc: &Rpc<u32, u32, 1, With<rsvp::lock::StdMutex, ManualClock, Q>>,
+) where
     Q: rsvp::queue::Transport<u32, 1>,
 {
     let (caller, server) = Rpc::split(rpc);
@@ -136,7 +138,8 @@ where
 
 #[test]
 fn a_freed_slot_wakes_one_waiting_caller_and_an_unused_wake_up_is_passed_on() {
-    let inline: Rpc<u32, u32, rsvp::lock::StdMutex, ManualClock, 1> = Rpc::new(ManualClock::new());
+    let inline: Rpc<u32, u32, 1, With<rsvp::lock::StdMutex, ManualClock>> =
+        Rpc::new(ManualClock::new());
     a_freed_slot_wakes_one_waiter(&inline);
     let queued: SharedRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
     a_freed_slot_wakes_one_waiter(&queued);
@@ -202,7 +205,7 @@ fn a_set_that_got_its_slot_gives_its_entry_back() {
     assert_eq!((pw.wakes(), ps.wakes(), py.wakes()), (1, 0, 0));
 
     // The set is polled before `w` (say it shares its task with other futures, `join!`):
-    // `start_set` takes the free slot; the set's entry is left registered and unwoken.
+    // `start_many` takes the free slot; the set's entry is left registered and unwoken.
     assert!(poll_with(&mut s, &ps).is_pending());
     // `w` finds no slot and waits again.
     assert!(poll_with(&mut w, &pw).is_pending());

@@ -5,7 +5,7 @@
 //!   answers one request at a time (the S2 scenario);
 //! - batch `b`: `64 / b` caller tasks, each sending `b` calls at once with
 //!   `Caller::call_many` and waiting for all of them, and `serve_batch_jobs` with `max_size`
-//!   `b`. So 64 calls are in flight in every row, and each batch is filled by one set.
+//!   `b`. So 64 calls are in flight in every row, and each batch is filled by one `call_many`.
 
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rsvp::batch::{BatchConfig, BatchJob, BatchResult, ManyCall};
 use rsvp::lock::LocalMutex;
+use rsvp::rpc::With;
 use rsvp::{Caller, Rpc};
 
 use crate::contenders::{Local, RsvpLocal};
@@ -52,7 +53,7 @@ impl rsvp::time::Timer for Frozen {
     }
 }
 
-type BatchRpc = Rpc<u64, BatchResult<u64, Infallible>, LocalMutex, Frozen, 64>;
+type BatchRpc = Rpc<u64, BatchResult<u64, Infallible>, 64, With<LocalMutex, Frozen>>;
 
 /// The batch sizes measured; 0 stands for plain calls (no batching).
 pub(crate) const SIZES: [usize; 4] = [0, 1, 8, 32];
@@ -86,21 +87,21 @@ fn tasks(batch: usize, size: Size) -> Vec<LocalTask> {
         assert_eq!(report.items, size.round_trips());
         assert_eq!(report.batches, size.round_trips() / batch as u64);
     })];
-    assert_eq!(size.callers % batch, 0, "every set fills one batch");
+    assert_eq!(size.callers % batch, 0, "every `call_many` fills one batch");
     let callers: Vec<Caller<Rc<BatchRpc>>> = vec![caller; size.callers / batch];
     tasks.extend(
         callers
             .into_iter()
-            .map(|c| Box::pin(call_sets(c, batch, size.calls)) as LocalTask),
+            .map(|c| Box::pin(call_rounds(c, batch, size.calls)) as LocalTask),
     );
     tasks
 }
 
-/// `sets` rounds of `batch` calls at once.
-async fn call_sets(caller: Caller<Rc<BatchRpc>>, batch: usize, sets: u64) {
+/// `rounds` rounds of `batch` calls at once, each one `call_many`.
+async fn call_rounds(caller: Caller<Rc<BatchRpc>>, batch: usize, rounds: u64) {
     let mut calls = Vec::with_capacity(batch);
-    for set in 0..sets {
-        let first = set * batch as u64;
+    for round in 0..rounds {
+        let first = round * batch as u64;
         calls.clear();
         calls.extend((first..first + batch as u64).map(ManyCall::new));
         for (x, call) in (first..).zip(caller.call_many(&mut calls).await) {

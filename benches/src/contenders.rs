@@ -77,16 +77,19 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 // ---------------------------------------------------------------------------------------
 // rsvp
 
-type LocalRpc = rsvp::Rpc<u64, u64, rsvp::lock::LocalMutex, rsvp::time::NoClock, CAP>;
+type LocalRpc =
+    rsvp::Rpc<u64, u64, CAP, rsvp::rpc::With<rsvp::lock::LocalMutex, rsvp::time::NoClock>>;
 /// The thread-safe flavour as the adapters make it: the request queue behind a lock of
 /// its own.
 type SyncRpc = rsvp::Rpc<
     u64,
     u64,
-    rsvp::lock::StdMutex,
-    rsvp::time::NoClock,
     CAP,
-    rsvp::queue::Queue<rsvp::lock::StdMutex, rsvp::queue::Envelope<u64>, CAP>,
+    rsvp::rpc::With<
+        rsvp::lock::StdMutex,
+        rsvp::time::NoClock,
+        rsvp::queue::Queue<rsvp::lock::StdMutex, rsvp::queue::Envelope<u64>, CAP>,
+    >,
 >;
 
 /// rsvp, single-thread flavour (`LocalMutex`: no atomics), in an `Rc`.

@@ -9,8 +9,8 @@
 //!   second thread;
 //! - S3mt: responder and callers on a pool of two worker threads;
 //! - batch: rsvp's batching server (`serve_batch_jobs`) at batch sizes 1, 8 and 32 (window
-//!   never reached), fed by sets of that many calls (`Caller::call_many`) with 64 calls in
-//!   flight, against 64 plain callers on the same executor.
+//!   never reached), each batch fed by one `Caller::call_many` of that many calls, with 64
+//!   calls in flight, against 64 plain callers on the same executor.
 //!
 //! Every repeat measures every contender once per scenario, starting from a different
 //! contender each time; ratios are taken within a repeat, then their median is reported,

@@ -30,6 +30,7 @@ use crate::lock::LocalMutex;
 use crate::lock::StdMutex;
 #[cfg(feature = "std")]
 use crate::queue::{Envelope, Queue};
+use crate::rpc::With;
 use crate::time::Clock;
 
 /// A thread-safe endpoint with clock `C` and `N` reply slots: handles may be sent to and
@@ -37,11 +38,11 @@ use crate::time::Clock;
 /// so that callers queueing and a server replying on another thread contend less.
 #[cfg(feature = "std")]
 pub type Rpc<Req, Resp, C, const N: usize> =
-    crate::Rpc<Req, Resp, StdMutex, C, N, Queue<StdMutex, Envelope<Req>, N>>;
+    crate::Rpc<Req, Resp, N, With<StdMutex, C, Queue<StdMutex, Envelope<Req>, N>>>;
 
 /// A single-thread endpoint with clock `C` and `N` reply slots: no atomics and no lock,
 /// `!Sync`, for handles that all live on one thread.
-pub type LocalRpc<Req, Resp, C, const N: usize> = crate::Rpc<Req, Resp, LocalMutex, C, N>;
+pub type LocalRpc<Req, Resp, C, const N: usize> = crate::Rpc<Req, Resp, N, With<LocalMutex, C>>;
 
 /// The calling end of a [`channel_with`].
 #[cfg(feature = "std")]

@@ -2,7 +2,8 @@
 //!
 //! Every shared rsvp type ([`Rpc`](crate::Rpc), [`Promise`](crate::Promise),
 //! [`Queue`](crate::queue::Queue), ...) keeps its state inside a [`Mutex<M, T>`](Mutex) and
-//! is generic over the raw lock `M`, which decides the *flavour*:
+//! is generic over the raw lock `M` (an endpoint names it in its
+//! [kind](crate::rpc::Kind)), which decides the *flavour*:
 //!
 //! | lock | flavour | `Sync` | cost |
 //! | --- | --- | --- | --- |
@@ -17,13 +18,14 @@
 //! # #[cfg(feature = "std")]
 //! # fn main() {
 //! use rsvp::lock::{LocalMutex, StdMutex};
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
 //! // Shared between threads: a `static` endpoint behind a thread-safe lock.
-//! static SHARED: Rpc<u32, u32, StdMutex, NoClock, 4> = Rpc::new(NoClock);
+//! static SHARED: Rpc<u32, u32, 4, With<StdMutex, NoClock>> = Rpc::new(NoClock);
 //! // On one thread: no atomics at all.
-//! let local: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+//! let local: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 //! assert_eq!(SHARED.capacity(), local.capacity());
 //! # }
 //! # #[cfg(not(feature = "std"))]

@@ -4,11 +4,12 @@
 //! ```
 //! use rsvp::lock::LocalMutex;
 //! use rsvp::queue::MpscQueue;
+//! use rsvp::rpc::With;
 //! use rsvp::time::ManualClock;
 //! use rsvp::Rpc;
 //!
 //! // A futures mpsc with room for 4 requests carries the requests of an 8-slot endpoint.
-//! let rpc: Rpc<u32, u32, LocalMutex, ManualClock, 8, MpscQueue<rsvp::queue::Envelope<u32>>> =
+//! let rpc: Rpc<u32, u32, 8, With<LocalMutex, ManualClock, MpscQueue<rsvp::queue::Envelope<u32>>>> =
 //!     Rpc::with_queue(MpscQueue::new(4), ManualClock::new());
 //! let (caller, server) = Rpc::split(&rpc);
 //! # futures_executor::block_on(async {
@@ -173,13 +174,13 @@ mod tests {
     use super::*;
     use crate::error::{CallError, TryCallError};
     use crate::queue::Envelope;
-    use crate::rpc::{CloseMode, Rpc};
+    use crate::rpc::{CloseMode, Rpc, With};
     use crate::sync::LocalMutex;
     use crate::time::NoClock;
     use core::future::Future as _;
     use futures_util::task::noop_waker;
 
-    type Endpoint = Rpc<u32, u32, LocalMutex, NoClock, 8, MpscQueue<Envelope<u32>>>;
+    type Endpoint = Rpc<u32, u32, 8, With<LocalMutex, NoClock, MpscQueue<Envelope<u32>>>>;
 
     #[test]
     fn calls_flow_through_the_channel_and_full_comes_from_it() {

@@ -188,8 +188,8 @@ impl<T> WakeRest for Shared<T> {
 ///
 /// The first [`set`](Self::set) wins; a later one is refused and gets its value back. Any
 /// number of tasks may [`wait`](Self::wait) (or [`wait_timeout`](Self::wait_timeout),
-/// [`wait_until`](Self::wait_until)), and each receives its own clone of the value, so
-/// reading needs `T: Clone`; share a large or non-`Clone` value as `Arc<T>`.
+/// [`wait_deadline`](Self::wait_deadline)), and each receives its own clone of the value,
+/// so reading needs `T: Clone`; share a large or non-`Clone` value as `Arc<T>`.
 ///
 /// The lock `M` chooses the flavour ([`LocalMutex`](crate::lock::LocalMutex) for one
 /// thread, `StdMutex` or `CriticalSectionMutex` across threads). [`new`](Self::new) is
@@ -388,13 +388,13 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     ///
     /// # Cancellation
     ///
-    /// See [`WaitUntilFuture`]: dropping it leaves the promise untouched.
-    pub fn wait_until<Tm: Timer>(
+    /// See [`WaitDeadlineFuture`]: dropping it leaves the promise untouched.
+    pub fn wait_deadline<Tm: Timer>(
         &self,
         timer: &Tm,
         deadline: Tm::Instant,
-    ) -> WaitUntilFuture<'_, T, M, Tm::Sleep> {
-        WaitUntilFuture {
+    ) -> WaitDeadlineFuture<'_, T, M, Tm::Sleep> {
+        WaitDeadlineFuture {
             promise: self,
             key: None,
             deadline: Deadline::Sleeping(timer.sleep_until(deadline)),
@@ -408,11 +408,11 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     ///
     /// # Errors
     ///
-    /// As for [`wait_until`](Self::wait_until).
+    /// As for [`wait_deadline`](Self::wait_deadline).
     ///
     /// # Cancellation
     ///
-    /// See [`WaitUntilFuture`]: dropping it leaves the promise untouched.
+    /// See [`WaitDeadlineFuture`]: dropping it leaves the promise untouched.
     ///
     /// # Examples
     ///
@@ -442,12 +442,12 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         &self,
         timer: &Tm,
         timeout: Duration,
-    ) -> WaitUntilFuture<'_, T, M, Tm::Sleep> {
+    ) -> WaitDeadlineFuture<'_, T, M, Tm::Sleep> {
         let deadline = match timer.now().checked_add(timeout) {
             Some(deadline) => Deadline::Sleeping(timer.sleep_until(deadline)),
             None => Deadline::Never,
         };
-        WaitUntilFuture {
+        WaitDeadlineFuture {
             promise: self,
             key: None,
             deadline,
@@ -668,7 +668,7 @@ pub struct WaitFuture<'a, T, M: RawMutex> {
     key: Option<usize>,
 }
 
-// The same error type as `wait_until`'s, so that both are matched the same way; `wait`
+// The same error type as `wait_deadline`'s, so that both are matched the same way; `wait`
 // itself never times out.
 impl<T: Clone, M: RawMutex> Future for WaitFuture<'_, T, M> {
     type Output = Result<T, WaitError>;
@@ -695,8 +695,8 @@ impl<T, M: RawMutex> fmt::Debug for WaitFuture<'_, T, M> {
     }
 }
 
-/// The future of [`Promise::wait_until`] and [`Promise::wait_timeout`]: resolves to a clone
-/// of the value, or to [`WaitError`]. `S` is the timer's sleep future.
+/// The future of [`Promise::wait_deadline`] and [`Promise::wait_timeout`]: resolves to a
+/// clone of the value, or to [`WaitError`]. `S` is the timer's sleep future.
 ///
 /// # Cancellation
 ///
@@ -705,14 +705,14 @@ impl<T, M: RawMutex> fmt::Debug for WaitFuture<'_, T, M> {
 /// that give up leave nothing behind (with `alloc`; without, a waker may get one spurious
 /// wake-up when the promise is set or abandoned).
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct WaitUntilFuture<'a, T, M: RawMutex, S> {
+pub struct WaitDeadlineFuture<'a, T, M: RawMutex, S> {
     promise: &'a Promise<T, M>,
     /// This waiter's entry in the promise's wait list, while it has one.
     key: Option<usize>,
     deadline: Deadline<S>,
 }
 
-impl<T, M: RawMutex, S> Drop for WaitUntilFuture<'_, T, M, S> {
+impl<T, M: RawMutex, S> Drop for WaitDeadlineFuture<'_, T, M, S> {
     fn drop(&mut self) {
         self.promise.unregister(&mut self.key);
     }
@@ -726,7 +726,7 @@ enum Deadline<S> {
     Passed,
 }
 
-impl<T, M, S> Future for WaitUntilFuture<'_, T, M, S>
+impl<T, M, S> Future for WaitDeadlineFuture<'_, T, M, S>
 where
     T: Clone,
     M: RawMutex,
@@ -755,14 +755,14 @@ where
     }
 }
 
-impl<T, M: RawMutex, S> fmt::Debug for WaitUntilFuture<'_, T, M, S> {
+impl<T, M: RawMutex, S> fmt::Debug for WaitDeadlineFuture<'_, T, M, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let deadline = match self.deadline {
             Deadline::Never => "never",
             Deadline::Sleeping(_) => "pending",
             Deadline::Passed => "passed",
         };
-        f.debug_struct("WaitUntilFuture")
+        f.debug_struct("WaitDeadlineFuture")
             .field("promise", self.promise)
             .field("deadline", &format_args!("{deadline}"))
             .finish()
@@ -814,7 +814,7 @@ impl From<Abandoned> for TryGetError {
     }
 }
 
-/// Why [`Promise::wait_until`] or [`Promise::wait_timeout`] returned no value.
+/// Why [`Promise::wait_deadline`] or [`Promise::wait_timeout`] returned no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum WaitError {
@@ -1271,18 +1271,18 @@ mod tests {
             promise.set(1_u32).unwrap();
             clock.advance(MS);
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_until(&clock, clock.now());
+            let mut waiting = promise.wait_deadline(&clock, clock.now());
             assert_eq!(poll(&mut waiting, &waker), Poll::Ready(Ok(1)));
         }
 
         #[test]
-        fn wait_until_counts_from_the_given_instant() {
+        fn wait_deadline_counts_from_the_given_instant() {
             let clock = ManualClock::new();
             let promise = LocalPromise::<u32>::new();
             let deadline = clock.after(3 * MS);
             clock.advance(MS);
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_until(&clock, deadline);
+            let mut waiting = promise.wait_deadline(&clock, deadline);
             assert!(poll(&mut waiting, &waker).is_pending());
             clock.advance(2 * MS - NS);
             assert!(poll(&mut waiting, &waker).is_pending());
@@ -1347,7 +1347,7 @@ mod tests {
             send_sync::<Setter<Arc<Promise<u32, StdMutex>>>>();
             send_sync::<Setter<&'static Promise<u32, StdMutex>>>();
             send::<WaitFuture<'static, u32, StdMutex>>();
-            send::<WaitUntilFuture<'static, u32, StdMutex, ManualSleep>>();
+            send::<WaitDeadlineFuture<'static, u32, StdMutex, ManualSleep>>();
             error::<Abandoned>();
             error::<TryGetError>();
             error::<WaitError>();

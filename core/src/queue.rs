@@ -1,7 +1,8 @@
 //! The request queue: a trait the endpoint runs over, and rsvp's own bounded queue.
 //!
-//! An endpoint's request queue is its last type parameter: by default [`InlineQueue`], a
-//! ring inside the endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
+//! An endpoint's request queue is named in its [kind](crate::rpc::Kind) (the `Q` of
+//! [`With<M, C, Q>`](crate::rpc::With)): by default [`InlineQueue`], a ring inside the
+//! endpoint's own lock; or any [`RequestQueue`] of [`Envelope`]s, such as
 //! rsvp's separate [`Queue`] (its own lock, which threads contend for less) or an
 //! `MpscQueue` (feature `futures-channel`), given to
 //! [`Rpc::with_queue`](crate::Rpc::with_queue).
@@ -9,10 +10,11 @@
 //! ```
 //! use rsvp::lock::LocalMutex;
 //! use rsvp::queue::{Envelope, Queue};
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
-//! let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, Queue<LocalMutex, Envelope<u32>, 4>> =
+//! let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, Queue<LocalMutex, Envelope<u32>, 4>>> =
 //!     Rpc::with_queue(Queue::new(), NoClock);
 //! let (caller, server) = Rpc::split(&rpc);
 //! let call = caller.try_call(20).unwrap();

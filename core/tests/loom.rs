@@ -26,6 +26,7 @@ use loom::thread;
 use rsvp::lock::StdMutex;
 use rsvp::promise::TryGetError;
 use rsvp::queue::{DefaultQueue, Envelope, InlineQueue, Queue, RequestQueue};
+use rsvp::rpc::With;
 use rsvp::time::{ManualClock, NoClock};
 use rsvp::{promise, CallError, Caller, CloseMode, Rpc, TryCallError};
 
@@ -115,7 +116,7 @@ fn promise_abandoned_wakes_waiter() {
 #[test]
 fn serve_pool_wakes_handler_from_another_thread() {
     model(|| {
-        let rpc: Rpc<u32, u32, StdMutex, NoClock, 1> = Rpc::new(NoClock);
+        let rpc: Rpc<u32, u32, 1, With<StdMutex, NoClock>> = Rpc::new(NoClock);
         let (caller, server) = Rpc::split(Arc::new(rpc));
         let (gate_setter, gate) = promise::<u32, StdMutex>();
         let serving = thread::spawn(move || {
@@ -148,7 +149,7 @@ macro_rules! endpoint_models {
         mod $kind {
             use super::*;
 
-            type Endpoint = Rpc<u32, u32, StdMutex, NoClock, 1, $q>;
+            type Endpoint = Rpc<u32, u32, 1, With<StdMutex, NoClock, $q>>;
 
             fn endpoint() -> Arc<Endpoint> {
                 Arc::new(Rpc::with_queue(<$q as DefaultQueue<u32, 1>>::NEW, NoClock))
@@ -156,7 +157,7 @@ macro_rules! endpoint_models {
 
             fn timed_endpoint(
                 clock: &ManualClock,
-            ) -> Arc<Rpc<u32, u32, StdMutex, ManualClock, 1, $q>> {
+            ) -> Arc<Rpc<u32, u32, 1, With<StdMutex, ManualClock, $q>>> {
                 Arc::new(Rpc::with_queue(
                     <$q as DefaultQueue<u32, 1>>::NEW,
                     clock.clone(),

@@ -8,12 +8,13 @@ use core::time::Duration;
 
 use futures_util::future::{join, join3, ready, Ready};
 use rsvp::batch::{BatchConfig, BatchResult};
+use rsvp::rpc::With;
 use rsvp::Rpc;
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
 type BatchEndpoint<H> =
-    Rpc<u32, BatchResult<u32, ()>, <H as Harness>::Mutex, <H as Harness>::Clock, 8>;
+    Rpc<u32, BatchResult<u32, ()>, 8, With<<H as Harness>::Mutex, <H as Harness>::Clock>>;
 
 fn handler(items: Vec<u32>) -> Ready<Vec<Result<u32, ()>>> {
     let len = items.len() as u32;

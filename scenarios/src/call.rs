@@ -9,13 +9,14 @@
 use futures_util::future::{join, join4};
 use rsvp::batch::ManyCall;
 use rsvp::queue::TryRecvError;
+use rsvp::rpc::With;
 use rsvp::{CallError, CloseMode, Rpc, TryCallError};
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
 /// The endpoint every call scenario uses: `u32` requests and replies, `N` slots.
 pub(crate) type Endpoint<H, const N: usize> =
-    Rpc<u32, u32, <H as Harness>::Mutex, <H as Harness>::Clock, N>;
+    Rpc<u32, u32, N, With<<H as Harness>::Mutex, <H as Harness>::Clock>>;
 
 /// One call with a (long) timeout is answered: the reply arrives, the responder saw the
 /// request and its deadline, and the stats count one `Replied`.
@@ -108,12 +109,12 @@ pub async fn many_in_flight<H: Harness>(h: &H) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A set of four calls from one task (`call_many_timeout`, over an array): the server
+/// Four calls from one task (`call_many_timeout`, over an array): the server
 /// takes all four before answering, replies to three in reverse order and drops the
 /// fourth's responder. Each call gets its own outcome (three replies and a `Lost`), each
 /// counted once.
-pub async fn call_set<H: Harness>(h: &H) -> Result<(), Failure> {
-    const SCENARIO: &str = "call_set";
+pub async fn call_many<H: Harness>(h: &H) -> Result<(), Failure> {
+    const SCENARIO: &str = "call_many";
     let rpc: Endpoint<H, 4> = Rpc::new(h.clock());
     let (caller, server) = Rpc::split(&rpc);
     let mut calls = [1, 2, 3, 4].map(ManyCall::new);
@@ -139,7 +140,7 @@ pub async fn call_set<H: Harness>(h: &H) -> Result<(), Failure> {
         };
         ensure!(
             [a.0, b.0, c.0, d.0] == [1, 2, 3, 4],
-            "the set's requests did not arrive in the set's order"
+            "the requests did not arrive in the calls' order"
         );
         drop(d.1);
         for (req, responder) in [c, b, a] {
@@ -161,7 +162,7 @@ pub async fn call_set<H: Harness>(h: &H) -> Result<(), Failure> {
                 Some(Ok(30)),
                 Some(Err(CallError::Lost))
             ],
-        "a call of the set did not get its own outcome"
+        "a call of the four did not get its own outcome"
     );
     let stats = rpc.stats();
     ensure!(

@@ -9,7 +9,7 @@ use core::time::Duration;
 /// One adapter (a runtime and a lock flavour) as the scenarios see it.
 ///
 /// Each scenario builds its own endpoint as a local,
-/// `rsvp::Rpc::<_, _, H::Mutex, H::Clock, N>::new(h.clock())`, so a harness only names the
+/// `rsvp::Rpc::<_, _, N, rsvp::rpc::With<H::Mutex, H::Clock>>::new(h.clock())`, so a harness only names the
 /// lock and hands out its clock; it never spawns, and any executor can drive a scenario.
 ///
 /// The clock may be a real timer: no scenario's outcome depends on how fast the executor

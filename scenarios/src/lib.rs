@@ -31,7 +31,7 @@ mod promise;
 #[cfg(feature = "alloc")]
 pub use batch::{batch_by_size, batch_by_window};
 pub use call::{
-    basic_call, call_set, closed_after_close, drain_serves_queued, late_reply_handed_back,
+    basic_call, call_many, closed_after_close, drain_serves_queued, late_reply_handed_back,
     lost_responder, many_in_flight, responder_sees_cancel, timeout_unanswered, try_call_full,
 };
 pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
@@ -47,7 +47,7 @@ macro_rules! __with_scenarios {
             ($($args)*)
             basic_call,
             many_in_flight,
-            call_set,
+            call_many,
             try_call_full,
             timeout_unanswered,
             responder_sees_cancel,
@@ -86,7 +86,7 @@ macro_rules! __if_alloc {
 pub const SCENARIOS: &[&str] = &[
     "basic_call",
     "many_in_flight",
-    "call_set",
+    "call_many",
     "try_call_full",
     "timeout_unanswered",
     "responder_sees_cancel",

@@ -53,7 +53,7 @@ fn a_timer_that_fires_at_once_fails_the_timing_scenarios() {
     let failed_names: Vec<&str> = failures.iter().map(|f| f.scenario).collect();
     // The scenarios whose calls wait with `Harness::long()`: a timer that fires at once
     // times them out before the server answers.
-    let mut expected = vec!["basic_call", "call_set"];
+    let mut expected = vec!["basic_call", "call_many"];
     if SCENARIOS.contains(&"batch_by_size") {
         expected.push("batch_by_size");
     }

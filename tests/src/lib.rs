@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rsvp::lock::{LocalMutex, StdMutex};
 use rsvp::queue::{Envelope, Queue};
+use rsvp::rpc::With;
 use rsvp::time::ManualClock;
 use rsvp::Rpc;
 
@@ -24,12 +25,12 @@ pub mod batch;
 pub mod model;
 
 /// A single-thread endpoint timed by a manual clock.
-pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, LocalMutex, ManualClock, N>;
+pub type LocalRpc<Req, Resp, const N: usize> = Rpc<Req, Resp, N, With<LocalMutex, ManualClock>>;
 
 /// A thread-safe endpoint timed by a manual clock, its requests in rsvp's separate queue
 /// (as the adapters make it).
 pub type SharedRpc<Req, Resp, const N: usize> =
-    Rpc<Req, Resp, StdMutex, ManualClock, N, Queue<StdMutex, Envelope<Req>, N>>;
+    Rpc<Req, Resp, N, With<StdMutex, ManualClock, Queue<StdMutex, Envelope<Req>, N>>>;
 
 /// `n` milliseconds.
 pub const fn ms(n: u64) -> Duration {
@@ -210,9 +211,10 @@ mod tests {
 ///
 /// ```compile_fail,E0080
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
-/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 0> = Rpc::new(NoClock);
+/// let rpc: Rpc<u32, u32, 0, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 /// ```
 ///
 /// A queue of capacity zero:
@@ -228,9 +230,10 @@ mod tests {
 /// ```
 /// use rsvp::lock::LocalMutex;
 /// use rsvp::queue::Queue;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
-/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
+/// let rpc: Rpc<u32, u32, 1, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 /// let queue: Queue<LocalMutex, u32, 1> = Queue::new();
 /// ```
 ///
@@ -238,9 +241,10 @@ mod tests {
 ///
 /// ```compile_fail,E0308
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
-/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 1> = Rpc::new(NoClock);
+/// let rpc: Rpc<u32, u32, 1, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 /// let (_caller, server) = Rpc::split(&rpc);
 /// let _ = server.serve(0, |_, _| async {});
 /// ```

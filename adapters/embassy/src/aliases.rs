@@ -8,12 +8,14 @@
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 
+use rsvp::rpc::With;
+
 use crate::{EmbassyMutex, EmbassyTimer};
 
 /// A request/response endpoint with `N` reply slots (at most `N` calls in flight) and a
 /// request queue of `N`. Make it in a `static` with `Rpc::new(EmbassyTimer)`.
 pub type Rpc<Req, Resp, const N: usize, M = CriticalSectionRawMutex> =
-    rsvp::Rpc<Req, Resp, EmbassyMutex<M>, EmbassyTimer, N>;
+    rsvp::Rpc<Req, Resp, N, With<EmbassyMutex<M>, EmbassyTimer>>;
 
 /// The calling end of a `static` [`Rpc`]: `Caller::new(&RPC)`.
 pub type Caller<Req, Resp, const N: usize, M = CriticalSectionRawMutex> =

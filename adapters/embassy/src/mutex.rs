@@ -14,10 +14,11 @@ use embassy_sync::blocking_mutex::raw::RawMutex as EmbassyRawMutex;
 ///
 /// ```
 /// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+/// use rsvp::rpc::With;
 /// use rsvp_embassy::{EmbassyMutex, EmbassyTimer};
 ///
 /// // The same as `rsvp_embassy::Rpc<u32, u32, 4, NoopRawMutex>`.
-/// let _rpc: rsvp::Rpc<u32, u32, EmbassyMutex<NoopRawMutex>, EmbassyTimer, 4> =
+/// let _rpc: rsvp::Rpc<u32, u32, 4, With<EmbassyMutex<NoopRawMutex>, EmbassyTimer>> =
 ///     rsvp::Rpc::new(EmbassyTimer);
 /// ```
 #[derive(Debug)]

@@ -20,10 +20,11 @@ use std::time::Instant;
 ///
 /// ```
 /// use rsvp::lock::StdMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::Rpc;
 /// use rsvp_futures::FuturesTimer;
 ///
-/// static DOUBLER: Rpc<u64, u64, StdMutex, FuturesTimer, 16> = Rpc::new(FuturesTimer);
+/// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, FuturesTimer>> = Rpc::new(FuturesTimer);
 /// # let _ = &DOUBLER;
 /// ```
 ///

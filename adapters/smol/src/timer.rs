@@ -18,10 +18,11 @@ use std::time::Instant;
 ///
 /// ```
 /// use rsvp::lock::StdMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::Rpc;
 /// use rsvp_smol::SmolTimer;
 ///
-/// static DOUBLER: Rpc<u64, u64, StdMutex, SmolTimer, 16> = Rpc::new(SmolTimer);
+/// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, SmolTimer>> = Rpc::new(SmolTimer);
 /// # let _ = &DOUBLER;
 /// ```
 ///

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rsvp::rpc::With;
 use rsvp::{CallError, CloseMode};
 use rsvp_smol::{Caller, Responder, Server, Sleep, SmolTimer};
 use smol::{Executor, LocalExecutor};
@@ -44,7 +45,7 @@ fn round_trip_on_the_global_executor() {
 
 #[test]
 fn round_trip_through_a_static_endpoint() {
-    static DOUBLER: rsvp::Rpc<u64, u64, rsvp::lock::StdMutex, SmolTimer, 4> =
+    static DOUBLER: rsvp::Rpc<u64, u64, 4, With<rsvp::lock::StdMutex, SmolTimer>> =
         rsvp::Rpc::new(SmolTimer);
     smol::block_on(async {
         let (caller, server) = rsvp::Rpc::split(&DOUBLER);

@@ -19,10 +19,11 @@ const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 ///
 /// ```
 /// use rsvp::lock::StdMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::Rpc;
 /// use rsvp_tokio::TokioTimer;
 ///
-/// static DOUBLER: Rpc<u64, u64, StdMutex, TokioTimer, 16> = Rpc::new(TokioTimer);
+/// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, TokioTimer>> = Rpc::new(TokioTimer);
 /// # let _ = &DOUBLER;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

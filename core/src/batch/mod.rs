@@ -9,7 +9,7 @@
 //!   [`BatchReport`].
 //! - **The window** (`alloc`): [`Batch`], the sans-IO state machine that serving in batches
 //!   runs on, and [`route`], which pairs each item with its result. Usable on its own.
-//! - **Many calls at once**: [`Caller::call_many`](crate::Caller::call_many) sends a set of
+//! - **Many calls at once**: [`Caller::call_many`](crate::Caller::call_many) sends many
 //!   [`ManyCall`]s from one task and waits for all of their outcomes ([`CallManyFuture`]).
 //!
 //! ```
@@ -21,11 +21,12 @@
 //! use futures_util::future::join;
 //! use rsvp::batch::{BatchConfig, BatchResult};
 //! use rsvp::lock::StdMutex;
+//! use rsvp::rpc::With;
 //! use rsvp::time::ManualClock;
 //! use rsvp::Rpc;
 //!
 //! // Each caller gets its own result; the handler sees the whole batch.
-//! let rpc: Arc<Rpc<u32, BatchResult<u32, ()>, StdMutex, ManualClock, 4>> =
+//! let rpc: Arc<Rpc<u32, BatchResult<u32, ()>, 4, With<StdMutex, ManualClock>>> =
 //!     Arc::new(Rpc::new(ManualClock::new()));
 //! let (caller, server) = Rpc::split(rpc);
 //! let config = BatchConfig::new(2, Duration::from_millis(10))?;

@@ -4,11 +4,12 @@
 //! cancellation); the server side gathers requests with the [`Batch`] state machine and
 //! runs one handler per batch. Each caller gets its own result, or its own error.
 //!
-//! The serving future works on sets: it takes as many queued requests as the batch has room
-//! for under one lock, checks a whole batch for cancelled callers under one lock, and sends
-//! a whole batch's replies under one lock (waking a task that waits for several of them
-//! once). Between those steps it holds each call's ticket, not a [`Responder`]: dropping the
-//! future ends those calls with `Lost`, as dropping their responders would.
+//! The serving future works on many requests at once: it takes as many queued requests as
+//! the batch has room for under one lock, checks a whole batch for cancelled callers under
+//! one lock, and sends a whole batch's replies under one lock (waking a task that waits for
+//! several of them once). Between those steps it holds each call's ticket, not a
+//! [`Responder`]: dropping the future ends those calls with `Lost`, as dropping their
+//! responders would.
 //!
 //! # Memory
 //!
@@ -31,7 +32,7 @@ use core::task::{Context, Poll};
 
 #[cfg(doc)]
 use super::server::Responder;
-use super::{Endpoint, InstantOf, Server};
+use super::{Endpoint, InstantOf, Server, TOKEN};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
 use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
@@ -108,10 +109,11 @@ impl fmt::Display for BatchReport {
 /// use core::time::Duration;
 /// use rsvp::batch::{BatchConfig, BatchJob, BatchResult};
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::ManualClock;
 /// use rsvp::{CloseMode, Rpc};
 ///
-/// type Doubler = Rpc<u64, BatchResult<u64, ()>, LocalMutex, ManualClock, 8>;
+/// type Doubler = Rpc<u64, BatchResult<u64, ()>, 8, With<LocalMutex, ManualClock>>;
 /// let rpc = Doubler::new(ManualClock::new());
 /// let (caller, server) = Rpc::split(&rpc);
 /// let config = BatchConfig::new(2, Duration::from_millis(10)).unwrap();
@@ -435,7 +437,7 @@ where
         let skipped = self
             .server
             .rpc
-            .forget_cancelled(&mut self.tickets[..waited]);
+            .forget_cancelled(TOKEN, &mut self.tickets[..waited]);
         if skipped > 0 {
             // Their callers stopped waiting: left out, and their requests dropped.
             self.report.skipped += skipped as u64;
@@ -466,7 +468,7 @@ where
         self.report.panicked += 1;
         let rpc = &*self.server.rpc;
         for ticket in self.tickets.drain(..) {
-            rpc.lose(ticket);
+            rpc.lose(TOKEN, ticket);
         }
         self.job.requests.clear();
         self.job.results.clear();
@@ -484,7 +486,7 @@ where
             );
             // A caller that gave up meanwhile just doesn't get it: its result is dropped
             // here, outside the endpoint's lock.
-            while let Some(refused) = rpc.reply_set(&mut replies) {
+            while let Some(refused) = rpc.reply_many(TOKEN, &mut replies) {
                 drop(refused);
             }
         } else {
@@ -497,7 +499,7 @@ where
             results.clear();
             let mut replies =
                 (self.tickets.drain(..)).map(|ticket| (ticket, Err(BatchError::WrongCount(wrong))));
-            while rpc.reply_set(&mut replies).is_some() {}
+            while rpc.reply_many(TOKEN, &mut replies).is_some() {}
         }
         self.job.requests.clear();
     }
@@ -579,7 +581,7 @@ where
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
             // `max_wait` plus the handler that was running.
-            let taken = rpc.poll_recv_set(cx, room, &mut |req, ticket, info| {
+            let taken = rpc.poll_recv_many(TOKEN, cx, room, &mut |req, ticket, info| {
                 requests.push(req);
                 full = batch.push(ticket, info.started_at);
             });
@@ -617,11 +619,11 @@ where
         // their requests go after, outside the endpoint's lock.
         let rpc = &*self.server.rpc;
         for ticket in self.tickets.drain(..) {
-            rpc.lose(ticket);
+            rpc.lose(TOKEN, ticket);
         }
         if let Some(gathered) = self.batch.flush() {
             for ticket in gathered {
-                rpc.lose(ticket);
+                rpc.lose(TOKEN, ticket);
             }
         }
     }

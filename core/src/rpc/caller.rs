@@ -8,7 +8,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use super::many::{CallManyFuture, ManyCall};
-use super::{Endpoint, GiveUp, InstantOf, Role, Started};
+use super::{Endpoint, GiveUp, InstantOf, Role, Started, TOKEN};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
@@ -17,7 +17,7 @@ use crate::time::{Clock, Instant as _, Timer};
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// The endpoint a handle `R` reaches.
 type Of<R> = <R as Deref>::Target;
-/// One call of a set, for an endpoint `E`.
+/// One call of a `call_many`, for an endpoint `E`.
 type ManyOf<E> = ManyCall<<E as Endpoint>::Req, <E as Endpoint>::Resp>;
 
 /// The calling end of an endpoint. Cheap to clone; every clone is counted (see
@@ -35,10 +35,10 @@ where
     P: Deref,
     P::Target: Endpoint,
 {
-    /// A caller handle for the endpoint behind `rpc`.
-    pub fn new(rpc: P) -> Self {
-        rpc.attach(Role::Caller);
-        Self { rpc }
+    /// A caller handle for the endpoint behind `endpoint`.
+    pub fn new(endpoint: P) -> Self {
+        endpoint.attach(TOKEN, Role::Caller);
+        Self { rpc: endpoint }
     }
 
     /// Sends `req` and waits for the reply, with no deadline. Waits for a free slot first if
@@ -72,8 +72,8 @@ where
         &self,
         req: <P::Target as Endpoint>::Req,
     ) -> Result<CallFuture<&'_ P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
-        let now = self.rpc.endpoint_clock().now();
-        let ticket = self.rpc.try_start(req, now, None)?;
+        let now = self.rpc.endpoint_clock(TOKEN).now();
+        let ticket = self.rpc.try_start(TOKEN, req, now, None)?;
         Ok(CallFuture::sent(&*self.rpc, ticket, now, None, None))
     }
 
@@ -82,9 +82,9 @@ where
     /// own reply or error.
     ///
     /// The calls are ordinary calls (a slot each, one outcome each, counted once), but they
-    /// share the task: the set is woken once for however many replies have arrived, so the
-    /// executor's cost is paid per set rather than per call. A call that finds no free
-    /// slot waits for one and holds back the calls after it.
+    /// share the task: it is woken once for however many replies have arrived, so the
+    /// executor's cost is paid once for many calls rather than once per call. A call that
+    /// finds no free slot waits for one and holds back the calls after it.
     ///
     /// # Errors
     ///
@@ -127,22 +127,22 @@ where
 
     /// Shuts the endpoint down; see [`Rpc::close`](crate::Rpc::close).
     pub fn close(&self, mode: super::CloseMode) -> usize {
-        self.rpc.close_endpoint(mode)
+        self.rpc.close_endpoint(TOKEN, mode)
     }
 
     /// The endpoint's stats; see [`Rpc::stats`](crate::Rpc::stats).
     pub fn stats(&self) -> StatsSnapshot {
-        self.rpc.endpoint_stats()
+        self.rpc.endpoint_stats(TOKEN)
     }
 
     /// The endpoint's number of reply slots: the most calls outstanding at once.
     pub fn capacity(&self) -> usize {
-        self.rpc.endpoint_capacity()
+        self.rpc.endpoint_capacity(TOKEN)
     }
 
     /// The endpoint's clock.
     pub fn clock(&self) -> &<P::Target as Endpoint>::Clock {
-        self.rpc.endpoint_clock()
+        self.rpc.endpoint_clock(TOKEN)
     }
 }
 
@@ -167,7 +167,7 @@ where
         req: <P::Target as Endpoint>::Req,
         timeout: Duration,
     ) -> CallFuture<&'_ P::Target> {
-        let clock = self.rpc.endpoint_clock();
+        let clock = self.rpc.endpoint_clock(TOKEN);
         match clock.now().checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
             None => self.call(req),
@@ -188,11 +188,11 @@ where
         req: <P::Target as Endpoint>::Req,
         deadline: InstantOf<P::Target>,
     ) -> CallFuture<&'_ P::Target> {
-        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        let sleep = self.rpc.endpoint_clock(TOKEN).sleep_until(deadline);
         CallFuture::start(&*self.rpc, req, None, Some(deadline), Some(sleep))
     }
 
-    /// [`call_many`](Self::call_many) with one deadline for the whole set, `timeout` from
+    /// [`call_many`](Self::call_many) with one deadline for all the calls, `timeout` from
     /// now: calls without an outcome by then end with [`CallError::Timeout`]. Responders
     /// see the deadline.
     ///
@@ -209,13 +209,13 @@ where
         calls: &'a mut [ManyOf<P::Target>],
         timeout: Duration,
     ) -> CallManyFuture<'a, P::Target> {
-        match self.rpc.endpoint_clock().now().checked_add(timeout) {
+        match self.rpc.endpoint_clock(TOKEN).now().checked_add(timeout) {
             Some(deadline) => self.call_many_deadline(calls, deadline),
             None => self.call_many(calls),
         }
     }
 
-    /// [`call_many`](Self::call_many) with one deadline for the whole set, the instant
+    /// [`call_many`](Self::call_many) with one deadline for all the calls, the instant
     /// `deadline`.
     ///
     /// # Errors
@@ -230,7 +230,7 @@ where
         calls: &'a mut [ManyOf<P::Target>],
         deadline: InstantOf<P::Target>,
     ) -> CallManyFuture<'a, P::Target> {
-        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        let sleep = self.rpc.endpoint_clock(TOKEN).sleep_until(deadline);
         CallManyFuture::new(&*self.rpc, calls, Some(deadline), Some(sleep))
     }
 
@@ -249,10 +249,10 @@ where
         req: <P::Target as Endpoint>::Req,
         timeout: Duration,
     ) -> Result<CallFuture<&'_ P::Target>, TryCallError<<P::Target as Endpoint>::Req>> {
-        let clock = self.rpc.endpoint_clock();
+        let clock = self.rpc.endpoint_clock(TOKEN);
         let now = clock.now();
         let deadline = now.checked_add(timeout);
-        let ticket = self.rpc.try_start(req, now, deadline)?;
+        let ticket = self.rpc.try_start(TOKEN, req, now, deadline)?;
         let sleep = deadline.map(|d| clock.sleep_until(d));
         Ok(CallFuture::sent(&*self.rpc, ticket, now, deadline, sleep))
     }
@@ -306,7 +306,7 @@ where
     P::Target: Endpoint,
 {
     fn drop(&mut self) {
-        self.rpc.detach(Role::Caller);
+        self.rpc.detach(TOKEN, Role::Caller);
     }
 }
 
@@ -388,7 +388,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
-        let started_at = rpc.endpoint_clock().now();
+        let started_at = rpc.endpoint_clock(TOKEN).now();
         Self {
             rpc,
             req: Some(req),
@@ -463,6 +463,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         if let Stage::Fresh | Stage::Start = self.stage {
             self.stage = Stage::Start;
             let started = self.rpc.poll_start(
+                TOKEN,
                 cx,
                 &mut self.req,
                 &mut self.ticket,
@@ -490,10 +491,11 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                     let result = match self.ticket.take() {
                         Some(ticket) => self
                             .rpc
-                            .give_up(ticket, GiveUp::Timeout)
+                            .give_up(TOKEN, ticket, GiveUp::Timeout)
                             .unwrap_or(Err(CallError::Timeout)),
                         None => {
-                            self.rpc.leave(&mut self.waiting, Some(Outcome::Timeout));
+                            self.rpc
+                                .leave(TOKEN, &mut self.waiting, Some(Outcome::Timeout));
                             Err(CallError::Timeout)
                         }
                     };
@@ -505,7 +507,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             panic!("CallFuture polled after it completed");
         };
         let ticket = self.ticket.expect("a sent call holds a ticket");
-        if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
+        if let Poll::Ready(result) = self.rpc.poll_reply(TOKEN, ticket, cx) {
             return self.finish(result);
         }
         if !self.deadline_passed(cx) {
@@ -518,7 +520,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     fn time_out(&mut self, ticket: Ticket) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         let result = self
             .rpc
-            .give_up(ticket, GiveUp::Timeout)
+            .give_up(TOKEN, ticket, GiveUp::Timeout)
             .unwrap_or(Err(CallError::Timeout));
         self.finish(result)
     }
@@ -550,10 +552,11 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     fn end(&mut self) {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
-            (_, Some(ticket)) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
+            (_, Some(ticket)) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
             // Waiting for a slot: it takes its registration along.
             (Stage::Start, None) => {
-                self.rpc.leave(&mut self.waiting, Some(Outcome::Cancelled));
+                self.rpc
+                    .leave(TOKEN, &mut self.waiting, Some(Outcome::Cancelled));
             }
             (_, None) => {}
         }
@@ -634,7 +637,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<R> {
     fn drop(&mut self) {
         if self.waiting.is_some() {
             // Waiting for a slot: it takes its registration along.
-            self.rpc.leave(&mut self.waiting, None);
+            self.rpc.leave(TOKEN, &mut self.waiting, None);
         }
     }
 }
@@ -644,12 +647,14 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveFutur
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.rpc.poll_reserve(cx, &mut this.waiting).map(|result| {
-            result.map(|ticket| Permit {
-                rpc: this.rpc.clone(),
-                ticket: Some(ticket),
+        this.rpc
+            .poll_reserve(TOKEN, cx, &mut this.waiting)
+            .map(|result| {
+                result.map(|ticket| Permit {
+                    rpc: this.rpc.clone(),
+                    ticket: Some(ticket),
+                })
             })
-        })
     }
 }
 
@@ -679,7 +684,7 @@ where
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Permit<R> {
     fn try_new(rpc: R) -> Result<Self, TryCallError<()>> {
-        let ticket = rpc.try_reserve()?;
+        let ticket = rpc.try_reserve(TOKEN)?;
         Ok(Self {
             rpc,
             ticket: Some(ticket),
@@ -719,7 +724,7 @@ where
     ///
     /// As [`call`](Self::call).
     pub fn call_timeout(self, req: E::Req, timeout: Duration) -> CallFuture<R> {
-        let now = self.rpc.endpoint_clock().now();
+        let now = self.rpc.endpoint_clock(TOKEN).now();
         match now.checked_add(timeout) {
             Some(deadline) => self.call_deadline(req, deadline),
             None => self.call(req),
@@ -736,7 +741,7 @@ where
     ///
     /// As [`call`](Self::call).
     pub fn call_deadline(mut self, req: E::Req, deadline: InstantOf<E>) -> CallFuture<R> {
-        let sleep = self.rpc.endpoint_clock().sleep_until(deadline);
+        let sleep = self.rpc.endpoint_clock(TOKEN).sleep_until(deadline);
         let held = self.ticket.take();
         CallFuture::start(self.rpc.clone(), req, held, Some(deadline), Some(sleep))
     }
@@ -745,7 +750,7 @@ where
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            drop(self.rpc.give_up(ticket, GiveUp::Unused));
+            drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Unused));
         }
     }
 }

@@ -7,13 +7,15 @@
 use core::task::{Context, Poll};
 
 use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
-use super::transport::{DefaultQueue, Envelope, InlineQueue, Popped, Ring, Transport};
-use super::{Caller, CloseMode, Endpoint, GiveUp, ManyCall, Role, Server, Started};
+use super::transport::{DefaultQueue, Envelope, Popped, Ring, Transport};
+use super::{
+    Caller, CloseMode, Endpoint, GiveUp, InstantOf, Kind, ManyCall, Role, Server, Started, Token,
+};
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
 use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::sync::{RawMutex, StateLock};
+use crate::sync::StateLock;
 use crate::time::Clock;
 
 /// Keeps what it holds on cache lines of its own, so that a thread working on one part of
@@ -36,20 +38,29 @@ impl<T> core::ops::Deref for CacheLines<T> {
     }
 }
 
-type State<Req, Resp, C, Q, const N: usize> =
-    EndpointState<Req, Resp, <C as Clock>::Instant, <Q as Transport<Req, N>>::Ring, N>;
+type State<Req, Resp, K, const N: usize> = EndpointState<
+    Req,
+    Resp,
+    <<K as Kind<Req, N>>::Clock as Clock>::Instant,
+    <<K as Kind<Req, N>>::Queue as Transport<Req, N>>::Ring,
+    N,
+>;
 
 /// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
 /// (queued or being worked on) at once.
+///
+/// `K` is its [`Kind`]: the lock, the clock and the request queue it is built from,
+/// usually named as [`With<M, C, Q>`](super::With):
 ///
 /// - `M` is the lock, which picks the flavour: [`LocalMutex`](crate::lock::LocalMutex) for
 ///   one thread, [`StdMutex`](crate::lock::StdMutex) or
 ///   [`CriticalSectionMutex`](crate::lock::CriticalSectionMutex) across threads.
 /// - `C` is the clock (and, for timeouts, the [`Timer`](crate::time::Timer)).
-/// - `Q` is the request queue: by default [`InlineQueue`], rsvp's ring inside the
-///   endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s ([`with_queue`](Self::with_queue)),
-///   such as rsvp's separate [`Queue`](crate::queue::Queue), which suits a lock that
-///   threads contend for (see [`InlineQueue`]).
+/// - `Q` is the request queue: by default [`InlineQueue`](crate::queue::InlineQueue),
+///   rsvp's ring inside the endpoint's lock; or any [`RequestQueue`] of [`Envelope`]s
+///   ([`with_queue`](Self::with_queue)), such as rsvp's separate
+///   [`Queue`](crate::queue::Queue), which suits a lock that threads contend for (see
+///   [`InlineQueue`](crate::queue::InlineQueue)).
 ///
 /// It allocates nothing per call and can live in a `static`. Without `alloc` it never
 /// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
@@ -57,10 +68,11 @@ type State<Req, Resp, C, Q, const N: usize> =
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
 ///
-/// let rpc: Rpc<u32, u32, LocalMutex, NoClock, 4> = Rpc::new(NoClock);
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
 /// let (caller, server) = Rpc::split(&rpc);
 /// # futures_executor::block_on(async {
 /// let call = caller.try_call(21).unwrap();
@@ -69,49 +81,46 @@ type State<Req, Resp, C, Q, const N: usize> =
 /// assert_eq!(call.await, Ok(42));
 /// # });
 /// ```
-pub struct Rpc<Req, Resp, M, C, const N: usize, Q = InlineQueue>
+pub struct Rpc<Req, Resp, const N: usize, K>
 where
-    M: RawMutex,
-    C: Clock,
-    Q: Transport<Req, N>,
+    K: Kind<Req, N>,
 {
-    state: CacheLines<StateLock<M, State<Req, Resp, C, Q, N>>>,
-    queue: CacheLines<Q>,
-    clock: C,
+    state: CacheLines<StateLock<K::Lock, State<Req, Resp, K, N>>>,
+    queue: CacheLines<K::Queue>,
+    clock: K::Clock,
 }
 
-impl<Req, Resp, M, C, const N: usize, Q> Rpc<Req, Resp, M, C, N, Q>
+impl<Req, Resp, const N: usize, K> Rpc<Req, Resp, N, K>
 where
-    M: RawMutex,
-    C: Clock,
-    Q: DefaultQueue<Req, N>,
+    K: Kind<Req, N>,
+    K::Queue: DefaultQueue<Req, N>,
 {
-    /// An endpoint over rsvp's own queue ([`InlineQueue`] unless `Q` names rsvp's
-    /// [`Queue`](crate::queue::Queue)), usable in a `static`.
+    /// An endpoint over rsvp's own queue ([`InlineQueue`](crate::queue::InlineQueue)
+    /// unless the kind names rsvp's [`Queue`](crate::queue::Queue)), usable in a `static`.
     #[inline(always)]
-    pub const fn new(clock: C) -> Self {
-        Self::with_queue(Q::NEW, clock)
+    pub const fn new(clock: K::Clock) -> Self {
+        Self::with_queue(<K::Queue as DefaultQueue<Req, N>>::NEW, clock)
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
-    Rpc<Req, Resp, M, C, N, Q>
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
     /// An endpoint over another [`RequestQueue`]. If the queue holds fewer than `N`
     /// requests, callers wait for room in it (and `try_call` says `Full`).
     // Inlined, with the state made at compile time: built through a chain of calls at
     // run time, its copies cost kilobytes of stack (thumbv6m, opt-level "s").
     #[inline(always)]
-    pub const fn with_queue(queue: Q, clock: C) -> Self {
+    pub const fn with_queue(queue: K::Queue, clock: K::Clock) -> Self {
         Self {
-            state: CacheLines(StateLock::new(const { EndpointState::new(Q::RING) })),
+            state: CacheLines(StateLock::new(
+                const { EndpointState::new(<K::Queue as Transport<Req, N>>::RING) },
+            )),
             queue: CacheLines(queue),
             clock,
         }
     }
 
     /// The clock the endpoint stamps calls with.
-    pub fn clock(&self) -> &C {
+    pub fn clock(&self) -> &K::Clock {
         &self.clock
     }
 
@@ -165,7 +174,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         closed
     }
 
-    fn now(&self) -> C::Instant {
+    fn now(&self) -> <K::Clock as Clock>::Instant {
         self.clock.now()
     }
 
@@ -182,7 +191,7 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
         &self,
         ticket: Ticket,
         outcome: Option<Outcome>,
-    ) -> Option<Ended<Req, Resp, C::Instant>> {
+    ) -> Option<Ended<Req, Resp, InstantOf<Self>>> {
         let ended = self
             .state
             .lock_wake(|s, wakes| s.end(ticket, outcome, wakes))?;
@@ -211,20 +220,20 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
     /// waker registered, if given) when nothing is queued.
-    fn recv_set<F>(
+    fn recv_many<F>(
         &self,
         mut cx: Option<&mut Context<'_>>,
         limit: usize,
         take: &mut F,
     ) -> Poll<Option<usize>>
     where
-        F: FnMut(Req, Ticket, RequestInfo<C::Instant>),
+        F: FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     {
         let now = self.now();
         let limit = limit.max(1);
         let mut taken = 0;
         // Known at compile time: a queue outside the lock is read without locking first.
-        if <Q::Ring as Ring<Req>>::INSIDE {
+        if <<K::Queue as Transport<Req, N>>::Ring as Ring<Req>>::INSIDE {
             loop {
                 let waker = cx.as_ref().map(|cx| cx.waker());
                 let next = self
@@ -268,30 +277,22 @@ impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>>
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> super::sealed::Sealed
-    for Rpc<Req, Resp, M, C, N, Q>
-{
-}
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> super::sealed::Sealed for Rpc<Req, Resp, N, K> {}
 
-impl<Req, Resp, M, C, const N: usize, Q> Endpoint for Rpc<Req, Resp, M, C, N, Q>
-where
-    M: RawMutex,
-    C: Clock,
-    Q: Transport<Req, N>,
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, K> {
     type Req = Req;
     type Resp = Resp;
-    type Clock = C;
+    type Clock = K::Clock;
 
-    fn endpoint_clock(&self) -> &C {
+    fn endpoint_clock(&self, _: Token) -> &K::Clock {
         &self.clock
     }
 
-    fn attach(&self, role: Role) {
+    fn attach(&self, _: Token, role: Role) {
         self.state.lock(|s| s.attach(role));
     }
 
-    fn detach(&self, role: Role) {
+    fn detach(&self, _: Token, role: Role) {
         let last = self.state.lock(|s| s.detach(role));
         match (last, role) {
             // Nobody will take what is queued: end those calls instead of leaving their
@@ -304,20 +305,21 @@ where
         }
     }
 
-    fn record(&self, outcome: Outcome) {
+    fn record(&self, _: Token, outcome: Outcome) {
         self.state.lock(|s| s.record(outcome));
     }
 
-    fn leave(&self, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
+    fn leave(&self, _: Token, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
         self.state
             .lock_wake(|s, wakes| s.leave(waiting, outcome, wakes));
     }
 
     fn try_start(
         &self,
+        _: Token,
         req: Req,
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
     ) -> Result<Ticket, TryCallError<Req>> {
         let started = self
             .state
@@ -347,7 +349,7 @@ where
         }
     }
 
-    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>> {
+    fn try_reserve(&self, _: Token) -> Result<Ticket, TryCallError<()>> {
         let now = self.now();
         match self.state.lock_wake(|s, wakes| s.reserve(now, None, wakes)) {
             Ok(ticket) => Ok(ticket),
@@ -358,6 +360,7 @@ where
 
     fn poll_reserve(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
     ) -> Poll<Result<Ticket, CallError>> {
@@ -378,12 +381,13 @@ where
 
     fn poll_start(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
         waiting: &mut Option<usize>,
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Started, CallError>> {
         loop {
             let body = req.take().expect("CallFuture polled after it completed");
@@ -436,14 +440,20 @@ where
     #[inline]
     fn poll_reply(
         &self,
+        _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<CallResult<Resp, C::Instant>> {
+    ) -> Poll<CallResult<Resp, InstantOf<Self>>> {
         self.state
             .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), wakes))
     }
 
-    fn give_up(&self, ticket: Ticket, why: GiveUp) -> Option<CallResult<Resp, C::Instant>> {
+    fn give_up(
+        &self,
+        _: Token,
+        ticket: Ticket,
+        why: GiveUp,
+    ) -> Option<CallResult<Resp, InstantOf<Self>>> {
         let outcome = match why {
             GiveUp::Timeout => Some(Outcome::Timeout),
             GiveUp::Dropped => Some(Outcome::Cancelled),
@@ -456,18 +466,22 @@ where
 
     fn poll_recv(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<(Req, Ticket, RequestInfo<C::Instant>)>> {
+    ) -> Poll<Option<(Req, Ticket, RequestInfo<InstantOf<Self>>)>> {
         let mut next = None;
-        let taken = self.recv_set(Some(cx), 1, &mut |req, ticket, info| {
+        let taken = self.recv_many(Some(cx), 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         taken.map(|taken| taken.and(next))
     }
 
-    fn try_recv(&self) -> Result<(Req, Ticket, RequestInfo<C::Instant>), TryRecvError> {
+    fn try_recv(
+        &self,
+        _: Token,
+    ) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
         let mut next = None;
-        let taken = self.recv_set(None, 1, &mut |req, ticket, info| {
+        let taken = self.recv_many(None, 1, &mut |req, ticket, info| {
             next = Some((req, ticket, info));
         });
         match taken {
@@ -477,39 +491,53 @@ where
         }
     }
 
-    fn poll_recv_set(
+    fn poll_recv_many(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         limit: usize,
-        take: &mut dyn FnMut(Req, Ticket, RequestInfo<C::Instant>),
+        take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>> {
-        self.recv_set(Some(cx), limit, &mut |req, ticket, info| {
+        self.recv_many(Some(cx), limit, &mut |req, ticket, info| {
             take(req, ticket, info)
         })
     }
 
-    fn reply(&self, ticket: Ticket, value: Resp) -> Result<(), Resp> {
+    fn reply(&self, _: Token, ticket: Ticket, value: Resp) -> Result<(), Resp> {
         let now = self.now();
-        self.state
-            .lock_lend(|s, wakes| s.reply(ticket, value, now, C::MEASURES_TIME, wakes))
+        self.state.lock_lend(|s, wakes| {
+            s.reply(
+                ticket,
+                value,
+                now,
+                <K::Clock as Clock>::MEASURES_TIME,
+                wakes,
+            )
+        })
     }
 
-    fn reply_set(&self, replies: &mut dyn Iterator<Item = (Ticket, Resp)>) -> Option<Resp> {
+    fn reply_many(
+        &self,
+        _: Token,
+        replies: &mut dyn Iterator<Item = (Ticket, Resp)>,
+    ) -> Option<Resp> {
         let now = self.now();
-        self.state
-            .lock_lend(|s, wakes| s.reply_set(replies, now, C::MEASURES_TIME, wakes))
+        self.state.lock_lend(|s, wakes| {
+            s.reply_set(replies, now, <K::Clock as Clock>::MEASURES_TIME, wakes)
+        })
     }
 
-    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize {
+    fn forget_cancelled(&self, _: Token, tickets: &mut [Ticket]) -> usize {
         self.state.lock(|s| s.forget_cancelled(tickets))
     }
 
-    fn start_set(
+    fn start_many(
         &self,
+        _: Token,
         cx: &mut Context<'_>,
         calls: &mut [ManyCall<Req, Resp>],
-        started_at: C::Instant,
-        deadline: Option<C::Instant>,
+        started_at: InstantOf<Self>,
+        deadline: Option<InstantOf<Self>>,
         waiting: &mut Option<usize>,
     ) -> usize {
         let waiter = Waiter {
@@ -520,22 +548,28 @@ where
             .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, waiter, wakes))
     }
 
-    fn collect_set(&self, cx: &mut Context<'_>, calls: &mut [ManyCall<Req, Resp>]) -> bool {
+    fn collect_many(
+        &self,
+        _: Token,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<Req, Resp>],
+    ) -> bool {
         self.state
             .lock_wake(|s, wakes| s.collect_set(calls, cx.waker(), wakes))
     }
 
-    fn lose(&self, ticket: Ticket) {
+    fn lose(&self, _: Token, ticket: Ticket) {
         let now = self.now();
         self.state.lock_lend(|s, wakes| s.lose(ticket, now, wakes));
     }
 
-    fn is_cancelled(&self, ticket: Ticket) -> bool {
+    fn is_cancelled(&self, _: Token, ticket: Ticket) -> bool {
         self.state.lock(|s| s.is_cancelled(ticket))
     }
 
     fn poll_cancelled(
         &self,
+        _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
@@ -548,27 +582,25 @@ where
             .lock_wake(|s, wakes| s.poll_cancelled(ticket, waiter, wakes))
     }
 
-    fn stop_watching(&self, waiting: &mut Option<usize>) {
+    fn stop_watching(&self, _: Token, waiting: &mut Option<usize>) {
         self.state
             .lock_wake(|s, wakes| s.stop_watching(waiting, wakes));
     }
 
-    fn close_endpoint(&self, mode: CloseMode) -> usize {
+    fn close_endpoint(&self, _: Token, mode: CloseMode) -> usize {
         Rpc::close(self, mode)
     }
 
-    fn endpoint_stats(&self) -> StatsSnapshot {
+    fn endpoint_stats(&self, _: Token) -> StatsSnapshot {
         self.stats()
     }
 
-    fn endpoint_capacity(&self) -> usize {
+    fn endpoint_capacity(&self, _: Token) -> usize {
         N
     }
 }
 
-impl<Req, Resp, M: RawMutex, C: Clock, const N: usize, Q: Transport<Req, N>> core::fmt::Debug
-    for Rpc<Req, Resp, M, C, N, Q>
-{
+impl<Req, Resp, const N: usize, K: Kind<Req, N>> core::fmt::Debug for Rpc<Req, Resp, N, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Rpc")
             .field("capacity", &N)
@@ -588,7 +620,8 @@ mod tests {
     use std::task::{Context, Poll, Wake, Waker};
 
     use super::*;
-    use crate::sync::LocalMutex;
+    use crate::rpc::With;
+    use crate::sync::{LocalMutex, RawMutex};
     use crate::time::NoClock;
 
     /// A waker that counts its wake-ups.
@@ -601,7 +634,7 @@ mod tests {
     }
 
     fn round_trips<M: RawMutex>() {
-        let rpc: Rpc<u32, u32, M, NoClock, 2> = Rpc::new(NoClock);
+        let rpc: Rpc<u32, u32, 2, With<M, NoClock>> = Rpc::new(NoClock);
         let (caller, server) = Rpc::split(&rpc);
         let count = Arc::new(Count(0.into()));
         let waker = Waker::from(count.clone());

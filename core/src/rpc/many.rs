@@ -1,12 +1,13 @@
-//! Many calls from one task: [`Caller::call_many`](crate::Caller::call_many) starts a whole set of calls and waits for
-//! all of their outcomes, in one future.
+//! Many calls from one task: [`Caller::call_many`](crate::Caller::call_many) starts many
+//! calls and waits for all of their outcomes, in one future.
 //!
 //! A plain call is one task per request: each call is woken and polled on its own, which
 //! on executors such as smol or tokio is a large share of what a call costs. When one task
 //! has several requests to make at once (the requests of a batch, say), `call_many` sends
 //! them all from that task and wakes it once for as many replies as have arrived, so the
-//! executor's cost is paid per set rather than per call. Each call is still an ordinary
-//! call: it has its own reply slot, its own outcome, and is counted once in the stats.
+//! executor's cost is paid once for many calls rather than once per call. Each call is
+//! still an ordinary call: it has its own reply slot, its own outcome, and is counted once
+//! in the stats.
 //!
 //! ```
 //! # #[cfg(feature = "std")]
@@ -14,10 +15,11 @@
 //! use std::sync::Arc;
 //! use rsvp::batch::ManyCall;
 //! use rsvp::lock::StdMutex;
+//! use rsvp::rpc::With;
 //! use rsvp::time::NoClock;
 //! use rsvp::Rpc;
 //!
-//! let rpc: Arc<Rpc<u32, u32, StdMutex, NoClock, 8>> = Arc::new(Rpc::new(NoClock));
+//! let rpc: Arc<Rpc<u32, u32, 8, With<StdMutex, NoClock>>> = Arc::new(Rpc::new(NoClock));
 //! let (caller, server) = Rpc::split(rpc);
 //! let responder = std::thread::spawn(move || {
 //!     futures_executor::block_on(async {
@@ -42,7 +44,7 @@
 //! # Design
 //!
 //! Each [`ManyCall`] is one call's state, kept in the caller's own buffer (an array, a
-//! `Vec` that is refilled, ...), so the set allocates nothing:
+//! `Vec` that is refilled, ...), so `call_many` allocates nothing:
 //!
 //! ```text
 //!   Unsent { req }  --poll_start: sent-->  Sent { ticket }  --poll_reply: ready-->  Done { outcome }
@@ -52,14 +54,14 @@
 //! ```
 //!
 //! - Calls are sent in buffer order; the first that must wait (no free slot, no queue
-//!   room) holds back the ones after it, so one set takes slots in order and does not
-//!   register its waker in several waiting lists at once.
+//!   room) holds back the ones after it, so one `call_many` takes slots in order and does
+//!   not register its waker in several waiting lists at once.
 //! - A call's waker is registered in its slot in the same lock that sends it, so a call
 //!   sent in this poll is not asked for its reply until the task is woken.
 //! - With the [`InlineQueue`](crate::queue::InlineQueue), the calls that can go at once are
 //!   sent under one lock, and the replies that have arrived are read under one lock: the
-//!   lock and the wake-up are paid per set. Replies sent together (a batch's) wake the task
-//!   once.
+//!   lock and the wake-up are paid once for many calls. Replies sent together (a batch's)
+//!   wake the task once.
 //! - Every call ends in exactly one outcome, counted once, by the same endpoint operations
 //!   a [`CallFuture`](crate::CallFuture) uses.
 
@@ -68,7 +70,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::{Endpoint, GiveUp, InstantOf, Started};
+use super::{Endpoint, GiveUp, InstantOf, Started, TOKEN};
 use crate::error::CallError;
 use crate::reply::Ticket;
 use crate::stats::Outcome;
@@ -76,12 +78,12 @@ use crate::time::Clock;
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 
-/// One call of a [`call_many`](crate::Caller::call_many) set: the request before it is sent, then
-/// its outcome.
+/// One call of a [`call_many`](crate::Caller::call_many): the request before it is sent,
+/// then its outcome.
 ///
 /// Make one per request with [`new`](Self::new), in any buffer (an array, a `Vec` that is
-/// cleared and refilled); read the outcomes from the same buffer once the set completes.
-/// A call whose outcome is there, or was taken, is left alone by later sets.
+/// cleared and refilled); read the outcomes from the same buffer once the `call_many`
+/// completes. A call whose outcome is there, or was taken, is left alone by later ones.
 pub struct ManyCall<Req, Resp> {
     /// `Some` until the request is handed to the queue.
     pub(super) req: Option<Req>,
@@ -106,7 +108,7 @@ impl<Req, Resp> ManyCall<Req, Resp> {
     }
 
     /// Takes the call's outcome out; `None` if it has none (not decided, already taken,
-    /// or its set was dropped).
+    /// or its `call_many` was dropped).
     pub fn take_outcome(&mut self) -> Option<Result<Resp, CallError>> {
         self.outcome.take()
     }
@@ -116,12 +118,13 @@ impl<Req, Resp> ManyCall<Req, Resp> {
         self.outcome
     }
 
-    /// Whether the call is still to be sent (a set would send it).
+    /// Whether the call is still to be sent (a `call_many` would send it).
     pub fn is_unsent(&self) -> bool {
         self.req.is_some()
     }
 
-    /// Whether a set has anything to do for it: not sent yet, or waiting for its reply.
+    /// Whether a `call_many` has anything to do for it: not sent yet, or waiting for its
+    /// reply.
     fn is_open(&self) -> bool {
         self.req.is_some() || self.ticket.is_some()
     }
@@ -146,22 +149,22 @@ impl<Req, Resp> fmt::Debug for ManyCall<Req, Resp> {
     }
 }
 
-/// A set of calls in flight, made by [`Caller::call_many`](crate::Caller::call_many); resolves to the calls, each
-/// holding its outcome.
+/// Many calls in flight, made by [`Caller::call_many`](crate::Caller::call_many); resolves
+/// to the calls, each holding its outcome.
 ///
 /// # Cancellation
 ///
-/// Dropping it ends every call of the set that has no outcome yet, as dropping each
+/// Dropping it ends every one of its calls that has no outcome yet, as dropping each
 /// call's [`CallFuture`](crate::CallFuture) would: a queued call frees its slot at once
 /// (the responder skips it), a call being worked on frees its slot and its responder sees
 /// it cancelled, and each is counted once as `Cancelled` (or as `Replied`, if its reply
 /// had arrived unread). Requests not sent yet are dropped, and counted as `Cancelled` if
-/// the set was polled (a set never polled has made no call and counts nothing). Those
+/// the future was polled (one never polled has made no call and counts nothing). Those
 /// calls are left with no outcome. Calls that had their outcome keep it.
 #[must_use = "futures do nothing unless polled"]
 pub struct CallManyFuture<'a, E: Endpoint + ?Sized> {
     rpc: &'a E,
-    /// `None` once the set has completed.
+    /// `None` once the calls have completed.
     calls: Option<&'a mut [ManyCall<E::Req, E::Resp>]>,
     started_at: InstantOf<E>,
     deadline: Option<InstantOf<E>>,
@@ -186,7 +189,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         sleep: Option<SleepOf<E>>,
     ) -> Self {
         Self {
-            started_at: rpc.endpoint_clock().now(),
+            started_at: rpc.endpoint_clock(TOKEN).now(),
             rpc,
             calls: Some(calls),
             deadline,
@@ -198,7 +201,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         }
     }
 
-    /// The set's deadline, if it has one.
+    /// The calls' deadline, if they have one.
     pub fn deadline(&self) -> Option<InstantOf<E>> {
         self.deadline
     }
@@ -208,7 +211,8 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         loop {
             // Those that can go at once, together; then the next one on its own, which may
             // wait, end, or find the slot it reserved closed.
-            self.next += self.rpc.start_set(
+            self.next += self.rpc.start_many(
+                TOKEN,
                 cx,
                 &mut calls[self.next..],
                 self.started_at,
@@ -220,6 +224,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
             };
             if call.req.is_some() {
                 let started = self.rpc.poll_start(
+                    TOKEN,
                     cx,
                     &mut call.req,
                     &mut call.ticket,
@@ -251,7 +256,7 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         let Some(ticket) = call.ticket else {
             return false;
         };
-        match self.rpc.poll_reply(ticket, cx) {
+        match self.rpc.poll_reply(TOKEN, ticket, cx) {
             Poll::Ready(result) => {
                 call.ticket = None;
                 call.outcome = Some(result.map(|timed| timed.value));
@@ -269,22 +274,22 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         }
     }
 
-    /// Ends every open call of a set whose deadline passed, each with its own outcome: a
+    /// Ends every open call once the deadline passed, each with its own outcome: a
     /// reply that raced in wins over `Timeout`.
     fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
         if self.waiting.is_some() {
-            self.rpc.leave(&mut self.waiting, None);
+            self.rpc.leave(TOKEN, &mut self.waiting, None);
         }
         for call in calls.iter_mut().filter(|call| call.is_open()) {
             call.req = None;
             let outcome = match call.ticket.take() {
                 Some(ticket) => self
                     .rpc
-                    .give_up(ticket, GiveUp::Timeout)
+                    .give_up(TOKEN, ticket, GiveUp::Timeout)
                     .map(|result| result.map(|timed| timed.value))
                     .unwrap_or(Err(CallError::Timeout)),
                 None => {
-                    self.rpc.record(Outcome::Timeout);
+                    self.rpc.record(TOKEN, Outcome::Timeout);
                     Err(CallError::Timeout)
                 }
             };
@@ -309,7 +314,7 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
         let waiting = this.first_open < sent_before
             && this
                 .rpc
-                .collect_set(cx, &mut calls[this.first_open..sent_before]);
+                .collect_many(TOKEN, cx, &mut calls[this.first_open..sent_before]);
         while this.first_open < sent_before && !calls[this.first_open].is_open() {
             this.first_open += 1;
         }
@@ -333,8 +338,8 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
 impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
     fn drop(&mut self) {
         if self.waiting.is_some() {
-            // A call waiting for a slot: the set takes its registration along.
-            self.rpc.leave(&mut self.waiting, None);
+            // A call waiting for a slot: the future takes its registration along.
+            self.rpc.leave(TOKEN, &mut self.waiting, None);
         }
         let Some(calls) = self.calls.take() else {
             return;
@@ -343,9 +348,9 @@ impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
             match (call.ticket.take(), call.req.is_some()) {
                 // Sent, or holding a reserved slot: free the slot; a reply that arrived
                 // unread is dropped here.
-                (Some(ticket), _) => drop(self.rpc.give_up(ticket, GiveUp::Dropped)),
-                (None, true) if self.polled => self.rpc.record(Outcome::Cancelled),
-                // A set never polled made no calls: its requests stay, unsent.
+                (Some(ticket), _) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
+                (None, true) if self.polled => self.rpc.record(TOKEN, Outcome::Cancelled),
+                // Never polled, it made no calls: its requests stay, unsent.
                 (None, true) => continue,
                 (None, false) => {}
             }

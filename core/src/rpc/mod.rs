@@ -49,6 +49,7 @@ use crate::time::Clock;
 pub(crate) mod batching;
 mod caller;
 mod endpoint;
+mod kind;
 pub(crate) mod many;
 // `serve` wakes its handlers through `Arc`s and atomics: it needs pointer-sized atomics.
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -60,6 +61,7 @@ pub(crate) mod transport;
 pub use crate::reply::{RequestInfo, Ticket, Timed};
 pub use caller::{CallFuture, Caller, Permit, ReserveFuture, TimedCallFuture};
 pub use endpoint::Rpc;
+pub use kind::{Kind, With};
 use many::ManyCall;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -99,10 +101,38 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
+mod token {
+    /// What every internal method of [`Endpoint`](super::Endpoint) takes first, so that only
+    /// rsvp can call them: the type sits in a private module (no other crate can name it)
+    /// and its field is private (no other crate can make one). Zero-sized: it costs
+    /// nothing at run time.
+    pub struct Token(());
+
+    /// The token, for rsvp's own calls.
+    pub(crate) const TOKEN: Token = Token(());
+}
+
+pub(crate) use token::{Token, TOKEN};
+
 /// The operations handles and futures use; implemented by [`Rpc`] only.
 ///
 /// It lets [`Caller`], [`Server`] and their futures name one type parameter instead of all
-/// of `Rpc`'s. Its methods are rsvp's internals; use the handles.
+/// of `Rpc`'s, and other crates name the endpoint's types through it
+/// (`<P::Target as Endpoint>::Req`). Its methods are rsvp's internals: each takes first a
+/// token that only rsvp can make, so no other crate can call them (a forged ticket or
+/// waiter key could otherwise leave a caller waiting forever or corrupt the endpoint's
+/// bookkeeping). Use the handles.
+///
+/// ```compile_fail
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::rpc::{Endpoint, With};
+/// use rsvp::time::NoClock;
+/// use rsvp::Rpc;
+///
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+/// // Outside rsvp, no value of the token's type can be made.
+/// let _ = Endpoint::try_reserve(&rpc, Default::default());
+/// ```
 pub trait Endpoint: sealed::Sealed {
     /// The request type.
     type Req;
@@ -112,33 +142,37 @@ pub trait Endpoint: sealed::Sealed {
     type Clock: Clock;
 
     #[doc(hidden)]
-    fn endpoint_clock(&self) -> &Self::Clock;
+    fn endpoint_clock(&self, token: Token) -> &Self::Clock;
     #[doc(hidden)]
-    fn attach(&self, role: Role);
+    fn attach(&self, token: Token, role: Role);
     #[doc(hidden)]
-    fn detach(&self, role: Role);
+    fn detach(&self, token: Token, role: Role);
     #[doc(hidden)]
-    fn record(&self, outcome: Outcome);
+    fn record(&self, token: Token, outcome: Outcome);
     #[doc(hidden)]
     fn try_start(
         &self,
+        token: Token,
         req: Self::Req,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Result<Ticket, TryCallError<Self::Req>>;
     #[doc(hidden)]
-    fn try_reserve(&self) -> Result<Ticket, TryCallError<()>>;
+    fn try_reserve(&self, token: Token) -> Result<Ticket, TryCallError<()>>;
     /// Reserves a slot, or waits for one with `waiting` as the key of its registration.
     #[doc(hidden)]
     fn poll_reserve(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
     ) -> Poll<Result<Ticket, CallError>>;
     /// Starts a call, or waits for a slot with `waiting` as the key of its registration.
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // seven, and the token
     fn poll_start(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
         req: &mut Option<Self::Req>,
         ticket: &mut Option<Ticket>,
@@ -149,11 +183,12 @@ pub trait Endpoint: sealed::Sealed {
     /// A task waiting for a slot stops (its key goes back, an unused wake-up is passed on),
     /// counting `outcome` if that ended a call.
     #[doc(hidden)]
-    fn leave(&self, waiting: &mut Option<usize>, outcome: Option<Outcome>);
+    fn leave(&self, token: Token, waiting: &mut Option<usize>, outcome: Option<Outcome>);
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_reply(
         &self,
+        token: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<Self::Resp, InstantOf<Self>>>;
@@ -161,6 +196,7 @@ pub trait Endpoint: sealed::Sealed {
     #[allow(clippy::type_complexity)]
     fn give_up(
         &self,
+        token: Token,
         ticket: Ticket,
         why: GiveUp,
     ) -> Option<CallResult<Self::Resp, InstantOf<Self>>>;
@@ -168,41 +204,48 @@ pub trait Endpoint: sealed::Sealed {
     #[allow(clippy::type_complexity)]
     fn poll_recv(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>)>>;
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
-    fn try_recv(&self) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
+    fn try_recv(
+        &self,
+        token: Token,
+    ) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`; `Ready(n)`
     /// with `n >= 1`, or `Ready(None)` as `poll_recv`. With [`InlineQueue`], in one lock.
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
-    fn poll_recv_set(
+    fn poll_recv_many(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
         limit: usize,
         take: &mut dyn FnMut(Self::Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>>;
     #[doc(hidden)]
-    fn reply(&self, ticket: Ticket, value: Self::Resp) -> Result<(), Self::Resp>;
+    fn reply(&self, token: Token, ticket: Ticket, value: Self::Resp) -> Result<(), Self::Resp>;
     /// Sends the replies `replies` yields, in one lock, until one is refused (its caller is
     /// gone): that value comes back, to be dropped outside the lock, and the caller calls
     /// again for the rest. `None` once `replies` is exhausted.
     #[doc(hidden)]
-    fn reply_set(
+    fn reply_many(
         &self,
+        token: Token,
         replies: &mut dyn Iterator<Item = (Ticket, Self::Resp)>,
     ) -> Option<Self::Resp>;
     /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`],
     /// in one lock; returns how many it replaced.
     #[doc(hidden)]
-    fn forget_cancelled(&self, tickets: &mut [Ticket]) -> usize;
+    fn forget_cancelled(&self, token: Token, tickets: &mut [Ticket]) -> usize;
     /// Sends the unsent calls at the front of `calls` that can go at once (a free slot, no
     /// wait), registering `cx`'s waker in their slots; returns how many calls from the
     /// front it is done with. With [`InlineQueue`], in one lock; otherwise it does nothing.
     #[doc(hidden)]
-    fn start_set(
+    fn start_many(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
         calls: &mut [ManyCall<Self::Req, Self::Resp>],
         started_at: InstantOf<Self>,
@@ -212,31 +255,33 @@ pub trait Endpoint: sealed::Sealed {
     /// Reads the replies that have arrived for the sent calls of `calls`, in one lock,
     /// registering `cx`'s waker for the others; true if some still wait.
     #[doc(hidden)]
-    fn collect_set(
+    fn collect_many(
         &self,
+        token: Token,
         cx: &mut Context<'_>,
         calls: &mut [ManyCall<Self::Req, Self::Resp>],
     ) -> bool;
     #[doc(hidden)]
-    fn lose(&self, ticket: Ticket);
+    fn lose(&self, token: Token, ticket: Ticket);
     #[doc(hidden)]
-    fn is_cancelled(&self, ticket: Ticket) -> bool;
+    fn is_cancelled(&self, token: Token, ticket: Ticket) -> bool;
     #[doc(hidden)]
     fn poll_cancelled(
         &self,
+        token: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
         waiting: &mut Option<usize>,
     ) -> Poll<()>;
     /// A `cancelled()` future stops waiting: its registration goes.
     #[doc(hidden)]
-    fn stop_watching(&self, waiting: &mut Option<usize>);
+    fn stop_watching(&self, token: Token, waiting: &mut Option<usize>);
     #[doc(hidden)]
-    fn close_endpoint(&self, mode: CloseMode) -> usize;
+    fn close_endpoint(&self, token: Token, mode: CloseMode) -> usize;
     #[doc(hidden)]
-    fn endpoint_stats(&self) -> StatsSnapshot;
+    fn endpoint_stats(&self, token: Token) -> StatsSnapshot;
     #[doc(hidden)]
-    fn endpoint_capacity(&self) -> usize;
+    fn endpoint_capacity(&self, token: Token) -> usize;
 }
 
 /// How a call's start ended, when it did not fail.
@@ -267,9 +312,12 @@ mod tests {
     fn assert_send<T: Send>() {}
     fn assert_sync<T: Sync>() {}
 
+    /// Rsvp's separate queue of `u32` requests, behind the thread-safe lock.
+    type SharedQueue<const N: usize> = Queue<StdMutex, Envelope<u32>, N>;
+
     #[test]
     fn flavours_have_the_right_auto_traits() {
-        type Shared = Rpc<u32, u32, StdMutex, StdClock, 4>;
+        type Shared = Rpc<u32, u32, 4, With<StdMutex, StdClock>>;
         assert_sync::<Shared>();
         assert_send::<Caller<Arc<Shared>>>();
         assert_sync::<Caller<Arc<Shared>>>();
@@ -277,23 +325,22 @@ mod tests {
         assert_send::<Responder<Arc<Shared>>>();
         assert_send::<CallFuture<&'static Shared>>();
         // The single-thread flavour may move to another thread as a whole, but not be shared.
-        assert_send::<Rpc<u32, u32, LocalMutex, StdClock, 4>>();
+        assert_send::<Rpc<u32, u32, 4, With<LocalMutex, StdClock>>>();
     }
 
     #[test]
     fn the_default_queue_is_inline_and_rsvps_queue_can_be_named() {
         // Assignments that compile only if `new` makes the named queue.
-        let _: Rpc<u32, u32, StdMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
-        let _: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
-        let _: Rpc<u32, u32, StdMutex, NoClock, 4, Queue<StdMutex, Envelope<u32>, 4>> =
-            Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<StdMutex, NoClock, InlineQueue>> = Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue>> = Rpc::new(NoClock);
+        let _: Rpc<u32, u32, 4, With<StdMutex, NoClock, SharedQueue<4>>> = Rpc::new(NoClock);
     }
 
-    static STATIC_RPC: Rpc<u32, u32, StdMutex, NoClock, 2> = Rpc::new(NoClock);
-    static STATIC_QUEUED: Rpc<u32, u32, StdMutex, NoClock, 2, Queue<StdMutex, Envelope<u32>, 2>> =
+    static STATIC_RPC: Rpc<u32, u32, 2, With<StdMutex, NoClock>> = Rpc::new(NoClock);
+    static STATIC_QUEUED: Rpc<u32, u32, 2, With<StdMutex, NoClock, SharedQueue<2>>> =
         Rpc::new(NoClock);
 
-    fn serve_from_another_thread<Q>(rpc: &'static Rpc<u32, u32, StdMutex, NoClock, 2, Q>)
+    fn serve_from_another_thread<Q>(rpc: &'static Rpc<u32, u32, 2, With<StdMutex, NoClock, Q>>)
     where
         Q: Transport<u32, 2> + Sync,
         Q::Ring: Send,

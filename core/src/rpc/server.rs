@@ -7,7 +7,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use super::{CloseMode, Endpoint, InstantOf, Role};
+use super::{CloseMode, Endpoint, InstantOf, Role, TOKEN};
 use crate::error::TryRecvError;
 use crate::reply::{RequestInfo, Ticket};
 use crate::stats::StatsSnapshot;
@@ -31,10 +31,10 @@ where
     P: Deref + Clone,
     P::Target: Endpoint,
 {
-    /// A server handle for the endpoint behind `rpc`.
-    pub fn new(rpc: P) -> Self {
-        rpc.attach(Role::Server);
-        Self { rpc }
+    /// A server handle for the endpoint behind `endpoint`.
+    pub fn new(endpoint: P) -> Self {
+        endpoint.attach(TOKEN, Role::Server);
+        Self { rpc: endpoint }
     }
 
     /// Waits for the next request. `None` once the endpoint is closed (after draining, with
@@ -55,14 +55,14 @@ where
     ///
     /// [`TryRecvError::Empty`] or [`TryRecvError::Closed`].
     pub fn try_recv(&self) -> Result<Request<P>, TryRecvError> {
-        let (req, ticket, info) = self.rpc.try_recv()?;
+        let (req, ticket, info) = self.rpc.try_recv(TOKEN)?;
         Ok((req, self.responder(ticket, info)))
     }
 
     /// Polls for the next request; the poll-style form of [`recv`](Self::recv).
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Request<P>>> {
         self.rpc
-            .poll_recv(cx)
+            .poll_recv(TOKEN, cx)
             .map(|next| next.map(|(req, ticket, info)| (req, self.responder(ticket, info))))
     }
 
@@ -77,22 +77,22 @@ where
 
     /// Shuts the endpoint down; see [`Rpc::close`](crate::Rpc::close).
     pub fn close(&self, mode: CloseMode) -> usize {
-        self.rpc.close_endpoint(mode)
+        self.rpc.close_endpoint(TOKEN, mode)
     }
 
     /// The endpoint's stats; see [`Rpc::stats`](crate::Rpc::stats).
     pub fn stats(&self) -> StatsSnapshot {
-        self.rpc.endpoint_stats()
+        self.rpc.endpoint_stats(TOKEN)
     }
 
     /// The endpoint's number of reply slots: the most calls outstanding at once.
     pub fn capacity(&self) -> usize {
-        self.rpc.endpoint_capacity()
+        self.rpc.endpoint_capacity(TOKEN)
     }
 
     /// The endpoint's clock.
     pub fn clock(&self) -> &<P::Target as Endpoint>::Clock {
-        self.rpc.endpoint_clock()
+        self.rpc.endpoint_clock(TOKEN)
     }
 }
 
@@ -112,7 +112,7 @@ where
     P::Target: Endpoint,
 {
     fn drop(&mut self) {
-        self.rpc.detach(Role::Server);
+        self.rpc.detach(TOKEN, Role::Server);
     }
 }
 
@@ -197,7 +197,7 @@ where
         value: <P::Target as Endpoint>::Resp,
     ) -> Result<(), <P::Target as Endpoint>::Resp> {
         self.replied = true;
-        self.rpc.reply(self.ticket, value)
+        self.rpc.reply(TOKEN, self.ticket, value)
     }
 
     /// The request's id (unique per endpoint).
@@ -217,7 +217,7 @@ where
 
     /// Time left until the caller's deadline (zero once passed); `None` without a deadline.
     pub fn time_left(&self) -> Option<Duration> {
-        let now = self.rpc.endpoint_clock().now();
+        let now = self.rpc.endpoint_clock(TOKEN).now();
         self.info
             .deadline
             .map(|deadline| deadline.saturating_duration_since(now))
@@ -226,7 +226,7 @@ where
     /// Whether the caller stopped waiting (timed out or dropped its call). Work for it can
     /// stop: a reply would be handed back.
     pub fn is_cancelled(&self) -> bool {
-        self.rpc.is_cancelled(self.ticket)
+        self.rpc.is_cancelled(TOKEN, self.ticket)
     }
 
     /// Completes when the caller stops waiting; race it against the work to stop early.
@@ -263,7 +263,7 @@ where
     /// Dropped without a reply: the caller gets `Lost` (or `Timeout`, past its deadline).
     #[inline(never)]
     fn lose(&mut self) {
-        self.rpc.lose(self.ticket);
+        self.rpc.lose(TOKEN, self.ticket);
     }
 }
 
@@ -304,7 +304,7 @@ where
 {
     fn drop(&mut self) {
         if self.waiting.is_some() {
-            self.responder.rpc.stop_watching(&mut self.waiting);
+            self.responder.rpc.stop_watching(TOKEN, &mut self.waiting);
         }
     }
 }
@@ -321,7 +321,7 @@ where
         let responder = this.responder;
         responder
             .rpc
-            .poll_cancelled(responder.ticket, cx, &mut this.waiting)
+            .poll_cancelled(TOKEN, responder.ticket, cx, &mut this.waiting)
     }
 }
 

@@ -50,11 +50,12 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
 /// ```
 /// use rsvp::lock::LocalMutex;
 /// use rsvp::queue::InlineQueue;
+/// use rsvp::rpc::With;
 /// use rsvp::time::NoClock;
 /// use rsvp::Rpc;
 ///
 /// // The default, named.
-/// let _rpc: Rpc<u32, u32, LocalMutex, NoClock, 4, InlineQueue> = Rpc::new(NoClock);
+/// let _rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue>> = Rpc::new(NoClock);
 /// ```
 #[derive(Clone, Copy, Default, Debug)]
 pub struct InlineQueue;
