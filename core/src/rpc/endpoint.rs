@@ -523,7 +523,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     ) -> Option<Resp> {
         let now = self.now();
         self.state.lock_lend(|s, wakes| {
-            s.reply_set(replies, now, <K::Clock as Clock>::MEASURES_TIME, wakes)
+            s.reply_many(replies, now, <K::Clock as Clock>::MEASURES_TIME, wakes)
         })
     }
 
@@ -545,7 +545,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             key: waiting,
         };
         self.state
-            .lock_wake(|s, wakes| s.start_set(calls, started_at, deadline, waiter, wakes))
+            .lock_wake(|s, wakes| s.start_many(calls, started_at, deadline, waiter, wakes))
     }
 
     fn collect_many(
@@ -555,7 +555,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         calls: &mut [ManyCall<Req, Resp>],
     ) -> bool {
         self.state
-            .lock_wake(|s, wakes| s.collect_set(calls, cx.waker(), wakes))
+            .lock_wake(|s, wakes| s.collect_many(calls, cx.waker(), wakes))
     }
 
     fn lose(&self, _: Token, ticket: Ticket) {

@@ -24,14 +24,14 @@
 //! | `start`, no free slot, may not wait (`try_*`) | | `Full` | |
 //! | `start` after [`close`](EndpointState::close) | | `Closed` | |
 //! | `start` of a reserved slot after `close` | `Reserved → Done(Closed)` (if not already) | `Closed`, once | |
-//! | [`start_set`](EndpointState::start_set): a set's calls that can go at once | `Free → Queued` each | | servers |
+//! | [`start_many`](EndpointState::start_many): the calls of a `call_many` that can go at once | `Free → Queued` each | | servers |
 //! | [`reserve`](EndpointState::reserve) | `Free → Reserved` | (`Full`, `Closed` as `start`) | |
 //! | [`unsend`](EndpointState::unsend) (the outside queue is full) | `Queued → Reserved` | | |
 //! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
 //! | `reply` or `lose` at or after the call's deadline | `Taken → Done(Timeout)` (the value goes back) | `Timeout` | the caller |
-//! | [`poll_reply`](EndpointState::poll_reply) / [`collect_set`](EndpointState::collect_set), result there | `Done → Free` | | a slot waiter |
+//! | [`poll_reply`](EndpointState::poll_reply) / [`collect_many`](EndpointState::collect_many), result there | `Done → Free` | | a slot waiter |
 //! | [`end`](EndpointState::end) (the caller gives up: timeout, drop) | any `→ Free` | `Timeout` / `Cancelled`, unless `Done` | a slot waiter; from `Taken`, responders in `cancelled()` |
 //! | [`leave`](EndpointState::leave) (a slot waiter gives up) | | `Timeout` / `Cancelled`, if it ended a call | the next slot waiter, if it had been woken |
 //! | `close(Fail)` | `Queued → Done(Closed)`, `Reserved → Shut` | `Closed` for each queued call | their callers, slot waiters, servers |
@@ -468,7 +468,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// The replies `replies` yields, until one is refused (its caller is gone): that value
     /// comes back, to be dropped outside the lock. `None` once `replies` is exhausted.
-    pub(super) fn reply_set(
+    pub(super) fn reply_many(
         &mut self,
         replies: &mut dyn Iterator<Item = (Ticket, Resp)>,
         now: I,
@@ -549,8 +549,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     /// ring inside the lock), with the waiter's waker registered in their slots; returns
     /// how many calls from the front it is done with. Stops at the first that would wait,
     /// had reserved a slot, or meets a shutdown, and does nothing without the inline ring.
-    /// A set whose call waited for a slot gives its entry back once that call has one.
-    pub(super) fn start_set(
+    /// A `call_many` whose call waited for a slot gives its entry back once that call has one.
+    pub(super) fn start_many(
         &mut self,
         calls: &mut [ManyCall<Req, Resp>],
         started_at: I,
@@ -572,7 +572,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 let Some(ticket) = self.acquire(started_at, deadline, how, wakes) else {
                     break;
                 };
-                // The call the set waited for has its slot: the wake-up was used.
+                // The call it waited for has its slot: the wake-up was used.
                 self.slot_waiters.unregister(waiter.key, wakes);
                 let req = call.req.take().expect("unsent");
                 if self.ring.push(req, ticket, wakes).is_err() {
@@ -587,7 +587,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
 
     /// Reads every result that has arrived for `calls`, registering `waker` for the
     /// others; true if some still wait.
-    pub(super) fn collect_set(
+    pub(super) fn collect_many(
         &mut self,
         calls: &mut [ManyCall<Req, Resp>],
         waker: &Waker,
@@ -1040,7 +1040,7 @@ mod tests {
         assert!(s.take(ticket, NoInstant).is_some());
         assert!(s.take(ticket, NoInstant).is_none(), "taken once");
         assert_eq!(
-            s.start_set(
+            s.start_many(
                 &mut [],
                 NoInstant,
                 None,
@@ -1225,11 +1225,11 @@ mod tests {
     }
 
     #[test]
-    fn a_set_starts_in_one_event_and_collects_what_arrived() {
+    fn many_calls_start_in_one_event_and_collects_what_arrived() {
         let mut s = inline::<2>();
         let (task, waker) = counter();
         let mut calls = [ManyCall::new(1), ManyCall::new(2), ManyCall::new(3)];
-        let done = s.start_set(
+        let done = s.start_many(
             &mut calls,
             NoInstant,
             None,
@@ -1244,7 +1244,7 @@ mod tests {
         assert_eq!(wakes.len(), 1, "two replies to one task wake it once");
         drop(wakes);
         assert_eq!(woken(&task), 1);
-        assert!(!s.collect_set(&mut calls[..2], &waker, &mut Wakes::new()));
+        assert!(!s.collect_many(&mut calls[..2], &waker, &mut Wakes::new()));
         assert_eq!(calls[0].outcome(), Some(&Ok(10)));
         assert_eq!(calls[1].outcome(), Some(&Ok(20)));
         assert!(calls[2].is_unsent());
@@ -1262,7 +1262,7 @@ mod tests {
         let mut tickets = [stays, leaves];
         assert_eq!(s.forget_cancelled(&mut tickets), 1);
         assert_eq!(tickets, [stays, Ticket::NONE]);
-        let refused = s.reply_set(
+        let refused = s.reply_many(
             &mut [(stays, 10), (Ticket::NONE, 20)].into_iter(),
             NoInstant,
             false,
