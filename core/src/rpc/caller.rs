@@ -7,12 +7,14 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use pin_project_lite::pin_project;
+
 use super::many::{CallManyFuture, ManyCall};
 use super::{Endpoint, GiveUp, InstantOf, Role, Started};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::time::{Clock, Instant as _, Timer};
+use crate::time::{fired, Clock, Instant as _, Timer};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// The endpoint a handle `R` reaches.
@@ -330,32 +332,51 @@ enum Stage {
     Done,
 }
 
-/// One call: sends the request (waiting for a slot if needed), then waits for the reply or
-/// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
-/// timing too.
-///
-/// # Cancellation
-///
-/// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
-/// (a reply that arrived but was not read yet counts as `Replied`):
-///
-/// - a `call` future before it was first polled: nothing was sent, and nothing is counted
-///   (a `try_call` or `Permit` future was sent, or holds a slot, from the start: it counts
-///   as `Cancelled` like the cases below);
-/// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
-/// - while queued: the slot is freed at once; the responder will skip the request;
-/// - while a responder works on it: the slot is freed at once, the responder's
-///   `is_cancelled()` turns true and its `cancelled()` completes, and its reply, if it still
-///   sends one, is handed back to it;
-/// - after the reply arrived but before it was read: the reply is dropped.
-///
-/// In every case the slot returns to the pool and nothing is leaked.
-///
-/// `R` is how it reaches the endpoint: `&'a Rpc<..>` for a call made by a [`Caller`], which
-/// it borrows, or an owned handle (`Arc<Rpc<..>>`, say) for a call made from an owned
-/// [`Permit`].
-#[must_use = "futures do nothing unless polled"]
-pub struct CallFuture<R>
+pin_project! {
+    /// One call: sends the request (waiting for a slot if needed), then waits for the reply
+    /// or the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the
+    /// reply's timing too.
+    ///
+    /// It keeps its timer's sleep pinned inside itself (no box per call), so it is `Unpin`
+    /// only if the clock's [`Sleep`](Clock::Sleep) is (tokio's is not): `.await` it, or pin
+    /// it (`core::pin::pin!`, `Box::pin`) to poll it by hand or in a `select!`.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it ends the call, counted as `Cancelled` unless its outcome was already
+    /// decided (a reply that arrived but was not read yet counts as `Replied`):
+    ///
+    /// - a `call` future before it was first polled: nothing was sent, and nothing is
+    ///   counted (a `try_call` or `Permit` future was sent, or holds a slot, from the start:
+    ///   it counts as `Cancelled` like the cases below);
+    /// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
+    /// - while queued: the slot is freed at once; the responder will skip the request;
+    /// - while a responder works on it: the slot is freed at once, the responder's
+    ///   `is_cancelled()` turns true and its `cancelled()` completes, and its reply, if it
+    ///   still sends one, is handed back to it;
+    /// - after the reply arrived but before it was read: the reply is dropped.
+    ///
+    /// In every case the slot returns to the pool and nothing is leaked.
+    ///
+    /// `R` is how it reaches the endpoint: `&'a Rpc<..>` for a call made by a [`Caller`],
+    /// which it borrows, or an owned handle (`Arc<Rpc<..>>`, say) for a call made from an
+    /// owned [`Permit`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallFuture<R>
+    where
+        R: Deref,
+        R::Target: Endpoint,
+    {
+        // Everything but the sleep; it ends the call when dropped, before the sleep goes.
+        call: Call<R>,
+        // Fires at the deadline; gone once the call has finished. The only pinned field.
+        #[pin]
+        sleep: Option<SleepOf<Of<R>>>,
+    }
+}
+
+/// A [`CallFuture`] but its sleep: nothing in it is pinned.
+struct Call<R>
 where
     R: Deref,
     R::Target: Endpoint,
@@ -370,14 +391,11 @@ where
     /// When the call was made.
     started_at: InstantOf<Of<R>>,
     deadline: Option<InstantOf<Of<R>>>,
-    /// Fires at the deadline; gone once the call has finished.
-    sleep: Option<SleepOf<Of<R>>>,
     stage: Stage,
 }
 
-// `CallFuture` never pins its request or its sleep (the sleep is `Unpin` by the `Clock`
-// contract), so moving it is always fine.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> {}
+/// A call's sleep, pinned in its [`CallFuture`].
+type PinnedSleep<'a, E> = Pin<&'a mut Option<SleepOf<E>>>;
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one.
@@ -389,16 +407,16 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         sleep: Option<SleepOf<E>>,
     ) -> Self {
         let started_at = rpc.endpoint_clock().now();
-        Self {
+        let call = Call {
             rpc,
             req: Some(req),
             ticket: held,
             waiting: None,
             started_at,
             deadline,
-            sleep,
             stage: Stage::Fresh,
-        }
+        };
+        Self { call, sleep }
     }
 
     /// A call sent already (`try_call`), at `started_at`.
@@ -409,21 +427,21 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
-        Self {
+        let call = Call {
             rpc,
             req: None,
             ticket: Some(ticket),
             waiting: None,
             started_at,
             deadline,
-            sleep,
             stage: Stage::Sent,
-        }
+        };
+        Self { call, sleep }
     }
 
     /// The call's deadline, if it has one.
     pub fn deadline(&self) -> Option<InstantOf<E>> {
-        self.deadline
+        self.call.deadline
     }
 
     /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the
@@ -436,22 +454,6 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         TimedCallFuture { inner: self }
     }
 
-    /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
-    /// runtimes) goes now rather than when the future is dropped.
-    fn finish<T>(&mut self, result: T) -> Poll<T> {
-        self.stage = Stage::Done;
-        self.sleep = None;
-        Poll::Ready(result)
-    }
-
-    /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
-    /// may panic if polled again, and the call then finishes in the same poll.
-    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.sleep
-            .as_mut()
-            .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
-    }
-
     /// Drives the call, for hand-written futures: the reply with its timing, or the
     /// [`CallError`] as for [`Caller::call_timeout`]. Both futures are built on it.
     ///
@@ -459,7 +461,37 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     ///
     /// If polled again after it returned `Ready`.
     #[allow(clippy::type_complexity)]
-    pub fn poll_timed(&mut self, cx: &mut Context<'_>) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    pub fn poll_timed(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        let this = self.project();
+        this.call.poll_timed(this.sleep, cx)
+    }
+}
+
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
+    /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
+    /// runtimes) goes now rather than when the future is dropped.
+    fn finish<T>(&mut self, mut sleep: PinnedSleep<'_, E>, result: T) -> Poll<T> {
+        self.stage = Stage::Done;
+        sleep.set(None);
+        Poll::Ready(result)
+    }
+
+    /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
+    /// may panic if polled again, and the call then finishes in the same poll.
+    fn deadline_passed(sleep: &mut PinnedSleep<'_, E>, cx: &mut Context<'_>) -> bool {
+        fired(sleep.as_mut(), cx)
+    }
+
+    /// [`CallFuture::poll_timed`].
+    #[allow(clippy::type_complexity)]
+    fn poll_timed(
+        &mut self,
+        mut sleep: PinnedSleep<'_, E>,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         if let Stage::Fresh | Stage::Start = self.stage {
             self.stage = Stage::Start;
             let started = self.rpc.poll_start(
@@ -474,16 +506,16 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                 // Waiting: a reply cannot have come yet, and will wake us.
                 Poll::Ready(Ok(Started::Waiting)) => {
                     self.stage = Stage::Sent;
-                    if !self.deadline_passed(cx) {
+                    if !Self::deadline_passed(&mut sleep, cx) {
                         return Poll::Pending;
                     }
                     let ticket = self.ticket.expect("a sent call holds a ticket");
-                    return self.time_out(ticket);
+                    return self.time_out(sleep, ticket);
                 }
                 Poll::Ready(Ok(Started::Decided)) => self.stage = Stage::Sent,
-                Poll::Ready(Err(error)) => return self.finish(Err(error)),
+                Poll::Ready(Err(error)) => return self.finish(sleep, Err(error)),
                 Poll::Pending => {
-                    if !self.deadline_passed(cx) {
+                    if !Self::deadline_passed(&mut sleep, cx) {
                         return Poll::Pending;
                     }
                     self.req = None;
@@ -497,7 +529,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                             Err(CallError::Timeout)
                         }
                     };
-                    return self.finish(result);
+                    return self.finish(sleep, result);
                 }
             }
         }
@@ -506,21 +538,25 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         };
         let ticket = self.ticket.expect("a sent call holds a ticket");
         if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
-            return self.finish(result);
+            return self.finish(sleep, result);
         }
-        if !self.deadline_passed(cx) {
+        if !Self::deadline_passed(&mut sleep, cx) {
             return Poll::Pending;
         }
-        self.time_out(ticket)
+        self.time_out(sleep, ticket)
     }
 
     /// The deadline passed while the call was sent. A reply that raced with it wins.
-    fn time_out(&mut self, ticket: Ticket) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    fn time_out(
+        &mut self,
+        sleep: PinnedSleep<'_, E>,
+        ticket: Ticket,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         let result = self
             .rpc
             .give_up(ticket, GiveUp::Timeout)
             .unwrap_or(Err(CallError::Timeout));
-        self.finish(result)
+        self.finish(sleep, result)
     }
 }
 
@@ -528,13 +564,12 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<R> {
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut()
-            .poll_timed(cx)
+        self.poll_timed(cx)
             .map(|result| result.map(|timed| timed.value))
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Call<R> {
     #[inline(always)]
     fn drop(&mut self) {
         // Most calls are done when dropped: only the others have work to do.
@@ -544,7 +579,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
     /// Ends a call dropped before its outcome was read.
     #[inline(never)]
     fn end(&mut self) {
@@ -562,38 +597,41 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.stage {
+        let stage = match self.call.stage {
             Stage::Fresh | Stage::Start => "start",
             Stage::Sent => "sent",
             Stage::Done => "done",
         };
         f.debug_struct("CallFuture")
             .field("stage", &stage)
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.call.deadline)
             .finish_non_exhaustive()
     }
 }
 
-/// A [`CallFuture`] that resolves to the reply with its timing; made by
-/// [`CallFuture::timed`].
-///
-/// # Cancellation
-///
-/// As [`CallFuture`].
-#[must_use = "futures do nothing unless polled"]
-pub struct TimedCallFuture<R>
-where
-    R: Deref,
-    R::Target: Endpoint,
-{
-    inner: CallFuture<R>,
+pin_project! {
+    /// A [`CallFuture`] that resolves to the reply with its timing; made by
+    /// [`CallFuture::timed`]. `Unpin` when its `CallFuture` is.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`CallFuture`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimedCallFuture<R>
+    where
+        R: Deref,
+        R::Target: Endpoint,
+    {
+        #[pin]
+        inner: CallFuture<R>,
+    }
 }
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<R> {
     type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().inner.poll_timed(cx)
+        self.project().inner.poll_timed(cx)
     }
 }
 
