@@ -69,9 +69,6 @@ struct Tokio;
 impl Adapter for Tokio {
     const NAME: &'static str = "rsvp-tokio";
     const EXEC: &'static str = "tokio";
-    const ALLOCATES: Option<&'static str> = Some(
-        "its sleep boxes tokio's timer entry (`Sleep` is `!Unpin`, rsvp's sleeps must be `Unpin`).",
-    );
     type Timer = rsvp_tokio::TokioTimer;
     fn timer() -> Self::Timer {
         rsvp_tokio::TokioTimer
