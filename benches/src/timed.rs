@@ -122,8 +122,6 @@ struct Futures;
 impl Adapter for Futures {
     const NAME: &'static str = "rsvp-futures";
     const EXEC: &'static str = "futures LocalPool";
-    const ALLOCATES: Option<&'static str> =
-        Some("every futures-timer `Delay` allocates its node in the timer thread's heap.");
     type Timer = rsvp_futures::FuturesTimer;
     fn timer() -> Self::Timer {
         rsvp_futures::FuturesTimer
