@@ -2,6 +2,7 @@
 //! inside themselves (no box), and time out, answer and clean up exactly as with the manual
 //! clock's own `Unpin` sleep. Futures with an `Unpin` sleep stay `Unpin`.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomPinned;
@@ -22,12 +23,29 @@ use rsvp_tests::{ms, LocalRpc, Poller};
 struct PinnedClock(ManualClock);
 
 pin_project! {
-    /// [`ManualSleep`], made `!Unpin`.
+    /// [`ManualSleep`], made `!Unpin`; it checks that it is never moved once polled.
     struct PinnedSleep {
         #[pin]
         sleep: ManualSleep,
+        // Its address when first polled; 0 before.
+        at: Cell<usize>,
         #[pin]
         pinned: PhantomPinned,
+    }
+
+    impl PinnedDrop for PinnedSleep {
+        fn drop(this: Pin<&mut Self>) {
+            stays(&this);
+        }
+    }
+}
+
+/// Panics if `sleep` was polled at another address.
+fn stays(sleep: &PinnedSleep) {
+    let here = std::ptr::from_ref(sleep).addr();
+    match sleep.at.get() {
+        0 => sleep.at.set(here),
+        at => assert_eq!(at, here, "a pinned sleep moved"),
     }
 }
 
@@ -35,6 +53,7 @@ impl Future for PinnedSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        stays(&self);
         self.project().sleep.poll(cx)
     }
 }
@@ -52,6 +71,7 @@ impl Timer for PinnedClock {
     fn sleep_until(&self, deadline: ManualInstant) -> PinnedSleep {
         PinnedSleep {
             sleep: self.0.sleep_until(deadline),
+            at: Cell::new(0),
             pinned: PhantomPinned,
         }
     }

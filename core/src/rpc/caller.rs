@@ -332,51 +332,36 @@ enum Stage {
     Done,
 }
 
-pin_project! {
-    /// One call: sends the request (waiting for a slot if needed), then waits for the reply
-    /// or the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the
-    /// reply's timing too.
-    ///
-    /// It keeps its timer's sleep pinned inside itself (no box per call), so it is `Unpin`
-    /// only if the clock's [`Sleep`](Clock::Sleep) is (tokio's is not): `.await` it, or pin
-    /// it (`core::pin::pin!`, `Box::pin`) to poll it by hand or in a `select!`.
-    ///
-    /// # Cancellation
-    ///
-    /// Dropping it ends the call, counted as `Cancelled` unless its outcome was already
-    /// decided (a reply that arrived but was not read yet counts as `Replied`):
-    ///
-    /// - a `call` future before it was first polled: nothing was sent, and nothing is
-    ///   counted (a `try_call` or `Permit` future was sent, or holds a slot, from the start:
-    ///   it counts as `Cancelled` like the cases below);
-    /// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
-    /// - while queued: the slot is freed at once; the responder will skip the request;
-    /// - while a responder works on it: the slot is freed at once, the responder's
-    ///   `is_cancelled()` turns true and its `cancelled()` completes, and its reply, if it
-    ///   still sends one, is handed back to it;
-    /// - after the reply arrived but before it was read: the reply is dropped.
-    ///
-    /// In every case the slot returns to the pool and nothing is leaked.
-    ///
-    /// `R` is how it reaches the endpoint: `&'a Rpc<..>` for a call made by a [`Caller`],
-    /// which it borrows, or an owned handle (`Arc<Rpc<..>>`, say) for a call made from an
-    /// owned [`Permit`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct CallFuture<R>
-    where
-        R: Deref,
-        R::Target: Endpoint,
-    {
-        // Everything but the sleep; it ends the call when dropped, before the sleep goes.
-        call: Call<R>,
-        // Fires at the deadline; gone once the call has finished. The only pinned field.
-        #[pin]
-        sleep: Option<SleepOf<Of<R>>>,
-    }
-}
-
-/// A [`CallFuture`] but its sleep: nothing in it is pinned.
-struct Call<R>
+/// One call: sends the request (waiting for a slot if needed), then waits for the reply or
+/// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
+/// timing too.
+///
+/// It keeps its timer's sleep pinned inside itself (no box per call), so it is `Unpin` only
+/// if the clock's [`Sleep`](Clock::Sleep) is (tokio's is not): `.await` it, or pin it
+/// (`core::pin::pin!`, `Box::pin`) to poll it by hand or in a `select!`.
+///
+/// # Cancellation
+///
+/// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
+/// (a reply that arrived but was not read yet counts as `Replied`):
+///
+/// - a `call` future before it was first polled: nothing was sent, and nothing is counted
+///   (a `try_call` or `Permit` future was sent, or holds a slot, from the start: it counts
+///   as `Cancelled` like the cases below);
+/// - while waiting for a slot or queue room: the request is dropped, nothing was sent;
+/// - while queued: the slot is freed at once; the responder will skip the request;
+/// - while a responder works on it: the slot is freed at once, the responder's
+///   `is_cancelled()` turns true and its `cancelled()` completes, and its reply, if it still
+///   sends one, is handed back to it;
+/// - after the reply arrived but before it was read: the reply is dropped.
+///
+/// In every case the slot returns to the pool and nothing is leaked.
+///
+/// `R` is how it reaches the endpoint: `&'a Rpc<..>` for a call made by a [`Caller`], which
+/// it borrows, or an owned handle (`Arc<Rpc<..>>`, say) for a call made from an owned
+/// [`Permit`].
+#[must_use = "futures do nothing unless polled"]
+pub struct CallFuture<R>
 where
     R: Deref,
     R::Target: Endpoint,
@@ -391,11 +376,17 @@ where
     /// When the call was made.
     started_at: InstantOf<Of<R>>,
     deadline: Option<InstantOf<Of<R>>>,
+    /// Fires at the deadline; gone once the call has finished.
+    sleep: Option<SleepOf<Of<R>>>,
     stage: Stage,
 }
 
-/// A call's sleep, pinned in its [`CallFuture`].
-type PinnedSleep<'a, E> = Pin<&'a mut Option<SleepOf<E>>>;
+// Pinning: `sleep` is the only field that `CallFuture` pins (structurally: the sleep is
+// pinned whenever the future is). No code moves it out of a pinned future: it is polled
+// only through `deadline_passed`, which pins it in place, and replaced only in place by
+// `finish` (dropping the old sleep where it lies); `Drop` does not move it. So the future
+// is `Unpin` exactly when the sleep is; the request and the rest are never pinned.
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> where SleepOf<E>: Unpin {}
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one.
@@ -407,16 +398,16 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         sleep: Option<SleepOf<E>>,
     ) -> Self {
         let started_at = rpc.endpoint_clock().now();
-        let call = Call {
+        Self {
             rpc,
             req: Some(req),
             ticket: held,
             waiting: None,
             started_at,
             deadline,
+            sleep,
             stage: Stage::Fresh,
-        };
-        Self { call, sleep }
+        }
     }
 
     /// A call sent already (`try_call`), at `started_at`.
@@ -427,21 +418,21 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
-        let call = Call {
+        Self {
             rpc,
             req: None,
             ticket: Some(ticket),
             waiting: None,
             started_at,
             deadline,
+            sleep,
             stage: Stage::Sent,
-        };
-        Self { call, sleep }
+        }
     }
 
     /// The call's deadline, if it has one.
     pub fn deadline(&self) -> Option<InstantOf<E>> {
-        self.call.deadline
+        self.deadline
     }
 
     /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the
@@ -452,6 +443,27 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// As [`CallFuture`].
     pub fn timed(self) -> TimedCallFuture<R> {
         TimedCallFuture { inner: self }
+    }
+
+    /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
+    /// runtimes) goes now rather than when the future is dropped.
+    fn finish<T>(&mut self, result: T) -> Poll<T> {
+        self.stage = Stage::Done;
+        self.sleep = None;
+        Poll::Ready(result)
+    }
+
+    /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
+    /// may panic if polled again, and the call then finishes in the same poll.
+    ///
+    /// # Safety
+    ///
+    /// `self` is pinned (see the pinning note at `Unpin for CallFuture`).
+    unsafe fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        // SAFETY: `self` is pinned (this function's contract), so its sleep is: the sleep
+        // is pinned structurally and never moved out of the future.
+        let sleep = unsafe { Pin::new_unchecked(&mut self.sleep) };
+        fired(sleep, cx)
     }
 
     /// Drives the call, for hand-written futures: the reply with its timing, or the
@@ -465,31 +477,21 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
-        let this = self.project();
-        this.call.poll_timed(this.sleep, cx)
-    }
-}
-
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
-    /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
-    /// runtimes) goes now rather than when the future is dropped.
-    fn finish<T>(&mut self, mut sleep: PinnedSleep<'_, E>, result: T) -> Poll<T> {
-        self.stage = Stage::Done;
-        sleep.set(None);
-        Poll::Ready(result)
+        // SAFETY: only the sleep is pinned, and `poll_pinned` keeps it in place (it is
+        // polled pinned and replaced in place); nothing else of the future is pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came pinned.
+        unsafe { this.poll_pinned(cx) }
     }
 
-    /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
-    /// may panic if polled again, and the call then finishes in the same poll.
-    fn deadline_passed(sleep: &mut PinnedSleep<'_, E>, cx: &mut Context<'_>) -> bool {
-        fired(sleep.as_mut(), cx)
-    }
-
-    /// [`CallFuture::poll_timed`].
+    /// [`poll_timed`](Self::poll_timed).
+    ///
+    /// # Safety
+    ///
+    /// `self` is pinned.
     #[allow(clippy::type_complexity)]
-    fn poll_timed(
+    unsafe fn poll_pinned(
         &mut self,
-        mut sleep: PinnedSleep<'_, E>,
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         if let Stage::Fresh | Stage::Start = self.stage {
@@ -506,16 +508,18 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
                 // Waiting: a reply cannot have come yet, and will wake us.
                 Poll::Ready(Ok(Started::Waiting)) => {
                     self.stage = Stage::Sent;
-                    if !Self::deadline_passed(&mut sleep, cx) {
+                    // SAFETY: `self` is pinned (this function's contract).
+                    if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
                     let ticket = self.ticket.expect("a sent call holds a ticket");
-                    return self.time_out(sleep, ticket);
+                    return self.time_out(ticket);
                 }
                 Poll::Ready(Ok(Started::Decided)) => self.stage = Stage::Sent,
-                Poll::Ready(Err(error)) => return self.finish(sleep, Err(error)),
+                Poll::Ready(Err(error)) => return self.finish(Err(error)),
                 Poll::Pending => {
-                    if !Self::deadline_passed(&mut sleep, cx) {
+                    // SAFETY: `self` is pinned (this function's contract).
+                    if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
                     self.req = None;
@@ -529,7 +533,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
                             Err(CallError::Timeout)
                         }
                     };
-                    return self.finish(sleep, result);
+                    return self.finish(result);
                 }
             }
         }
@@ -538,25 +542,22 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
         };
         let ticket = self.ticket.expect("a sent call holds a ticket");
         if let Poll::Ready(result) = self.rpc.poll_reply(ticket, cx) {
-            return self.finish(sleep, result);
+            return self.finish(result);
         }
-        if !Self::deadline_passed(&mut sleep, cx) {
+        // SAFETY: `self` is pinned (this function's contract).
+        if !unsafe { self.deadline_passed(cx) } {
             return Poll::Pending;
         }
-        self.time_out(sleep, ticket)
+        self.time_out(ticket)
     }
 
     /// The deadline passed while the call was sent. A reply that raced with it wins.
-    fn time_out(
-        &mut self,
-        sleep: PinnedSleep<'_, E>,
-        ticket: Ticket,
-    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    fn time_out(&mut self, ticket: Ticket) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         let result = self
             .rpc
             .give_up(ticket, GiveUp::Timeout)
             .unwrap_or(Err(CallError::Timeout));
-        self.finish(sleep, result)
+        self.finish(result)
     }
 }
 
@@ -569,7 +570,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Call<R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for CallFuture<R> {
     #[inline(always)]
     fn drop(&mut self) {
         // Most calls are done when dropped: only the others have work to do.
@@ -579,7 +580,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Call<R> {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// Ends a call dropped before its outcome was read.
     #[inline(never)]
     fn end(&mut self) {
@@ -597,14 +598,14 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Call<R> {
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.call.stage {
+        let stage = match self.stage {
             Stage::Fresh | Stage::Start => "start",
             Stage::Sent => "sent",
             Stage::Done => "done",
         };
         f.debug_struct("CallFuture")
             .field("stage", &stage)
-            .field("deadline", &self.call.deadline)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -791,5 +792,133 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for Permit<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! The call future's pinned sleep, under miri too: a sleep that must not move, and
+    //! checks that it is never moved once polled, times calls out and is dropped in place.
+
+    use core::cell::Cell;
+    use core::marker::PhantomPinned;
+    use core::pin::pin;
+    use core::task::Waker;
+
+    use pin_project_lite::pin_project;
+
+    use super::*;
+    use crate::lock::LocalMutex;
+    use crate::time::{ManualClock, ManualInstant, ManualSleep};
+    use crate::Rpc;
+
+    pin_project! {
+        /// The manual clock's sleep, `!Unpin`.
+        struct StaySleep {
+            #[pin]
+            sleep: ManualSleep,
+            // Its address when first polled; 0 before.
+            at: Cell<usize>,
+            #[pin]
+            pinned: PhantomPinned,
+        }
+
+        impl PinnedDrop for StaySleep {
+            fn drop(this: Pin<&mut Self>) {
+                stays(&this);
+            }
+        }
+    }
+
+    /// Panics if `sleep` was polled at another address.
+    fn stays(sleep: &StaySleep) {
+        let here = core::ptr::from_ref(sleep).addr();
+        match sleep.at.get() {
+            0 => sleep.at.set(here),
+            at => assert_eq!(at, here, "a pinned sleep moved"),
+        }
+    }
+
+    impl Future for StaySleep {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            stays(&self);
+            self.project().sleep.poll(cx)
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct StayClock(ManualClock);
+
+    impl Clock for StayClock {
+        type Instant = ManualInstant;
+        type Sleep = StaySleep;
+
+        fn now(&self) -> ManualInstant {
+            self.0.now()
+        }
+    }
+
+    impl Timer for StayClock {
+        fn sleep_until(&self, deadline: ManualInstant) -> StaySleep {
+            StaySleep {
+                sleep: self.0.sleep_until(deadline),
+                at: Cell::new(0),
+                pinned: PhantomPinned,
+            }
+        }
+    }
+
+    type Stay = Rpc<u32, u32, LocalMutex, StayClock, 2>;
+
+    fn poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_pinned_sleep_times_a_call_out_and_goes_with_the_outcome() {
+        let clock = StayClock::default();
+        let rpc = Stay::new(clock.clone());
+        let (caller, server) = Rpc::split(&rpc);
+        let mut call = pin!(caller.call_timeout(1, Duration::from_millis(5)));
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(clock.0.sleepers(), 1);
+        let (req, responder) = server.try_recv().unwrap();
+        assert_eq!(req, 1);
+        clock.0.advance(Duration::from_millis(4));
+        assert!(poll(call.as_mut()).is_pending());
+        clock.0.advance(Duration::from_millis(1));
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Err(CallError::Timeout)));
+        assert_eq!(clock.0.sleepers(), 0, "dropped in place at the outcome");
+        assert_eq!(responder.reply(2), Err(2));
+        assert_eq!(rpc.endpoint_stats().timeout, 1);
+    }
+
+    #[test]
+    fn a_pinned_sleep_goes_with_a_reply_and_with_a_dropped_call() {
+        let clock = StayClock::default();
+        let rpc = Stay::new(clock.clone());
+        let (caller, server) = Rpc::split(&rpc);
+        let mut call = pin!(caller.call_timeout(3, Duration::from_millis(50)).timed());
+        assert!(poll(call.as_mut()).is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req * 2).unwrap();
+        let Poll::Ready(Ok(timed)) = poll(call.as_mut()) else {
+            panic!("the reply was sent");
+        };
+        assert_eq!(timed.value, 6);
+        assert_eq!(clock.0.sleepers(), 0);
+
+        {
+            let mut dropped =
+                pin!(caller.call_deadline(4, clock.0.after(Duration::from_millis(50))));
+            assert!(poll(dropped.as_mut()).is_pending());
+            assert!(poll(dropped.as_mut()).is_pending());
+            assert_eq!(clock.0.sleepers(), 1);
+        }
+        assert_eq!(clock.0.sleepers(), 0, "dropped in place with the call");
+        let stats = rpc.endpoint_stats();
+        assert_eq!((stats.replied, stats.cancelled), (1, 1));
     }
 }
