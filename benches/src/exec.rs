@@ -160,7 +160,7 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-async fn join_spawned(tasks: Vec<SendTask>) {
+pub(crate) async fn join_spawned(tasks: Vec<SendTask>) {
     let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
     for h in handles {
         h.await.expect("a benchmark task panicked");

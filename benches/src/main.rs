@@ -10,7 +10,9 @@
 //! - S3mt: responder and callers on a pool of two worker threads;
 //! - batch: rsvp's batching server (`serve_batch_jobs`) at batch sizes 1, 8 and 32 (window
 //!   never reached), each batch fed by one `Caller::call_many` of that many calls, with 64
-//!   calls in flight, against 64 plain callers on the same executor.
+//!   calls in flight, against 64 plain callers on the same executor;
+//! - timed: `call_timeout` on every adapter's timer (rsvp-tokio, rsvp-smol, rsvp-futures,
+//!   rsvp-embassy), allocations per call beside a plain `call` on the same executor.
 //!
 //! Every repeat measures every contender once per scenario, starting from a different
 //! contender each time; ratios are taken within a repeat, then their median is reported,
@@ -22,6 +24,7 @@ mod counting;
 mod exec;
 mod models;
 mod report;
+mod timed;
 
 use std::time::Duration;
 
@@ -232,9 +235,11 @@ usage: rsvp-bench [--repeats N] [--scale F] [--only TEXT] [--smoke] [--models]
   --repeats N   timed repeats (default 9), after one untimed warm-up pass
   --scale F     multiply every call count by F (default 1: S1 100k round trips,
                 S2 64 x 2048, S3/S3mt 64 x 1024, batch 64 x 2048)
-  --only TEXT   only rows whose contender@exec contains TEXT (references are kept)
+  --only TEXT   only rows whose contender@exec contains TEXT (references are kept);
+                timed rows whose adapter (rsvp-tokio, ...) contains TEXT
   --smoke       one quick repeat at scale 0.02; fails unless rsvp allocates nothing
-                per round trip beyond what the executor itself allocates
+                per round trip beyond what the executor itself allocates (timed calls
+                too, except on an adapter whose timer allocates by itself)
   --models      add the design models (benches/src/models.rs): shapes rsvp could take,
                 without most of its features; not counted as peers
   --one ...     run one measurement once and print nothing (for callgrind.sh); the
@@ -352,8 +357,12 @@ fn main() {
     let results = report::measure(&rows, &options);
     let allocs = report::allocations(&rows);
     let batches = batch::measure(&options);
+    let timed = timed::measure(options.only.as_deref());
     report::print(&rows, &results, &allocs, &batches, &options);
+    timed::print(&timed);
     if options.smoke {
+        let timed_ok = timed::check_smoke(&timed);
         report::check_smoke(&rows, &allocs, &batches);
+        assert!(timed_ok, "smoke: a timed call allocates");
     }
 }

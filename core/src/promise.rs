@@ -51,6 +51,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use pin_project_lite::pin_project;
+
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 use alloc::sync::Arc;
 
@@ -397,7 +399,9 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         WaitDeadlineFuture {
             promise: self,
             key: None,
-            deadline: Deadline::Sleeping(timer.sleep_until(deadline)),
+            deadline: Deadline::Sleeping {
+                sleep: timer.sleep_until(deadline),
+            },
         }
     }
 
@@ -444,7 +448,9 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         timeout: Duration,
     ) -> WaitDeadlineFuture<'_, T, M, Tm::Sleep> {
         let deadline = match timer.now().checked_add(timeout) {
-            Some(deadline) => Deadline::Sleeping(timer.sleep_until(deadline)),
+            Some(deadline) => Deadline::Sleeping {
+                sleep: timer.sleep_until(deadline),
+            },
             None => Deadline::Never,
         };
         WaitDeadlineFuture {
@@ -695,62 +701,73 @@ impl<T, M: RawMutex> fmt::Debug for WaitFuture<'_, T, M> {
     }
 }
 
-/// The future of [`Promise::wait_deadline`] and [`Promise::wait_timeout`]: resolves to a
-/// clone of the value, or to [`WaitError`]. `S` is the timer's sleep future.
-///
-/// # Cancellation
-///
-/// Dropping it at any point leaves the promise untouched and drops its sleep (cancelling
-/// the timer). The waiter's registration goes with it, and with a timeout too, so waiters
-/// that give up leave nothing behind (with `alloc`; without, a waker may get one spurious
-/// wake-up when the promise is set or abandoned).
-#[must_use = "futures do nothing unless you .await or poll them"]
-pub struct WaitDeadlineFuture<'a, T, M: RawMutex, S> {
-    promise: &'a Promise<T, M>,
-    /// This waiter's entry in the promise's wait list, while it has one.
-    key: Option<usize>,
-    deadline: Deadline<S>,
-}
+pin_project! {
+    /// The future of [`Promise::wait_deadline`] and [`Promise::wait_timeout`]: resolves to a
+    /// clone of the value, or to [`WaitError`]. `S` is the timer's sleep future, kept pinned
+    /// inside (so the future is `Unpin` only if `S` is).
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it at any point leaves the promise untouched and drops its sleep (cancelling
+    /// the timer). The waiter's registration goes with it, and with a timeout too, so waiters
+    /// that give up leave nothing behind (with `alloc`; without, a waker may get one spurious
+    /// wake-up when the promise is set or abandoned).
+    #[must_use = "futures do nothing unless you .await or poll them"]
+    pub struct WaitDeadlineFuture<'a, T, M: RawMutex, S> {
+        promise: &'a Promise<T, M>,
+        // This waiter's entry in the promise's wait list, while it has one.
+        key: Option<usize>,
+        #[pin]
+        deadline: Deadline<S>,
+    }
 
-impl<T, M: RawMutex, S> Drop for WaitDeadlineFuture<'_, T, M, S> {
-    fn drop(&mut self) {
-        self.promise.unregister(&mut self.key);
+    impl<T, M: RawMutex, S> PinnedDrop for WaitDeadlineFuture<'_, T, M, S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.promise.unregister(this.key);
+        }
     }
 }
 
-enum Deadline<S> {
-    /// The deadline overflowed the clock: wait as long as it takes.
-    Never,
-    Sleeping(S),
-    /// The sleep completed; it is dropped so it is never polled again.
-    Passed,
+pin_project! {
+    #[project = DeadlineProj]
+    enum Deadline<S> {
+        // The deadline overflowed the clock: wait as long as it takes.
+        Never,
+        Sleeping {
+            #[pin]
+            sleep: S,
+        },
+        // The sleep completed; it is dropped so it is never polled again.
+        Passed,
+    }
 }
 
 impl<T, M, S> Future for WaitDeadlineFuture<'_, T, M, S>
 where
     T: Clone,
     M: RawMutex,
-    S: Future<Output = ()> + Unpin,
+    S: Future<Output = ()>,
 {
     type Output = Result<T, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
+        let mut this = self.project();
         // The value first: a value that is there is never reported as a timeout.
-        if let Poll::Ready(outcome) = this.promise.poll_wait(cx, &mut this.key) {
+        if let Poll::Ready(outcome) = this.promise.poll_wait(cx, this.key) {
             return Poll::Ready(outcome.map_err(WaitError::from));
         }
-        let passed = match &mut this.deadline {
-            Deadline::Never => false,
-            Deadline::Sleeping(sleep) => Pin::new(sleep).poll(cx).is_ready(),
-            Deadline::Passed => true,
+        let passed = match this.deadline.as_mut().project() {
+            DeadlineProj::Never => false,
+            DeadlineProj::Sleeping { sleep } => sleep.poll(cx).is_ready(),
+            DeadlineProj::Passed => true,
         };
         if !passed {
             return Poll::Pending;
         }
-        this.deadline = Deadline::Passed;
+        this.deadline.set(Deadline::Passed);
         // It stops waiting: nothing of it stays with the promise.
-        this.promise.unregister(&mut this.key);
+        this.promise.unregister(this.key);
         Poll::Ready(Err(WaitError::Timeout))
     }
 }
@@ -759,7 +776,7 @@ impl<T, M: RawMutex, S> fmt::Debug for WaitDeadlineFuture<'_, T, M, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let deadline = match self.deadline {
             Deadline::Never => "never",
-            Deadline::Sleeping(_) => "pending",
+            Deadline::Sleeping { .. } => "pending",
             Deadline::Passed => "passed",
         };
         f.debug_struct("WaitDeadlineFuture")

@@ -28,6 +28,8 @@
 
 use core::fmt::Debug;
 use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 #[cfg(feature = "std")]
@@ -55,11 +57,13 @@ pub trait Clock {
     /// This clock's instants.
     type Instant: Instant;
 
-    /// The future a [`Timer`] made from this clock returns. It must be `Unpin`, so rsvp's
-    /// futures can hold it without unsafe pinning code. A clock that cannot sleep names a
-    /// future that never completes (such as [`Never`]); it is never created, because only
+    /// The future a [`Timer`] made from this clock returns. It need not be `Unpin`: rsvp's
+    /// futures keep it pinned inside themselves, so a runtime's own timer entry (tokio's
+    /// `Sleep`, say) serves as it is, without a box per call. A future holding one is
+    /// `Unpin` only if the sleep is. A clock that cannot sleep names a future that never
+    /// completes (such as [`Never`]); it is never created, because only
     /// [`Timer::sleep_until`] makes one.
-    type Sleep: Future<Output = ()> + Unpin;
+    type Sleep: Future<Output = ()>;
 
     /// Whether this clock's instants measure time. `false` only for clocks whose instants are
     /// all equal, such as [`NoClock`]: rsvp then records no latencies, rather than zeros.
@@ -67,6 +71,17 @@ pub trait Clock {
 
     /// The current time.
     fn now(&self) -> Self::Instant;
+}
+
+/// Polls a sleep that a future keeps pinned inside itself: whether it has fired. `None`
+/// (no deadline, or the sleep is gone already) never fires.
+pub(crate) fn fired<S: Future<Output = ()>>(
+    sleep: Pin<&mut Option<S>>,
+    cx: &mut Context<'_>,
+) -> bool {
+    sleep
+        .as_pin_mut()
+        .is_some_and(|sleep| sleep.poll(cx).is_ready())
 }
 
 /// A clock that can also sleep until an instant.
@@ -102,11 +117,8 @@ pub struct Never;
 
 impl Future for Never {
     type Output = ();
-    fn poll(
-        self: core::pin::Pin<&mut Self>,
-        _: &mut core::task::Context<'_>,
-    ) -> core::task::Poll<()> {
-        core::task::Poll::Pending
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
     }
 }
 

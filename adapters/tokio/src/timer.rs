@@ -10,6 +10,8 @@ use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use pin_project_lite::pin_project;
+
 /// The longest step a [`Sleep`] waits in: about 30 years, as tokio's own far future.
 const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
@@ -47,47 +49,53 @@ impl rsvp::time::Timer for TokioTimer {
     }
 }
 
-/// Completes once its deadline has been reached on tokio's clock; made by
-/// [`TokioTimer::sleep_until`](rsvp::time::Timer::sleep_until).
-///
-/// The tokio timer entry (boxed, because rsvp needs an `Unpin` sleep) is made on the first
-/// poll, not before: a call answered before its first wait for the reply allocates
-/// nothing, and a sleep may be made outside a runtime.
-///
-/// # Panics
-///
-/// When polled outside a tokio runtime with the time driver enabled.
-///
-/// # Cancellation
-///
-/// Dropping it removes its entry from tokio's timer.
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Sleep {
-    deadline: Instant,
-    armed: Option<Pin<Box<tokio::time::Sleep>>>,
+pin_project! {
+    /// Completes once its deadline has been reached on tokio's clock; made by
+    /// [`TokioTimer::sleep_until`](rsvp::time::Timer::sleep_until).
+    ///
+    /// It holds tokio's timer entry in place (rsvp's futures keep their sleep pinned, so
+    /// no box is needed): no allocation per call. The entry is made on the first poll, not
+    /// before, so a sleep may be made outside a runtime. Like tokio's `Sleep` it is
+    /// `!Unpin`: pin it to poll it by hand.
+    ///
+    /// # Panics
+    ///
+    /// When polled outside a tokio runtime with the time driver enabled.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it removes its entry from tokio's timer.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Sleep {
+        deadline: Instant,
+        #[pin]
+        armed: Option<tokio::time::Sleep>,
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = tokio::time::Instant::from_std(self.deadline);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let deadline = tokio::time::Instant::from_std(*this.deadline);
         loop {
-            let armed = self.armed.get_or_insert_with(|| {
+            if this.armed.is_none() {
                 // tokio's timer cannot count to an instant near the end of `Instant`'s range
                 // (it panics adding its rounding to it): such a deadline is waited for in
                 // steps of at most `FAR`, which is never in practice.
                 let reachable = tokio::time::Instant::now()
                     .checked_add(FAR)
                     .map_or(deadline, |far| far.min(deadline));
-                Box::pin(tokio::time::sleep_until(reachable))
-            });
-            ready!(armed.as_mut().poll(cx));
+                this.armed.set(Some(tokio::time::sleep_until(reachable)));
+            }
+            let armed = this.armed.as_mut().as_pin_mut().expect("armed just now");
+            ready!(armed.poll(cx));
             if tokio::time::Instant::now() >= deadline {
                 return Poll::Ready(());
             }
-            self.armed = None;
+            this.armed.set(None);
         }
     }
 }

@@ -34,6 +34,25 @@ async fn the_clock_is_tokios() {
     assert_eq!(TokioTimer.now() - before, Duration::from_secs(5));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_pinned_timed_call_keeps_its_timer_across_a_select() {
+    // tokio's timer entry lives inside the call future, so the future is `!Unpin`: pinned
+    // once, it is raced in `select!` and awaited afterwards, its deadline still armed.
+    let (caller, server) = rsvp_tokio::local_channel::<u32, u32, 2>();
+    let started = tokio::time::Instant::now();
+    let mut call = std::pin::pin!(caller.call_timeout(1, Duration::from_secs(10)));
+    tokio::select! {
+        result = &mut call => panic!("no reply was sent, yet the call ended: {result:?}"),
+        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    let (req, responder) = server.recv().await.unwrap();
+    assert_eq!(req, 1, "the first poll sent the request");
+    tokio::time::advance(Duration::from_secs(9)).await;
+    assert_eq!(call.await, Err(CallError::Timeout));
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(responder.reply(2), Err(2), "too late: the caller timed out");
+}
+
 #[test]
 fn a_sleep_can_be_made_outside_a_runtime_and_polled_inside_one() {
     // Made here, with no runtime: the tokio timer entry only comes with the first poll.

@@ -10,6 +10,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use pin_project_lite::pin_project;
 use rsvp::rpc::{Endpoint, ReserveFuture};
 use rsvp::time::Timer;
 use rsvp::{CallError, CallFuture, Caller, Permit};
@@ -226,20 +227,24 @@ where
     }
 }
 
-/// The response of one [`CallService`] call.
-///
-/// # Cancellation
-///
-/// As rsvp's [`CallFuture`]: dropping it ends the call, frees its slot at once, and the
-/// responder sees the call cancelled.
-#[must_use = "futures do nothing unless polled"]
-pub struct ResponseFuture<P>
-where
-    P: Deref,
-    P::Target: Endpoint,
-{
-    call: Option<CallFuture<P>>,
-    early: Option<ServiceError>,
+pin_project! {
+    /// The response of one [`CallService`] call. It holds the call's [`CallFuture`] in
+    /// place, so it is `Unpin` when that is (not with tokio's timer).
+    ///
+    /// # Cancellation
+    ///
+    /// As rsvp's [`CallFuture`]: dropping it ends the call, frees its slot at once, and the
+    /// responder sees the call cancelled.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<P>
+    where
+        P: Deref,
+        P::Target: Endpoint,
+    {
+        #[pin]
+        call: Option<CallFuture<P>>,
+        early: Option<ServiceError>,
+    }
 }
 
 impl<P> Future for ResponseFuture<P>
@@ -249,16 +254,18 @@ where
 {
     type Output = Result<<P::Target as Endpoint>::Resp, ServiceError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(error) = self.early.take() {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(error) = this.early.take() {
             return Poll::Ready(Err(error));
         }
-        let call = self
+        let call = this
             .call
             .as_mut()
+            .as_pin_mut()
             .expect("ResponseFuture polled after it completed");
-        let result = core::task::ready!(Pin::new(call).poll(cx));
-        self.call = None;
+        let result = core::task::ready!(call.poll(cx));
+        this.call.set(None);
         Poll::Ready(result.map_err(ServiceError::from))
     }
 }

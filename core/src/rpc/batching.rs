@@ -30,13 +30,15 @@ use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
+
 #[cfg(doc)]
 use super::server::Responder;
 use super::{Endpoint, InstantOf, Server, TOKEN};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
 use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
-use crate::time::{Clock, Timer};
+use crate::time::{fired, Clock, Timer};
 
 /// Why one item of a batch has no result.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -330,14 +332,34 @@ where
 
 type SleepOf<P> = <<<P as Deref>::Target as Endpoint>::Clock as Clock>::Sleep;
 
-/// The future of [`Server::serve_batches`] and [`Server::serve_batch_jobs`]; `H` is the
-/// handler ([`BatchFn`] or [`BatchJobFn`]).
-///
-/// # Cancellation
-///
-/// See [`Server::serve_batches`].
-#[must_use = "futures do nothing unless polled"]
-pub struct BatchServeFuture<P, H>
+pin_project! {
+    /// The future of [`Server::serve_batches`] and [`Server::serve_batch_jobs`]; `H` is the
+    /// handler ([`BatchFn`] or [`BatchJobFn`]).
+    ///
+    /// It keeps the batch window's sleep pinned inside itself (no box per window), so it is
+    /// `Unpin` only if the clock's sleep is.
+    ///
+    /// # Cancellation
+    ///
+    /// See [`Server::serve_batches`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BatchServeFuture<P, H>
+    where
+        P: Deref,
+        P::Target: Endpoint,
+        H: BatchHandlerOf<P>,
+    {
+        // Everything but the sleep; it ends the calls it holds when dropped.
+        serving: Serving<P, H>,
+        // The sleep for the open batch's window (made for `serving.window`). The only
+        // pinned field.
+        #[pin]
+        sleep: Option<SleepOf<P>>,
+    }
+}
+
+/// A [`BatchServeFuture`] but its sleep: nothing in it is pinned.
+struct Serving<P, H>
 where
     P: Deref,
     P::Target: Endpoint,
@@ -356,8 +378,8 @@ where
     /// The buffers the handler borrows; between batches, `job.requests` gathers the
     /// requests of the open batch, in the order of `batch`.
     job: BatchJob<ReqOf<P>, H::T, H::E>,
-    /// The sleep for the open batch's window, and the deadline it was made for.
-    sleep: Option<(SleepOf<P>, InstantOf<P::Target>)>,
+    /// The deadline the window's sleep was made for, while there is one.
+    window: Option<InstantOf<P::Target>>,
     intake_ended: bool,
     report: BatchReport,
 }
@@ -385,15 +407,6 @@ where
     type E = E;
 }
 
-// Only the handler's future is ever pinned, and it is boxed.
-impl<P, H> Unpin for BatchServeFuture<P, H>
-where
-    P: Deref,
-    P::Target: Endpoint,
-    H: BatchHandlerOf<P>,
-{
-}
-
 impl<P, H, T, E> BatchServeFuture<P, H>
 where
     P: Deref + Clone,
@@ -406,14 +419,14 @@ where
         // At most `capacity` calls are outstanding: a batch holding them all runs at once,
         // and its buffer is never reserved larger than that.
         let config = config.with_max_size_at_most(server.capacity());
-        Self {
+        let serving = Serving {
             server,
             handler,
             batch: Batch::new(config),
             running: Box::pin(None),
             tickets: Vec::new(),
             job: BatchJob::new(),
-            sleep: None,
+            window: None,
             intake_ended: false,
             report: BatchReport {
                 batches: 0,
@@ -423,9 +436,21 @@ where
                 panicked: 0,
                 stats,
             },
+        };
+        Self {
+            serving,
+            sleep: None,
         }
     }
+}
 
+impl<P, H, T, E> Serving<P, H>
+where
+    P: Deref + Clone,
+    P::Target: Endpoint<Resp = BatchResult<T, E>>,
+    <P::Target as Endpoint>::Clock: Timer,
+    H: BatchHandlerOf<P, T = T, E = E>,
+{
     /// Runs the batch of `tickets` (whose requests are in `job.requests`). The first
     /// `waited` of them were gathered in earlier polls: their callers may have stopped
     /// waiting since, so they are checked, in one lock, and left out if so. The others were
@@ -504,19 +529,25 @@ where
         self.job.requests.clear();
     }
 
-    /// Polls the window's sleep; true once the open batch's deadline has been reached.
-    fn window_passed(&mut self, cx: &mut Context<'_>, deadline: InstantOf<P::Target>) -> bool {
+    /// Polls the window's sleep (made now unless it is there for `deadline`); true once the
+    /// open batch's deadline has been reached.
+    fn window_passed(
+        &mut self,
+        mut sleep: Pin<&mut Option<SleepOf<P>>>,
+        cx: &mut Context<'_>,
+        deadline: InstantOf<P::Target>,
+    ) -> bool {
         let clock = self.server.clock();
         if clock.now() >= deadline {
-            self.sleep = None;
+            sleep.set(None);
             return true;
         }
-        let sleep = match &mut self.sleep {
-            Some((sleep, made_for)) if *made_for == deadline => sleep,
-            slot => &mut slot.insert((clock.sleep_until(deadline), deadline)).0,
-        };
-        if Pin::new(sleep).poll(cx).is_ready() {
-            self.sleep = None;
+        if sleep.is_none() || self.window != Some(deadline) {
+            sleep.set(Some(clock.sleep_until(deadline)));
+            self.window = Some(deadline);
+        }
+        if fired(sleep.as_mut(), cx) {
+            sleep.set(None);
             return true;
         }
         false
@@ -533,7 +564,8 @@ where
     type Output = BatchReport;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BatchReport> {
-        let this = self.get_mut();
+        let projected = self.project();
+        let (this, mut sleep) = (projected.serving, projected.sleep);
         loop {
             if let Some(handler) = this.running.as_mut().as_pin_mut() {
                 let polled = caught(|| handler.poll(cx));
@@ -560,7 +592,7 @@ where
                 return Poll::Ready(this.report);
             }
             if let Some(deadline) = this.batch.poll_timeout() {
-                if this.window_passed(cx, deadline) {
+                if this.window_passed(sleep.as_mut(), cx, deadline) {
                     if let Some(tickets) = this.batch.handle_timeout(deadline) {
                         let waited = tickets.len();
                         this.start(tickets, waited);
@@ -588,7 +620,7 @@ where
             match taken {
                 Poll::Ready(Some(_)) => {
                     if let Some(tickets) = full {
-                        this.sleep = None;
+                        sleep.set(None);
                         this.start(tickets, waited);
                     }
                 }
@@ -608,7 +640,7 @@ fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
     return Some(f());
 }
 
-impl<P, H> Drop for BatchServeFuture<P, H>
+impl<P, H> Drop for Serving<P, H>
 where
     P: Deref,
     P::Target: Endpoint,
@@ -637,9 +669,9 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchServeFuture")
-            .field("gathered", &self.batch.len())
-            .field("running", &self.running.is_some())
-            .field("report", &self.report)
+            .field("gathered", &self.serving.batch.len())
+            .field("running", &self.serving.running.is_some())
+            .field("report", &self.serving.report)
             .finish_non_exhaustive()
     }
 }

@@ -7,12 +7,14 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use pin_project_lite::pin_project;
+
 use super::many::{CallManyFuture, ManyCall};
 use super::{Endpoint, GiveUp, InstantOf, Role, Started, TOKEN};
 use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
-use crate::time::{Clock, Instant as _, Timer};
+use crate::time::{fired, Clock, Instant as _, Timer};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// The endpoint a handle `R` reaches.
@@ -334,6 +336,10 @@ enum Stage {
 /// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
 /// timing too.
 ///
+/// It keeps its timer's sleep pinned inside itself (no box per call), so it is `Unpin` only
+/// if the clock's [`Sleep`](Clock::Sleep) is (tokio's is not): `.await` it, or pin it
+/// (`core::pin::pin!`, `Box::pin`) to poll it by hand or in a `select!`.
+///
 /// # Cancellation
 ///
 /// Dropping it ends the call, counted as `Cancelled` unless its outcome was already decided
@@ -375,9 +381,12 @@ where
     stage: Stage,
 }
 
-// `CallFuture` never pins its request or its sleep (the sleep is `Unpin` by the `Clock`
-// contract), so moving it is always fine.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> {}
+// Pinning: `sleep` is the only field that `CallFuture` pins (structurally: the sleep is
+// pinned whenever the future is). No code moves it out of a pinned future: it is polled
+// only through `deadline_passed`, which pins it in place, and replaced only in place by
+// `finish` (dropping the old sleep where it lies); `Drop` does not move it. So the future
+// is `Unpin` exactly when the sleep is; the request and the rest are never pinned.
+impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> where SleepOf<E>: Unpin {}
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one.
@@ -446,10 +455,15 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
 
     /// Whether the deadline has passed. Asked at most once per poll: a sleep that has fired
     /// may panic if polled again, and the call then finishes in the same poll.
-    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.sleep
-            .as_mut()
-            .is_some_and(|sleep| Pin::new(sleep).poll(cx).is_ready())
+    ///
+    /// # Safety
+    ///
+    /// `self` is pinned (see the pinning note at `Unpin for CallFuture`).
+    unsafe fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        // SAFETY: `self` is pinned (this function's contract), so its sleep is: the sleep
+        // is pinned structurally and never moved out of the future.
+        let sleep = unsafe { Pin::new_unchecked(&mut self.sleep) };
+        fired(sleep, cx)
     }
 
     /// Drives the call, for hand-written futures: the reply with its timing, or the
@@ -459,7 +473,27 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     ///
     /// If polled again after it returned `Ready`.
     #[allow(clippy::type_complexity)]
-    pub fn poll_timed(&mut self, cx: &mut Context<'_>) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    pub fn poll_timed(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        // SAFETY: only the sleep is pinned, and `poll_pinned` keeps it in place (it is
+        // polled pinned and replaced in place); nothing else of the future is pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came pinned.
+        unsafe { this.poll_pinned(cx) }
+    }
+
+    /// [`poll_timed`](Self::poll_timed).
+    ///
+    /// # Safety
+    ///
+    /// `self` is pinned.
+    #[allow(clippy::type_complexity)]
+    unsafe fn poll_pinned(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         if let Stage::Fresh | Stage::Start = self.stage {
             self.stage = Stage::Start;
             let started = self.rpc.poll_start(
@@ -475,7 +509,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                 // Waiting: a reply cannot have come yet, and will wake us.
                 Poll::Ready(Ok(Started::Waiting)) => {
                     self.stage = Stage::Sent;
-                    if !self.deadline_passed(cx) {
+                    // SAFETY: `self` is pinned (this function's contract).
+                    if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
                     let ticket = self.ticket.expect("a sent call holds a ticket");
@@ -484,7 +519,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                 Poll::Ready(Ok(Started::Decided)) => self.stage = Stage::Sent,
                 Poll::Ready(Err(error)) => return self.finish(Err(error)),
                 Poll::Pending => {
-                    if !self.deadline_passed(cx) {
+                    // SAFETY: `self` is pinned (this function's contract).
+                    if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
                     self.req = None;
@@ -510,7 +546,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         if let Poll::Ready(result) = self.rpc.poll_reply(TOKEN, ticket, cx) {
             return self.finish(result);
         }
-        if !self.deadline_passed(cx) {
+        // SAFETY: `self` is pinned (this function's contract).
+        if !unsafe { self.deadline_passed(cx) } {
             return Poll::Pending;
         }
         self.time_out(ticket)
@@ -530,8 +567,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<R> {
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut()
-            .poll_timed(cx)
+        self.poll_timed(cx)
             .map(|result| result.map(|timed| timed.value))
     }
 }
@@ -577,26 +613,29 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<R> {
     }
 }
 
-/// A [`CallFuture`] that resolves to the reply with its timing; made by
-/// [`CallFuture::timed`].
-///
-/// # Cancellation
-///
-/// As [`CallFuture`].
-#[must_use = "futures do nothing unless polled"]
-pub struct TimedCallFuture<R>
-where
-    R: Deref,
-    R::Target: Endpoint,
-{
-    inner: CallFuture<R>,
+pin_project! {
+    /// A [`CallFuture`] that resolves to the reply with its timing; made by
+    /// [`CallFuture::timed`]. `Unpin` when its `CallFuture` is.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`CallFuture`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimedCallFuture<R>
+    where
+        R: Deref,
+        R::Target: Endpoint,
+    {
+        #[pin]
+        inner: CallFuture<R>,
+    }
 }
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<R> {
     type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().inner.poll_timed(cx)
+        self.project().inner.poll_timed(cx)
     }
 }
 
@@ -758,5 +797,134 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for Permit<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! The call future's pinned sleep, under miri too: a sleep that must not move, and
+    //! checks that it is never moved once polled, times calls out and is dropped in place.
+
+    use core::cell::Cell;
+    use core::marker::PhantomPinned;
+    use core::pin::pin;
+    use core::task::Waker;
+
+    use pin_project_lite::pin_project;
+
+    use super::*;
+    use crate::lock::LocalMutex;
+    use crate::rpc::With;
+    use crate::time::{ManualClock, ManualInstant, ManualSleep};
+    use crate::Rpc;
+
+    pin_project! {
+        /// The manual clock's sleep, `!Unpin`.
+        struct StaySleep {
+            #[pin]
+            sleep: ManualSleep,
+            // Its address when first polled; 0 before.
+            at: Cell<usize>,
+            #[pin]
+            pinned: PhantomPinned,
+        }
+
+        impl PinnedDrop for StaySleep {
+            fn drop(this: Pin<&mut Self>) {
+                stays(&this);
+            }
+        }
+    }
+
+    /// Panics if `sleep` was polled at another address.
+    fn stays(sleep: &StaySleep) {
+        let here = core::ptr::from_ref(sleep).addr();
+        match sleep.at.get() {
+            0 => sleep.at.set(here),
+            at => assert_eq!(at, here, "a pinned sleep moved"),
+        }
+    }
+
+    impl Future for StaySleep {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            stays(&self);
+            self.project().sleep.poll(cx)
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct StayClock(ManualClock);
+
+    impl Clock for StayClock {
+        type Instant = ManualInstant;
+        type Sleep = StaySleep;
+
+        fn now(&self) -> ManualInstant {
+            self.0.now()
+        }
+    }
+
+    impl Timer for StayClock {
+        fn sleep_until(&self, deadline: ManualInstant) -> StaySleep {
+            StaySleep {
+                sleep: self.0.sleep_until(deadline),
+                at: Cell::new(0),
+                pinned: PhantomPinned,
+            }
+        }
+    }
+
+    type Stay = Rpc<u32, u32, 2, With<LocalMutex, StayClock>>;
+
+    fn poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_pinned_sleep_times_a_call_out_and_goes_with_the_outcome() {
+        let clock = StayClock::default();
+        let rpc = Stay::new(clock.clone());
+        let (caller, server) = Rpc::split(&rpc);
+        let mut call = pin!(caller.call_timeout(1, Duration::from_millis(5)));
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(clock.0.sleepers(), 1);
+        let (req, responder) = server.try_recv().unwrap();
+        assert_eq!(req, 1);
+        clock.0.advance(Duration::from_millis(4));
+        assert!(poll(call.as_mut()).is_pending());
+        clock.0.advance(Duration::from_millis(1));
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Err(CallError::Timeout)));
+        assert_eq!(clock.0.sleepers(), 0, "dropped in place at the outcome");
+        assert_eq!(responder.reply(2), Err(2));
+        assert_eq!(rpc.stats().timeout, 1);
+    }
+
+    #[test]
+    fn a_pinned_sleep_goes_with_a_reply_and_with_a_dropped_call() {
+        let clock = StayClock::default();
+        let rpc = Stay::new(clock.clone());
+        let (caller, server) = Rpc::split(&rpc);
+        let mut call = pin!(caller.call_timeout(3, Duration::from_millis(50)).timed());
+        assert!(poll(call.as_mut()).is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req * 2).unwrap();
+        let Poll::Ready(Ok(timed)) = poll(call.as_mut()) else {
+            panic!("the reply was sent");
+        };
+        assert_eq!(timed.value, 6);
+        assert_eq!(clock.0.sleepers(), 0);
+
+        {
+            let mut dropped =
+                pin!(caller.call_deadline(4, clock.0.after(Duration::from_millis(50))));
+            assert!(poll(dropped.as_mut()).is_pending());
+            assert!(poll(dropped.as_mut()).is_pending());
+            assert_eq!(clock.0.sleepers(), 1);
+        }
+        assert_eq!(clock.0.sleepers(), 0, "dropped in place with the call");
+        let stats = rpc.stats();
+        assert_eq!((stats.replied, stats.cancelled), (1, 1));
     }
 }

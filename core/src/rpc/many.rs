@@ -70,11 +70,13 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
+
 use super::{Endpoint, GiveUp, InstantOf, Started, TOKEN};
 use crate::error::CallError;
 use crate::reply::Ticket;
 use crate::stats::Outcome;
-use crate::time::Clock;
+use crate::time::{fired, Clock};
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 
@@ -149,26 +151,44 @@ impl<Req, Resp> fmt::Debug for ManyCall<Req, Resp> {
     }
 }
 
-/// Many calls in flight, made by [`Caller::call_many`](crate::Caller::call_many); resolves
-/// to the calls, each holding its outcome.
-///
-/// # Cancellation
-///
-/// Dropping it ends every one of its calls that has no outcome yet, as dropping each
-/// call's [`CallFuture`](crate::CallFuture) would: a queued call frees its slot at once
-/// (the responder skips it), a call being worked on frees its slot and its responder sees
-/// it cancelled, and each is counted once as `Cancelled` (or as `Replied`, if its reply
-/// had arrived unread). Requests not sent yet are dropped, and counted as `Cancelled` if
-/// the future was polled (one never polled has made no call and counts nothing). Those
-/// calls are left with no outcome. Calls that had their outcome keep it.
-#[must_use = "futures do nothing unless polled"]
-pub struct CallManyFuture<'a, E: Endpoint + ?Sized> {
+pin_project! {
+    /// Many calls in flight, made by [`Caller::call_many`](crate::Caller::call_many);
+    /// resolves to the calls, each holding its outcome.
+    ///
+    /// It keeps its timer's sleep pinned inside itself, as a
+    /// [`CallFuture`](crate::CallFuture) does: it is `Unpin` only if the sleep is.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it ends every one of its calls that has no outcome yet, as dropping each
+    /// call's [`CallFuture`](crate::CallFuture) would: a queued call frees its slot at
+    /// once (the responder skips it), a call being worked on frees its slot and its
+    /// responder sees it cancelled, and each is counted once as `Cancelled` (or as
+    /// `Replied`, if its reply had arrived unread). Requests not sent yet are dropped, and
+    /// counted as `Cancelled` if the future was polled (one never polled has made no call and
+    /// counts nothing). Those calls are left with no outcome. Calls that had their outcome
+    /// keep it.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallManyFuture<'a, E>
+    where
+        E: Endpoint,
+        E: ?Sized,
+    {
+        // Everything but the sleep; it ends the open calls when dropped.
+        inner: ManyCalls<'a, E>,
+        // Fires at the deadline; gone once the calls have completed. The only pinned field.
+        #[pin]
+        sleep: Option<SleepOf<E>>,
+    }
+}
+
+/// A [`CallManyFuture`] but its sleep: nothing in it is pinned.
+struct ManyCalls<'a, E: Endpoint + ?Sized> {
     rpc: &'a E,
     /// `None` once the calls have completed.
     calls: Option<&'a mut [ManyCall<E::Req, E::Resp>]>,
     started_at: InstantOf<E>,
     deadline: Option<InstantOf<E>>,
-    sleep: Option<SleepOf<E>>,
     /// Calls before this index have been sent (or ended, or were left alone).
     next: usize,
     /// No call before this index waits for its reply.
@@ -178,9 +198,6 @@ pub struct CallManyFuture<'a, E: Endpoint + ?Sized> {
     polled: bool,
 }
 
-// The future never pins the calls or its sleep (`Unpin` by the `Clock` contract).
-impl<E: Endpoint + ?Sized> Unpin for CallManyFuture<'_, E> {}
-
 impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
     pub(super) fn new(
         rpc: &'a E,
@@ -188,24 +205,26 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         deadline: Option<InstantOf<E>>,
         sleep: Option<SleepOf<E>>,
     ) -> Self {
-        Self {
+        let inner = ManyCalls {
             started_at: rpc.endpoint_clock(TOKEN).now(),
             rpc,
             calls: Some(calls),
             deadline,
-            sleep,
             next: 0,
             first_open: 0,
             waiting: None,
             polled: false,
-        }
+        };
+        Self { inner, sleep }
     }
 
     /// The calls' deadline, if they have one.
     pub fn deadline(&self) -> Option<InstantOf<E>> {
-        self.deadline
+        self.inner.deadline
     }
+}
 
+impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
     /// Sends the calls from `next` on, in order, until one must wait.
     fn send(&mut self, cx: &mut Context<'_>, calls: &mut [ManyCall<E::Req, E::Resp>]) {
         loop {
@@ -266,14 +285,6 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
         }
     }
 
-    /// Whether the deadline has passed (polling the sleep until it fires).
-    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
-        match &mut self.sleep {
-            Some(sleep) => Pin::new(sleep).poll(cx).is_ready(),
-            None => false,
-        }
-    }
-
     /// Ends every open call once the deadline passed, each with its own outcome: a
     /// reply that raced in wins over `Timeout`.
     fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
@@ -302,7 +313,8 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
     type Output = &'a mut [ManyCall<E::Req, E::Resp>];
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
+        let projected = self.project();
+        let (this, mut sleep) = (projected.inner, projected.sleep);
         this.polled = true;
         let calls = this
             .calls
@@ -322,12 +334,12 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
         let done = this.next == calls.len()
             && !waiting
             && calls[sent_before..].iter().all(|call| !call.is_open());
-        if done || this.deadline_passed(cx) {
+        if done || fired(sleep.as_mut(), cx) {
             if !done {
                 this.time_out(calls);
             }
             // The sleep (a timer entry on some runtimes) goes now, not when dropped.
-            this.sleep = None;
+            sleep.set(None);
             return Poll::Ready(calls);
         }
         this.calls = Some(calls);
@@ -335,7 +347,7 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
     }
 }
 
-impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
+impl<E: Endpoint + ?Sized> Drop for ManyCalls<'_, E> {
     fn drop(&mut self) {
         if self.waiting.is_some() {
             // A call waiting for a slot: the future takes its registration along.
@@ -362,9 +374,9 @@ impl<E: Endpoint + ?Sized> Drop for CallManyFuture<'_, E> {
 impl<E: Endpoint + ?Sized> fmt::Debug for CallManyFuture<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallManyFuture")
-            .field("calls", &self.calls.as_ref().map(|calls| calls.len()))
-            .field("sent", &self.next)
-            .field("deadline", &self.deadline)
+            .field("calls", &self.inner.calls.as_ref().map(|calls| calls.len()))
+            .field("sent", &self.inner.next)
+            .field("deadline", &self.inner.deadline)
             .finish_non_exhaustive()
     }
 }
