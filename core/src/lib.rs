@@ -33,6 +33,8 @@ mod service;
 pub mod stats;
 mod sync;
 pub mod time;
+#[allow(dead_code)] // wired into the endpoint and the promise next
+mod wait_list;
 mod waker_set;
 
 pub use error::{CallError, TryCallError};

@@ -177,6 +177,7 @@ mod tests {
     use crate::rpc::{CloseMode, Rpc, With};
     use crate::sync::LocalMutex;
     use crate::time::NoClock;
+    use alloc::boxed::Box;
     use core::future::Future as _;
     use futures_util::task::noop_waker;
 
@@ -206,13 +207,13 @@ mod tests {
         let waker = noop_waker();
         let mut cx = Context::from_waker(&waker);
         let first = caller.try_call(1).unwrap();
-        let mut waiting = caller.call(2);
-        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        let mut waiting = Box::pin(caller.call(2));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
         let (req, responder) = server.try_recv().unwrap();
         responder.reply(req).unwrap();
         assert_eq!(futures_executor::block_on(first), Ok(1));
         // Room again: the waiting call goes out now.
-        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
         let (req, responder) = server.try_recv().unwrap();
         assert_eq!(req, 2);
         responder.reply(20).unwrap();

@@ -39,10 +39,9 @@
 //!   so a waiter that registered before the transition cannot miss it; they are woken once
 //!   the lock is released.
 //!
-//! Waiters are remembered in a `WakerSet`: with `alloc`, any number of them, allocating
-//! only when more tasks wait at once than ever before; without `alloc`, `WAITER_SLOTS`
-//! wakers, and more concurrent waiters than that wake each other, which poll again and
-//! re-register: nobody misses the value, but they keep each other busy until it is set.
+//! Waiters wait in a list whose entries live in their futures (`wait_list.rs`): any number
+//! of them, with or without `alloc`, allocating nothing, and a waiter that gives up takes
+//! its entry along.
 
 use core::fmt;
 use core::future::Future;
@@ -58,19 +57,12 @@ use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
-use crate::waker_set::{WaitList, WakeRest, Wakes};
+use crate::wait_list::{WaitEntry, WaitList};
+use crate::waker_set::{WakeRest, Wakes};
 use sealed::CountedSetters as _;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use crate::service::{PromiseService, RunFuture, RunReport, Service};
-
-/// How many waiters' wakers a promise keeps without spurious wake-ups. Small, because a
-/// promise usually has one or two waiters and it sits in `static`s on firmware.
-const WAITER_SLOTS: usize = 4;
-const _: () = assert!(
-    WAITER_SLOTS == 4,
-    "Promise's docs say \"up to four waiting tasks\""
-);
 
 // ===== state machine =====
 
@@ -177,7 +169,7 @@ impl<T> fmt::Debug for PromiseState<T> {
 
 struct Shared<T> {
     state: PromiseState<T>,
-    waiters: WaitList<WAITER_SLOTS>,
+    waiters: WaitList,
 }
 
 impl<T> WakeRest for Shared<T> {
@@ -215,10 +207,9 @@ impl<T> WakeRest for Shared<T> {
 ///
 /// # Many waiters
 ///
-/// With `alloc`, any number of tasks may wait quietly. Without it, the promise remembers up
-/// to four waiting tasks; with more waiting at once, each new one wakes those already
-/// registered, which poll again and re-register: none misses the value, but they keep each
-/// other (and the executor) busy until the promise is set or abandoned.
+/// Any number of tasks may wait quietly, with or without `alloc`: each keeps its place in
+/// line inside its own future (which is therefore `!Unpin`: `.await` it, or pin it to poll
+/// it by hand), and takes it along when it stops waiting.
 ///
 /// # Examples
 ///
@@ -373,7 +364,8 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     pub fn wait(&self) -> WaitFuture<'_, T, M> {
         WaitFuture {
             promise: self,
-            key: None,
+            entry: WaitEntry::new(),
+            waiting: false,
         }
     }
 
@@ -398,7 +390,8 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
     ) -> WaitDeadlineFuture<'_, T, M, Tm::Sleep> {
         WaitDeadlineFuture {
             promise: self,
-            key: None,
+            entry: WaitEntry::new(),
+            waiting: false,
             deadline: Deadline::Sleeping {
                 sleep: timer.sleep_until(deadline),
             },
@@ -455,26 +448,34 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
         };
         WaitDeadlineFuture {
             promise: self,
-            key: None,
+            entry: WaitEntry::new(),
+            waiting: false,
             deadline,
         }
     }
 
-    /// Polls for the value for the waiter whose entry is `key`, registering `cx`'s waker
-    /// while there is none; the entry is given back once the value (or `Abandoned`) is read.
-    fn poll_wait(
+    /// Polls for the value for the waiter whose place in line is `entry`, putting it in
+    /// line (woken by `cx`'s waker) while there is none; out of line once the value (or
+    /// `Abandoned`) is read.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out of line ([`leave`](Self::leave)) before it is dropped.
+    unsafe fn poll_wait(
         &self,
         cx: &mut Context<'_>,
-        key: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<Result<T, Abandoned>> {
         self.shared
             .lock_wake(|shared, wakes| match shared.state.get() {
                 Some(outcome) => {
-                    shared.waiters.unregister(key, wakes);
+                    shared.waiters.unregister(entry, wakes);
                     Poll::Ready(outcome.cloned())
                 }
                 None => {
-                    shared.waiters.register(key, cx.waker(), wakes);
+                    // SAFETY: the caller takes `entry` out before dropping it (this
+                    // function's contract).
+                    unsafe { shared.waiters.register(entry, cx.waker(), wakes) };
                     Poll::Pending
                 }
             })
@@ -482,12 +483,10 @@ impl<T: Clone, M: RawMutex> Promise<T, M> {
 }
 
 impl<T, M: RawMutex> Promise<T, M> {
-    /// Gives a waiter's entry back (it stopped waiting).
-    fn unregister(&self, key: &mut Option<usize>) {
-        if key.is_some() {
-            self.shared
-                .lock_wake(|shared, wakes| shared.waiters.unregister(key, wakes));
-        }
+    /// A waiter stops waiting: its entry leaves the line.
+    fn leave(&self, entry: Pin<&WaitEntry>) {
+        self.shared
+            .lock_wake(|shared, wakes| shared.waiters.unregister(entry, wakes));
     }
 }
 
@@ -665,13 +664,17 @@ pub fn promise<T, M: RawMutex>() -> (Setter<Arc<Promise<T, M>>>, Arc<Promise<T, 
 /// # Cancellation
 ///
 /// Dropping it at any point leaves the promise untouched: the value stays for other waiters
-/// and later calls, and the waiter's registration goes with it (with `alloc`; without, its
-/// waker may get one spurious wake-up when the promise is set or abandoned).
+/// and later calls, and the waiter's place in line goes with it.
+///
+/// It keeps that place inside itself: it is `!Unpin`.
 #[must_use = "futures do nothing unless you .await or poll them"]
 pub struct WaitFuture<'a, T, M: RawMutex> {
     promise: &'a Promise<T, M>,
-    /// This waiter's entry in the promise's wait list, while it has one.
-    key: Option<usize>,
+    /// This waiter's place in the promise's line, pinned (only ever lent pinned, from
+    /// `poll`).
+    entry: WaitEntry,
+    /// Whether `entry` may be in line.
+    waiting: bool,
 }
 
 // The same error type as `wait_deadline`'s, so that both are matched the same way; `wait`
@@ -680,16 +683,23 @@ impl<T: Clone, M: RawMutex> Future for WaitFuture<'_, T, M> {
     type Output = Result<T, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.promise
-            .poll_wait(cx, &mut this.key)
-            .map(|value| value.map_err(WaitError::from))
+        // SAFETY: only the entry is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: the entry is pinned (above); `Drop` takes it out of line while `waiting`,
+        // and the promise takes it out itself when it hands the value over.
+        let value = unsafe { this.promise.poll_wait(cx, Pin::new_unchecked(&this.entry)) };
+        this.waiting = value.is_pending();
+        value.map(|value| value.map_err(WaitError::from))
     }
 }
 
 impl<T, M: RawMutex> Drop for WaitFuture<'_, T, M> {
     fn drop(&mut self) {
-        self.promise.unregister(&mut self.key);
+        if self.waiting {
+            // SAFETY: the entry is pinned structurally and is still in place here.
+            self.promise
+                .leave(unsafe { Pin::new_unchecked(&self.entry) });
+        }
     }
 }
 
@@ -709,14 +719,17 @@ pin_project! {
     /// # Cancellation
     ///
     /// Dropping it at any point leaves the promise untouched and drops its sleep (cancelling
-    /// the timer). The waiter's registration goes with it, and with a timeout too, so waiters
-    /// that give up leave nothing behind (with `alloc`; without, a waker may get one spurious
-    /// wake-up when the promise is set or abandoned).
+    /// the timer). The waiter's place in line goes with it, and with a timeout too, so
+    /// waiters that give up leave nothing behind. It keeps that place inside itself: it is
+    /// `!Unpin`.
     #[must_use = "futures do nothing unless you .await or poll them"]
     pub struct WaitDeadlineFuture<'a, T, M: RawMutex, S> {
         promise: &'a Promise<T, M>,
-        // This waiter's entry in the promise's wait list, while it has one.
-        key: Option<usize>,
+        // This waiter's place in the promise's line.
+        #[pin]
+        entry: WaitEntry,
+        // Whether `entry` may be in line.
+        waiting: bool,
         #[pin]
         deadline: Deadline<S>,
     }
@@ -724,7 +737,9 @@ pin_project! {
     impl<T, M: RawMutex, S> PinnedDrop for WaitDeadlineFuture<'_, T, M, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.promise.unregister(this.key);
+            if *this.waiting {
+                this.promise.leave(this.entry.as_ref());
+            }
         }
     }
 }
@@ -754,7 +769,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         // The value first: a value that is there is never reported as a timeout.
-        if let Poll::Ready(outcome) = this.promise.poll_wait(cx, this.key) {
+        // SAFETY: the entry is pinned; `PinnedDrop` and the timeout below take it out of
+        // line while `waiting`, and the promise itself when it hands the value over.
+        let value = unsafe { this.promise.poll_wait(cx, this.entry.as_ref()) };
+        *this.waiting = value.is_pending();
+        if let Poll::Ready(outcome) = value {
             return Poll::Ready(outcome.map_err(WaitError::from));
         }
         let passed = match this.deadline.as_mut().project() {
@@ -767,7 +786,8 @@ where
         }
         this.deadline.set(Deadline::Passed);
         // It stops waiting: nothing of it stays with the promise.
-        this.promise.unregister(this.key);
+        *this.waiting = false;
+        this.promise.leave(this.entry.as_ref());
         Poll::Ready(Err(WaitError::Timeout))
     }
 }
@@ -975,6 +995,7 @@ mod state_tests {
 mod tests {
     use super::*;
     use crate::sync::LocalMutex;
+    use alloc::boxed::Box;
     use alloc::rc::Rc;
     use alloc::string::{String, ToString};
     use alloc::task::Wake;
@@ -1055,8 +1076,8 @@ mod tests {
     #[test]
     fn set_wakes_every_registered_waiter_once() {
         let promise = LocalPromise::new();
-        let waiters: Vec<_> = (0..WAITER_SLOTS).map(|_| counting_waker()).collect();
-        let mut futures: Vec<_> = waiters.iter().map(|_| promise.wait()).collect();
+        let waiters: Vec<_> = (0..4).map(|_| counting_waker()).collect();
+        let mut futures: Vec<_> = waiters.iter().map(|_| Box::pin(promise.wait())).collect();
         for (future, (_, waker)) in futures.iter_mut().zip(&waiters) {
             assert!(poll(future, waker).is_pending());
             // Polling again with the same waker must not register it twice.
@@ -1076,7 +1097,6 @@ mod tests {
     #[test]
     fn many_waiters_on_a_local_pool_all_get_the_value() {
         const WAITERS: usize = 10;
-        const { assert!(WAITERS > WAITER_SLOTS) };
         let mut pool = LocalPool::new();
         let spawner = pool.spawner();
         let promise = Rc::new(LocalPromise::new());
@@ -1086,10 +1106,10 @@ mod tests {
             let (promise, polls, got) = (promise.clone(), polls.clone(), got.clone());
             spawner
                 .spawn_local(async move {
-                    let mut wait = promise.wait();
+                    let mut wait = core::pin::pin!(promise.wait());
                     let value = core::future::poll_fn(|cx| {
                         polls.set(polls.get() + 1);
-                        Pin::new(&mut wait).poll(cx)
+                        wait.as_mut().poll(cx)
                     })
                     .await;
                     got.borrow_mut().push(value);
@@ -1115,7 +1135,7 @@ mod tests {
         let (first, promise) = super::promise::<u32, LocalMutex>();
         let second = first.clone();
         let (count, waker) = counting_waker();
-        let mut waiting = promise.wait();
+        let mut waiting = Box::pin(promise.wait());
         assert!(poll(&mut waiting, &waker).is_pending());
 
         drop(first);
@@ -1158,7 +1178,7 @@ mod tests {
     fn a_promise_without_setters_waits_until_set_or_abandoned() {
         let promise = LocalPromise::new();
         let (count, waker) = counting_waker();
-        let mut waiting = promise.wait();
+        let mut waiting = Box::pin(promise.wait());
         assert!(poll(&mut waiting, &waker).is_pending());
         assert!(!promise.is_abandoned());
 
@@ -1185,8 +1205,8 @@ mod tests {
         let promise = LocalPromise::new();
         let (dropped_count, dropped_waker) = counting_waker();
         let (kept_count, kept_waker) = counting_waker();
-        let mut dropped = promise.wait();
-        let mut kept = promise.wait();
+        let mut dropped = Box::pin(promise.wait());
+        let mut kept = Box::pin(promise.wait());
         assert!(poll(&mut dropped, &dropped_waker).is_pending());
         assert!(poll(&mut kept, &kept_waker).is_pending());
         drop(dropped);
@@ -1215,7 +1235,7 @@ mod tests {
         assert!(alloc::format!("{setter:?}").starts_with("Setter { promise: Promise"));
         assert!(setter.set(Opaque).is_ok());
         assert_eq!(alloc::format!("{promise:?}"), "Promise { state: set, .. }");
-        assert!(alloc::format!("{:?}", promise.wait()).contains("set"));
+        assert!(alloc::format!("{:?}", Box::pin(promise.wait())).contains("set"));
     }
 
     #[test]
@@ -1248,7 +1268,7 @@ mod tests {
             let clock = ManualClock::new();
             let promise = LocalPromise::<u32>::new();
             let (count, waker) = counting_waker();
-            let mut waiting = promise.wait_timeout(&clock, 10 * MS);
+            let mut waiting = Box::pin(promise.wait_timeout(&clock, 10 * MS));
             assert!(poll(&mut waiting, &waker).is_pending());
 
             clock.advance(10 * MS - NS);
@@ -1273,7 +1293,7 @@ mod tests {
             let clock = ManualClock::new();
             let promise = LocalPromise::new();
             let (count, waker) = counting_waker();
-            let mut waiting = promise.wait_timeout(&clock, 10 * MS);
+            let mut waiting = Box::pin(promise.wait_timeout(&clock, 10 * MS));
             assert!(poll(&mut waiting, &waker).is_pending());
             clock.advance(5 * MS);
             promise.set(4_u32).unwrap();
@@ -1288,7 +1308,7 @@ mod tests {
             promise.set(1_u32).unwrap();
             clock.advance(MS);
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_deadline(&clock, clock.now());
+            let mut waiting = Box::pin(promise.wait_deadline(&clock, clock.now()));
             assert_eq!(poll(&mut waiting, &waker), Poll::Ready(Ok(1)));
         }
 
@@ -1299,7 +1319,7 @@ mod tests {
             let deadline = clock.after(3 * MS);
             clock.advance(MS);
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_deadline(&clock, deadline);
+            let mut waiting = Box::pin(promise.wait_deadline(&clock, deadline));
             assert!(poll(&mut waiting, &waker).is_pending());
             clock.advance(2 * MS - NS);
             assert!(poll(&mut waiting, &waker).is_pending());
@@ -1316,7 +1336,7 @@ mod tests {
             clock.advance(NS);
             let promise = LocalPromise::new();
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_timeout(&clock, Duration::MAX);
+            let mut waiting = Box::pin(promise.wait_timeout(&clock, Duration::MAX));
             assert!(poll(&mut waiting, &waker).is_pending());
             assert_eq!(clock.sleepers(), 0, "no deadline, so no sleep");
             clock.advance(Duration::from_secs(3600));
@@ -1330,7 +1350,7 @@ mod tests {
             let clock = ManualClock::new();
             let (setter, promise) = super::super::promise::<u32, LocalMutex>();
             let (count, waker) = counting_waker();
-            let mut waiting = promise.wait_timeout(&clock, MS);
+            let mut waiting = Box::pin(promise.wait_timeout(&clock, MS));
             assert!(poll(&mut waiting, &waker).is_pending());
             drop(setter);
             assert_eq!(wakes(&count), 1);
@@ -1345,7 +1365,7 @@ mod tests {
             let clock = ManualClock::new();
             let promise = LocalPromise::new();
             let (_, waker) = counting_waker();
-            let mut waiting = promise.wait_timeout(&clock, MS);
+            let mut waiting = Box::pin(promise.wait_timeout(&clock, MS));
             assert!(poll(&mut waiting, &waker).is_pending());
             assert_eq!(clock.sleepers(), 1);
             drop(waiting);

@@ -21,17 +21,14 @@
 //! [`WakerSet`] is for events that come often and concern every waiter (a request for the
 //! servers, room in a queue): every event disarms it, so a task that stopped waiting is not
 //! woken by the next event. With `alloc` it is a `Vec` that keeps its capacity: no
-//! allocation in steady state, and no spurious wake-ups however many tasks wait. [`WaitList`]
-//! is for waiters that come and go (a call waiting for a free slot, a responder in
-//! `cancelled()`, a promise's readers): each holds the key to its own entry and gives it
-//! back when it stops waiting, and [`WaitList::wake_one`] serves the longest waiter.
-//!
-//! Without `alloc` both hold `K` wakers. When one is full, registering one more displaces
-//! the waker in the first entry, which is woken, polls again and registers again, so no
-//! wake-up is ever lost, at the price of spurious polls while more than `K` tasks wait (the
-//! policy of embassy-sync's `MultiWakerRegistration`); `K` is therefore sized by what may
-//! wait at once where that is known (the `cancelled()` waiters: one per call being worked
-//! on).
+//! allocation in steady state, and no spurious wake-ups however many tasks wait. Without
+//! `alloc` it holds `K` wakers: when it is full, registering one more displaces the waker
+//! in the first entry, which is woken, polls again and registers again, so no wake-up is
+//! ever lost, at the price of spurious polls while more than `K` tasks wait (the policy of
+//! embassy-sync's `MultiWakerRegistration`). Waiters that come and go (a call waiting for a
+//! free slot, a responder in `cancelled()`, a promise's readers) wait in a
+//! [`WaitList`](crate::wait_list::WaitList) instead, whose entries live in their futures:
+//! no capacity, and nothing left behind.
 //!
 //! Wakers are cloned under the lock (to register, and into a [`Wakes`]); a waker replaced
 //! or given back is handed to the [`Wakes`] too ([`Wakes::discard`]) and dropped after
@@ -373,7 +370,7 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Whether a task waits in the set.
-    #[cfg_attr(feature = "alloc", cfg(test))]
+    #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.armed > 0
     }
@@ -433,202 +430,9 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Whether a task waits in the set.
+    #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.armed.iter().any(|&a| a)
-    }
-}
-
-/// Waiters that come and go: each waiting future holds a key to its own entry and gives it
-/// back when it ends, so a future that stops waiting (timed out, dropped) leaves nothing
-/// behind. For the promise, where tasks may wait, give up and go away any number of times
-/// before a value comes.
-///
-/// With `alloc` the entries are a slab that grows to the largest number of futures that ever
-/// waited at once. Without `alloc` it is a [`WakerSet`] of `K`: keys are not needed, since
-/// nothing grows, and [`wake_one`](Self::wake_one) wakes every waiter.
-///
-/// [`wake_one`](Self::wake_one) is for an event only one waiter can use (a free reply
-/// slot): it wakes one waiter, and a woken waiter that leaves without using the event
-/// says so when it [unregisters](Self::unregister), so that its owner wakes the next one.
-#[cfg(feature = "alloc")]
-pub(crate) struct WaitList<const K: usize> {
-    entries: alloc::vec::Vec<Entry>,
-    free: alloc::vec::Vec<usize>,
-    /// How many entries are `Waiting`: none, and a wake-up looks at nothing.
-    waiting: usize,
-    /// The next entry's place in line.
-    next: u64,
-}
-
-/// An entry of a [`WaitList`]. `since` is the waiter's place in line, kept from its first
-/// wait until it leaves, so that [`WaitList::wake_one`] serves the longest waiter first and
-/// a waiter woken but beaten to the event keeps its place.
-#[cfg(feature = "alloc")]
-enum Entry {
-    Free,
-    Woken { since: u64 },
-    Waiting { since: u64, waker: Waker },
-}
-
-#[cfg(feature = "alloc")]
-impl<const K: usize> WaitList<K> {
-    pub(crate) const fn new() -> Self {
-        Self {
-            entries: alloc::vec::Vec::new(),
-            free: alloc::vec::Vec::new(),
-            waiting: 0,
-            next: 0,
-        }
-    }
-
-    /// Remembers `waker` in the entry of `key`, taking an entry the first time.
-    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker, wakes: &mut Wakes) {
-        let index = *key.get_or_insert_with(|| match self.free.pop() {
-            Some(index) => index,
-            None => {
-                self.entries.push(Entry::Free);
-                self.entries.len() - 1
-            }
-        });
-        let entry = &mut self.entries[index];
-        let since = match entry {
-            Entry::Waiting { waker: w, .. } => {
-                if !w.will_wake(waker) {
-                    let old = core::mem::replace(w, waker.clone());
-                    wakes.discard(old);
-                }
-                return;
-            }
-            Entry::Woken { since } => *since,
-            Entry::Free => {
-                self.next += 1;
-                self.next
-            }
-        };
-        *entry = Entry::Waiting {
-            since,
-            waker: waker.clone(),
-        };
-        self.waiting += 1;
-    }
-
-    /// Gives the entry of `key` back; true if it had been woken (and so may owe the next
-    /// waiter the wake-up it did not use).
-    #[inline(always)]
-    pub(crate) fn unregister(&mut self, key: &mut Option<usize>, wakes: &mut Wakes) -> bool {
-        match key.take() {
-            None => false,
-            Some(index) => self.give_back(index, wakes),
-        }
-    }
-
-    #[inline(never)]
-    fn give_back(&mut self, index: usize, wakes: &mut Wakes) -> bool {
-        let woken = match core::mem::replace(&mut self.entries[index], Entry::Free) {
-            Entry::Waiting { waker, .. } => {
-                wakes.discard(waker);
-                self.waiting -= 1;
-                false
-            }
-            Entry::Woken { .. } => true,
-            Entry::Free => false,
-        };
-        self.free.push(index);
-        woken
-    }
-
-    /// Puts the waker of every waiting future into `wakes` (those that do not fit stay);
-    /// their entries stay theirs until they unregister.
-    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
-        if self.waiting == 0 {
-            return;
-        }
-        for index in 0..self.entries.len() {
-            if matches!(self.entries[index], Entry::Waiting { .. }) && !self.wake(index, wakes) {
-                return;
-            }
-        }
-    }
-
-    /// Whether a future waits (registered and not woken since).
-    #[inline(always)]
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.waiting > 0
-    }
-
-    /// Puts the waker of the future that has waited longest into `wakes`; false if none
-    /// waits or `wakes` is full (the waiter then stays).
-    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
-        let first = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter_map(|(index, entry)| match entry {
-                Entry::Waiting { since, .. } => Some((*since, index)),
-                _ => None,
-            })
-            .min();
-        match first {
-            Some((_, index)) => self.wake(index, wakes),
-            None => false,
-        }
-    }
-
-    /// Wakes the waiting entry `index`, unless `wakes` is full.
-    fn wake(&mut self, index: usize, wakes: &mut Wakes) -> bool {
-        let entry = &mut self.entries[index];
-        let Entry::Waiting { since, .. } = *entry else {
-            return false;
-        };
-        let Entry::Waiting { waker, .. } = core::mem::replace(entry, Entry::Woken { since }) else {
-            unreachable!("checked above")
-        };
-        if let Err(waker) = wakes.push_owned(waker) {
-            *entry = Entry::Waiting { since, waker };
-            return false;
-        }
-        self.waiting -= 1;
-        true
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len() - self.free.len()
-    }
-}
-
-#[cfg(not(feature = "alloc"))]
-pub(crate) struct WaitList<const K: usize>(WakerSet<K>);
-
-#[cfg(not(feature = "alloc"))]
-impl<const K: usize> WaitList<K> {
-    pub(crate) const fn new() -> Self {
-        Self(WakerSet::new())
-    }
-
-    pub(crate) fn register(&mut self, _key: &mut Option<usize>, waker: &Waker, wakes: &mut Wakes) {
-        self.0.register(waker, wakes);
-    }
-
-    /// Never owes a wake-up: [`wake_one`](Self::wake_one) wakes everyone.
-    #[inline(always)]
-    pub(crate) fn unregister(&mut self, _key: &mut Option<usize>, _: &mut Wakes) -> bool {
-        false
-    }
-
-    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
-        self.0.wake_all(wakes);
-    }
-
-    /// Without `alloc` there are no entries to tell waiters apart: every waiter is woken;
-    /// false if some did not fit in `wakes`.
-    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
-        self.0.wake_all(wakes);
-        !self.0.is_armed()
-    }
-
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.0.is_armed()
     }
 }
 
@@ -744,34 +548,6 @@ mod tests {
         assert!(counters
             .iter()
             .all(|(c, _)| c.0.load(Ordering::SeqCst) == 1));
-    }
-
-    #[cfg(feature = "alloc")]
-    #[test]
-    fn a_wait_list_forgets_a_waiter_that_went_away_and_reuses_its_entry() {
-        let mut list = WaitList::<2>::new();
-        let (a, wa) = counter();
-        let (b, wb) = counter();
-        let (mut ka, mut kb) = (None, None);
-        list.register(&mut ka, &wa, &mut Wakes::new());
-        list.register(&mut ka, &wa, &mut Wakes::new());
-        list.register(&mut kb, &wb, &mut Wakes::new());
-        assert_eq!(list.len(), 2);
-        list.unregister(&mut kb, &mut Wakes::new());
-        assert_eq!(list.len(), 1);
-        for _ in 0..100 {
-            let mut k = None;
-            list.register(&mut k, &wb, &mut Wakes::new());
-            list.unregister(&mut k, &mut Wakes::new());
-        }
-        assert_eq!(list.entries.len(), 2, "entries are reused, not piled up");
-        list.wake_all(&mut Wakes::new());
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
-        assert_eq!(b.0.load(Ordering::SeqCst), 0, "b went away before the wake");
-        // A woken waiter keeps its entry until it ends, and can wait again.
-        list.register(&mut ka, &wa, &mut Wakes::new());
-        list.wake_all(&mut Wakes::new());
-        assert_eq!(a.0.load(Ordering::SeqCst), 2);
     }
 
     #[cfg(not(feature = "alloc"))]

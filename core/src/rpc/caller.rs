@@ -15,6 +15,7 @@ use crate::error::{CallError, TryCallError};
 use crate::reply::{CallResult, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::{fired, Clock, Instant as _, Timer};
+use crate::wait_list::WaitEntry;
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 /// The endpoint a handle `R` reaches.
@@ -336,9 +337,10 @@ enum Stage {
 /// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
 /// timing too.
 ///
-/// It keeps its timer's sleep pinned inside itself (no box per call), so it is `Unpin` only
-/// if the clock's [`Sleep`](Clock::Sleep) is (tokio's is not): `.await` it, or pin it
-/// (`core::pin::pin!`, `Box::pin`) to poll it by hand or in a `select!`.
+/// It keeps its timer's sleep, and its place in line while it waits for a free slot, pinned
+/// inside itself (no allocation per call, and no limit on how many calls wait): it is
+/// `!Unpin`. `.await` it, or pin it (`core::pin::pin!`, `Box::pin`) to poll it by hand or
+/// in a `select!`.
 ///
 /// # Cancellation
 ///
@@ -371,8 +373,8 @@ where
     req: Option<<Of<R> as Endpoint>::Req>,
     /// Its slot: reserved (by a permit, or while it waits for queue room), or sent.
     ticket: Option<Ticket>,
-    /// Its registration while it waits for a free slot.
-    waiting: Option<usize>,
+    /// Its place in line while it waits for a free slot.
+    entry: WaitEntry,
     /// When the call was made.
     started_at: InstantOf<Of<R>>,
     deadline: Option<InstantOf<Of<R>>>,
@@ -381,12 +383,13 @@ where
     stage: Stage,
 }
 
-// Pinning: `sleep` is the only field that `CallFuture` pins (structurally: the sleep is
-// pinned whenever the future is). No code moves it out of a pinned future: it is polled
-// only through `deadline_passed`, which pins it in place, and replaced only in place by
-// `finish` (dropping the old sleep where it lies); `Drop` does not move it. So the future
-// is `Unpin` exactly when the sleep is; the request and the rest are never pinned.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for CallFuture<R> where SleepOf<E>: Unpin {}
+// Pinning: `sleep` and `entry` are the fields that `CallFuture` pins (structurally: they
+// are pinned whenever the future is; `entry`'s `PhantomPinned` makes the future `!Unpin`).
+// No code moves them out of a pinned future: the sleep is polled only through
+// `deadline_passed`, which pins it in place, and replaced only in place by `finish`
+// (dropping the old sleep where it lies); the entry is only lent, pinned, to the endpoint,
+// which links it into its list of slot waiters, and `Drop` takes it out of that list
+// (`end`) before it goes. The request and the rest are never pinned.
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one.
@@ -402,7 +405,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             rpc,
             req: Some(req),
             ticket: held,
-            waiting: None,
+            entry: WaitEntry::new(),
             started_at,
             deadline,
             sleep,
@@ -422,7 +425,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             rpc,
             req: None,
             ticket: Some(ticket),
-            waiting: None,
+            entry: WaitEntry::new(),
             started_at,
             deadline,
             sleep,
@@ -458,7 +461,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     ///
     /// # Safety
     ///
-    /// `self` is pinned (see the pinning note at `Unpin for CallFuture`).
+    /// `self` is pinned (see the pinning note after `CallFuture`).
     unsafe fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
         // SAFETY: `self` is pinned (this function's contract), so its sleep is: the sleep
         // is pinned structurally and never moved out of the future.
@@ -477,8 +480,8 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
-        // SAFETY: only the sleep is pinned, and `poll_pinned` keeps it in place (it is
-        // polled pinned and replaced in place); nothing else of the future is pinned.
+        // SAFETY: only the sleep and the entry are pinned, and `poll_pinned` keeps them in
+        // place (see the pinning note after `CallFuture`); nothing else of it is pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this` came pinned.
         unsafe { this.poll_pinned(cx) }
@@ -496,15 +499,21 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         if let Stage::Fresh | Stage::Start = self.stage {
             self.stage = Stage::Start;
-            let started = self.rpc.poll_start(
-                TOKEN,
-                cx,
-                &mut self.req,
-                &mut self.ticket,
-                &mut self.waiting,
-                self.started_at,
-                self.deadline,
-            );
+            // SAFETY: `self` is pinned (this function's contract), and so is its entry; the
+            // entry is taken out of the endpoint before the future ends (`leave` on a
+            // timeout here, in `end` when dropped; the endpoint takes it out when the call
+            // starts or fails).
+            let started = unsafe {
+                self.rpc.poll_start(
+                    TOKEN,
+                    cx,
+                    &mut self.req,
+                    &mut self.ticket,
+                    Pin::new_unchecked(&self.entry),
+                    self.started_at,
+                    self.deadline,
+                )
+            };
             match started {
                 // Waiting: a reply cannot have come yet, and will wake us.
                 Poll::Ready(Ok(Started::Waiting)) => {
@@ -530,8 +539,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                             .give_up(TOKEN, ticket, GiveUp::Timeout)
                             .unwrap_or(Err(CallError::Timeout)),
                         None => {
-                            self.rpc
-                                .leave(TOKEN, &mut self.waiting, Some(Outcome::Timeout));
+                            self.leave(Outcome::Timeout);
                             Err(CallError::Timeout)
                         }
                     };
@@ -589,13 +597,19 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
             (_, Some(ticket)) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
-            // Waiting for a slot: it takes its registration along.
-            (Stage::Start, None) => {
-                self.rpc
-                    .leave(TOKEN, &mut self.waiting, Some(Outcome::Cancelled));
-            }
+            // Waiting for a slot: it takes its place in line along.
+            (Stage::Start, None) => self.leave(Outcome::Cancelled),
             (_, None) => {}
         }
+    }
+
+    /// The call stops waiting for a slot, ended with `outcome`.
+    fn leave(&mut self, outcome: Outcome) {
+        // SAFETY: the entry is pinned structurally, and stays where it is until the future
+        // is dropped (see the pinning note after `CallFuture`); an entry of a future never
+        // polled (never pinned) is in no list, and taking it out does nothing.
+        let entry = unsafe { Pin::new_unchecked(&self.entry) };
+        self.rpc.leave(TOKEN, entry, Some(outcome));
     }
 }
 
@@ -659,24 +673,31 @@ where
     R::Target: Endpoint,
 {
     rpc: R,
-    /// Its registration while it waits for a free slot.
-    waiting: Option<usize>,
+    /// Its place in line while it waits for a free slot (pinned: it makes the future
+    /// `!Unpin`).
+    entry: WaitEntry,
+    /// Whether `entry` may be in line.
+    waiting: bool,
 }
-
-// `ReserveFuture` never pins its handle.
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Unpin for ReserveFuture<R> {}
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> ReserveFuture<R> {
     fn new(rpc: R) -> Self {
-        Self { rpc, waiting: None }
+        Self {
+            rpc,
+            entry: WaitEntry::new(),
+            waiting: false,
+        }
     }
 }
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for ReserveFuture<R> {
     fn drop(&mut self) {
-        if self.waiting.is_some() {
-            // Waiting for a slot: it takes its registration along.
-            self.rpc.leave(TOKEN, &mut self.waiting, None);
+        if self.waiting {
+            // SAFETY: the entry is pinned structurally (it is only ever lent pinned, from
+            // `poll`), and is still in place here.
+            let entry = unsafe { Pin::new_unchecked(&self.entry) };
+            // Waiting for a slot: it takes its place in line along.
+            self.rpc.leave(TOKEN, entry, None);
         }
     }
 }
@@ -685,15 +706,22 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E> + Clone> Future for ReserveFutur
     type Output = Result<Permit<R>, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.rpc
-            .poll_reserve(TOKEN, cx, &mut this.waiting)
-            .map(|result| {
-                result.map(|ticket| Permit {
-                    rpc: this.rpc.clone(),
-                    ticket: Some(ticket),
-                })
+        // SAFETY: only the entry is pinned, and it is never moved: it is lent pinned to the
+        // endpoint and taken out in `Drop`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: the entry is pinned (above), and `Drop` takes it out of the endpoint's
+        // line while `waiting`; the endpoint takes it out itself when it gives a slot.
+        let reserved = unsafe {
+            this.rpc
+                .poll_reserve(TOKEN, cx, Pin::new_unchecked(&this.entry))
+        };
+        this.waiting = reserved.is_pending();
+        reserved.map(|result| {
+            result.map(|ticket| Permit {
+                rpc: this.rpc.clone(),
+                ticket: Some(ticket),
             })
+        })
     }
 }
 

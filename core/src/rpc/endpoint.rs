@@ -4,6 +4,7 @@
 //! the lock, the wakers it collected woken once the lock is released, and what has to
 //! happen outside the lock (a request through the outside queue, a user value dropped).
 
+use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
@@ -17,6 +18,7 @@ use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::sync::StateLock;
 use crate::time::Clock;
+use crate::wait_list::WaitEntry;
 
 /// Keeps what it holds on cache lines of its own, so that a thread working on one part of
 /// an endpoint (a caller queueing a request) does not take the cache line of another (the
@@ -62,9 +64,10 @@ type State<Req, Resp, K, const N: usize> = EndpointState<
 ///   [`Queue`](crate::queue::Queue), which suits a lock that threads contend for (see
 ///   [`InlineQueue`](crate::queue::InlineQueue)).
 ///
-/// It allocates nothing per call and can live in a `static`. Without `alloc` it never
-/// allocates; with `alloc`, its lists of waiting tasks grow once to the largest number of
-/// tasks that waited at the same time, and are reused from then on.
+/// It never allocates and can live in a `static`: a task waiting for a free slot (or in
+/// [`Responder::cancelled`](crate::Responder::cancelled)) keeps its place in line inside
+/// its own future, so any number of tasks can wait, and a task that stops waiting leaves
+/// nothing behind.
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
@@ -309,9 +312,9 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         self.state.lock(|s| s.record(outcome));
     }
 
-    fn leave(&self, _: Token, waiting: &mut Option<usize>, outcome: Option<Outcome>) {
+    fn leave(&self, _: Token, entry: Pin<&WaitEntry>, outcome: Option<Outcome>) {
         self.state
-            .lock_wake(|s, wakes| s.leave(waiting, outcome, wakes));
+            .lock_wake(|s, wakes| s.leave(entry, outcome, wakes));
     }
 
     fn try_start(
@@ -358,17 +361,15 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn poll_reserve(
+    unsafe fn poll_reserve(
         &self,
         _: Token,
         cx: &mut Context<'_>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<Result<Ticket, CallError>> {
         let now = self.now();
-        let waiter = Waiter {
-            waker: cx.waker(),
-            key: waiting,
-        };
+        // SAFETY: the caller takes `entry` out before dropping it (this method's contract).
+        let waiter = unsafe { Waiter::new(cx.waker(), entry) };
         match self
             .state
             .lock_wake(|s, wakes| s.reserve(now, Some(waiter), wakes))
@@ -379,23 +380,22 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn poll_start(
+    unsafe fn poll_start(
         &self,
         _: Token,
         cx: &mut Context<'_>,
         req: &mut Option<Req>,
         ticket: &mut Option<Ticket>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Started, CallError>> {
         loop {
             let body = req.take().expect("CallFuture polled after it completed");
             let held = *ticket;
-            let waiter = Waiter {
-                waker: cx.waker(),
-                key: &mut *waiting,
-            };
+            // SAFETY: the caller takes `entry` out before dropping it (this method's
+            // contract).
+            let waiter = unsafe { Waiter::new(cx.waker(), entry) };
             let started = self.state.lock_lend(|s, wakes| {
                 s.start(body, held, started_at, deadline, Some(waiter), wakes)
             });
@@ -538,14 +538,11 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         calls: &mut [ManyCall<Req, Resp>],
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> usize {
-        let waiter = Waiter {
-            waker: cx.waker(),
-            key: waiting,
-        };
-        self.state
-            .lock_wake(|s, wakes| s.start_many(calls, started_at, deadline, waiter, wakes))
+        self.state.lock_wake(|s, wakes| {
+            s.start_many(calls, started_at, deadline, cx.waker(), entry, wakes)
+        })
     }
 
     fn collect_many(
@@ -567,24 +564,22 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         self.state.lock(|s| s.is_cancelled(ticket))
     }
 
-    fn poll_cancelled(
+    unsafe fn poll_cancelled(
         &self,
         _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<()> {
-        let waiter = Waiter {
-            waker: cx.waker(),
-            key: waiting,
-        };
+        // SAFETY: the caller takes `entry` out before dropping it (this method's contract).
+        let waiter = unsafe { Waiter::new(cx.waker(), entry) };
         self.state
             .lock_wake(|s, wakes| s.poll_cancelled(ticket, waiter, wakes))
     }
 
-    fn stop_watching(&self, _: Token, waiting: &mut Option<usize>) {
+    fn stop_watching(&self, _: Token, entry: Pin<&WaitEntry>) {
         self.state
-            .lock_wake(|s, wakes| s.stop_watching(waiting, wakes));
+            .lock_wake(|s, wakes| s.stop_watching(entry, wakes));
     }
 
     fn close_endpoint(&self, _: Token, mode: CloseMode) -> usize {
@@ -669,5 +664,103 @@ mod tests {
     #[test]
     fn round_trips_through_the_thread_safe_lock() {
         round_trips::<crate::sync::StdMutex>();
+    }
+
+    /// Callers that give up waiting for a slot take their place in line along: after
+    /// 10,000 of them timed out, the endpoint holds none of their wakers.
+    #[cfg(feature = "std")]
+    #[test]
+    fn callers_that_time_out_waiting_for_a_slot_leave_nothing_behind() {
+        use crate::time::ManualClock;
+        let clock = ManualClock::new();
+        let rpc: Rpc<u32, u32, 1, With<LocalMutex, ManualClock>> = Rpc::new(clock.clone());
+        let (caller, _server) = Rpc::split(&rpc);
+        let _held = caller.try_call(0).unwrap();
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        let cx = &mut Context::from_waker(&waker);
+        let base = Arc::strong_count(&count);
+        // Scaled down under miri, which interprets every step, not skipped.
+        let (rounds, per_round) = if cfg!(miri) { (2, 20) } else { (10, 1_000) };
+        for round in 0..rounds {
+            let mut calls: std::vec::Vec<_> = (0..per_round)
+                .map(|i| {
+                    let timeout = core::time::Duration::from_millis(1);
+                    std::boxed::Box::pin(caller.call_timeout(i, timeout))
+                })
+                .collect();
+            for call in &mut calls {
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+            assert!(
+                Arc::strong_count(&count) >= base + per_round as usize,
+                "each waiting caller is in line with its waker"
+            );
+            clock.advance(core::time::Duration::from_millis(1));
+            for call in &mut calls {
+                assert_eq!(call.as_mut().poll(cx), Poll::Ready(Err(CallError::Timeout)));
+            }
+            drop(calls);
+            assert_eq!(
+                Arc::strong_count(&count),
+                base,
+                "round {round}: nothing left"
+            );
+        }
+        assert_eq!(rpc.stats().timeout, (rounds * per_round) as u64);
+    }
+
+    fn woken(count: &Count) -> usize {
+        count.0.load(core::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Any number of callers wait for a free slot, each asleep until it is its turn: a
+    /// freed slot wakes exactly one, the one that waited longest, with or without `alloc`
+    /// (a fixed set of wakers would wake displaced waiters in a loop).
+    #[test]
+    fn callers_waiting_for_a_slot_sleep_and_are_served_in_order() {
+        const WAITERS: usize = 20;
+        let rpc: Rpc<u32, u32, 1, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let noop = &mut Context::from_waker(Waker::noop());
+        let held = caller.try_call(0).unwrap();
+        let counts: std::vec::Vec<_> = (0..WAITERS).map(|_| Arc::new(Count(0.into()))).collect();
+        let wakers: std::vec::Vec<_> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        let mut calls: std::vec::Vec<_> = (1..=WAITERS as u32)
+            .map(|i| std::boxed::Box::pin(caller.call(i)))
+            .collect();
+        for _ in 0..2 {
+            for (call, waker) in calls.iter_mut().zip(&wakers) {
+                let cx = &mut Context::from_waker(waker);
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+        }
+        assert!(counts.iter().all(|c| woken(c) == 0), "nobody woken yet");
+
+        // Each slot freed wakes the next caller in line, and only it.
+        let mut sent = std::boxed::Box::pin(held);
+        for turn in 0..WAITERS {
+            let (req, responder) = server.try_recv().unwrap();
+            responder.reply(req * 10).unwrap();
+            // Reading the reply frees the slot.
+            assert_eq!(sent.as_mut().poll(noop), Poll::Ready(Ok(req * 10)));
+            let now: std::vec::Vec<_> = counts.iter().map(|c| woken(c)).collect();
+            // Those served before were woken twice (their slot, their reply); the next in
+            // line once; the rest not at all.
+            let expected: std::vec::Vec<_> = (0..WAITERS)
+                .map(|i| usize::from(i <= turn) + usize::from(i < turn))
+                .collect();
+            assert_eq!(now, expected, "turn {turn}");
+            sent = calls.remove(0);
+            let cx = &mut Context::from_waker(&wakers[turn]);
+            assert!(
+                sent.as_mut().poll(cx).is_pending(),
+                "sent, waiting for its reply"
+            );
+        }
+        let (req, responder) = server.try_recv().unwrap();
+        assert_eq!(req, WAITERS as u32, "served in the order they came");
+        drop(responder);
+        assert_eq!(sent.as_mut().poll(noop), Poll::Ready(Err(CallError::Lost)));
     }
 }

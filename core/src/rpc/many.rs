@@ -77,6 +77,7 @@ use crate::error::CallError;
 use crate::reply::Ticket;
 use crate::stats::Outcome;
 use crate::time::{fired, Clock};
+use crate::wait_list::WaitEntry;
 
 type SleepOf<E> = <<E as Endpoint>::Clock as Clock>::Sleep;
 
@@ -155,8 +156,9 @@ pin_project! {
     /// Many calls in flight, made by [`Caller::call_many`](crate::Caller::call_many);
     /// resolves to the calls, each holding its outcome.
     ///
-    /// It keeps its timer's sleep pinned inside itself, as a
-    /// [`CallFuture`](crate::CallFuture) does: it is `Unpin` only if the sleep is.
+    /// It keeps its timer's sleep, and its place in line while a call waits for a free
+    /// slot, pinned inside itself, as a [`CallFuture`](crate::CallFuture) does: it is
+    /// `!Unpin`.
     ///
     /// # Cancellation
     ///
@@ -174,15 +176,33 @@ pin_project! {
         E: Endpoint,
         E: ?Sized,
     {
-        // Everything but the sleep; it ends the open calls when dropped.
+        // Everything but the sleep and the entry; it ends the open calls when dropped.
         inner: ManyCalls<'a, E>,
-        // Fires at the deadline; gone once the calls have completed. The only pinned field.
+        // Fires at the deadline; gone once the calls have completed.
         #[pin]
         sleep: Option<SleepOf<E>>,
+        // The place in line of the call that waits for a free slot, if one does.
+        #[pin]
+        entry: WaitEntry,
+    }
+
+    impl<'a, E> PinnedDrop for CallManyFuture<'a, E>
+    where
+        E: Endpoint,
+        E: ?Sized,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.inner.waiting {
+                // A call waiting for a slot: the future takes its place in line along,
+                // before its calls end.
+                this.inner.rpc.leave(TOKEN, this.entry.as_ref(), None);
+            }
+        }
     }
 }
 
-/// A [`CallManyFuture`] but its sleep: nothing in it is pinned.
+/// A [`CallManyFuture`] but its sleep and its entry: nothing in it is pinned.
 struct ManyCalls<'a, E: Endpoint + ?Sized> {
     rpc: &'a E,
     /// `None` once the calls have completed.
@@ -193,8 +213,8 @@ struct ManyCalls<'a, E: Endpoint + ?Sized> {
     next: usize,
     /// No call before this index waits for its reply.
     first_open: usize,
-    /// The registration of the call that waits for a free slot, if one does.
-    waiting: Option<usize>,
+    /// Whether a call may wait for a free slot, with the future's entry in line.
+    waiting: bool,
     polled: bool,
 }
 
@@ -212,10 +232,14 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
             deadline,
             next: 0,
             first_open: 0,
-            waiting: None,
+            waiting: false,
             polled: false,
         };
-        Self { inner, sleep }
+        Self {
+            inner,
+            sleep,
+            entry: WaitEntry::new(),
+        }
     }
 
     /// The calls' deadline, if they have one.
@@ -225,8 +249,13 @@ impl<'a, E: Endpoint + ?Sized> CallManyFuture<'a, E> {
 }
 
 impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
-    /// Sends the calls from `next` on, in order, until one must wait.
-    fn send(&mut self, cx: &mut Context<'_>, calls: &mut [ManyCall<E::Req, E::Resp>]) {
+    /// Sends the calls from `next` on, in order, until one must wait, in line with `entry`.
+    fn send(
+        &mut self,
+        cx: &mut Context<'_>,
+        calls: &mut [ManyCall<E::Req, E::Resp>],
+        entry: Pin<&WaitEntry>,
+    ) {
         loop {
             // Those that can go at once, together; then the next one on its own, which may
             // wait, end, or find the slot it reserved closed.
@@ -236,21 +265,28 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
                 &mut calls[self.next..],
                 self.started_at,
                 self.deadline,
-                &mut self.waiting,
+                entry,
             );
             let Some(call) = calls.get_mut(self.next) else {
+                self.waiting = false;
                 return;
             };
             if call.req.is_some() {
-                let started = self.rpc.poll_start(
-                    TOKEN,
-                    cx,
-                    &mut call.req,
-                    &mut call.ticket,
-                    &mut self.waiting,
-                    self.started_at,
-                    self.deadline,
-                );
+                // SAFETY: `entry` is pinned in the future, whose `PinnedDrop` takes it out
+                // of the endpoint while `waiting` (set below when the call waits); so does
+                // `time_out`, and the endpoint itself when the call starts or fails.
+                let started = unsafe {
+                    self.rpc.poll_start(
+                        TOKEN,
+                        cx,
+                        &mut call.req,
+                        &mut call.ticket,
+                        entry,
+                        self.started_at,
+                        self.deadline,
+                    )
+                };
+                self.waiting = started.is_pending();
                 match started {
                     // Its waker is in its slot: it is asked for its reply once woken.
                     Poll::Ready(Ok(Started::Waiting)) => {}
@@ -286,10 +322,12 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
     }
 
     /// Ends every open call once the deadline passed, each with its own outcome: a
-    /// reply that raced in wins over `Timeout`.
-    fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>]) {
-        if self.waiting.is_some() {
-            self.rpc.leave(TOKEN, &mut self.waiting, None);
+    /// reply that raced in wins over `Timeout`. A call waiting for a slot takes `entry`
+    /// out of line.
+    fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>], entry: Pin<&WaitEntry>) {
+        if self.waiting {
+            self.waiting = false;
+            self.rpc.leave(TOKEN, entry, None);
         }
         for call in calls.iter_mut().filter(|call| call.is_open()) {
             call.req = None;
@@ -314,7 +352,7 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let projected = self.project();
-        let (this, mut sleep) = (projected.inner, projected.sleep);
+        let (this, mut sleep, entry) = (projected.inner, projected.sleep, projected.entry);
         this.polled = true;
         let calls = this
             .calls
@@ -330,13 +368,13 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
         while this.first_open < sent_before && !calls[this.first_open].is_open() {
             this.first_open += 1;
         }
-        this.send(cx, calls);
+        this.send(cx, calls, entry.as_ref());
         let done = this.next == calls.len()
             && !waiting
             && calls[sent_before..].iter().all(|call| !call.is_open());
         if done || fired(sleep.as_mut(), cx) {
             if !done {
-                this.time_out(calls);
+                this.time_out(calls, entry.as_ref());
             }
             // The sleep (a timer entry on some runtimes) goes now, not when dropped.
             sleep.set(None);
@@ -348,11 +386,8 @@ impl<'a, E: Endpoint + ?Sized> Future for CallManyFuture<'a, E> {
 }
 
 impl<E: Endpoint + ?Sized> Drop for ManyCalls<'_, E> {
+    // After the future's `PinnedDrop`, which took its entry out of line.
     fn drop(&mut self) {
-        if self.waiting.is_some() {
-            // A call waiting for a slot: the future takes its registration along.
-            self.rpc.leave(TOKEN, &mut self.waiting, None);
-        }
         let Some(calls) = self.calls.take() else {
             return;
         };

@@ -37,12 +37,14 @@
 //! [`CloseMode::Drain`], so the server's `recv` ends once the queue is drained. So make the
 //! handles once and clone them, rather than making a new handle per call.
 
+use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError};
 use crate::reply::CallResult;
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::Clock;
+use crate::wait_list::WaitEntry;
 
 // `batching`, `many` and `transport` are public in `rsvp::batch` and `rsvp::queue`.
 #[cfg(feature = "alloc")]
@@ -159,31 +161,39 @@ pub trait Endpoint: sealed::Sealed {
     ) -> Result<Ticket, TryCallError<Self::Req>>;
     #[doc(hidden)]
     fn try_reserve(&self, token: Token) -> Result<Ticket, TryCallError<()>>;
-    /// Reserves a slot, or waits for one with `waiting` as the key of its registration.
+    /// Reserves a slot, or waits for one with `entry` in line.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave`](Self::leave)) before it is dropped.
     #[doc(hidden)]
-    fn poll_reserve(
+    unsafe fn poll_reserve(
         &self,
         token: Token,
         cx: &mut Context<'_>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<Result<Ticket, CallError>>;
-    /// Starts a call, or waits for a slot with `waiting` as the key of its registration.
+    /// Starts a call, or waits for a slot with `entry` in line.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave`](Self::leave)) before it is dropped.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // seven, and the token
-    fn poll_start(
+    unsafe fn poll_start(
         &self,
         token: Token,
         cx: &mut Context<'_>,
         req: &mut Option<Self::Req>,
         ticket: &mut Option<Ticket>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
     ) -> Poll<Result<Started, CallError>>;
-    /// A task waiting for a slot stops (its key goes back, an unused wake-up is passed on),
+    /// A task waiting for a slot stops (its entry goes, an unused wake-up is passed on),
     /// counting `outcome` if that ended a call.
     #[doc(hidden)]
-    fn leave(&self, token: Token, waiting: &mut Option<usize>, outcome: Option<Outcome>);
+    fn leave(&self, token: Token, entry: Pin<&WaitEntry>, outcome: Option<Outcome>);
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_reply(
@@ -241,7 +251,8 @@ pub trait Endpoint: sealed::Sealed {
     fn forget_cancelled(&self, token: Token, tickets: &mut [Ticket]) -> usize;
     /// Sends the unsent calls at the front of `calls` that can go at once (a free slot, no
     /// wait), registering `cx`'s waker in their slots; returns how many calls from the
-    /// front it is done with. With [`InlineQueue`], in one lock; otherwise it does nothing.
+    /// front it is done with; a call that waited with `entry` in line and gets its slot
+    /// takes the entry out. With [`InlineQueue`], in one lock; otherwise it does nothing.
     #[doc(hidden)]
     fn start_many(
         &self,
@@ -250,7 +261,7 @@ pub trait Endpoint: sealed::Sealed {
         calls: &mut [ManyCall<Self::Req, Self::Resp>],
         started_at: InstantOf<Self>,
         deadline: Option<InstantOf<Self>>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> usize;
     /// Reads the replies that have arrived for the sent calls of `calls`, in one lock,
     /// registering `cx`'s waker for the others; true if some still wait.
@@ -265,17 +276,23 @@ pub trait Endpoint: sealed::Sealed {
     fn lose(&self, token: Token, ticket: Ticket);
     #[doc(hidden)]
     fn is_cancelled(&self, token: Token, ticket: Ticket) -> bool;
+    /// Whether the call of `ticket` was cancelled, with `entry` in line to be woken when it
+    /// is.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`stop_watching`](Self::stop_watching)) before it is dropped.
     #[doc(hidden)]
-    fn poll_cancelled(
+    unsafe fn poll_cancelled(
         &self,
         token: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
-        waiting: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<()>;
-    /// A `cancelled()` future stops waiting: its registration goes.
+    /// A `cancelled()` future stops waiting: its entry goes.
     #[doc(hidden)]
-    fn stop_watching(&self, token: Token, waiting: &mut Option<usize>);
+    fn stop_watching(&self, token: Token, entry: Pin<&WaitEntry>);
     #[doc(hidden)]
     fn close_endpoint(&self, token: Token, mode: CloseMode) -> usize;
     #[doc(hidden)]

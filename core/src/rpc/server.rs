@@ -12,6 +12,7 @@ use crate::error::TryRecvError;
 use crate::reply::{RequestInfo, Ticket};
 use crate::stats::StatsSnapshot;
 use crate::time::{Clock, Instant};
+use crate::wait_list::WaitEntry;
 
 /// A received request and its reply handle.
 pub type Request<P> = (<<P as Deref>::Target as Endpoint>::Req, Responder<P>);
@@ -237,7 +238,8 @@ where
     pub fn cancelled(&self) -> CancelledFuture<'_, P> {
         CancelledFuture {
             responder: self,
-            waiting: None,
+            entry: WaitEntry::new(),
+            waiting: false,
         }
     }
 }
@@ -285,7 +287,10 @@ where
 ///
 /// # Cancellation
 ///
-/// Dropping it changes nothing but its own registration, which goes with it.
+/// Dropping it changes nothing but its own place in line, which goes with it.
+///
+/// It keeps that place inside itself (any number of them can wait, allocating nothing): it
+/// is `!Unpin`. `.await` it, or pin it to poll it by hand.
 #[must_use = "futures do nothing unless polled"]
 pub struct CancelledFuture<'a, P>
 where
@@ -293,8 +298,10 @@ where
     P::Target: Endpoint,
 {
     responder: &'a Responder<P>,
-    /// Its registration while it waits.
-    waiting: Option<usize>,
+    /// Its place in line while it waits, pinned (only ever lent pinned, from `poll`).
+    entry: WaitEntry,
+    /// Whether `entry` may be in line.
+    waiting: bool,
 }
 
 impl<P> Drop for CancelledFuture<'_, P>
@@ -303,8 +310,10 @@ where
     P::Target: Endpoint,
 {
     fn drop(&mut self) {
-        if self.waiting.is_some() {
-            self.responder.rpc.stop_watching(TOKEN, &mut self.waiting);
+        if self.waiting {
+            // SAFETY: the entry is pinned structurally and is still in place here.
+            let entry = unsafe { Pin::new_unchecked(&self.entry) };
+            self.responder.rpc.stop_watching(TOKEN, entry);
         }
     }
 }
@@ -317,11 +326,19 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
+        // SAFETY: only the entry is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
         let responder = this.responder;
-        responder
-            .rpc
-            .poll_cancelled(TOKEN, responder.ticket, cx, &mut this.waiting)
+        // SAFETY: the entry is pinned (above), and `Drop` takes it out of line while
+        // `waiting`; the endpoint takes it out itself when the call is cancelled.
+        let cancelled = unsafe {
+            let entry = Pin::new_unchecked(&this.entry);
+            responder
+                .rpc
+                .poll_cancelled(TOKEN, responder.ticket, cx, entry)
+        };
+        this.waiting = cancelled.is_pending();
+        cancelled
     }
 }
 

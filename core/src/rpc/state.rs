@@ -53,6 +53,7 @@
 //!   [`CloseMode::Drain`] they still take what was queued.
 
 use core::marker::PhantomData;
+use core::pin::Pin;
 use core::task::{Poll, Waker};
 
 use super::many::ManyCall;
@@ -61,15 +62,28 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, Answer, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::waker_set::{Home, WaitList, WakeRest, Wakes};
+use crate::wait_list::{WaitEntry, WaitList};
+use crate::waker_set::{Home, WakeRest, Wakes};
 
-/// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its key in
-/// the list of waiting tasks (`None` until it first waits). The state gives the entry back
-/// when the task gets what it waited for or finds the endpoint closed, and
-/// [`EndpointState::leave`] when it gives up.
+/// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its entry
+/// in the list of waiting tasks, pinned in its future. The state takes the entry out when
+/// the task gets what it waited for or finds the endpoint closed, and
+/// [`EndpointState::leave`] / [`stop_watching`](EndpointState::stop_watching) when it
+/// gives up.
 pub(super) struct Waiter<'a> {
-    pub(super) waker: &'a Waker,
-    pub(super) key: &'a mut Option<usize>,
+    waker: &'a Waker,
+    entry: Pin<&'a WaitEntry>,
+}
+
+impl<'a> Waiter<'a> {
+    /// # Safety
+    ///
+    /// `entry` is taken out of this endpoint's lists ([`EndpointState::leave`],
+    /// [`stop_watching`](EndpointState::stop_watching)) before it is dropped, unless the
+    /// endpoint is never used again (its lock poisoned by a panic).
+    pub(super) unsafe fn new(waker: &'a Waker, entry: Pin<&'a WaitEntry>) -> Self {
+        Self { waker, entry }
+    }
 }
 
 /// What [`EndpointState::start`] did with a call.
@@ -135,18 +149,15 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     closed: bool,
     callers: usize,
     servers: usize,
-    /// Calls waiting for a free slot, each holding the key to its entry: one that gives up
-    /// takes its entry with it, and a freed slot wakes the one that waited longest (without
-    /// `alloc`: a fixed set, and a freed slot wakes all of them).
-    slot_waiters: WaitList<4>,
+    /// Calls waiting for a free slot, each with its entry in its future: one that gives
+    /// up takes its entry with it, and a freed slot wakes the one that waited longest.
+    slot_waiters: WaitList,
     /// Freed slots whose waiter could not be woken yet (the event's `Wakes` was full).
     owed_slot_wakes: usize,
     /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
-    /// (each checks its own call): one list for the endpoint rather than a set per slot.
-    /// Each holds the key to its entry and gives it back when it stops waiting. Without
-    /// `alloc` it has room for `N`, one per call being worked on, so that responders do
-    /// not push each other out and wake each other in a loop.
-    cancel_waiters: WaitList<N>,
+    /// (each checks its own call): one list for the endpoint rather than one per slot, so
+    /// that it costs nothing while nobody waits in `cancelled()`.
+    cancel_waiters: WaitList,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -246,7 +257,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             None => {
                 if self.closed {
                     if let Some(waiter) = waiter {
-                        self.slot_waiters.unregister(waiter.key, wakes);
+                        self.slot_waiters.unregister(waiter.entry, wakes);
                     }
                     self.stats.record(Outcome::Closed, None);
                     return Start::Closed(req);
@@ -258,7 +269,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 else {
                     return match waiter {
                         Some(waiter) => {
-                            self.slot_waiters.register(waiter.key, waiter.waker, wakes);
+                            self.wait_for_slot(waiter, wakes);
                             Start::Wait(req)
                         }
                         None => {
@@ -269,7 +280,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 };
                 if let Some(waiter) = waiter {
                     // It waited and got its slot: the wake-up was used.
-                    self.slot_waiters.unregister(waiter.key, wakes);
+                    self.slot_waiters.unregister(waiter.entry, wakes);
                 }
                 ticket
             }
@@ -295,7 +306,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         };
         if acquired != Err(Refused::Wait) {
             if let Some(waiter) = waiter {
-                self.slot_waiters.unregister(waiter.key, wakes);
+                self.slot_waiters.unregister(waiter.entry, wakes);
             }
             if acquired.is_err() {
                 self.stats.record(Outcome::Closed, None);
@@ -304,7 +315,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         }
         match waiter {
             Some(waiter) => {
-                self.slot_waiters.register(waiter.key, waiter.waker, wakes);
+                self.wait_for_slot(waiter, wakes);
                 Err(Refused::Wait)
             }
             None => {
@@ -319,15 +330,24 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     /// was given and did not use.
     pub(super) fn leave(
         &mut self,
-        key: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
         outcome: Option<Outcome>,
         wakes: &mut Wakes,
     ) {
-        if self.slot_waiters.unregister(key, wakes) {
+        if self.slot_waiters.unregister(entry, wakes) {
             self.slots_freed(1, wakes);
         }
         if let Some(outcome) = outcome {
             self.stats.record(outcome, None);
+        }
+    }
+
+    /// `waiter` waits for a free slot.
+    fn wait_for_slot(&mut self, waiter: Waiter<'_>, wakes: &mut Wakes) {
+        // SAFETY: the entry is taken out before it is dropped (`Waiter::new`'s contract).
+        unsafe {
+            self.slot_waiters
+                .register(waiter.entry, waiter.waker, wakes)
         }
     }
 
@@ -519,17 +539,20 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         wakes: &mut Wakes,
     ) -> Poll<()> {
         if self.slots.is_cancelled(ticket) {
-            self.cancel_waiters.unregister(waiter.key, wakes);
+            self.cancel_waiters.unregister(waiter.entry, wakes);
             return Poll::Ready(());
         }
-        self.cancel_waiters
-            .register(waiter.key, waiter.waker, wakes);
+        // SAFETY: the entry is taken out before it is dropped (`Waiter::new`'s contract).
+        unsafe {
+            self.cancel_waiters
+                .register(waiter.entry, waiter.waker, wakes)
+        };
         Poll::Pending
     }
 
-    /// A responder stops waiting in `cancelled()`: its entry goes back.
-    pub(super) fn stop_watching(&mut self, key: &mut Option<usize>, wakes: &mut Wakes) {
-        self.cancel_waiters.unregister(key, wakes);
+    /// A responder stops waiting in `cancelled()`: its entry goes.
+    pub(super) fn stop_watching(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.cancel_waiters.unregister(entry, wakes);
     }
 
     /// Replaces the ticket of every call whose caller stopped waiting by [`Ticket::NONE`];
@@ -555,10 +578,10 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         calls: &mut [ManyCall<Req, Resp>],
         started_at: I,
         deadline: Option<I>,
-        waiter: Waiter<'_>,
+        waker: &Waker,
+        entry: Pin<&WaitEntry>,
         wakes: &mut Wakes,
     ) -> usize {
-        let waker = waiter.waker;
         if !R::INSIDE {
             return 0;
         }
@@ -573,7 +596,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     break;
                 };
                 // The call it waited for has its slot: the wake-up was used.
-                self.slot_waiters.unregister(waiter.key, wakes);
+                self.slot_waiters.unregister(entry, wakes);
                 let req = call.req.take().expect("unsent");
                 if self.ring.push(req, ticket, wakes).is_err() {
                     unreachable!("a ring inside the lock takes every request")
@@ -666,6 +689,7 @@ mod tests {
     use crate::error::CallError;
     use crate::rpc::transport::{InlineRing, Outside};
     use crate::time::NoInstant;
+    use core::pin::pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
@@ -689,9 +713,11 @@ mod tests {
         count.0.load(Ordering::SeqCst)
     }
 
-    /// A task that may wait, with a registration key the test does not look at.
-    fn may_wait<'a>(waker: &'a Waker, key: &'a mut Option<usize>) -> Option<Waiter<'a>> {
-        Some(Waiter { waker, key })
+    /// A task that may wait, in line with `entry`.
+    fn may_wait<'a>(waker: &'a Waker, entry: Pin<&'a WaitEntry>) -> Option<Waiter<'a>> {
+        // SAFETY: each test's entries are declared after its state, so they are dropped
+        // before it, and the state is not used again then.
+        Some(unsafe { Waiter::new(waker, entry) })
     }
 
     /// Starts a call of `req` in a free slot by a task that may wait for one.
@@ -699,14 +725,14 @@ mod tests {
         s: &mut EndpointState<u32, u32, NoInstant, R, N>,
         req: u32,
         waker: &Waker,
-        key: &mut Option<usize>,
+        entry: Pin<&WaitEntry>,
     ) -> Start<u32> {
         s.start(
             req,
             None,
             NoInstant,
             None,
-            may_wait(waker, key),
+            may_wait(waker, entry),
             &mut Wakes::new(),
         )
     }
@@ -717,7 +743,9 @@ mod tests {
 
     /// Starts a call that waits (with `waker`), expecting it queued in the ring.
     fn call<const N: usize>(s: &mut Inline<N>, req: u32, waker: &Waker) -> Ticket {
-        match start_waiting(s, req, waker, &mut None) {
+        // A call that finds a free slot does not get in line: the entry can go with it.
+        let entry = pin!(WaitEntry::new());
+        match start_waiting(s, req, waker, entry.as_ref()) {
             Start::Queued(ticket) => ticket,
             _ => panic!("expected the call queued"),
         }
@@ -767,6 +795,7 @@ mod tests {
     #[test]
     fn start_queues_the_request_and_wakes_a_waiting_server() {
         let mut s = inline::<2>();
+        let entry = pin!(WaitEntry::new());
         let (server, server_waker) = counter();
         let mut taken = 0;
         let next = s.take_next(
@@ -785,7 +814,7 @@ mod tests {
             None,
             NoInstant,
             None,
-            may_wait(&caller, &mut None),
+            may_wait(&caller, entry.as_ref()),
             &mut wakes,
         );
         assert!(matches!(started, Start::Queued(_)));
@@ -834,6 +863,7 @@ mod tests {
     #[test]
     fn start_without_a_free_slot_waits_or_is_full() {
         let mut s = inline::<1>();
+        let entry = pin!(WaitEntry::new());
         let (_, first) = counter();
         let ticket = call(&mut s, 1, &first);
         let (waiter, waiting) = counter();
@@ -843,7 +873,7 @@ mod tests {
             None,
             NoInstant,
             None,
-            may_wait(&waiting, &mut None),
+            may_wait(&waiting, entry.as_ref()),
             &mut wakes,
         ) {
             Start::Wait(req) => assert_eq!(req, 2),
@@ -871,11 +901,12 @@ mod tests {
     #[test]
     fn a_freed_slot_wakes_the_tasks_waiting_for_one() {
         let mut s = inline::<1>();
+        let entry = pin!(WaitEntry::new());
         let (_, first) = counter();
         let ticket = call(&mut s, 1, &first);
         let (waiter, waiting) = counter();
         assert!(matches!(
-            start_waiting(&mut s, 2, &waiting, &mut None),
+            start_waiting(&mut s, 2, &waiting, entry.as_ref()),
             Start::Wait(_)
         ));
         take(&mut s);
@@ -887,28 +918,34 @@ mod tests {
         drop(wakes);
         assert_eq!(woken(&waiter), 1);
         assert!(matches!(
-            start_waiting(&mut s, 2, &waiting, &mut None),
+            start_waiting(&mut s, 2, &waiting, entry.as_ref()),
             Start::Queued(_)
         ));
     }
 
-    // Without `alloc` the waiters have no entries: a freed slot wakes them all.
-    #[cfg(feature = "alloc")]
     #[test]
     fn a_waiter_that_leaves_takes_its_entry_and_passes_on_an_unused_wake_up() {
         let mut s = inline::<1>();
         let (_, first) = counter();
         let ticket = call(&mut s, 1, &first);
         let tasks: Vec<_> = (0..3).map(|_| counter()).collect();
-        let mut keys = [None, None, None];
-        for ((_, waker), key) in tasks.iter().zip(&mut keys) {
-            let started = start_waiting(&mut s, 2, waker, key);
+        let entries = [
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+        ];
+        for (i, ((_, waker), entry)) in tasks.iter().zip(&entries).enumerate() {
+            let started = start_waiting(&mut s, 2, waker, entry.as_ref());
             assert!(matches!(started, Start::Wait(2)));
-            assert!(key.is_some(), "registered");
+            assert_eq!(s.slot_waiters.len(), i + 1, "in line");
         }
         // The last one leaves without being woken: nobody is woken for it.
-        s.leave(&mut keys[2], Some(Outcome::Cancelled), &mut Wakes::new());
-        assert_eq!(keys[2], None);
+        s.leave(
+            entries[2].as_ref(),
+            Some(Outcome::Cancelled),
+            &mut Wakes::new(),
+        );
+        assert_eq!(s.slot_waiters.len(), 2, "out of line");
         assert!(tasks.iter().all(|(count, _)| woken(count) == 0));
         // The slot comes free: one waiter is woken.
         take(&mut s);
@@ -918,21 +955,25 @@ mod tests {
         let woken_now: Vec<_> = tasks.iter().map(|(count, _)| woken(count)).collect();
         assert_eq!(woken_now, [1, 0, 0]);
         // It leaves without taking the slot: the wake-up goes to the next waiter.
-        s.leave(&mut keys[0], Some(Outcome::Timeout), &mut Wakes::new());
+        s.leave(
+            entries[0].as_ref(),
+            Some(Outcome::Timeout),
+            &mut Wakes::new(),
+        );
         let woken_now: Vec<_> = tasks.iter().map(|(count, _)| woken(count)).collect();
         assert_eq!(woken_now, [1, 1, 0]);
         // Which takes it, its entry given back with it.
-        let started = start_waiting(&mut s, 3, &tasks[1].1, &mut keys[1]);
+        let started = start_waiting(&mut s, 3, &tasks[1].1, entries[1].as_ref());
         assert!(matches!(started, Start::Queued(_)));
-        assert_eq!(keys[1], None);
+        assert_eq!(s.slot_waiters.len(), 0, "out of line with its slot");
         let stats = s.snapshot();
         assert_eq!((stats.cancelled, stats.timeout), (1, 1));
     }
 
     #[test]
     fn responders_waiting_in_cancelled_do_not_push_each_other_out() {
-        // One responder per slot waits in `cancelled()`: none displaces another (without
-        // `alloc` the list has room for `N`), so none is woken before its caller leaves.
+        // One responder per slot waits in `cancelled()`: none displaces another, so none
+        // is woken before its caller leaves.
         let mut s = inline::<4>();
         let (_, caller) = counter();
         let tickets: Vec<_> = (0..4).map(|req| call(&mut s, req, &caller)).collect();
@@ -940,9 +981,14 @@ mod tests {
             take(&mut s);
         }
         let responders: Vec<_> = (0..4).map(|_| counter()).collect();
-        let mut keys = [None, None, None, None];
-        for ((ticket, (_, waker)), key) in tickets.iter().zip(&responders).zip(&mut keys) {
-            let waiter = may_wait(waker, key).unwrap();
+        let entries = [
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+        ];
+        for ((ticket, (_, waker)), entry) in tickets.iter().zip(&responders).zip(&entries) {
+            let waiter = may_wait(waker, entry.as_ref()).unwrap();
             assert!(s
                 .poll_cancelled(*ticket, waiter, &mut Wakes::new())
                 .is_pending());
@@ -955,9 +1001,10 @@ mod tests {
     #[test]
     fn start_after_close_is_closed_and_counted() {
         let mut s = inline::<2>();
+        let entry = pin!(WaitEntry::new());
         s.close(CloseMode::Drain, &mut Wakes::new());
         let (_, waker) = counter();
-        match start_waiting(&mut s, 1, &waker, &mut None) {
+        match start_waiting(&mut s, 1, &waker, entry.as_ref()) {
             Start::Closed(req) => assert_eq!(req, 1),
             _ => panic!("expected Closed"),
         }
@@ -971,6 +1018,7 @@ mod tests {
     #[test]
     fn a_reserved_slot_is_sent_by_start() {
         let mut s = inline::<1>();
+        let entry = pin!(WaitEntry::new());
         let held = s.reserve(NoInstant, None, &mut Wakes::new()).unwrap();
         assert_eq!(
             s.reserve(NoInstant, None, &mut Wakes::new()),
@@ -982,7 +1030,7 @@ mod tests {
             Some(held),
             NoInstant,
             None,
-            may_wait(&waker, &mut None),
+            may_wait(&waker, entry.as_ref()),
             &mut Wakes::new(),
         ) {
             Start::Queued(ticket) => assert_eq!(ticket, held),
@@ -993,6 +1041,7 @@ mod tests {
 
     #[test]
     fn a_reserved_slot_after_close_is_decided_and_counted_once() {
+        let entry = pin!(WaitEntry::new());
         let (_, waker) = counter();
         for mode in [CloseMode::Drain, CloseMode::Fail] {
             let mut s = inline::<1>();
@@ -1003,7 +1052,7 @@ mod tests {
                 Some(held),
                 NoInstant,
                 None,
-                may_wait(&waker, &mut None),
+                may_wait(&waker, entry.as_ref()),
                 &mut Wakes::new(),
             );
             assert!(matches!(started, Start::Decided(5)), "{mode:?}");
@@ -1015,8 +1064,9 @@ mod tests {
     #[test]
     fn a_queue_outside_the_lock_gets_the_request_handed_over() {
         let mut s: Apart<2> = EndpointState::new(Outside);
+        let entry = pin!(WaitEntry::new());
         let (_, waker) = counter();
-        let Start::Deliver(env) = start_waiting(&mut s, 3, &waker, &mut None) else {
+        let Start::Deliver(env) = start_waiting(&mut s, 3, &waker, entry.as_ref()) else {
             panic!("expected the request handed over");
         };
         assert_eq!(env.req, 3);
@@ -1028,7 +1078,7 @@ mod tests {
             Some(ticket),
             NoInstant,
             None,
-            may_wait(&waker, &mut None),
+            may_wait(&waker, entry.as_ref()),
             &mut Wakes::new(),
         ) else {
             panic!("expected the request handed over again");
@@ -1044,7 +1094,8 @@ mod tests {
                 &mut [],
                 NoInstant,
                 None,
-                may_wait(&waker, &mut None).unwrap(),
+                &waker,
+                entry.as_ref(),
                 &mut Wakes::new()
             ),
             0
@@ -1121,6 +1172,7 @@ mod tests {
     #[test]
     fn end_frees_the_slot_takes_the_request_out_and_tells_the_responder() {
         let mut s = inline::<2>();
+        let entry = pin!(WaitEntry::new());
         let (_, waker) = counter();
         // Queued: its request leaves the ring with it.
         let queued = call(&mut s, 1, &waker);
@@ -1139,10 +1191,7 @@ mod tests {
         assert!(s
             .poll_cancelled(
                 taken,
-                Waiter {
-                    waker: &responder_waker,
-                    key: &mut None,
-                },
+                may_wait(&responder_waker, entry.as_ref()).unwrap(),
                 &mut Wakes::new()
             )
             .is_pending());
@@ -1225,15 +1274,17 @@ mod tests {
     }
 
     #[test]
-    fn many_calls_start_in_one_event_and_collects_what_arrived() {
+    fn many_calls_start_in_one_event_and_collect_what_arrived() {
         let mut s = inline::<2>();
+        let entry = pin!(WaitEntry::new());
         let (task, waker) = counter();
         let mut calls = [ManyCall::new(1), ManyCall::new(2), ManyCall::new(3)];
         let done = s.start_many(
             &mut calls,
             NoInstant,
             None,
-            may_wait(&waker, &mut None).unwrap(),
+            &waker,
+            entry.as_ref(),
             &mut Wakes::new(),
         );
         assert_eq!(done, 2, "the third waits for a slot");

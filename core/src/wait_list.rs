@@ -1,0 +1,518 @@
+//! A list of waiting tasks whose entries live in the waiting futures themselves.
+//!
+//! # Design
+//!
+//! A future that may wait (for a free reply slot, in `cancelled()`, for a promise's value)
+//! holds a [`WaitEntry`]: its waker and the links of a doubly linked list. The list
+//! ([`WaitList`]) lives in the state the waiters wait on, behind that state's lock. So the
+//! list holds exactly the tasks that wait now: it needs no allocation, has no capacity
+//! past which waiting turns into a busy loop (as a fixed array of wakers must, by waking
+//! one it displaces), and a future that stops waiting takes its entry with it. This is the
+//! design of tokio's `Notify` and maitake-sync's `WaitQueue`.
+//!
+//! An entry moves through:
+//!
+//! ```text
+//!            register                 wake_one / wake_all
+//!   Idle ───────────────▶ Waiting ───────────────────────▶ Woken
+//!    ▲   ◀──────────────   │  ▲ register (a new waker)       │  register: back at the
+//!    │     unregister      ╰──╯                              │  front of the list
+//!    ╰────────────────────────── unregister (true: the ◀─────╯
+//!                               wake-up was not used)
+//! ```
+//!
+//! [`wake_one`](WaitList::wake_one) wakes the entry that has waited longest: entries join
+//! at the back, and a woken entry that registers again (it was beaten to what it was woken
+//! for) goes back to the front. An entry woken by `wake_one` that leaves without using the
+//! wake-up says so when it unregisters, so that its owner passes the wake-up on.
+//!
+//! # Safety
+//!
+//! The list points into the futures that hold its entries. That is sound because its users
+//! keep three rules:
+//!
+//! 1. A list and its entries are touched only under the lock of the state that holds the
+//!    list: every method takes `&mut WaitList`, and an entry's fields are read and written
+//!    only through its list's methods.
+//! 2. An entry is linked only while pinned ([`register`](WaitList::register) takes
+//!    `Pin<&WaitEntry>` and is `unsafe`: its caller promises that the entry is unregistered
+//!    before it is dropped, or that the list is never touched again, as when a panic left
+//!    the lock poisoned). Pinning guarantees the entry's memory stays put until it is
+//!    dropped.
+//! 3. An entry is in one list at a time, and is unregistered from that list.
+
+use core::cell::UnsafeCell;
+use core::marker::PhantomPinned;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::Waker;
+
+use crate::waker_set::Wakes;
+
+/// A waiting future's entry in a [`WaitList`]. Pinned inside its future while it waits.
+///
+/// rsvp's internals; public only because the endpoint's hidden operations name it.
+#[doc(hidden)]
+pub struct WaitEntry {
+    fields: UnsafeCell<Fields>,
+    _pinned: PhantomPinned,
+}
+
+struct Fields {
+    /// Set while `Waiting`.
+    waker: Option<Waker>,
+    prev: Option<NonNull<WaitEntry>>,
+    next: Option<NonNull<WaitEntry>>,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Idle,
+    Waiting,
+    Woken,
+}
+
+// SAFETY: a `WaitEntry`'s fields are touched only under the lock of the list it is in (rule 1
+// of the module docs), whichever thread holds the lock; its waker is `Send + Sync`.
+unsafe impl Send for WaitEntry {}
+// SAFETY: as for `Send`: a shared reference gives access only under that lock.
+unsafe impl Sync for WaitEntry {}
+
+impl WaitEntry {
+    pub(crate) const fn new() -> Self {
+        Self {
+            fields: UnsafeCell::new(Fields {
+                waker: None,
+                prev: None,
+                next: None,
+                state: State::Idle,
+            }),
+            _pinned: PhantomPinned,
+        }
+    }
+}
+
+impl Default for WaitEntry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for WaitEntry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Its fields may be in use under a lock this thread does not hold.
+        f.debug_struct("WaitEntry").finish_non_exhaustive()
+    }
+}
+
+/// The tasks waiting on one event, oldest first. See the [module docs](self).
+pub(crate) struct WaitList {
+    head: Option<NonNull<WaitEntry>>,
+    tail: Option<NonNull<WaitEntry>>,
+}
+
+// SAFETY: the list only points at entries, which are touched under the lock that guards the
+// list (rule 1); moving the list to another thread moves no entry.
+unsafe impl Send for WaitList {}
+// SAFETY: as for `Send`; every method that follows a pointer takes `&mut self`.
+unsafe impl Sync for WaitList {}
+
+impl WaitList {
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: None,
+            tail: None,
+        }
+    }
+
+    /// The entry of `waiter`.
+    ///
+    /// # Safety
+    ///
+    /// No other reference to it is alive: the caller holds the lock of its list (rule 1),
+    /// and this list's methods use one entry reference at a time.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn entry<'a>(waiter: NonNull<WaitEntry>) -> &'a mut Fields {
+        // SAFETY: `waiter` is pinned and alive (rule 2), and the reference is unique (the
+        // caller's promise).
+        unsafe { &mut *(*waiter.as_ptr()).fields.get() }
+    }
+
+    /// `waiter` waits, woken by `waker`: at the back of the list, or at the front if it was
+    /// woken and waits again. A waker it replaces goes to `wakes`, to be dropped after
+    /// unlocking.
+    ///
+    /// # Safety
+    ///
+    /// `waiter` is unregistered from this list before it is dropped, unless this list is
+    /// never touched again (rule 2); it is in no other list (rule 3).
+    pub(crate) unsafe fn register(
+        &mut self,
+        waiter: Pin<&WaitEntry>,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) {
+        let ptr = NonNull::from(waiter.get_ref());
+        // SAFETY: we hold the list's lock (`&mut self`), and no other entry reference is
+        // alive.
+        let entry = unsafe { Self::entry(ptr) };
+        match entry.state {
+            State::Waiting => {
+                wakes.store(&mut entry.waker, waker);
+                return;
+            }
+            State::Woken => {
+                entry.waker = Some(waker.clone());
+                entry.state = State::Waiting;
+                self.push_front(ptr);
+            }
+            State::Idle => {
+                entry.waker = Some(waker.clone());
+                entry.state = State::Waiting;
+                self.push_back(ptr);
+            }
+        }
+    }
+
+    /// `waiter` stops waiting: out of the list, its waker to `wakes` (dropped after
+    /// unlocking). True if it had been woken and so may owe the next waiter its wake-up.
+    #[inline(always)]
+    pub(crate) fn unregister(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes) -> bool {
+        let ptr = NonNull::from(waiter.get_ref());
+        // SAFETY: we hold the list's lock, and no other entry reference is alive.
+        // The usual case, inlined: an entry that never waited (a call that found a slot).
+        if unsafe { Self::entry(ptr) }.state == State::Idle {
+            return false;
+        }
+        self.take_out(ptr, wakes)
+    }
+
+    #[inline(never)]
+    fn take_out(&mut self, ptr: NonNull<WaitEntry>, wakes: &mut Wakes) -> bool {
+        // SAFETY: we hold the list's lock, and no other entry reference is alive.
+        let entry = unsafe { Self::entry(ptr) };
+        match entry.state {
+            State::Idle => false,
+            State::Woken => {
+                entry.state = State::Idle;
+                true
+            }
+            State::Waiting => {
+                entry.state = State::Idle;
+                if let Some(waker) = entry.waker.take() {
+                    wakes.discard(waker);
+                }
+                self.unlink(ptr);
+                false
+            }
+        }
+    }
+
+    /// Whether a task waits (registered and not woken since).
+    #[inline(always)]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// Moves the waker of the task that has waited longest into `wakes`; false if none
+    /// waits or `wakes` is full (the task then stays).
+    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
+        let Some(head) = self.head else {
+            return false;
+        };
+        // SAFETY: we hold the list's lock; the head is linked, so alive (rule 2).
+        let entry = unsafe { Self::entry(head) };
+        if let Some(waker) = entry.waker.take() {
+            if let Err(waker) = wakes.push_owned(waker) {
+                entry.waker = Some(waker);
+                return false;
+            }
+        }
+        entry.state = State::Woken;
+        self.unlink(head);
+        true
+    }
+
+    /// Moves the wakers of every waiting task into `wakes`, oldest first; those that do not
+    /// fit stay (`wakes` then says more is left).
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        while self.wake_one(wakes) {}
+    }
+
+    fn push_back(&mut self, ptr: NonNull<WaitEntry>) {
+        // SAFETY: we hold the list's lock; `ptr` is pinned and alive (rule 2), and its
+        // entry reference is dropped before the tail's is made.
+        unsafe {
+            let entry = Self::entry(ptr);
+            entry.prev = self.tail;
+            entry.next = None;
+            match self.tail {
+                Some(tail) => Self::entry(tail).next = Some(ptr),
+                None => self.head = Some(ptr),
+            }
+        }
+        self.tail = Some(ptr);
+    }
+
+    fn push_front(&mut self, ptr: NonNull<WaitEntry>) {
+        // SAFETY: as in `push_back`.
+        unsafe {
+            let entry = Self::entry(ptr);
+            entry.prev = None;
+            entry.next = self.head;
+            match self.head {
+                Some(head) => Self::entry(head).prev = Some(ptr),
+                None => self.tail = Some(ptr),
+            }
+        }
+        self.head = Some(ptr);
+    }
+
+    /// Takes the linked entry `ptr` out.
+    fn unlink(&mut self, ptr: NonNull<WaitEntry>) {
+        // SAFETY: we hold the list's lock; `ptr` and its neighbours are linked, so alive
+        // (rule 2), and one entry reference is alive at a time.
+        unsafe {
+            let entry = Self::entry(ptr);
+            let (prev, next) = (entry.prev.take(), entry.next.take());
+            match prev {
+                Some(prev) => Self::entry(prev).next = next,
+                None => self.head = next,
+            }
+            match next {
+                Some(next) => Self::entry(next).prev = prev,
+                None => self.tail = prev,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let mut n = 0;
+        let mut at = self.head;
+        while let Some(ptr) = at {
+            n += 1;
+            // SAFETY: test-only walk under `&self`, with no entry reference alive.
+            at = unsafe { (*(*ptr.as_ptr()).fields.get()).next };
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use core::pin::pin;
+    use std::boxed::Box;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// A waker that counts its wake-ups; `Arc::strong_count` counts its clones.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        (count, waker)
+    }
+
+    fn woken(count: &Count) -> usize {
+        count.0.load(Ordering::SeqCst)
+    }
+
+    fn register(list: &mut WaitList, waiter: Pin<&WaitEntry>, waker: &Waker) {
+        // SAFETY: every test unregisters its waiters before they go out of scope.
+        unsafe { list.register(waiter, waker, &mut Wakes::new()) }
+    }
+
+    #[test]
+    fn wake_one_serves_the_longest_waiter_first() {
+        let mut list = WaitList::new();
+        let counts: Vec<_> = (0..3).map(|_| counter()).collect();
+        let (a, b, c) = (
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+        );
+        let waiters = [a.as_ref(), b.as_ref(), c.as_ref()];
+        for (w, (_, waker)) in waiters.iter().zip(&counts) {
+            register(&mut list, *w, waker);
+        }
+        assert_eq!(list.len(), 3);
+        for i in 0..3 {
+            let mut wakes = Wakes::new();
+            assert!(list.wake_one(&mut wakes));
+            wakes.wake();
+            let got: Vec<_> = counts.iter().map(|(c, _)| woken(c)).collect();
+            let expected: Vec<_> = (0..3).map(|j| usize::from(j <= i)).collect();
+            assert_eq!(got, expected, "woken in the order they came");
+        }
+        assert!(!list.wake_one(&mut Wakes::new()), "nobody waits");
+        for w in waiters {
+            assert!(list.unregister(w, &mut Wakes::new()), "each was woken");
+        }
+    }
+
+    #[test]
+    fn a_waiter_that_leaves_takes_its_entry_and_its_waker() {
+        let mut list = WaitList::new();
+        let (count, waker) = counter();
+        let clones = Arc::strong_count(&count);
+        {
+            let (a, b) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
+            register(&mut list, a.as_ref(), &waker);
+            register(&mut list, b.as_ref(), &waker);
+            assert_eq!(Arc::strong_count(&count), clones + 2);
+            let mut wakes = Wakes::new();
+            assert!(!list.unregister(a.as_ref(), &mut wakes), "not woken");
+            drop(wakes);
+            assert_eq!(list.len(), 1);
+            assert!(!list.unregister(b.as_ref(), &mut Wakes::new()));
+        }
+        assert_eq!(list.len(), 0);
+        assert!(!list.is_waiting());
+        assert_eq!(Arc::strong_count(&count), clones, "no waker left behind");
+        assert_eq!(woken(&count), 0, "leaving wakes nobody");
+    }
+
+    #[test]
+    fn ten_thousand_waiters_that_leave_leave_nothing() {
+        let mut list = WaitList::new();
+        let (count, waker) = counter();
+        for _ in 0..10_000 {
+            let w = pin!(WaitEntry::new());
+            register(&mut list, w.as_ref(), &waker);
+            assert!(!list.unregister(w.as_ref(), &mut Wakes::new()));
+        }
+        assert_eq!((list.len(), Arc::strong_count(&count)), (0, 2));
+    }
+
+    #[test]
+    fn a_list_forgets_a_waiter_that_went_away() {
+        // Ported from the keyed list this one replaced: a waiter that registers twice is in
+        // line once, one that went away is not woken, a woken one can wait again.
+        let mut list = WaitList::new();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        let (ea, eb) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
+        register(&mut list, ea.as_ref(), &wa);
+        register(&mut list, ea.as_ref(), &wa);
+        register(&mut list, eb.as_ref(), &wb);
+        assert_eq!(list.len(), 2);
+        list.unregister(eb.as_ref(), &mut Wakes::new());
+        assert_eq!(list.len(), 1);
+        for _ in 0..100 {
+            let e = pin!(WaitEntry::new());
+            register(&mut list, e.as_ref(), &wb);
+            list.unregister(e.as_ref(), &mut Wakes::new());
+        }
+        assert_eq!(list.len(), 1, "nothing piles up");
+        list.wake_all(&mut Wakes::new());
+        assert_eq!(woken(&a), 1);
+        assert_eq!(woken(&b), 0, "b went away before the wake");
+        register(&mut list, ea.as_ref(), &wa);
+        list.wake_all(&mut Wakes::new());
+        assert_eq!(woken(&a), 2);
+        assert!(list.unregister(ea.as_ref(), &mut Wakes::new()));
+    }
+
+    #[test]
+    fn a_woken_waiter_that_waits_again_goes_first() {
+        let mut list = WaitList::new();
+        let (first, waker_a) = counter();
+        let (second, waker_b) = counter();
+        let (a, b) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
+        register(&mut list, a.as_ref(), &waker_a);
+        register(&mut list, b.as_ref(), &waker_b);
+        let mut wakes = Wakes::new();
+        assert!(list.wake_one(&mut wakes));
+        wakes.wake();
+        assert_eq!((woken(&first), woken(&second)), (1, 0));
+        // `a` was beaten to what it was woken for: it waits again, ahead of `b`.
+        register(&mut list, a.as_ref(), &waker_a);
+        let mut wakes = Wakes::new();
+        assert!(list.wake_one(&mut wakes));
+        wakes.wake();
+        assert_eq!((woken(&first), woken(&second)), (2, 0));
+        assert!(list.unregister(a.as_ref(), &mut Wakes::new()));
+        assert!(!list.unregister(b.as_ref(), &mut Wakes::new()));
+    }
+
+    #[test]
+    fn registering_again_keeps_one_entry_and_the_newest_waker() {
+        let mut list = WaitList::new();
+        let (old, old_waker) = counter();
+        let (new, new_waker) = counter();
+        let w = pin!(WaitEntry::new());
+        register(&mut list, w.as_ref(), &old_waker);
+        register(&mut list, w.as_ref(), &old_waker);
+        register(&mut list, w.as_ref(), &new_waker);
+        assert_eq!(list.len(), 1);
+        assert_eq!(Arc::strong_count(&old), 2, "the replaced waker was dropped");
+        let mut wakes = Wakes::new();
+        list.wake_all(&mut wakes);
+        wakes.wake();
+        assert_eq!((woken(&old), woken(&new)), (0, 1));
+        assert!(list.unregister(w.as_ref(), &mut Wakes::new()));
+    }
+
+    #[test]
+    fn unlinking_from_the_middle_keeps_the_order() {
+        let mut list = WaitList::new();
+        let counts: Vec<_> = (0..4).map(|_| counter()).collect();
+        let ws = [
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+        ];
+        for (w, (_, waker)) in ws.iter().zip(&counts) {
+            register(&mut list, w.as_ref(), waker);
+        }
+        assert!(!list.unregister(ws[1].as_ref(), &mut Wakes::new()));
+        assert!(!list.unregister(ws[3].as_ref(), &mut Wakes::new()));
+        let mut wakes = Wakes::new();
+        list.wake_all(&mut wakes);
+        wakes.wake();
+        let got: Vec<_> = counts.iter().map(|(c, _)| woken(c)).collect();
+        assert_eq!(got, [1, 0, 1, 0]);
+        assert_eq!(list.len(), 0);
+        for w in &ws {
+            list.unregister(w.as_ref(), &mut Wakes::new());
+        }
+    }
+
+    #[test]
+    fn wake_all_stops_when_a_round_is_full_and_the_rest_stay() {
+        let mut list = WaitList::new();
+        let n = Wakes::CAPACITY + 3;
+        let counts: Vec<_> = (0..n).map(|_| counter()).collect();
+        let mut ws: Vec<_> = (0..n).map(|_| Box::pin(WaitEntry::new())).collect();
+        for (w, (_, waker)) in ws.iter().zip(&counts) {
+            register(&mut list, w.as_ref(), waker);
+        }
+        let mut wakes = Wakes::new();
+        list.wake_all(&mut wakes);
+        assert!(wakes.wake(), "more left");
+        assert_eq!(list.len(), 3);
+        let mut wakes = Wakes::new();
+        list.wake_all(&mut wakes);
+        assert!(!wakes.wake());
+        assert!(counts.iter().all(|(c, _)| woken(c) == 1), "each woken once");
+        for w in &mut ws {
+            list.unregister(w.as_ref(), &mut Wakes::new());
+        }
+    }
+}
