@@ -1,6 +1,8 @@
 //! Bounded by default: `try_call` says `Full` when the `N` slots (or the queue) are in use,
 //! `call` waits for room and goes on when some frees, and permits reserve slots.
 
+use std::pin::pin;
+
 use rsvp::lock::LocalMutex;
 use rsvp::queue::{Envelope, Queue};
 use rsvp::rpc::With;
@@ -15,7 +17,9 @@ fn try_call_is_full_when_every_slot_is_in_use() {
     let p = Poller::new();
     assert_eq!(rpc.capacity(), 3);
 
-    let mut calls: Vec<_> = (0..3).map(|i| caller.try_call(i).unwrap()).collect();
+    let mut calls: Vec<_> = (0..3)
+        .map(|i| Box::pin(caller.try_call(i).unwrap()))
+        .collect();
     assert!(matches!(caller.try_call(3), Err(TryCallError::Full(3))));
     // Taken requests still hold their slots.
     let taken: Vec<_> = (0..3).map(|_| server.try_recv().unwrap()).collect();
@@ -39,8 +43,8 @@ fn call_waits_for_a_slot_and_goes_on_when_one_frees() {
     let p = Poller::new();
     let waiter = Poller::new();
 
-    let mut first = caller.try_call(1).unwrap();
-    let mut second = caller.call(2);
+    let mut first = pin!(caller.try_call(1).unwrap());
+    let mut second = pin!(caller.call(2));
     waiter.pending(&mut second);
     let (req, responder) = server.try_recv().unwrap();
     assert!(
@@ -82,7 +86,7 @@ fn many_waiting_calls_all_get_through_one_slot() {
     let (caller, server) = Rpc::split(&rpc);
     let mut tasks: Vec<_> = (0..10)
         .map(|i| Task {
-            call: Some(caller.call(i)),
+            call: Some(Box::pin(caller.call(i))),
             poller: Poller::new(),
             wakes_seen: None,
         })
@@ -134,9 +138,9 @@ fn an_unused_dropped_permit_returns_its_slot() {
         (0, 0),
         "an unused permit is no call: not counted, and its slot is free"
     );
-    let mut call = caller.try_call(2).unwrap();
+    let mut call = pin!(caller.try_call(2).unwrap());
 
-    let mut reserved = second.call(3);
+    let mut reserved = pin!(second.call(3));
     let (a, ra) = server.try_recv().unwrap();
     p.pending(&mut reserved);
     let (b, rb) = server.try_recv().unwrap();
@@ -155,8 +159,8 @@ fn reserve_waits_for_a_slot() {
     let p = Poller::new();
     let waiter = Poller::new();
 
-    let mut holder = caller.try_call(1).unwrap();
-    let mut reserve = caller.reserve();
+    let mut holder = pin!(caller.try_call(1).unwrap());
+    let mut reserve = pin!(caller.reserve());
     waiter.pending(&mut reserve);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req).unwrap();
@@ -168,7 +172,7 @@ fn reserve_waits_for_a_slot() {
         "the permit holds the slot"
     );
 
-    let mut call = permit.call_timeout(3, ms(5));
+    let mut call = pin!(permit.call_timeout(3, ms(5)));
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();
     assert_eq!(req, 3);
@@ -191,12 +195,12 @@ fn a_queue_smaller_than_the_slots_is_the_limit() {
     let p = Poller::new();
     let waiter = Poller::new();
 
-    let mut first = caller.try_call(1).unwrap();
+    let mut first = pin!(caller.try_call(1).unwrap());
     assert!(
         matches!(caller.try_call(2), Err(TryCallError::Full(2))),
         "the queue is full although slots are free"
     );
-    let mut waiting = caller.call(3);
+    let mut waiting = pin!(caller.call(3));
     waiter.pending(&mut waiting);
     let stats = rpc.stats();
     assert_eq!((stats.full, stats.queued), (1, 1));
@@ -225,9 +229,9 @@ fn a_call_waiting_for_queue_room_times_out_and_frees_its_slot() {
     let p = Poller::new();
 
     let _first = caller.try_call(1).unwrap();
-    let mut waiting = caller.call_timeout(2, ms(5));
+    let mut waiting = pin!(caller.call_timeout(2, ms(5)));
     p.pending(&mut waiting);
-    let mut dropped = caller.call(3);
+    let mut dropped = Box::pin(caller.call(3));
     p.pending(&mut dropped);
     drop(dropped);
     clock.advance(ms(5));
@@ -273,9 +277,9 @@ fn owned_permits_and_calls_outlive_the_borrow_and_return_their_slots() {
         "an unused owned permit is no call, and its slot is free"
     );
 
-    let mut reserving = caller.reserve_owned();
+    let mut reserving = pin!(caller.reserve_owned());
     let permit = p.ready(&mut reserving).unwrap();
-    let mut call = permit.call(2);
+    let mut call = Box::pin(permit.call(2));
     assert_static(&call);
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();

@@ -6,6 +6,7 @@
 //! `compile_fail` doctests on `rsvp_tests::compile_errors`.
 
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::rc::Rc;
 
 use futures_executor::LocalPool;
@@ -109,7 +110,7 @@ fn reply_after_the_deadline_is_handed_back() {
     let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let mut call = caller.try_call_timeout(1, ms(10)).unwrap();
+    let mut call = pin!(caller.try_call_timeout(1, ms(10)).unwrap());
     let (_, responder) = server.try_recv().unwrap();
     clock.advance(ms(10));
     assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
@@ -128,7 +129,7 @@ fn reply_to_a_reused_slot_never_reaches_the_new_caller() {
     let first = caller.try_call(1).unwrap();
     let (_, stale) = server.try_recv().unwrap();
     drop(first); // the only slot is free again
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     assert_eq!(
         stale.reply(100),
         Err(100),
@@ -146,7 +147,7 @@ fn call_after_shutdown_is_closed() {
     let (caller, server) = Rpc::split(&rpc);
     server.close(CloseMode::Fail);
     assert_eq!(caller.try_call(1).map(drop), Err(TryCallError::Closed(1)));
-    let mut call = caller.call(2);
+    let mut call = pin!(caller.call(2));
     assert_eq!(Poller::new().ready(&mut call), Err(CallError::Closed));
     assert_eq!(caller.stats().closed, 2);
 }
@@ -156,7 +157,7 @@ fn call_with_no_server_is_closed() {
     let rpc: Endpoint = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
     drop(server);
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     assert_eq!(Poller::new().ready(&mut call), Err(CallError::Closed));
 }
 
@@ -173,7 +174,7 @@ fn try_call_on_a_full_endpoint_hands_the_request_back() {
 fn responder_dropped_without_replying_gives_lost() {
     let rpc: Endpoint = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = pin!(caller.try_call(1).unwrap());
     drop(server.try_recv().unwrap());
     assert_eq!(Poller::new().ready(&mut call), Err(CallError::Lost));
     assert_eq!(caller.stats().lost, 1);

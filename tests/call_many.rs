@@ -2,6 +2,7 @@
 //! a deadline for the set from a manual clock; dropping the set at each stage; a closed
 //! endpoint; and one wake-up for a whole batch of replies.
 
+use std::pin::pin;
 use std::time::Duration;
 
 use rsvp::batch::{BatchConfig, BatchJob, BatchResult, ManyCall};
@@ -38,7 +39,7 @@ fn each_call_gets_its_own_reply_and_the_set_is_woken_once() {
     let p = Poller::new();
     let mut calls = calls([1, 2, 3]);
 
-    let mut set = caller.call_many(&mut calls);
+    let mut set = pin!(caller.call_many(&mut calls));
     p.pending(&mut set);
     assert_eq!(rpc.stats().queued, 3, "the whole set is sent in one poll");
 
@@ -67,7 +68,7 @@ fn a_set_bigger_than_the_slots_waits_for_slots_in_order() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls(0..5);
-    let mut set = caller.call_many(&mut calls);
+    let mut set = pin!(caller.call_many(&mut calls));
 
     let mut served = Vec::new();
     loop {
@@ -98,7 +99,7 @@ fn outcomes_differ_per_call_lost_and_replied() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls([1, 2]);
-    let mut set = caller.call_many(&mut calls);
+    let mut set = pin!(caller.call_many(&mut calls));
     p.pending(&mut set);
     let (_, first) = server.try_recv().unwrap();
     let (req, second) = server.try_recv().unwrap();
@@ -119,7 +120,7 @@ fn the_deadline_ends_every_open_call_and_a_reply_before_it_wins() {
     let p = Poller::new();
     // Two slots for four calls: one replied, one worked on, one queued, one never sent.
     let mut calls = calls([1, 2, 3, 4]);
-    let mut set = caller.call_many_timeout(&mut calls, ms(10));
+    let mut set = pin!(caller.call_many_timeout(&mut calls, ms(10)));
     p.pending(&mut set);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req * 10).unwrap();
@@ -155,7 +156,7 @@ fn a_reply_that_arrives_before_the_deadline_is_read_wins_over_it() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let mut calls = calls([1, 2]);
-    let mut set = caller.call_many_deadline(&mut calls, clock.after(ms(5)));
+    let mut set = pin!(caller.call_many_deadline(&mut calls, clock.after(ms(5))));
     p.pending(&mut set);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req * 10).unwrap();
@@ -175,7 +176,7 @@ fn dropping_the_set_midway_frees_every_slot_and_counts_each_call_once() {
     let tracker = Tracker::default();
     let p = Poller::new();
     let mut calls: Vec<_> = (0..4).map(|i| ManyCall::new(tracker.make(i))).collect();
-    let mut set = caller.call_many(&mut calls);
+    let mut set = Box::pin(caller.call_many(&mut calls));
     p.pending(&mut set);
     // One replied but unread, one queued, two not sent (no slot).
     let (req, responder) = server.try_recv().unwrap();
@@ -192,7 +193,7 @@ fn dropping_the_set_midway_frees_every_slot_and_counts_each_call_once() {
     let _b = caller.try_call(tracker.make(9)).unwrap();
     // A dropped set left nothing to send: another set over the same calls is done at once.
     assert_eq!(
-        outcomes(p.ready(&mut caller.call_many(&mut calls))),
+        outcomes(p.ready(&mut pin!(caller.call_many(&mut calls)))),
         [None, None, None, None]
     );
 }
@@ -208,7 +209,7 @@ fn dropping_a_set_never_polled_makes_no_calls() {
     assert_eq!(counted(rpc.stats()), [0; 8]);
 
     // The requests are still there for the next set.
-    let mut set = caller.call_many(&mut calls);
+    let mut set = pin!(caller.call_many(&mut calls));
     p.pending(&mut set);
     while let Ok((req, responder)) = server.try_recv() {
         responder.reply(req).unwrap();
@@ -225,11 +226,11 @@ fn a_closed_endpoint_ends_every_call_with_closed() {
     // Closed before the set: nothing is sent.
     let mut before = calls([1, 2]);
     let mut queued = calls([3, 4]);
-    let mut set = caller.call_many(&mut queued);
+    let mut set = pin!(caller.call_many(&mut queued));
     p.pending(&mut set);
     rpc.close(CloseMode::Fail);
     assert_eq!(
-        outcomes(p.ready(&mut caller.call_many(&mut before))),
+        outcomes(p.ready(&mut pin!(caller.call_many(&mut before)))),
         [Some(Err(CallError::Closed)), Some(Err(CallError::Closed))]
     );
     // Closed while queued: the calls end with `Closed`, the set is woken.
@@ -316,7 +317,7 @@ fn a_batchs_replies_wake_the_set_waiting_for_them_once() {
     });
     let (p, q) = (Poller::new(), Poller::new());
     let mut calls = calls([1, 2, 3, 4]);
-    let mut set = caller.call_many(&mut calls);
+    let mut set = pin!(caller.call_many(&mut calls));
     p.pending(&mut set);
 
     // One poll of the server takes the four, runs the batch and sends its four replies.
@@ -361,7 +362,7 @@ fn drop_the_batch_server_after(n: u32) -> AfterDrop {
     });
     let p = Poller::new();
     let mut calls: Vec<_> = (0..n)
-        .map(|i| caller.try_call(tracker.make(i)).unwrap())
+        .map(|i| Box::pin(caller.try_call(tracker.make(i)).unwrap()))
         .collect();
     for call in &mut calls {
         p.pending(call);

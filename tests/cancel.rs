@@ -17,9 +17,11 @@ fn assert_free_slots<const N: usize>(rpc: &Endpoint<N>, free: usize) {
     let p = Poller::new();
     let mut calls: Vec<_> = (0..free)
         .map(|i| {
-            caller
-                .try_call(tracker.make(i as u32))
-                .unwrap_or_else(|e| panic!("call {i} of {free} should fit: {e}"))
+            Box::pin(
+                caller
+                    .try_call(tracker.make(i as u32))
+                    .unwrap_or_else(|e| panic!("call {i} of {free} should fit: {e}")),
+            )
         })
         .collect();
     assert!(
@@ -55,8 +57,8 @@ fn dropped_while_waiting_for_a_slot() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut holder = caller.try_call(tracker.make(1)).unwrap();
-    let mut waiting = caller.call(tracker.make(2));
+    let mut holder = Box::pin(caller.try_call(tracker.make(1)).unwrap());
+    let mut waiting = Box::pin(caller.call(tracker.make(2)));
     p.pending(&mut waiting);
     drop(waiting);
     assert_eq!(tracker.live(), 1, "the waiting request was dropped");
@@ -84,7 +86,7 @@ fn dropped_while_queued_is_skipped_by_the_responder() {
     let p = Poller::new();
 
     let cancelled = caller.try_call(tracker.make(1)).unwrap();
-    let mut next = caller.try_call(tracker.make(2)).unwrap();
+    let mut next = Box::pin(caller.try_call(tracker.make(2)).unwrap());
     drop(cancelled);
     assert_eq!(rpc.stats().cancelled, 1);
     assert_eq!(rpc.stats().queued, 1, "only the live call counts as queued");
@@ -132,10 +134,10 @@ fn dropped_while_worked_on_tells_the_responder() {
     let p = Poller::new();
     let responder_side = Poller::new();
 
-    let mut call = caller.try_call(tracker.make(1)).unwrap();
+    let mut call = Box::pin(caller.try_call(tracker.make(1)).unwrap());
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();
-    let mut cancelled = responder.cancelled();
+    let mut cancelled = Box::pin(responder.cancelled());
     responder_side.pending(&mut cancelled);
     assert!(!responder.is_cancelled());
 
@@ -165,7 +167,7 @@ fn dropped_after_the_reply_arrived_drops_the_reply() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.try_call(tracker.make(1)).unwrap();
+    let mut call = Box::pin(caller.try_call(tracker.make(1)).unwrap());
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(tracker.make(10)).unwrap();
@@ -189,7 +191,7 @@ fn a_dropped_call_lets_a_waiting_call_in() {
 
     let holder = caller.try_call(tracker.make(1)).unwrap();
     let (first, first_responder) = server.try_recv().unwrap();
-    let mut waiting = caller.call(tracker.make(2));
+    let mut waiting = Box::pin(caller.call(tracker.make(2)));
     waiter.pending(&mut waiting);
     drop(holder);
     assert_eq!(waiter.wakes(), 1, "the freed slot wakes the waiting call");
@@ -225,7 +227,7 @@ fn many_random_cancellations_leak_nothing() {
         match next() % 5 {
             0 => match caller.try_call(tracker.make(step)) {
                 Ok(call) => {
-                    calls.push(call);
+                    calls.push(Box::pin(call));
                     started += 1;
                 }
                 Err(e) => {

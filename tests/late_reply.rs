@@ -1,6 +1,8 @@
 //! A reply (or a dropped reply handle) that comes after its caller gave up never reaches the
 //! next call that uses the same reply slot. With one slot, the slot is certainly reused.
 
+use std::pin::pin;
+
 use rsvp::time::ManualClock;
 use rsvp::{CallError, Caller, Responder, Rpc, Server};
 use rsvp_tests::{ms, LocalRpc, Poller};
@@ -14,7 +16,7 @@ fn first_call_times_out<'a>(
     caller: &Caller<&'a Endpoint>,
     server: &Server<&'a Endpoint>,
 ) -> Responder<&'a Endpoint> {
-    let mut first = caller.try_call_timeout(1, ms(10)).unwrap();
+    let mut first = pin!(caller.try_call_timeout(1, ms(10)).unwrap());
     let (_, late) = server.try_recv().unwrap();
     clock.advance(ms(10));
     assert_eq!(Poller::new().ready(&mut first), Err(CallError::Timeout));
@@ -29,7 +31,7 @@ fn late_reply_while_the_next_call_is_queued() {
     let p = Poller::new();
     let late = first_call_times_out(&clock, &caller, &server);
 
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     p.pending(&mut second);
     assert!(late.is_cancelled());
     assert_eq!(late.reply(100), Err(100), "handed back, not delivered");
@@ -50,7 +52,7 @@ fn late_reply_while_the_next_call_is_worked_on() {
     let p = Poller::new();
     let late = first_call_times_out(&clock, &caller, &server);
 
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     let (_, responder) = server.try_recv().unwrap();
     assert!(late.is_cancelled());
     assert!(!responder.is_cancelled(), "the new call is live");
@@ -68,7 +70,7 @@ fn late_drop_of_a_reply_handle_does_not_lose_the_next_call() {
     let p = Poller::new();
     let late = first_call_times_out(&clock, &caller, &server);
 
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     let (_, responder) = server.try_recv().unwrap();
     drop(late);
     p.pending(&mut second);
@@ -88,7 +90,7 @@ fn late_reply_after_a_dropped_call() {
     let first = caller.try_call(1).unwrap();
     let (_, late) = server.try_recv().unwrap();
     drop(first);
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     let (_, responder) = server.try_recv().unwrap();
     assert_eq!(late.reply(100), Err(100));
     responder.reply(200).unwrap();
@@ -104,7 +106,7 @@ fn every_reply_reaches_its_own_caller_over_many_reuses() {
     let mut late: Option<(u32, Responder<&Endpoint>)> = None;
 
     for i in 0..1_000u32 {
-        let mut call = caller.try_call_timeout(i, ms(10)).unwrap();
+        let mut call = pin!(caller.try_call_timeout(i, ms(10)).unwrap());
         let (req, responder) = server.try_recv().unwrap();
         assert_eq!(req, i);
         // The previous call's responder answers now, with the previous request's reply.

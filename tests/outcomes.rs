@@ -2,6 +2,7 @@
 //! count exactly the outcomes the callers saw.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
 
 use rsvp::queue::TryRecvError;
 use rsvp::stats::Outcome;
@@ -15,7 +16,7 @@ fn replied() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.try_call(21).unwrap();
+    let mut call = pin!(caller.try_call(21).unwrap());
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();
     assert_eq!(req, 21);
@@ -57,7 +58,7 @@ fn timeout() {
     let (caller, _server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.call_timeout(1, ms(10));
+    let mut call = pin!(caller.call_timeout(1, ms(10)));
     p.pending(&mut call);
     clock.advance(ms(9));
     p.pending(&mut call);
@@ -75,7 +76,7 @@ fn closed_after_close() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut queued = caller.try_call(1).unwrap();
+    let mut queued = pin!(caller.try_call(1).unwrap());
     p.pending(&mut queued);
     assert_eq!(server.close(CloseMode::Fail), 1, "one queued call ended");
     assert!(rpc.is_closed());
@@ -83,7 +84,7 @@ fn closed_after_close() {
     assert_eq!(p.ready(&mut queued), Err(CallError::Closed));
 
     assert!(matches!(caller.try_call(2), Err(TryCallError::Closed(2))));
-    assert_eq!(p.ready(&mut caller.call(3)), Err(CallError::Closed));
+    assert_eq!(p.ready(&mut pin!(caller.call(3))), Err(CallError::Closed));
     assert_eq!(server.try_recv().unwrap_err(), TryRecvError::Closed);
 
     let stats = rpc.stats();
@@ -96,7 +97,7 @@ fn closed_after_the_last_server_is_dropped() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut queued = caller.try_call(1).unwrap();
+    let mut queued = pin!(caller.try_call(1).unwrap());
     p.pending(&mut queued);
     let other_server = server.clone();
     drop(server);
@@ -115,7 +116,7 @@ fn lost_when_the_responder_is_dropped() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = pin!(caller.try_call(1).unwrap());
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
     drop(responder);
@@ -130,7 +131,7 @@ fn lost_when_the_handler_panics() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = pin!(caller.try_call(1).unwrap());
     let (req, responder) = server.try_recv().unwrap();
     let panicked = catch_unwind(AssertUnwindSafe(move || {
         let _responder = responder;
@@ -139,7 +140,7 @@ fn lost_when_the_handler_panics() {
     assert!(panicked.is_err());
     assert_eq!(p.ready(&mut call), Err(CallError::Lost));
     // The endpoint still works after the panic.
-    let mut next = caller.try_call(2).unwrap();
+    let mut next = pin!(caller.try_call(2).unwrap());
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req).unwrap();
     assert_eq!(p.ready(&mut next), Ok(2));
@@ -152,9 +153,9 @@ fn stats_match_the_outcomes_of_a_mixed_run() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut replied = caller.try_call(1).unwrap();
-    let mut lost = caller.try_call(2).unwrap();
-    let mut timed_out = caller.try_call_timeout(3, ms(10)).unwrap();
+    let mut replied = pin!(caller.try_call(1).unwrap());
+    let mut lost = pin!(caller.try_call(2).unwrap());
+    let mut timed_out = pin!(caller.try_call_timeout(3, ms(10)).unwrap());
     let cancelled = caller.try_call(4).unwrap();
     assert!(caller.try_call(5).unwrap_err().is_full());
     assert!(caller.try_call(6).unwrap_err().is_full());
@@ -184,14 +185,14 @@ fn stats_match_the_outcomes_of_a_mixed_run() {
 
     // The two stale requests (3 and 4) are skipped; 7 and 8 are answered.
     for req in [7, 8] {
-        let mut call = caller.try_call(req).unwrap();
+        let mut call = pin!(caller.try_call(req).unwrap());
         let (got, responder) = server.try_recv().unwrap();
         assert_eq!(got, req);
         responder.reply(got * 10).unwrap();
         assert_eq!(p.ready(&mut call), Ok(req * 10));
     }
 
-    let mut closed = caller.try_call(9).unwrap();
+    let mut closed = pin!(caller.try_call(9).unwrap());
     assert_eq!(caller.close(CloseMode::Fail), 1);
     assert_eq!(p.ready(&mut closed), Err(CallError::Closed));
     assert!(matches!(caller.try_call(10), Err(TryCallError::Closed(10))));
@@ -211,9 +212,9 @@ fn outcomes_count_when_decided_and_only_once() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut replied = caller.try_call(1).unwrap();
-    let mut lost = caller.try_call(2).unwrap();
-    let mut closed = caller.try_call(3).unwrap();
+    let mut replied = pin!(caller.try_call(1).unwrap());
+    let mut lost = pin!(caller.try_call(2).unwrap());
+    let mut closed = pin!(caller.try_call(3).unwrap());
     let (_, r1) = server.try_recv().unwrap();
     let (_, r2) = server.try_recv().unwrap();
     r1.reply(10).unwrap();

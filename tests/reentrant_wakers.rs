@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
@@ -89,7 +90,7 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
             .unwrap()
             .push(with_local(|rpc, _| rpc.stats().replied));
     });
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     pending_on(&mut call, &waker);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req + 1).unwrap();
@@ -104,7 +105,7 @@ fn a_reply_wakes_a_caller_whose_waker_reads_the_endpoint() {
     let (caller, server) = Rpc::split(rpc.clone());
     let record = seen.clone();
     let waker = inline_waker(move || record.lock().unwrap().push(rpc.stats().replied));
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     pending_on(&mut call, &waker);
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req + 1).unwrap();
@@ -127,7 +128,7 @@ where
     };
     let mut recv = server.recv();
     pending_on(&mut recv, &waker);
-    let mut call = caller.try_call(4).unwrap();
+    let mut call = pin!(caller.try_call(4).unwrap());
     assert_eq!(
         Poller::new().ready(&mut call),
         Ok(40),
@@ -145,7 +146,7 @@ fn a_request_wakes_a_server_whose_waker_takes_it_and_replies() {
     let waker = inline_waker(|| with_local(|_, server| answer_one(server)));
     let mut recv = server.recv();
     pending_on(&mut recv, &waker);
-    let mut call = caller.try_call(4).unwrap();
+    let mut call = pin!(caller.try_call(4).unwrap());
     assert_eq!(Poller::new().ready(&mut call), Ok(40));
 }
 
@@ -163,7 +164,7 @@ fn a_shutdown_wakes_callers_whose_wakers_call_again() {
             outcomes.lock().unwrap().push(again);
         })
     };
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     pending_on(&mut call, &waker);
     assert_eq!(server.close(CloseMode::Fail), 1);
     assert_eq!(*outcomes.lock().unwrap(), [Err(TryCallError::Closed(9))]);
@@ -203,7 +204,7 @@ fn a_replaced_waker_whose_drop_uses_the_endpoint_is_dropped_after_unlocking() {
     let (first, ended) = ending_waker(|| {
         with_local(|rpc, _| rpc.stats());
     });
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     pending_on(&mut call, &first);
     drop(first);
     assert_eq!(*ended.lock().unwrap(), 0, "the slot holds the last waker");
@@ -218,7 +219,7 @@ fn a_replaced_waker_whose_drop_uses_the_endpoint_is_dropped_after_unlocking() {
     let (first, ended) = ending_waker(move || {
         rpc.stats();
     });
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     pending_on(&mut call, &first);
     drop(first);
     pending_on(&mut call, &Waker::noop().clone());
@@ -236,7 +237,7 @@ fn a_slot_waiter_that_leaves_drops_its_waker_after_unlocking() {
     let (waiter, ended) = ending_waker(move || {
         rpc.stats();
     });
-    let mut call = caller.call(3);
+    let mut call = Box::pin(caller.call(3));
     pending_on(&mut call, &waiter);
     drop(waiter);
     assert_eq!(

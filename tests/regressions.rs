@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -102,7 +103,7 @@ fn close_racing_call_between_acquire_and_send_counts_closed_once() {
     let p = Poller::new();
 
     close_before_next_send(&rpc, &hook);
-    let mut call = caller.call(1);
+    let mut call = pin!(caller.call(1));
     assert_eq!(p.ready(&mut call), Err(CallError::Closed));
 
     assert_closed_once(&rpc);
@@ -126,7 +127,7 @@ fn close_racing_a_permit_between_send_and_try_send_counts_closed_once() {
     let p = Poller::new();
 
     let permit = caller.try_reserve().unwrap();
-    let mut call = permit.call(1);
+    let mut call = pin!(permit.call(1));
     // The permit's `send` (Reserved -> Queued) is done under the state lock; close runs
     // right after it, before the queue lock.
     close_before_next_send(&rpc, &hook);
@@ -235,13 +236,13 @@ fn every_cancelled_future_is_woken() {
     let (caller, server) = Rpc::split(&rpc);
     let (pa, pb, pc) = (Poller::new(), Poller::new(), Poller::new());
 
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = Box::pin(caller.try_call(1).unwrap());
     pc.pending(&mut call);
     let (_req, responder) = server.try_recv().unwrap();
     // Two pieces of work of this request (say two sub-tasks in a FuturesUnordered, each
     // with its own waker) each race against `cancelled()`.
-    let mut cancelled_a = responder.cancelled();
-    let mut cancelled_b = responder.cancelled();
+    let mut cancelled_a = pin!(responder.cancelled());
+    let mut cancelled_b = pin!(responder.cancelled());
     pa.pending(&mut cancelled_a);
     pb.pending(&mut cancelled_b);
 
@@ -271,19 +272,21 @@ fn timed_out_promise_waiters_leave_nothing_behind() {
     // A task (say a health check spawned every tick) waits with a timeout, gives up, ends.
     for _ in 0..1000 {
         let waker = Waker::from(Arc::new(Nop));
-        let mut wait = promise.wait_timeout(&clock, ms(1));
+        let mut wait = pin!(promise.wait_timeout(&clock, ms(1)));
         let mut cx = Context::from_waker(&waker);
-        assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
         clock.advance(ms(1));
-        assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_ready());
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
     }
     let waker = Waker::from(task.clone());
-    let mut wait = promise.wait_timeout(&clock, ms(1));
-    assert!(std::pin::Pin::new(&mut wait)
+    let mut wait = Box::pin(promise.wait_timeout(&clock, ms(1)));
+    assert!(wait
+        .as_mut()
         .poll(&mut Context::from_waker(&waker))
         .is_pending());
     clock.advance(ms(1));
-    assert!(std::pin::Pin::new(&mut wait)
+    assert!(wait
+        .as_mut()
         .poll(&mut Context::from_waker(&waker))
         .is_ready());
     drop((wait, waker));

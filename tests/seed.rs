@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::rc::Rc;
 
 use futures_executor::LocalPool;
@@ -36,7 +37,10 @@ async fn process_timed_request(
 ) {
     let finished = {
         let sleep = clock.sleep_until(clock.after(WORK));
-        matches!(select(sleep, responder.cancelled()).await, Either::Left(_))
+        matches!(
+            select(sleep, pin!(responder.cancelled())).await,
+            Either::Left(_)
+        )
     };
     if finished {
         responder.reply(num * 2).expect("the caller still waits");

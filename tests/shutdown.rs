@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::rc::Rc;
 
 use futures_executor::LocalPool;
@@ -209,9 +210,12 @@ fn dropping_the_last_server_ends_queued_and_waiting_calls() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut taken = caller.try_call(1).unwrap();
-    let mut queued = [caller.try_call(2).unwrap(), caller.try_call(3).unwrap()];
-    let mut waiting = caller.call(4);
+    let mut taken = pin!(caller.try_call(1).unwrap());
+    let mut queued = [
+        pin!(caller.try_call(2).unwrap()),
+        pin!(caller.try_call(3).unwrap()),
+    ];
+    let mut waiting = pin!(caller.call(4));
     p.pending(&mut waiting);
     let (req, responder) = server.try_recv().unwrap();
     p.pending(&mut taken);
@@ -248,18 +252,18 @@ fn every_way_to_call_is_refused_after_shutdown() {
         caller.try_reserve(),
         Err(TryCallError::Closed(()))
     ));
-    assert_eq!(p.ready(&mut caller.call(3)), closed);
-    assert_eq!(p.ready(&mut caller.call_timeout(4, ms(5))), closed);
+    assert_eq!(p.ready(&mut pin!(caller.call(3))), closed);
+    assert_eq!(p.ready(&mut pin!(caller.call_timeout(4, ms(5)))), closed);
     assert_eq!(
-        p.ready(&mut caller.call_deadline(5, clock.after(ms(5)))),
+        p.ready(&mut pin!(caller.call_deadline(5, clock.after(ms(5))))),
         closed
     );
     assert!(matches!(
-        p.ready(&mut caller.reserve()),
+        p.ready(&mut pin!(caller.reserve())),
         Err(CallError::Closed)
     ));
     assert_eq!(
-        p.ready(&mut permit.call(6)),
+        p.ready(&mut pin!(permit.call(6))),
         closed,
         "a permit held across close"
     );
@@ -273,7 +277,9 @@ fn dropping_serve_loses_work_in_progress_and_keeps_the_queue() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut calls: Vec<_> = (1..=3).map(|req| caller.try_call(req).unwrap()).collect();
+    let mut calls: Vec<_> = (1..=3)
+        .map(|req| Box::pin(caller.try_call(req).unwrap()))
+        .collect();
     // `serve` owns a server handle; keep another for the next `recv`.
     let mut serve = server
         .clone()
@@ -306,12 +312,12 @@ fn a_shutdown_counts_reserved_slots_only_for_the_calls_that_held_them() {
     let unused = caller.try_reserve().unwrap();
     let used_later = caller.try_reserve().unwrap();
     let made = caller.try_reserve().unwrap().call(3); // a call, not polled yet
-    let mut queued = caller.try_call(4).unwrap();
+    let mut queued = pin!(caller.try_call(4).unwrap());
     assert_eq!(caller.close(CloseMode::Fail), 1, "the queued call");
     assert_eq!(p.ready(&mut queued), Err(CallError::Closed));
 
     drop(unused);
-    let mut sent_after = used_later.call(2);
+    let mut sent_after = pin!(used_later.call(2));
     assert_eq!(p.ready(&mut sent_after), Err(CallError::Closed));
     drop(made);
     let stats = rpc.stats();

@@ -1,6 +1,8 @@
 //! Timeouts at every stage of a call: waiting for a slot, queued, being worked on; and the
 //! edges (a zero timeout, one too large for the clock, a reply racing the deadline).
 
+use std::pin::{pin, Pin};
+
 use rsvp::rpc::With;
 use rsvp::stats::StatsSnapshot;
 use rsvp::time::{Clock, ManualClock};
@@ -14,8 +16,8 @@ fn timeout_while_waiting_for_a_slot() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut holder = caller.try_call(1).unwrap();
-    let mut waiting = caller.call_timeout(2, ms(5));
+    let mut holder = pin!(caller.try_call(1).unwrap());
+    let mut waiting = pin!(caller.call_timeout(2, ms(5)));
     p.pending(&mut waiting);
     clock.advance(ms(5));
     assert_eq!(p.ready(&mut waiting), Err(CallError::Timeout));
@@ -36,9 +38,9 @@ fn timeout_while_queued_skips_the_request() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut first = caller.call_timeout(1, ms(5));
+    let mut first = pin!(caller.call_timeout(1, ms(5)));
     p.pending(&mut first);
-    let mut second = caller.try_call(2).unwrap();
+    let mut second = pin!(caller.try_call(2).unwrap());
     clock.advance(ms(5));
     assert_eq!(p.ready(&mut first), Err(CallError::Timeout));
     let (req, responder) = server.try_recv().unwrap();
@@ -55,10 +57,10 @@ fn timeout_while_worked_on_tells_the_responder() {
     let p = Poller::new();
     let responder_side = Poller::new();
 
-    let mut call = caller.call_timeout(1, ms(5));
+    let mut call = pin!(caller.call_timeout(1, ms(5)));
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
-    let mut cancelled = responder.cancelled();
+    let mut cancelled = Box::pin(responder.cancelled());
     responder_side.pending(&mut cancelled);
     assert!(!responder.is_cancelled());
 
@@ -82,9 +84,9 @@ fn zero_timeout_times_out_at_the_first_poll() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.call_timeout(1, ms(0));
+    let mut call = pin!(caller.call_timeout(1, ms(0)));
     assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
-    let mut call = caller.try_call_timeout(2, ms(0)).unwrap();
+    let mut call = pin!(caller.try_call_timeout(2, ms(0)).unwrap());
     assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
     assert!(server.try_recv().is_err(), "both requests were skipped");
     assert_eq!(rpc.stats().timeout, 2);
@@ -98,7 +100,7 @@ fn a_timeout_the_clock_cannot_represent_means_no_deadline() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.call_timeout(1, std::time::Duration::MAX);
+    let mut call = pin!(caller.call_timeout(1, std::time::Duration::MAX));
     assert_eq!(call.deadline(), None);
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
@@ -112,13 +114,13 @@ type Endpoint = LocalRpc<u32, u32, 2>;
 /// A call of 1 with a 5 ms timeout, waiting, and the responder that took it, handed to
 /// `then`; returns the endpoint's stats after it.
 fn taken_with_a_5ms_timeout(
-    then: impl FnOnce(&ManualClock, &Poller, &mut CallFuture<&Endpoint>, Responder<&Endpoint>),
+    then: impl FnOnce(&ManualClock, &Poller, &mut Pin<&mut CallFuture<&Endpoint>>, Responder<&Endpoint>),
 ) -> StatsSnapshot {
     let clock = ManualClock::new();
     let rpc: Endpoint = Rpc::new(clock.clone());
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let mut call = caller.call_timeout(1, ms(5));
+    let mut call = pin!(caller.call_timeout(1, ms(5)));
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
     then(&clock, &p, &mut call, responder);
@@ -173,7 +175,7 @@ fn call_deadline_uses_the_absolute_instant() {
 
     let deadline = clock.after(ms(8));
     clock.advance(ms(3));
-    let mut call = caller.call_deadline(1, deadline);
+    let mut call = pin!(caller.call_deadline(1, deadline));
     assert_eq!(call.deadline(), Some(deadline));
     p.pending(&mut call);
     let (_, responder) = server.try_recv().unwrap();
@@ -212,7 +214,7 @@ fn a_sleep_that_fired_is_not_polled_again() {
     let rpc: Rpc<u32, u32, 1, With<rsvp::lock::LocalMutex, ElapsedTimer>> = Rpc::new(ElapsedTimer);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let mut call = caller.call_timeout(1, ms(5));
+    let mut call = pin!(caller.call_timeout(1, ms(5)));
     assert_eq!(p.ready(&mut call), Err(CallError::Timeout));
     assert!(
         server.try_recv().is_err(),
@@ -234,7 +236,7 @@ fn the_manual_clock_saturates_at_its_last_instant() {
     let rpc: LocalRpc<u32, u32, 2> = Rpc::new(clock.clone());
     let (caller, _server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let mut call = caller.call_deadline(1, end);
+    let mut call = pin!(caller.call_deadline(1, end));
     p.pending(&mut call);
     clock.advance(std::time::Duration::MAX);
     clock.advance(std::time::Duration::MAX);

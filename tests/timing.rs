@@ -1,6 +1,7 @@
 //! Reply timing (the seed's `TimedResponse`) and what the responder knows about time, all
 //! from the endpoint's clock.
 
+use std::pin::pin;
 use std::time::Duration;
 
 use rsvp::lock::LocalMutex;
@@ -17,7 +18,7 @@ fn timed_reply_carries_start_take_and_completion() {
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut call = caller.try_call_timeout(1, ms(100)).unwrap().timed();
+    let mut call = pin!(caller.try_call_timeout(1, ms(100)).unwrap().timed());
     clock.advance(ms(3)); // queued for 3 ms
     let (_, responder) = server.try_recv().unwrap();
     let info = responder.info();
@@ -49,8 +50,8 @@ fn call_that_waits_for_a_slot() -> (rsvp::Timed<u32, rsvp::time::ManualInstant>,
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut first = caller.try_call(1).unwrap();
-    let mut second = caller.call_timeout(2, ms(100)).timed();
+    let mut first = pin!(caller.try_call(1).unwrap());
+    let mut second = pin!(caller.call_timeout(2, ms(100)).timed());
     p.pending(&mut second); // waiting for the slot from 0 ms
     clock.advance(ms(4));
     let (_, responder) = server.try_recv().unwrap();
@@ -98,7 +99,7 @@ fn a_permit_call_starts_when_it_is_sent() {
 
     let permit = caller.try_reserve().unwrap();
     clock.advance(ms(50));
-    let mut call = permit.call(1).timed();
+    let mut call = pin!(permit.call(1).timed());
     p.pending(&mut call);
     let (req, responder) = server.try_recv().unwrap();
     clock.advance(ms(1));
@@ -156,7 +157,7 @@ fn stats_latency_percentiles_come_from_the_replies() {
 
     // Latencies 1, 2, ..., 100 ms.
     for latency in 1..=100u64 {
-        let mut call = caller.try_call(0).unwrap();
+        let mut call = pin!(caller.try_call(0).unwrap());
         let (_, responder) = server.try_recv().unwrap();
         clock.advance(ms(latency));
         responder.reply(0).unwrap();
@@ -184,7 +185,7 @@ fn no_clock_leaves_the_latency_histogram_empty() {
     let rpc: Rpc<u32, u32, 2, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
     let (caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = pin!(caller.try_call(1).unwrap());
     let (req, responder) = server.try_recv().unwrap();
     responder.reply(req).unwrap();
     assert_eq!(p.ready(&mut call), Ok(1));

@@ -4,7 +4,7 @@
 //! every waiter). A woken task that leaves without using the slot passes the wake-up on.
 
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -50,7 +50,7 @@ fn callers_that_give_up_waiting_for_a_slot_leave_nothing_registered() {
     let _held = caller.try_call(0).unwrap();
     for i in 0..10_000 {
         let (task, waker) = task();
-        let mut call = caller.call_timeout(i, ms(10));
+        let mut call = Box::pin(caller.call_timeout(i, ms(10)));
         assert!(poll(&mut call, &waker).is_pending(), "no free slot");
         // The task, its waker, the endpoint's registration and the timer's.
         assert_eq!(Arc::strong_count(&task), 4);
@@ -79,7 +79,7 @@ fn a_reservation_dropped_while_waiting_leaves_nothing_registered() {
     let (caller, _server) = Rpc::split(&rpc);
     let _held = caller.try_reserve().unwrap();
     let (task, waker) = task();
-    let mut reserve = caller.reserve();
+    let mut reserve = Box::pin(caller.reserve());
     assert!(poll(&mut reserve, &waker).is_pending());
     drop(reserve);
     drop(waker);
@@ -94,11 +94,12 @@ fn a_freed_slot_wakes_one_waiter<Q>(
     Q: rsvp::queue::Transport<u32, 1>,
 {
     let (caller, server) = Rpc::split(rpc);
-    let mut held = caller.try_call(0).unwrap();
+    let mut held = pin!(caller.try_call(0).unwrap());
     let waiting: Vec<_> = (1..=100)
         .map(|i| {
             let (task, waker) = task();
-            let mut call = caller.call(i);
+            // Boxed: the call is pinned and moves into the `Vec`.
+            let mut call = Box::pin(caller.call(i));
             assert!(poll(&mut call, &waker).is_pending());
             (task, waker, call)
         })
@@ -149,11 +150,11 @@ fn a_freed_slot_wakes_one_waiting_caller_and_an_unused_wake_up_is_passed_on() {
 fn a_cancelled_future_dropped_while_waiting_leaves_nothing_registered() {
     let rpc: LocalRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
-    let mut call = caller.try_call(1).unwrap();
+    let mut call = Box::pin(caller.try_call(1).unwrap());
     let (_, responder) = server.try_recv().unwrap();
     for _ in 0..1_000 {
         let (task, waker) = task();
-        let mut cancelled = responder.cancelled();
+        let mut cancelled = Box::pin(responder.cancelled());
         assert!(
             poll(&mut cancelled, &waker).is_pending(),
             "the caller still waits"
@@ -168,7 +169,7 @@ fn a_cancelled_future_dropped_while_waiting_leaves_nothing_registered() {
     }
     // One that stays is woken when the caller gives up.
     let (task, waker) = task();
-    let mut cancelled = responder.cancelled();
+    let mut cancelled = pin!(responder.cancelled());
     assert!(poll(&mut cancelled, &waker).is_pending());
     assert!(Poller::new().poll(&mut call).is_pending());
     drop(call);
@@ -185,17 +186,17 @@ fn a_set_that_got_its_slot_gives_its_entry_back() {
 
     // Both slots held.
     let (pa, pb) = (Poller::new(), Poller::new());
-    let mut a = caller.try_call(1).unwrap();
-    let mut b = caller.try_call(2).unwrap();
+    let mut a = pin!(caller.try_call(1).unwrap());
+    let mut b = pin!(caller.try_call(2).unwrap());
 
     // Three tasks wait for a slot, registered in this order (entries 0, 1, 2).
     let (pw, ps, py) = (Poller::new(), Poller::new(), Poller::new());
-    let mut w = caller.call(10);
+    let mut w = pin!(caller.call(10));
     assert!(poll_with(&mut w, &pw).is_pending());
     let mut calls = [ManyCall::new(20)];
-    let mut s = caller.call_many(&mut calls);
+    let mut s = pin!(caller.call_many(&mut calls));
     assert!(poll_with(&mut s, &ps).is_pending());
-    let mut y = caller.call(30);
+    let mut y = pin!(caller.call(30));
     assert!(poll_with(&mut y, &py).is_pending());
 
     // `a` ends: its slot is freed and the first waiter, `w`, is woken.
@@ -248,12 +249,13 @@ fn a_set_that_got_its_slot_gives_its_entry_back() {
 fn a_freed_slot_wakes_the_longest_waiter_first() {
     let rpc: LocalRpc<u32, u32, 1> = Rpc::new(ManualClock::new());
     let (caller, server) = Rpc::split(&rpc);
-    let mut current = (caller.try_call(0).unwrap(), Poller::new());
+    // Boxed: each call is pinned and moves from `next` to `current`.
+    let mut current = (Box::pin(caller.try_call(0).unwrap()), Poller::new());
     // A short-lived waiter takes entry 0, then the long waiter entry 1.
-    let mut next = (caller.call(1), Poller::new());
+    let mut next = (Box::pin(caller.call(1)), Poller::new());
     assert!(poll_with(&mut next.0, &next.1).is_pending());
     let pl = Poller::new();
-    let mut long = caller.call(999);
+    let mut long = pin!(caller.call(999));
     assert!(poll_with(&mut long, &pl).is_pending());
     for round in 2..100u32 {
         // The call in the slot ends: the freed slot wakes one waiter.
@@ -267,7 +269,7 @@ fn a_freed_slot_wakes_the_longest_waiter_first() {
         assert!(next.1.wakes() > 0);
         assert!(poll_with(&mut next.0, &next.1).is_pending());
         current = next;
-        next = (caller.call(round), Poller::new());
+        next = (Box::pin(caller.call(round)), Poller::new());
         assert!(poll_with(&mut next.0, &next.1).is_pending());
     }
     panic!("98 slots were freed and the caller waiting longest was never woken");

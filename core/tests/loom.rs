@@ -17,6 +17,7 @@
 
 use std::future::{poll_fn, Future};
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -288,10 +289,10 @@ macro_rules! endpoint_models {
                     let leaver = {
                         let caller = caller.clone();
                         thread::spawn(move || {
-                            let mut call = caller.call(3);
+                            let mut call = pin!(caller.call(3));
                             // One poll: it waits for the slot (or takes it), then gives up.
                             block_on(poll_fn(|cx| {
-                                let _ = std::pin::Pin::new(&mut call).poll(cx);
+                                let _ = call.as_mut().poll(cx);
                                 Poll::Ready(())
                             }));
                         })

@@ -257,14 +257,18 @@ async fn one_call(caller: &Caller, id: u64, mode: Mode, action: Action, seen: &O
             }
             (Err(e), _) => Err(e),
         },
-        Mode::DropAfter(polls) => match select(caller.call(job), PollBudget(polls)).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), call)) => {
-                drop(call);
-                seen.dropped.fetch_add(1, Relaxed);
-                return true;
+        Mode::DropAfter(polls) => {
+            // Boxed: the call is pinned, and `select` hands it back to be dropped here.
+            let call = Box::pin(caller.call(job));
+            match select(call, PollBudget(polls)).await {
+                Either::Left((result, _)) => result,
+                Either::Right(((), call)) => {
+                    drop(call);
+                    seen.dropped.fetch_add(1, Relaxed);
+                    return true;
+                }
             }
-        },
+        }
     };
     let counter = match result {
         Ok(reply) if reply == id => &seen.ok,

@@ -98,10 +98,11 @@ enum Phase {
     Done(Result<u32, CallError>),
 }
 
-/// A live call: the real future, its poller, and the model's view of it.
+/// A live call: the real future (boxed: it is pinned and the calls move in their `Vec`),
+/// its poller, and the model's view of it.
 struct LiveCall<'a> {
     req: u32,
-    fut: CallFuture<&'a Endpoint>,
+    fut: Pin<Box<CallFuture<&'a Endpoint>>>,
     poller: Poller,
     deadline: Option<u64>,
     phase: Phase,
@@ -169,7 +170,7 @@ pub fn endpoint(src: &mut impl Choices, steps: usize, label: &dyn fmt::Display) 
                         assert!(!closed && calls.len() < SLOTS, "{at}: started");
                         calls.push(LiveCall {
                             req,
-                            fut,
+                            fut: Box::pin(fut),
                             poller: Poller::new(),
                             deadline: timeout.map(|t| now + t),
                             phase: Phase::Queued,

@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
-// The service itself needs neither std nor an allocator; tower-service 0.3 links std.
+// The service itself needs no std (tower-service 0.3 links it), and the allocator for one
+// box only, where it waits for a free slot: the wait's future is pinned, the service moves.
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::boxed::Box;
 use core::fmt;
 use core::future::Future;
 use core::ops::Deref;
@@ -80,7 +84,10 @@ where
     P::Target: Endpoint,
 {
     caller: Caller<P>,
-    reserving: Option<ReserveFuture<P>>,
+    /// Where it waits for a free slot. A `ReserveFuture` is pinned while it waits (its entry
+    /// in the endpoint's wait list is inside it) and a service moves, so it waits in a box:
+    /// made at the first wait, reused by the later ones, empty between them.
+    reserving: Option<Pin<Box<Option<ReserveFuture<P>>>>>,
     permit: Option<Permit<P>>,
     /// `poll_ready` found no free slot in load-shedding mode: the next `call` fails `Full`.
     overloaded: bool,
@@ -191,11 +198,18 @@ where
                 Err(rsvp::TryCallError::Closed(())) => Err(ServiceError::Closed),
             });
         }
-        let reserving = self
-            .reserving
-            .get_or_insert_with(|| self.caller.reserve_owned());
-        let reserved = core::task::ready!(Pin::new(reserving).poll(cx));
-        self.reserving = None;
+        let reserving = self.reserving.get_or_insert_with(|| Box::pin(None));
+        if reserving.is_none() {
+            reserving.set(Some(self.caller.reserve_owned()));
+        }
+        let wait = reserving
+            .as_mut()
+            .as_pin_mut()
+            .expect("a wait was just put in");
+        let reserved = core::task::ready!(wait.poll(cx));
+        // The finished wait is dropped at once (it holds a handle to the endpoint); its box
+        // stays for the next one.
+        reserving.set(None);
         self.permit = Some(reserved?);
         Poll::Ready(Ok(()))
     }
@@ -229,7 +243,8 @@ where
 
 pin_project! {
     /// The response of one [`CallService`] call. It holds the call's [`CallFuture`] in
-    /// place, so it is `Unpin` when that is (not with tokio's timer).
+    /// place, so it is `Unpin` only when that is: pin it (`Box::pin`, `core::pin::pin!`) to
+    /// poll it by hand.
     ///
     /// # Cancellation
     ///
