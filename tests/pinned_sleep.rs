@@ -1,6 +1,6 @@
 //! A clock whose sleep is `!Unpin`, as tokio's is: rsvp's futures keep the sleep pinned
 //! inside themselves (no box), and time out, answer and clean up exactly as with the manual
-//! clock's own `Unpin` sleep. Futures with an `Unpin` sleep stay `Unpin`.
+//! clock's own `Unpin` sleep.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -234,12 +234,38 @@ fn a_promise_wait_times_out_on_a_pinned_sleep() {
     assert_eq!(p.ready(&mut waiting), Ok(5));
 }
 
+/// Whether `T` is `Unpin`, decided at compile time: the inherent method, bounded by
+/// `Unpin`, is chosen over the trait's when it applies.
+struct Probe<T>(std::marker::PhantomData<T>);
+
+trait NotUnpin {
+    fn is_unpin(&self) -> bool {
+        false
+    }
+}
+
+impl<T> NotUnpin for Probe<T> {}
+
+impl<T: Unpin> Probe<T> {
+    fn is_unpin(&self) -> bool {
+        true
+    }
+}
+
 #[test]
-fn futures_with_an_unpin_sleep_stay_unpin() {
-    fn unpin<T: Unpin>() {}
+fn futures_that_wait_in_line_are_pinned_whatever_the_sleep() {
+    // Each keeps its place in a wait list inside itself, so it must not move once polled,
+    // even over the manual clock's `Unpin` sleep.
     type Local = LocalRpc<u32, u32, 2>;
-    unpin::<CallFuture<&Local>>();
-    unpin::<TimedCallFuture<&Local>>();
-    unpin::<CallManyFuture<'_, Local>>();
-    unpin::<WaitDeadlineFuture<'_, u32, LocalMutex, ManualSleep>>();
+    assert!(
+        Probe::<ManualSleep>(std::marker::PhantomData).is_unpin(),
+        "the probe works"
+    );
+    assert!(!Probe::<CallFuture<&Local>>(std::marker::PhantomData).is_unpin());
+    assert!(!Probe::<TimedCallFuture<&Local>>(std::marker::PhantomData).is_unpin());
+    assert!(!Probe::<CallManyFuture<'_, Local>>(std::marker::PhantomData).is_unpin());
+    assert!(
+        !Probe::<WaitDeadlineFuture<'_, u32, LocalMutex, ManualSleep>>(std::marker::PhantomData)
+            .is_unpin()
+    );
 }

@@ -714,7 +714,7 @@ impl<T, M: RawMutex> fmt::Debug for WaitFuture<'_, T, M> {
 pin_project! {
     /// The future of [`Promise::wait_deadline`] and [`Promise::wait_timeout`]: resolves to a
     /// clone of the value, or to [`WaitError`]. `S` is the timer's sleep future, kept pinned
-    /// inside (so the future is `Unpin` only if `S` is).
+    /// inside.
     ///
     /// # Cancellation
     ///

@@ -59,8 +59,8 @@ pub trait Clock {
 
     /// The future a [`Timer`] made from this clock returns. It need not be `Unpin`: rsvp's
     /// futures keep it pinned inside themselves, so a runtime's own timer entry (tokio's
-    /// `Sleep`, say) serves as it is, without a box per call. A future holding one is
-    /// `Unpin` only if the sleep is. A clock that cannot sleep names a future that never
+    /// `Sleep`, say) serves as it is, without a box per call. A clock that cannot sleep
+    /// names a future that never
     /// completes (such as [`Never`]); it is never created, because only
     /// [`Timer::sleep_until`] makes one.
     type Sleep: Future<Output = ()>;

@@ -158,10 +158,7 @@ impl WaitList {
         // alive.
         let entry = unsafe { Self::entry(ptr) };
         match entry.state {
-            State::Waiting => {
-                wakes.store(&mut entry.waker, waker);
-                return;
-            }
+            State::Waiting => wakes.store(&mut entry.waker, waker),
             State::Woken => {
                 entry.waker = Some(waker.clone());
                 entry.state = State::Waiting;

@@ -243,8 +243,8 @@ where
 
 pin_project! {
     /// The response of one [`CallService`] call. It holds the call's [`CallFuture`] in
-    /// place, so it is `Unpin` only when that is: pin it (`Box::pin`, `core::pin::pin!`) to
-    /// poll it by hand.
+    /// place, so it is `!Unpin` as that is: pin it (`Box::pin`, `core::pin::pin!`) to poll
+    /// it by hand.
     ///
     /// # Cancellation
     ///

@@ -629,7 +629,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> fmt::Debug for CallFuture<R> {
 
 pin_project! {
     /// A [`CallFuture`] that resolves to the reply with its timing; made by
-    /// [`CallFuture::timed`]. `Unpin` when its `CallFuture` is.
+    /// [`CallFuture::timed`]. `!Unpin`, as its `CallFuture`.
     ///
     /// # Cancellation
     ///

@@ -739,7 +739,7 @@ mod tests {
 
         // Each slot freed wakes the next caller in line, and only it.
         let mut sent = std::boxed::Box::pin(held);
-        for turn in 0..WAITERS {
+        for (turn, waker) in wakers.iter().enumerate() {
             let (req, responder) = server.try_recv().unwrap();
             responder.reply(req * 10).unwrap();
             // Reading the reply frees the slot.
@@ -752,7 +752,7 @@ mod tests {
                 .collect();
             assert_eq!(now, expected, "turn {turn}");
             sent = calls.remove(0);
-            let cx = &mut Context::from_waker(&wakers[turn]);
+            let cx = &mut Context::from_waker(waker);
             assert!(
                 sent.as_mut().poll(cx).is_pending(),
                 "sent, waiting for its reply"
