@@ -32,6 +32,8 @@ pub mod rpc;
 mod service;
 pub mod stats;
 mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 #[allow(dead_code)] // wired into the endpoint and the promise next
 mod wait_list;

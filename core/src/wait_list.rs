@@ -303,31 +303,11 @@ mod tests {
 
     use core::pin::pin;
     use std::boxed::Box;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::Wake;
     use std::vec::Vec;
 
     use super::*;
-
-    /// A waker that counts its wake-ups; `Arc::strong_count` counts its clones.
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
-        (count, waker)
-    }
-
-    fn woken(count: &Count) -> usize {
-        count.0.load(Ordering::SeqCst)
-    }
+    use crate::test_support::{counter, woken};
 
     fn register(list: &mut WaitList, waiter: Pin<&WaitEntry>, waker: &Waker) {
         // SAFETY: every test unregisters its waiters before they go out of scope.

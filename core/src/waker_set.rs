@@ -441,21 +441,8 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::test_support::{counter, woken};
     use std::sync::Arc;
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
 
     #[test]
     #[cfg_attr(
@@ -469,7 +456,7 @@ mod tests {
         set.register(&waker, &mut Wakes::new());
         set.wake_all(&mut Wakes::new());
         set.wake_all(&mut Wakes::new());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken(&count), 1);
     }
 
     #[test]
@@ -490,14 +477,10 @@ mod tests {
                 "no clone on re-registration"
             );
             set.wake_all(&mut Wakes::new());
-            assert_eq!(count.0.load(Ordering::SeqCst), round);
+            assert_eq!(woken(&count), round);
         }
         set.wake_all(&mut Wakes::new());
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            3,
-            "only armed wakers are woken"
-        );
+        assert_eq!(woken(&count), 3, "only armed wakers are woken");
     }
 
     #[test]
@@ -514,9 +497,7 @@ mod tests {
             .filter(|(c, _)| Arc::strong_count(c) > 2)
             .count();
         assert!(kept <= 2, "{kept} idle wakers kept, at most K = 2");
-        assert!(counters
-            .iter()
-            .all(|(c, _)| c.0.load(Ordering::SeqCst) >= 1));
+        assert!(counters.iter().all(|(c, _)| woken(c) >= 1));
     }
 
     #[cfg(feature = "alloc")]
@@ -528,9 +509,7 @@ mod tests {
             set.register(waker, &mut Wakes::new());
         }
         assert!(
-            counters
-                .iter()
-                .all(|(c, _)| c.0.load(Ordering::SeqCst) == 0),
+            counters.iter().all(|(c, _)| woken(c) == 0),
             "no spurious wake-ups with alloc"
         );
         // More than one round holds: the rest stay armed until the next round.
@@ -545,9 +524,7 @@ mod tests {
         }
         assert_eq!(rounds, 2);
         assert!(!set.is_armed());
-        assert!(counters
-            .iter()
-            .all(|(c, _)| c.0.load(Ordering::SeqCst) == 1));
+        assert!(counters.iter().all(|(c, _)| woken(c) == 1));
     }
 
     #[cfg(not(feature = "alloc"))]
@@ -561,22 +538,14 @@ mod tests {
         set.register(&wb, &mut Wakes::new());
         let mut wakes = Wakes::new();
         set.register(&wc, &mut wakes);
-        assert_eq!(
-            a.0.load(Ordering::SeqCst),
-            0,
-            "woken once the lock is released"
-        );
+        assert_eq!(woken(&a), 0, "woken once the lock is released");
         drop(wakes);
-        assert_eq!(
-            a.0.load(Ordering::SeqCst),
-            1,
-            "displaced: it polls and registers again"
-        );
-        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        assert_eq!(woken(&a), 1, "displaced: it polls and registers again");
+        assert_eq!(woken(&b), 0);
         assert!(set.is_armed());
         set.wake_all(&mut Wakes::new());
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
-        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken(&b), 1);
+        assert_eq!(woken(&c), 1);
         assert!(!set.is_armed());
     }
 }

@@ -611,28 +611,18 @@ mod tests {
     extern crate std;
 
     use core::future::Future;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll, Waker};
 
     use super::*;
     use crate::rpc::With;
     use crate::sync::{LocalMutex, RawMutex};
+    use crate::test_support::{counter, woken};
     use crate::time::NoClock;
-
-    /// A waker that counts its wake-ups.
-    struct Count(core::sync::atomic::AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
-        }
-    }
 
     fn round_trips<M: RawMutex>() {
         let rpc: Rpc<u32, u32, 2, With<M, NoClock>> = Rpc::new(NoClock);
         let (caller, server) = Rpc::split(&rpc);
-        let count = Arc::new(Count(0.into()));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counter();
         let cx = &mut Context::from_waker(&waker);
         let noop = &mut Context::from_waker(Waker::noop());
         for round in 0..3 {
@@ -649,8 +639,7 @@ mod tests {
             assert_eq!(call.as_mut().poll(cx), Poll::Ready(Ok(round + 10)));
             assert!(server.poll_recv(noop).is_pending());
         }
-        let woken = count.0.load(core::sync::atomic::Ordering::SeqCst);
-        assert_eq!(woken, 3, "the caller woken once per reply");
+        assert_eq!(woken(&count), 3, "the caller woken once per reply");
         assert_eq!(rpc.stats().replied, 3);
         assert_eq!(rpc.close(CloseMode::Fail), 0);
     }
@@ -676,10 +665,9 @@ mod tests {
         let rpc: Rpc<u32, u32, 1, With<LocalMutex, ManualClock>> = Rpc::new(clock.clone());
         let (caller, _server) = Rpc::split(&rpc);
         let _held = caller.try_call(0).unwrap();
-        let count = Arc::new(Count(0.into()));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counter();
         let cx = &mut Context::from_waker(&waker);
-        let base = Arc::strong_count(&count);
+        let base = std::sync::Arc::strong_count(&count);
         // Scaled down under miri, which interprets every step, not skipped.
         let (rounds, per_round) = if cfg!(miri) { (2, 20) } else { (10, 1_000) };
         for round in 0..rounds {
@@ -693,7 +681,7 @@ mod tests {
                 assert!(call.as_mut().poll(cx).is_pending());
             }
             assert!(
-                Arc::strong_count(&count) >= base + per_round as usize,
+                std::sync::Arc::strong_count(&count) >= base + per_round as usize,
                 "each waiting caller is in line with its waker"
             );
             clock.advance(core::time::Duration::from_millis(1));
@@ -702,16 +690,12 @@ mod tests {
             }
             drop(calls);
             assert_eq!(
-                Arc::strong_count(&count),
+                std::sync::Arc::strong_count(&count),
                 base,
                 "round {round}: nothing left"
             );
         }
         assert_eq!(rpc.stats().timeout, (rounds * per_round) as u64);
-    }
-
-    fn woken(count: &Count) -> usize {
-        count.0.load(core::sync::atomic::Ordering::SeqCst)
     }
 
     /// Any number of callers wait for a free slot, each asleep until it is its turn: a
@@ -724,8 +708,8 @@ mod tests {
         let (caller, server) = Rpc::split(&rpc);
         let noop = &mut Context::from_waker(Waker::noop());
         let held = caller.try_call(0).unwrap();
-        let counts: std::vec::Vec<_> = (0..WAITERS).map(|_| Arc::new(Count(0.into()))).collect();
-        let wakers: std::vec::Vec<_> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            (0..WAITERS).map(|_| counter()).unzip();
         let mut calls: std::vec::Vec<_> = (1..=WAITERS as u32)
             .map(|i| std::boxed::Box::pin(caller.call(i)))
             .collect();

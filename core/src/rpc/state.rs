@@ -688,30 +688,14 @@ mod tests {
     use super::*;
     use crate::error::CallError;
     use crate::rpc::transport::{InlineRing, Outside};
+    use crate::test_support::{counter, woken};
     use crate::time::NoInstant;
     use core::pin::pin;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::Wake;
     use std::vec::Vec;
 
     type Inline<const N: usize> = EndpointState<u32, u32, NoInstant, InlineRing<u32, N>, N>;
     type Apart<const N: usize> = EndpointState<u32, u32, NoInstant, Outside, N>;
-
-    /// A waker that counts its wake-ups.
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn counter() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
-    fn woken(count: &Count) -> usize {
-        count.0.load(Ordering::SeqCst)
-    }
 
     /// A task that may wait, in line with `entry`.
     fn may_wait<'a>(waker: &'a Waker, entry: Pin<&'a WaitEntry>) -> Option<Waiter<'a>> {
