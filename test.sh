@@ -106,7 +106,7 @@ cargo build -p rsvp --no-default-features --features alloc --target thumbv7em-no
 cargo build -p rsvp --no-default-features --features alloc --target riscv32imac-unknown-none-elf
 cargo build -p rsvp --no-default-features --features alloc,portable-atomic --target thumbv6m-none-eabi
 
-step "embassy: rsvp-embassy bare builds, cross-target suite under QEMU, example firmware"
+step "embassy: rsvp-embassy bare builds, cross-target suite under QEMU, example and guide firmware"
 # rsvp-embassy must build for firmware with no allocator and no embassy-time driver
 # features; then the scenarios run on embassy's executor on the host and inside QEMU
 # (mps2-an386 for thumbv7em, microbit for thumbv6m, virt for riscv32imac), each printing
@@ -138,6 +138,10 @@ cargo build -p rsvp-embassy --target riscv32imac-unknown-none-elf
     cargo test -p rsvp-cross-suite --target riscv32imac-unknown-none-elf
     cargo run -p rsvp-firmware-example --target thumbv7em-none-eabihf
     cargo run -p rsvp-firmware-example --target thumbv6m-none-eabi
+    # The firmware guide's code (cross/README.md), built as written; on thumbv6m its
+    # StaticCell needs portable-atomic's `critical-section`. Built, not run: it never ends.
+    cargo build -p rsvp-firmware-guide --target thumbv6m-none-eabi
+    cargo build -p rsvp-firmware-guide --target thumbv7em-none-eabihf
 )
 # cross/size.sh (firmware size, three fat-LTO release builds) is run by hand: it is a
 # measurement, its firmwares are linted above, and it would double this step's time.

@@ -13,13 +13,12 @@ use embassy_sync::blocking_mutex::raw::RawMutex as EmbassyRawMutex;
 /// `NoopRawMutex` gives a single-executor object with no critical sections at all.
 ///
 /// ```
-/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-/// use rsvp::rpc::With;
-/// use rsvp_embassy::{EmbassyMutex, EmbassyTimer};
+/// use rsvp_embassy::rsvp::{rpc::With, Rpc};
+/// use rsvp_embassy::{EmbassyMutex, EmbassyTimer, NoopRawMutex};
 ///
 /// // The same as `rsvp_embassy::Rpc<u32, u32, 4, NoopRawMutex>`.
-/// let _rpc: rsvp::Rpc<u32, u32, 4, With<EmbassyMutex<NoopRawMutex>, EmbassyTimer>> =
-///     rsvp::Rpc::new(EmbassyTimer);
+/// let _rpc: Rpc<u32, u32, 4, With<EmbassyMutex<NoopRawMutex>, EmbassyTimer>> =
+///     Rpc::new(EmbassyTimer);
 /// ```
 #[derive(Debug)]
 pub struct EmbassyMutex<R>(R);

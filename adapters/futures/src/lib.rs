@@ -10,6 +10,9 @@ pub use channel::{
 };
 pub use timer::{FuturesTimer, Sleep};
 
-/// The core crate, re-exported so that `rsvp_futures::rsvp::CallError` and friends need no
-/// second dependency line.
+/// The core crate, re-exported so that everything of it (`rsvp_futures::rsvp::lock`,
+/// `rsvp_futures::rsvp::batch`, ...) needs no second dependency line.
 pub use rsvp;
+// The names a program matches on or passes, at this crate's root with its aliases.
+#[doc(no_inline)]
+pub use rsvp::{CallError, CloseMode, Timed, TryCallError};

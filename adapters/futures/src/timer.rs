@@ -73,9 +73,7 @@ fn give_back(mut delay: Delay) {
 /// A unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::lock::StdMutex;
-/// use rsvp::rpc::With;
-/// use rsvp::Rpc;
+/// use rsvp_futures::rsvp::{lock::StdMutex, rpc::With, Rpc};
 /// use rsvp_futures::FuturesTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, FuturesTimer>> = Rpc::new(FuturesTimer);

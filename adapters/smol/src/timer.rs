@@ -17,9 +17,7 @@ use std::time::Instant;
 /// It is a unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::lock::StdMutex;
-/// use rsvp::rpc::With;
-/// use rsvp::Rpc;
+/// use rsvp_smol::rsvp::{lock::StdMutex, rpc::With, Rpc};
 /// use rsvp_smol::SmolTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, SmolTimer>> = Rpc::new(SmolTimer);

@@ -16,6 +16,9 @@ pub use rsvp_tower::{CallService, ResponseFuture, ServiceError};
 pub use spawn::{spawn_local_server, spawn_server, spawn_server_on};
 pub use timer::{Sleep, TokioTimer};
 
-/// The core crate, re-exported so that `rsvp_tokio::rsvp::CallError` and friends need no
-/// second dependency line.
+/// The core crate, re-exported so that everything of it (`rsvp_tokio::rsvp::lock`,
+/// `rsvp_tokio::rsvp::batch`, ...) needs no second dependency line.
 pub use rsvp;
+// The names a program matches on or passes, at this crate's root with its aliases.
+#[doc(no_inline)]
+pub use rsvp::{CallError, CloseMode, Timed, TryCallError};

@@ -20,9 +20,7 @@ const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 /// A unit value, so an endpoint that uses it can live in a `static`:
 ///
 /// ```
-/// use rsvp::lock::StdMutex;
-/// use rsvp::rpc::With;
-/// use rsvp::Rpc;
+/// use rsvp_tokio::rsvp::{lock::StdMutex, rpc::With, Rpc};
 /// use rsvp_tokio::TokioTimer;
 ///
 /// static DOUBLER: Rpc<u64, u64, 16, With<StdMutex, TokioTimer>> = Rpc::new(TokioTimer);
