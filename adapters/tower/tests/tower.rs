@@ -149,6 +149,40 @@ async fn every_outcome_is_a_service_error_to_match() {
     assert_eq!(service.ready().await.unwrap_err(), ServiceError::Closed);
 }
 
+/// A timeout given to the service ends the call with rsvp's own deadline: counted as
+/// `Timeout`, and the responder sees it. A tower `Timeout` layer around the service only
+/// drops the response future, which rsvp cannot tell from any other drop: `Cancelled`.
+#[tokio::test(start_paused = true)]
+async fn the_services_timeout_counts_as_timeout_a_layers_as_cancelled() {
+    let (caller, server) = rsvp_tokio::channel::<u64, u64, 2>();
+
+    // Each call is taken by a responder that holds it and never answers.
+    let mut service = CallService::new(caller.clone()).timeout(Duration::from_millis(100));
+    let call = service.ready().await.unwrap().call(1);
+    let (result, (_, responder)) = tokio::join!(call, async { server.recv().await.unwrap() });
+    assert_eq!(result, Err(ServiceError::Timeout));
+    assert!(responder.is_cancelled());
+    assert!(
+        responder.deadline().is_some(),
+        "the responder knew the deadline"
+    );
+
+    let mut layered =
+        tower::timeout::Timeout::new(CallService::new(caller.clone()), Duration::from_millis(100));
+    let call = layered.ready().await.unwrap().call(2);
+    let (result, (_, responder)) = tokio::join!(call, async { server.recv().await.unwrap() });
+    assert!(result.unwrap_err().is::<tower::timeout::error::Elapsed>());
+    assert!(responder.is_cancelled());
+    assert_eq!(
+        responder.deadline(),
+        None,
+        "a layer's deadline never reaches rsvp"
+    );
+
+    let stats = caller.stats();
+    assert_eq!((stats.timeout, stats.cancelled), (1, 1));
+}
+
 #[test]
 fn the_same_service_without_tokio_on_a_local_pool() {
     let clock = ManualClock::new();
