@@ -54,6 +54,7 @@ where
     /// # Cancellation
     ///
     /// See [`CallFuture`].
+    #[inline(always)]
     pub fn call(&self, req: <P::Target as Endpoint>::Req) -> CallFuture<&'_ P::Target> {
         CallFuture::start(&*self.rpc, req, None, None, None)
     }
@@ -392,7 +393,10 @@ where
 // (`end`) before it goes. The request and the rest are never pinned.
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
-    /// A call of `req`, made now, in the slot `held` if it has one.
+    /// A call of `req`, made now, in the slot `held` if it has one. Always inlined, as
+    /// `Caller::call`: the future is then built where it is awaited rather than built and
+    /// copied there (it is large: its place in line is 40 bytes), 25 instructions per call.
+    #[inline(always)]
     fn start(
         rpc: R,
         req: E::Req,
