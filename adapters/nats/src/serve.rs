@@ -22,7 +22,7 @@
 //! client forgets the request even when the caller gave up). One future polls the
 //! subscriptions, the answers and the handlers: nothing is spawned.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -208,6 +208,7 @@ where
             served: false,
             answers: FuturesUnordered::new(),
             pending: HashMap::new(),
+            overtaken: HashSet::new(),
             handle,
             #[cfg(feature = "micro")]
             micro,
@@ -394,6 +395,11 @@ where
     answers: FuturesUnordered<BoxFuture<'static, Option<Arc<str>>>>,
     /// Cancel senders of the calls in progress, by call id.
     pending: HashMap<Arc<str>, oneshot::Sender<()>>,
+    /// Cancels read before their request was taken: the request is already in the intake
+    /// (NATS keeps one publisher's messages in order to one subscriber connection, and the
+    /// request was published first), or it went to another responder. Forgotten once the
+    /// intake is empty: by then every request they could name has been taken.
+    overtaken: HashSet<Box<str>>,
     handle: ServiceHandle,
     /// The NATS service registration, until serving stops.
     #[cfg(feature = "micro")]
@@ -429,6 +435,8 @@ where
                     let id = std::str::from_utf8(&message.payload).unwrap_or_default();
                     if let Some(cancel) = this.pending.remove(id) {
                         let _ = cancel.send(());
+                    } else if this.requests.is_some() && !id.is_empty() {
+                        this.overtaken.insert(id.into());
                     }
                 }
                 Poll::Ready(None) => this.cancels = None,
@@ -448,7 +456,10 @@ where
                     this.take(incoming);
                 }
                 Poll::Ready(None) => this.begin_stop(),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    this.overtaken.clear();
+                    break;
+                }
             }
         }
         while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
@@ -500,7 +511,12 @@ where
         };
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
-            self.pending.insert(id, tx);
+            if self.overtaken.remove(&*id) {
+                // Its cancel came first: the call is dropped before a handler takes it.
+                let _ = tx.send(());
+            } else {
+                self.pending.insert(id, tx);
+            }
             rx
         });
         self.answers.push(Box::pin(answer(
@@ -556,6 +572,7 @@ where
     /// No new requests: unsubscribe, and let the local endpoint finish what it has.
     fn begin_stop(&mut self) {
         self.requests = None;
+        self.overtaken = HashSet::new();
         #[cfg(feature = "micro")]
         if let Some(micro) = self.micro.take() {
             // `stop` only signals (it never waits); the unregistered endpoint ends its stream.

@@ -155,3 +155,60 @@ async fn full_once_the_capacity_is_taken() {
         (1, 1, 3)
     );
 }
+
+/// A cancel can reach a responder before it takes the call's request (a responder behind
+/// on its intake: here, one not yet polled). The call is still cancelled: it is dropped
+/// before any handler takes it, rather than held until its deadline for a caller that has
+/// left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_read_before_its_request_still_cancels_the_call() {
+    let server = NatsServer::start();
+    let service_client = connect(&server).await;
+    let (tx, mut took) = tokio::sync::mpsc::unbounded_channel();
+    let serving = bounded(
+        rsvp_nats::Service::<Ask, u64>::new(service_client.clone(), "o.overtaken").serve(
+            move |ask, responder| {
+                let _ = tx.send(ask);
+                async move {
+                    match ask {
+                        Ask::Double(n) => drop(responder.reply(n * 2)),
+                        _ => responder.cancelled().await,
+                    }
+                }
+            },
+        ),
+    )
+    .await
+    .expect("serve");
+    let handle = serving.handle();
+    let caller_client = connect(&server).await;
+    let caller = Caller::<Ask, u64>::new(caller_client.clone(), "o.overtaken");
+    {
+        // Sent (one poll publishes the request), then given up (dropping it publishes the
+        // cancel), while nobody polls the serving future.
+        let mut call = std::pin::pin!(caller.call_timeout(Ask::Hold, Duration::from_secs(20)));
+        assert!(futures_util::FutureExt::now_or_never(&mut call).is_none());
+    }
+    // The server has both messages, and has passed them to the responder's client: its
+    // own echo, sent after, has come back.
+    support::round_trip(&caller_client).await;
+    support::round_trip(&service_client).await;
+    let serving = tokio::spawn(serving);
+    // Once this reply is back, the responder has taken the held request (it came first).
+    let reply = bounded(caller.call_timeout(Ask::Double(5), Duration::from_secs(10))).await;
+    assert_eq!(reply, Ok(10));
+    let stats = handle.stats();
+    assert_eq!(
+        (
+            stats.endpoint.cancelled,
+            stats.endpoint.in_flight,
+            stats.endpoint.queued
+        ),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(bounded(took.recv()).await, Some(Ask::Double(5)));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!((stats.endpoint.cancelled, stats.endpoint.replied), (1, 1));
+}
