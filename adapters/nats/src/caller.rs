@@ -253,12 +253,13 @@ impl CancelOnDrop<'_> {
     /// all. Waiting could outlast the caller's deadline (while the client reconnects, its
     /// queue is not read), and a cancel that cannot be sent changes nothing for this
     /// caller: the responder's own deadline still ends the call there.
+    ///
+    /// Outside tokio's cooperative budget: a task that has used its budget (one polling
+    /// many calls, say) would otherwise be refused the queue's room, and the cancel lost.
     fn cancel(&mut self) {
         if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
-            let _ = self
-                .client
-                .publish(self.subject.clone(), id.into())
-                .now_or_never();
+            let publish = self.client.publish(self.subject.clone(), id.into());
+            let _ = tokio::task::coop::unconstrained(publish).now_or_never();
         }
     }
 }

@@ -271,8 +271,9 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 /// Awaits `publish` at most [`PUBLISH_WAIT`]; whether the message was handed to the client.
 async fn publish_bounded<E>(publish: impl Future<Output = Result<(), E>>) -> bool {
     let mut publish = pin!(publish);
-    // Nearly always the queue has room: then no timer is set up.
-    if let Some(sent) = publish.as_mut().now_or_never() {
+    // Nearly always the queue has room: then no timer is set up. Outside tokio's
+    // cooperative budget, which the serving task often has used up (it polls many answers).
+    if let Some(sent) = tokio::task::coop::unconstrained(publish.as_mut()).now_or_never() {
         return sent.is_ok();
     }
     matches!(

@@ -212,3 +212,50 @@ async fn a_cancel_read_before_its_request_still_cancels_the_call() {
     let stats = bounded(serving).await.unwrap();
     assert_eq!((stats.endpoint.cancelled, stats.endpoint.replied), (1, 1));
 }
+
+/// A call given up by a task that has used its tokio budget (a task polling many calls at
+/// once, as `join_all` does) still sends its cancel: the handler learns it from the
+/// cancel, not from its own deadline later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_by_a_busy_task_still_cancels_its_handler() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.busy", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.busy");
+    let mut call = Some(Box::pin(
+        caller.call_timeout(Ask::Hold, Duration::from_secs(10)),
+    ));
+    tokio::select! {
+        _ = call.as_mut().unwrap() => panic!("a held call finished"),
+        taken = seen(&mut seen_rx) => assert!(matches!(taken, Seen::Took(Ask::Hold, _))),
+    }
+    // In one poll: use up the task's budget (tokio's is 128 operations), then give up.
+    let (tx, mut busy) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..1000 {
+        tx.send(()).unwrap();
+    }
+    std::future::poll_fn(|cx| {
+        let mut received = 0;
+        while busy.poll_recv(cx).is_ready() {
+            received += 1;
+        }
+        assert!(received < 1000, "no budget ran out");
+        drop(call.take());
+        std::task::Poll::Ready(())
+    })
+    .await;
+    assert!(matches!(
+        seen(&mut seen_rx).await,
+        Seen::Cancelled {
+            reply_refused: true
+        }
+    ));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    // `cancelled`: the cancel arrived; `timeout` would mean the 10 s deadline ended it.
+    assert_eq!(
+        (stats.endpoint.cancelled, stats.endpoint.timeout),
+        (1, 0),
+        "{stats:?}"
+    );
+}
