@@ -4,8 +4,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
@@ -27,28 +25,36 @@ const STATE_CHECK: Duration = Duration::from_millis(100);
 /// The calling end of an rsvp service on a NATS subject: requests of type `Req`, replies
 /// of type `Resp`, payloads in codec `C` (JSON unless given).
 ///
-/// Cheap to clone (the clones share the client and the call ids); works under tokio, and
-/// under any other executor inside `async_compat::Compat` (async-nats needs tokio's
-/// reactor).
+/// Cheap to clone (the clones share the client); works under tokio, and under any other
+/// executor inside `async_compat::Compat` (async-nats needs tokio's reactor).
 pub struct Caller<Req, Resp, C = Json> {
     client: Client,
     subject: Subject,
     cancel_subject: Subject,
-    ids: Arc<Ids>,
     default_timeout: Duration,
     codec: C,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
-/// Call ids: a prefix unique to this caller, then a counter.
-struct Ids {
-    prefix: String,
-    next: AtomicU64,
+/// A call's id: 128 bits from the thread's CSPRNG (rand's `ThreadRng`: ChaCha12 seeded and
+/// reseeded from the operating system), written as 32 hex digits.
+///
+/// The id is what a cancel names, so it is the call's capability: whoever knows it can
+/// cancel the call. Random per call, so that no id says anything about another (a
+/// client that sees one call's cancel cannot name the next call); only what carries the
+/// request itself (a subscriber to the subject, the responder) learns it.
+#[derive(Clone, Copy)]
+struct CallId(u128);
+
+impl CallId {
+    fn new() -> Self {
+        Self(rand::random())
+    }
 }
 
-impl Ids {
-    fn id(&self, n: u64) -> String {
-        format!("{}.{n}", self.prefix)
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
     }
 }
 
@@ -64,17 +70,10 @@ impl<Req, Resp, C: Codec> Caller<Req, Resp, C> {
     /// A caller of the service on `subject`, speaking `codec`.
     pub fn with_codec(client: Client, subject: impl Into<String>, codec: C) -> Self {
         let subject: String = subject.into();
-        // The inbox is unique per client and call; its last token names this caller.
-        let inbox = client.new_inbox();
-        let prefix = inbox.rsplit('.').next().unwrap_or(&inbox).to_owned();
         Self {
             cancel_subject: wire::cancel_subject(&subject).into(),
             subject: subject.into(),
             client,
-            ids: Arc::new(Ids {
-                prefix,
-                next: AtomicU64::new(0),
-            }),
             default_timeout: Duration::from_secs(10),
             codec,
             _types: PhantomData,
@@ -156,16 +155,15 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
             return Err(Error::Call(CallError::Timeout));
         };
         let payload = self.codec.encode(&req).map_err(Error::Encode)?;
-        let n = self.ids.next.fetch_add(1, Ordering::Relaxed);
+        let id = CallId::new();
         let request = async_nats::Request::new()
             .payload(payload)
-            .headers(wire::request_headers(budget, self.ids.id(n)))
+            .headers(wire::request_headers(budget, id.to_string()))
             .timeout(None);
         let mut guard = CancelOnDrop {
             client: &self.client,
             subject: &self.cancel_subject,
-            ids: &self.ids,
-            call: Some(n),
+            call: Some(id),
         };
         let mut reply = pin!(self.client.send_request(self.subject.clone(), request));
         loop {
@@ -243,9 +241,8 @@ fn far_future() -> Instant {
 struct CancelOnDrop<'a> {
     client: &'a Client,
     subject: &'a Subject,
-    ids: &'a Ids,
-    /// The call's number, until it has an outcome (its id is only written for a cancel).
-    call: Option<u64>,
+    /// The call's id, until it has an outcome.
+    call: Option<CallId>,
 }
 
 impl CancelOnDrop<'_> {
@@ -257,8 +254,10 @@ impl CancelOnDrop<'_> {
     /// Outside tokio's cooperative budget: a task that has used its budget (one polling
     /// many calls, say) would otherwise be refused the queue's room, and the cancel lost.
     fn cancel(&mut self) {
-        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
-            let publish = self.client.publish(self.subject.clone(), id.into());
+        if let Some(id) = self.call.take() {
+            let publish = self
+                .client
+                .publish(self.subject.clone(), id.to_string().into());
             let _ = tokio::task::coop::unconstrained(publish).now_or_never();
         }
     }
@@ -276,7 +275,6 @@ impl<Req, Resp, C: Clone> Clone for Caller<Req, Resp, C> {
             client: self.client.clone(),
             subject: self.subject.clone(),
             cancel_subject: self.cancel_subject.clone(),
-            ids: self.ids.clone(),
             default_timeout: self.default_timeout,
             codec: self.codec.clone(),
             _types: PhantomData,
@@ -290,5 +288,21 @@ impl<Req, Resp, C> fmt::Debug for Caller<Req, Resp, C> {
             .field("subject", &self.subject)
             .field("default_timeout", &self.default_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallId;
+
+    #[test]
+    fn call_ids_are_32_hex_digits_and_differ() {
+        let (a, b) = (CallId::new().to_string(), CallId::new().to_string());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+        assert_ne!(a, b);
+        assert_eq!(CallId(0xab).to_string(), format!("{:0>32}", "ab"));
     }
 }
