@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::num::NonZeroUsize;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +44,7 @@ use rsvp_tokio::TokioTimer;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
+use tokio::task::coop;
 
 use crate::codec::{Codec, Json};
 use crate::wire::{self, Status};
@@ -273,7 +274,7 @@ async fn publish_bounded<E>(publish: impl Future<Output = Result<(), E>>) -> boo
     let mut publish = pin!(publish);
     // Nearly always the queue has room: then no timer is set up. Outside tokio's
     // cooperative budget, which the serving task often has used up (it polls many answers).
-    if let Some(sent) = tokio::task::coop::unconstrained(publish.as_mut()).now_or_never() {
+    if let Some(sent) = coop::unconstrained(publish.as_mut()).now_or_never() {
         return sent.is_ok();
     }
     matches!(
@@ -451,7 +452,11 @@ where
                 cx.waker().wake_by_ref();
                 break;
             }
-            match requests.poll_next(cx) {
+            // Outside tokio's budget, so that `Pending` means the intake is empty (when the
+            // overtaken cancels are forgotten) and not that this task has used its budget;
+            // `INTAKE_BATCH` bounds what one step takes.
+            let next = coop::unconstrained(poll_fn(|cx| requests.poll_next(cx)));
+            match pin!(next).poll(cx) {
                 Poll::Ready(Some(incoming)) => {
                     intake -= 1;
                     this.take(incoming);
@@ -754,7 +759,9 @@ where
     // `is_cancelled`) before anything is published.
     let outcome = {
         let call = pin!(caller.call_deadline(req, deadline));
-        let cancelled = pin!(async move {
+        // Outside tokio's budget: a cancel already sent (one that came before its request)
+        // is seen in the poll that queues the call, before a handler can take it.
+        let cancelled = pin!(coop::unconstrained(async move {
             // A sender dropped without sending is a call id reused by a later request.
             let cancelled = match cancelled {
                 Some(rx) => rx.await.is_ok(),
@@ -763,7 +770,7 @@ where
             if !cancelled {
                 std::future::pending::<()>().await;
             }
-        });
+        }));
         match select(call, cancelled).await {
             Either::Left((outcome, _)) => Some(outcome),
             Either::Right(((), _)) => None,

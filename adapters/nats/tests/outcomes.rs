@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rsvp_nats::rsvp::CallError;
@@ -162,10 +163,22 @@ async fn full_once_the_capacity_is_taken() {
 /// left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_read_before_its_request_still_cancels_the_call() {
+    cancel_read_before_its_request(false).await;
+}
+
+/// The same, when the responder reads the cancel in a poll that has used tokio's budget
+/// by then: its intake answers `Pending` though the request is there, which must not be
+/// taken for "no such request here".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_read_before_its_request_by_a_busy_responder_still_cancels_the_call() {
+    cancel_read_before_its_request(true).await;
+}
+
+async fn cancel_read_before_its_request(busy: bool) {
     let server = NatsServer::start();
     let service_client = connect(&server).await;
     let (tx, mut took) = tokio::sync::mpsc::unbounded_channel();
-    let serving = bounded(
+    let mut serving = bounded(
         rsvp_nats::Service::<Ask, u64>::new(service_client.clone(), "o.overtaken").serve(
             move |ask, responder| {
                 let _ = tx.send(ask);
@@ -193,6 +206,18 @@ async fn a_cancel_read_before_its_request_still_cancels_the_call() {
     // own echo, sent after, has come back.
     support::round_trip(&caller_client).await;
     support::round_trip(&service_client).await;
+    if busy {
+        // The serving future's first poll has one unit of the task's budget left: enough
+        // to read the cancel, none to read the request after it.
+        let budget = budget_of_a_poll().await;
+        tokio::task::yield_now().await; // a fresh poll, with a whole budget
+        std::future::poll_fn(|cx| {
+            use_budget(cx, budget - 1);
+            let _ = std::pin::Pin::new(&mut serving).poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
     let serving = tokio::spawn(serving);
     // Once this reply is back, the responder has taken the held request (it came first).
     let reply = bounded(caller.call_timeout(Ask::Double(5), Duration::from_secs(10))).await;
@@ -211,6 +236,43 @@ async fn a_cancel_read_before_its_request_still_cancels_the_call() {
     handle.stop();
     let stats = bounded(serving).await.unwrap();
     assert_eq!((stats.endpoint.cancelled, stats.endpoint.replied), (1, 1));
+}
+
+/// How many operations tokio lets a task do in one poll (its cooperative budget): the
+/// receives from a channel that holds more than that, in a fresh poll.
+async fn budget_of_a_poll() -> usize {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..10_000 {
+        tx.send(()).unwrap();
+    }
+    tokio::task::yield_now().await;
+    let budget =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(use_budget_of(cx, &mut rx, usize::MAX)))
+            .await;
+    assert!(budget > 1 && budget < 10_000, "tokio's budget: {budget}");
+    budget
+}
+
+/// Uses up to `n` units of the task's budget.
+fn use_budget(cx: &mut std::task::Context<'_>, n: usize) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..n {
+        tx.send(()).unwrap();
+    }
+    assert_eq!(use_budget_of(cx, &mut rx, n), n);
+}
+
+/// Receives from `rx` until it is empty, the budget is out or `n` were received; how many.
+fn use_budget_of(
+    cx: &mut std::task::Context<'_>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+    n: usize,
+) -> usize {
+    let mut received = 0;
+    while received < n && rx.poll_recv(cx).is_ready() {
+        received += 1;
+    }
+    received
 }
 
 /// A call given up by a task that has used its tokio budget (a task polling many calls at
