@@ -150,7 +150,10 @@ impl Callers {
             Who::RawHeaders => {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(rsvp_nats::wire::BUDGET_HEADER, "10000000");
-                headers.insert(rsvp_nats::wire::CALL_HEADER, "0123456789abcdefghijkl.12345");
+                headers.insert(
+                    rsvp_nats::wire::CALL_HEADER,
+                    "0123456789abcdef0123456789abcdef",
+                );
                 let reply = self
                     .client
                     .request_with_headers("bench.raw", headers, payload());

@@ -1,20 +1,31 @@
 //! The calling side: a request with its budget and call id, a reply or a status, and a
 //! cancel message when the caller gives up.
+//!
+//! Replies come on a subscription of the caller's own (`<inbox>.*`, one per caller and its
+//! clones, made at its first call), not through async-nats' `Client::request`: async-nats
+//! forgets a request only when a reply comes, so every call whose responder died would
+//! leave an entry in the client until it is dropped. Here a call's entry goes when the
+//! call ends, however it ends.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
-use async_nats::{Client, Message, RequestErrorKind, Subject};
+use async_nats::{
+    Client, HeaderMap, Message, PublishErrorKind, StatusCode, Subject, SubscribeErrorKind,
+    Subscriber,
+};
+use bytes::Bytes;
 use futures_util::future::{select, Either};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use rsvp::CallError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::{oneshot, OnceCell};
 
 use crate::codec::{Codec, Json};
 use crate::wire::{self, Status};
@@ -27,28 +38,42 @@ const STATE_CHECK: Duration = Duration::from_millis(100);
 /// The calling end of an rsvp service on a NATS subject: requests of type `Req`, replies
 /// of type `Resp`, payloads in codec `C` (JSON unless given).
 ///
-/// Cheap to clone (the clones share the client and the call ids); works under tokio, and
-/// under any other executor inside `async_compat::Compat` (async-nats needs tokio's
-/// reactor).
+/// Cheap to clone (the clones share the client and the reply subscription); works under
+/// tokio, and under any other executor inside `async_compat::Compat` (async-nats needs
+/// tokio's reactor).
+///
+/// A caller and its clones receive their replies on one subscription of their own, made at
+/// the first call (with a small task that hands each reply to its call) and ended when the
+/// last clone is dropped: clone a caller rather than making a new one for each call.
 pub struct Caller<Req, Resp, C = Json> {
     client: Client,
     subject: Subject,
     cancel_subject: Subject,
-    ids: Arc<Ids>,
+    replies: Arc<OnceCell<Replies>>,
     default_timeout: Duration,
     codec: C,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
-/// Call ids: a prefix unique to this caller, then a counter.
-struct Ids {
-    prefix: String,
-    next: AtomicU64,
+/// A call's id: 128 bits from the thread's CSPRNG (rand's `ThreadRng`: ChaCha12 seeded and
+/// reseeded from the operating system), written as 32 hex digits.
+///
+/// The id is what a cancel names, so it is the call's capability: whoever knows it can
+/// cancel the call. Random per call, so that no id says anything about another (a
+/// client that sees one call's cancel cannot name the next call); only what carries the
+/// request itself (a subscriber to the subject, the responder) learns it.
+#[derive(Clone, Copy)]
+struct CallId(u128);
+
+impl CallId {
+    fn new() -> Self {
+        Self(rand::random())
+    }
 }
 
-impl Ids {
-    fn id(&self, n: u64) -> String {
-        format!("{}.{n}", self.prefix)
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
     }
 }
 
@@ -64,17 +89,11 @@ impl<Req, Resp, C: Codec> Caller<Req, Resp, C> {
     /// A caller of the service on `subject`, speaking `codec`.
     pub fn with_codec(client: Client, subject: impl Into<String>, codec: C) -> Self {
         let subject: String = subject.into();
-        // The inbox is unique per client and call; its last token names this caller.
-        let inbox = client.new_inbox();
-        let prefix = inbox.rsplit('.').next().unwrap_or(&inbox).to_owned();
         Self {
             cancel_subject: wire::cancel_subject(&subject).into(),
             subject: subject.into(),
             client,
-            ids: Arc::new(Ids {
-                prefix,
-                next: AtomicU64::new(0),
-            }),
+            replies: Arc::new(OnceCell::new()),
             default_timeout: Duration::from_secs(10),
             codec,
             _types: PhantomData,
@@ -156,18 +175,15 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
             return Err(Error::Call(CallError::Timeout));
         };
         let payload = self.codec.encode(&req).map_err(Error::Encode)?;
-        let n = self.ids.next.fetch_add(1, Ordering::Relaxed);
-        let request = async_nats::Request::new()
-            .payload(payload)
-            .headers(wire::request_headers(budget, self.ids.id(n)))
-            .timeout(None);
+        let id = CallId::new();
+        let headers = wire::request_headers(budget, id.to_string());
         let mut guard = CancelOnDrop {
             client: &self.client,
             subject: &self.cancel_subject,
-            ids: &self.ids,
-            call: Some(n),
+            call: Some(id),
         };
-        let mut reply = pin!(self.client.send_request(self.subject.clone(), request));
+        // Dropped when the call ends, however it ends: then its reply entry is gone.
+        let mut reply = pin!(self.request(id, headers, payload));
         loop {
             let now = Instant::now();
             let wake = deadline.min(now + STATE_CHECK);
@@ -192,22 +208,43 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         }
     }
 
-    fn read(&self, result: Result<Message, async_nats::RequestError>) -> Result<Resp, Error> {
-        let message = match result {
-            Ok(message) => message,
-            Err(e) => {
-                return Err(match e.kind() {
-                    RequestErrorKind::NoResponders => Error::Call(CallError::Closed),
-                    RequestErrorKind::InvalidSubject | RequestErrorKind::MaxPayloadExceeded => {
-                        Error::Nats(e.to_string())
-                    }
-                    // The connection task is gone: the client was closed.
-                    RequestErrorKind::Other => Error::Disconnected,
-                    // Not asked for (`timeout(None)`), so only another client's setting.
-                    RequestErrorKind::TimedOut => Error::Call(CallError::Timeout),
-                });
-            }
-        };
+    /// Publishes the request with the call's reply subject and waits for the reply message.
+    async fn request(
+        &self,
+        id: CallId,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Message, Error> {
+        let replies = self
+            .replies
+            .get_or_try_init(|| Replies::start(&self.client))
+            .await?;
+        let (tx, rx) = oneshot::channel();
+        let _entry = replies.enter(id, tx)?;
+        self.client
+            .publish_with_reply_and_headers(
+                self.subject.clone(),
+                replies.subject(id),
+                headers,
+                payload,
+            )
+            .await
+            .map_err(|e| match e.kind() {
+                PublishErrorKind::InvalidSubject | PublishErrorKind::MaxPayloadExceeded => {
+                    Error::Nats(e.to_string())
+                }
+                // The connection task is gone: the client was closed.
+                PublishErrorKind::Send => Error::Disconnected,
+            })?;
+        // No sender: the reply subscription ended, as the client was closed.
+        rx.await.map_err(|_| Error::Disconnected)
+    }
+
+    fn read(&self, message: Result<Message, Error>) -> Result<Resp, Error> {
+        let message = message?;
+        if message.status == Some(StatusCode::NO_RESPONDERS) {
+            return Err(Error::Call(CallError::Closed));
+        }
         if let Some(headers) = &message.headers {
             if let Some(outcome) = headers.get(wire::OUTCOME_HEADER) {
                 let why = headers
@@ -233,6 +270,107 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
     }
 }
 
+/// Where a caller's replies arrive: a subscription to `<inbox>.*`, each call's reply subject
+/// being `<inbox>.<its id>`, and a task that hands each reply to its call.
+struct Replies {
+    /// `<inbox>.`: a call's reply subject is this and its id.
+    prefix: String,
+    waiting: Arc<Mutex<Waiting>>,
+    /// Dropped with the last clone of the caller: the task then ends and unsubscribes.
+    _stop: oneshot::Sender<()>,
+}
+
+/// The calls waiting for a reply, by id.
+#[derive(Default)]
+struct Waiting {
+    calls: HashMap<u128, oneshot::Sender<Message>>,
+    /// The subscription ended (the client was closed): no reply will come.
+    ended: bool,
+}
+
+fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+    // Nothing panics while holding it; a poisoned map is still consistent.
+    waiting.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Replies {
+    /// Subscribes to the caller's reply subjects and starts the task that routes them.
+    async fn start(client: &Client) -> Result<Self, Error> {
+        let prefix = format!("{}.", client.new_inbox());
+        let subscriber =
+            client
+                .subscribe(format!("{prefix}*"))
+                .await
+                .map_err(|e| match e.kind() {
+                    SubscribeErrorKind::Other => Error::Disconnected,
+                    _ => Error::Nats(e.to_string()),
+                })?;
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(route(subscriber, prefix.clone(), waiting.clone(), stopped));
+        Ok(Self {
+            prefix,
+            waiting,
+            _stop: stop,
+        })
+    }
+
+    /// The reply subject of call `id`.
+    fn subject(&self, id: CallId) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    /// Waits for the reply to call `id` on `tx`, until the entry is dropped.
+    fn enter(&self, id: CallId, tx: oneshot::Sender<Message>) -> Result<Entry<'_>, Error> {
+        let mut waiting = lock(&self.waiting);
+        if waiting.ended {
+            return Err(Error::Disconnected);
+        }
+        waiting.calls.insert(id.0, tx);
+        Ok(Entry { replies: self, id })
+    }
+}
+
+/// A call's place in [`Waiting`], given up when dropped.
+struct Entry<'a> {
+    replies: &'a Replies,
+    id: CallId,
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        lock(&self.replies.waiting).calls.remove(&self.id.0);
+    }
+}
+
+/// Hands each reply to the call waiting for it (a reply nobody waits for any more is
+/// dropped), until the caller is dropped or the subscription ends.
+async fn route(
+    mut subscriber: Subscriber,
+    prefix: String,
+    waiting: Arc<Mutex<Waiting>>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    loop {
+        let message = match select(subscriber.next(), &mut stopped).await {
+            Either::Left((Some(message), _)) => message,
+            Either::Left((None, _)) | Either::Right(_) => break,
+        };
+        let id = message
+            .subject
+            .strip_prefix(prefix.as_str())
+            .and_then(|id| u128::from_str_radix(id, 16).ok());
+        let call = id.and_then(|id| lock(&waiting).calls.remove(&id));
+        if let Some(call) = call {
+            let _ = call.send(message);
+        }
+    }
+    let mut waiting = lock(&waiting);
+    waiting.ended = true;
+    // Their calls see the sender go: `Disconnected`.
+    waiting.calls.clear();
+}
+
 /// Far enough to never come, near enough not to overflow an `Instant`.
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(365 * 24 * 3600)
@@ -243,9 +381,8 @@ fn far_future() -> Instant {
 struct CancelOnDrop<'a> {
     client: &'a Client,
     subject: &'a Subject,
-    ids: &'a Ids,
-    /// The call's number, until it has an outcome (its id is only written for a cancel).
-    call: Option<u64>,
+    /// The call's id, until it has an outcome.
+    call: Option<CallId>,
 }
 
 impl CancelOnDrop<'_> {
@@ -253,12 +390,15 @@ impl CancelOnDrop<'_> {
     /// all. Waiting could outlast the caller's deadline (while the client reconnects, its
     /// queue is not read), and a cancel that cannot be sent changes nothing for this
     /// caller: the responder's own deadline still ends the call there.
+    ///
+    /// Outside tokio's cooperative budget: a task that has used its budget (one polling
+    /// many calls, say) would otherwise be refused the queue's room, and the cancel lost.
     fn cancel(&mut self) {
-        if let Some(id) = self.call.take().map(|n| self.ids.id(n)) {
-            let _ = self
+        if let Some(id) = self.call.take() {
+            let publish = self
                 .client
-                .publish(self.subject.clone(), id.into())
-                .now_or_never();
+                .publish(self.subject.clone(), id.to_string().into());
+            let _ = tokio::task::coop::unconstrained(publish).now_or_never();
         }
     }
 }
@@ -275,7 +415,7 @@ impl<Req, Resp, C: Clone> Clone for Caller<Req, Resp, C> {
             client: self.client.clone(),
             subject: self.subject.clone(),
             cancel_subject: self.cancel_subject.clone(),
-            ids: self.ids.clone(),
+            replies: self.replies.clone(),
             default_timeout: self.default_timeout,
             codec: self.codec.clone(),
             _types: PhantomData,
@@ -289,5 +429,21 @@ impl<Req, Resp, C> fmt::Debug for Caller<Req, Resp, C> {
             .field("subject", &self.subject)
             .field("default_timeout", &self.default_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallId;
+
+    #[test]
+    fn call_ids_are_32_hex_digits_and_differ() {
+        let (a, b) = (CallId::new().to_string(), CallId::new().to_string());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+        assert_ne!(a, b);
+        assert_eq!(CallId(0xab).to_string(), format!("{:0>32}", "ab"));
     }
 }

@@ -22,9 +22,9 @@
 //! client forgets the request even when the caller gave up). One future polls the
 //! subscriptions, the answers and the handlers: nothing is spawned.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::num::NonZeroUsize;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,12 +37,14 @@ use bytes::Bytes;
 use futures_util::future::{select, BoxFuture, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
+use futures_util::FutureExt;
 use rsvp::stats::StatsSnapshot;
 use rsvp::{CallError, CloseMode};
 use rsvp_tokio::TokioTimer;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
+use tokio::task::coop;
 
 use crate::codec::{Codec, Json};
 use crate::wire::{self, Status};
@@ -207,6 +209,7 @@ where
             served: false,
             answers: FuturesUnordered::new(),
             pending: HashMap::new(),
+            overtaken: HashSet::new(),
             handle,
             #[cfg(feature = "micro")]
             micro,
@@ -226,22 +229,58 @@ impl<Req, Resp, C> fmt::Debug for Service<Req, Resp, C> {
     }
 }
 
+/// How long [`Service::serve`] waits for the server to confirm its subscriptions.
+const SUBSCRIBED_WAIT: Duration = Duration::from_secs(10);
+
 /// Sends a message to this client through the server and waits for it: the server has
 /// then processed everything the client sent before (a `flush` only empties the socket).
+///
+/// Bounded as a whole, the subscribe and the publish included: each waits for room in the
+/// client's command queue, which is not read while the client reconnects, so during an
+/// outage they would wait for as long as it lasts.
 async fn round_trip(client: &Client) -> Result<(), Error> {
-    let inbox = client.new_inbox();
-    let mut echo = client
-        .subscribe(inbox.clone())
+    let echo = async {
+        let inbox = client.new_inbox();
+        let mut echo = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| Error::Nats(e.to_string()))?;
+        client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|_| Error::Disconnected)?;
+        echo.next().await.map(drop).ok_or(Error::Disconnected)
+    };
+    tokio::time::timeout(SUBSCRIBED_WAIT, echo)
         .await
-        .map_err(|e| Error::Nats(e.to_string()))?;
-    client
-        .publish(inbox, Bytes::new())
-        .await
-        .map_err(|_| Error::Disconnected)?;
-    match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
-        Ok(Some(_)) => Ok(()),
-        _ => Err(Error::Disconnected),
+        .unwrap_or(Err(Error::Disconnected))
+}
+
+/// The longest an outcome waits for room in the client's command queue before it is
+/// dropped (and counted in [`ServeStats::publish_failed`]).
+///
+/// Bounded rather than awaited: async-nats does not read its queue while it reconnects,
+/// so during an outage with the queue full a publish would wait for as long as the outage
+/// lasts, holding its call's share of the capacity and keeping [`Serving`] from ending
+/// after [`ServiceHandle::stop`]. Not dropped at once either (as the caller's cancel is):
+/// a queue that is full for a moment under load empties in microseconds, and a reply
+/// dropped then would turn a load peak into `Timeout`s. A second is far beyond that, and a
+/// reply that could not go for a second is one its caller is unlikely to still wait for;
+/// if it does, it ends at its deadline, as when a reply is lost in an outage.
+const PUBLISH_WAIT: Duration = Duration::from_secs(1);
+
+/// Awaits `publish` at most [`PUBLISH_WAIT`]; whether the message was handed to the client.
+async fn publish_bounded<E>(publish: impl Future<Output = Result<(), E>>) -> bool {
+    let mut publish = pin!(publish);
+    // Nearly always the queue has room: then no timer is set up. Outside tokio's
+    // cooperative budget, which the serving task often has used up (it polls many answers).
+    if let Some(sent) = coop::unconstrained(publish.as_mut()).now_or_never() {
+        return sent.is_ok();
     }
+    matches!(
+        tokio::time::timeout(PUBLISH_WAIT, publish).await,
+        Ok(Ok(()))
+    )
 }
 
 /// What serving counts, beside the local endpoint's own stats.
@@ -278,6 +317,9 @@ impl ServiceHandle {
 
     /// Stops serving: unsubscribes (no new requests), lets the handlers finish the calls
     /// already taken, publishes their outcomes, and then the [`Serving`] future returns.
+    /// Nothing on that path waits for the connection: an outcome the client cannot take
+    /// within a second (its queue is full during an outage) is dropped and counted in
+    /// [`ServeStats::publish_failed`].
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.waker.wake();
@@ -309,7 +351,9 @@ pub struct ServeStats {
     pub full: u64,
     /// Messages without a reply subject: nobody to answer, nothing run.
     pub unanswerable: u64,
-    /// Replies (of any kind) the client could not publish: the connection was closed.
+    /// Replies (of any kind) the client could not publish: the connection was closed, or
+    /// the client's queue stayed full for a second (as during an outage, when it is not
+    /// read); such a reply is dropped, and its caller ends at its deadline.
     pub publish_failed: u64,
     /// The local endpoint's stats: the calls that reached a handler, or waited for one.
     pub endpoint: StatsSnapshot,
@@ -353,6 +397,11 @@ where
     answers: FuturesUnordered<BoxFuture<'static, Option<Arc<str>>>>,
     /// Cancel senders of the calls in progress, by call id.
     pending: HashMap<Arc<str>, oneshot::Sender<()>>,
+    /// Cancels read before their request was taken: the request is already in the intake
+    /// (NATS keeps one publisher's messages in order to one subscriber connection, and the
+    /// request was published first), or it went to another responder. Forgotten once the
+    /// intake is empty: by then every request they could name has been taken.
+    overtaken: HashSet<Box<str>>,
     handle: ServiceHandle,
     /// The NATS service registration, until serving stops.
     #[cfg(feature = "micro")]
@@ -388,6 +437,8 @@ where
                     let id = std::str::from_utf8(&message.payload).unwrap_or_default();
                     if let Some(cancel) = this.pending.remove(id) {
                         let _ = cancel.send(());
+                    } else if this.requests.is_some() && !id.is_empty() {
+                        this.overtaken.insert(id.into());
                     }
                 }
                 Poll::Ready(None) => this.cancels = None,
@@ -401,13 +452,20 @@ where
                 cx.waker().wake_by_ref();
                 break;
             }
-            match requests.poll_next(cx) {
+            // Outside tokio's budget, so that `Pending` means the intake is empty (when the
+            // overtaken cancels are forgotten) and not that this task has used its budget;
+            // `INTAKE_BATCH` bounds what one step takes.
+            let next = coop::unconstrained(poll_fn(|cx| requests.poll_next(cx)));
+            match pin!(next).poll(cx) {
                 Poll::Ready(Some(incoming)) => {
                     intake -= 1;
                     this.take(incoming);
                 }
                 Poll::Ready(None) => this.begin_stop(),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    this.overtaken.clear();
+                    break;
+                }
             }
         }
         while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
@@ -459,7 +517,12 @@ where
         };
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
-            self.pending.insert(id, tx);
+            if self.overtaken.remove(&*id) {
+                // Its cancel came first: the call is dropped before a handler takes it.
+                let _ = tx.send(());
+            } else {
+                self.pending.insert(id, tx);
+            }
             rx
         });
         self.answers.push(Box::pin(answer(
@@ -515,10 +578,11 @@ where
     /// No new requests: unsubscribe, and let the local endpoint finish what it has.
     fn begin_stop(&mut self) {
         self.requests = None;
+        self.overtaken = HashSet::new();
         #[cfg(feature = "micro")]
         if let Some(micro) = self.micro.take() {
             // `stop` only signals (it never waits); the unregistered endpoint ends its stream.
-            let _ = futures_util::FutureExt::now_or_never(micro.stop());
+            let _ = micro.stop().now_or_never();
         }
         self.caller = None;
         self.rpc.close(CloseMode::Drain);
@@ -567,16 +631,17 @@ struct Answer<C> {
 }
 
 impl<C: Codec> Answer<C> {
-    /// Publishes a reply: a value, or a status and why.
+    /// Publishes a reply: a value, or a status and why. Waits at most [`PUBLISH_WAIT`] for
+    /// the client to take it.
     async fn publish(self, status: Option<(Status, String)>, payload: Bytes) {
         let sent = match (self.reply, status) {
-            (ReplyTo::Subject(to), None) => self.client.publish(to, payload).await,
+            (ReplyTo::Subject(to), None) => publish_bounded(self.client.publish(to, payload)).await,
             (ReplyTo::Subject(to), Some((status, why))) => {
                 let headers = status.headers(&why);
-                self.client.publish_with_headers(to, headers, payload).await
+                publish_bounded(self.client.publish_with_headers(to, headers, payload)).await
             }
             #[cfg(feature = "micro")]
-            (ReplyTo::Micro(request), None) => request.respond(Ok(payload)).await,
+            (ReplyTo::Micro(request), None) => publish_bounded(request.respond(Ok(payload))).await,
             #[cfg(feature = "micro")]
             (ReplyTo::Micro(request), Some((status, why))) => {
                 let headers = status.headers(&why);
@@ -584,10 +649,10 @@ impl<C: Codec> Answer<C> {
                     status: why,
                     code: status.code().into(),
                 };
-                request.respond_with_headers(Err(error), headers).await
+                publish_bounded(request.respond_with_headers(Err(error), headers)).await
             }
         };
-        if sent.is_err() {
+        if !sent {
             self.shared.publish_failed.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -694,7 +759,9 @@ where
     // `is_cancelled`) before anything is published.
     let outcome = {
         let call = pin!(caller.call_deadline(req, deadline));
-        let cancelled = pin!(async move {
+        // Outside tokio's budget: a cancel already sent (one that came before its request)
+        // is seen in the poll that queues the call, before a handler can take it.
+        let cancelled = pin!(coop::unconstrained(async move {
             // A sender dropped without sending is a call id reused by a later request.
             let cancelled = match cancelled {
                 Some(rx) => rx.await.is_ok(),
@@ -703,7 +770,7 @@ where
             if !cancelled {
                 std::future::pending::<()>().await;
             }
-        });
+        }));
         match select(call, cancelled).await {
             Either::Left((outcome, _)) => Some(outcome),
             Either::Right(((), _)) => None,

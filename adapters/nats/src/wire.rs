@@ -9,8 +9,10 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 /// Request header: the caller's remaining budget in microseconds, a decimal integer. The
 /// responder's deadline is its arrival time plus this, so the two clocks need not agree.
 pub const BUDGET_HEADER: &str = "Rsvp-Budget-Us";
-/// Request header: the call's id, unique per caller connection. A cancel message carries
-/// it. Optional: a call without one cannot be cancelled before its deadline.
+/// Request header: the call's id, which a cancel message names. Whoever knows it can cancel
+/// the call, so it must be unguessable: rsvp-nats' callers send 128 random bits as 32 hex
+/// digits, new for each call. Optional: a call without one cannot be cancelled before its
+/// deadline.
 pub const CALL_HEADER: &str = "Rsvp-Call";
 /// Reply header on a reply that is not a value: `lost`, `closed`, `full`, `timeout`,
 /// `cancelled` or `rejected`.
@@ -21,8 +23,9 @@ pub const ERROR_HEADER: &str = "Nats-Service-Error";
 pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
 
 /// The subject on which callers of `subject` publish the ids of calls they gave up on;
-/// every responder of `subject` listens on it (no queue group), and the one holding the
-/// call marks it cancelled.
+/// every responder of `subject` listens on it (no queue group), and the one holding a call
+/// of that exact id marks it cancelled. Any client may publish or listen here: the id is
+/// what makes a cancel count (NATS does not tell who published a message).
 pub fn cancel_subject(subject: &str) -> String {
     format!("_RSVP.CANCEL.{subject}")
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rsvp_nats::rsvp::CallError;
@@ -153,5 +154,170 @@ async fn full_once_the_capacity_is_taken() {
     assert_eq!(
         (stats.full, stats.endpoint.replied, stats.received),
         (1, 1, 3)
+    );
+}
+
+/// A cancel can reach a responder before it takes the call's request (a responder behind
+/// on its intake: here, one not yet polled). The call is still cancelled: it is dropped
+/// before any handler takes it, rather than held until its deadline for a caller that has
+/// left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_read_before_its_request_still_cancels_the_call() {
+    cancel_read_before_its_request(false).await;
+}
+
+/// The same, when the responder reads the cancel in a poll that has used tokio's budget
+/// by then: its intake answers `Pending` though the request is there, which must not be
+/// taken for "no such request here".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_read_before_its_request_by_a_busy_responder_still_cancels_the_call() {
+    cancel_read_before_its_request(true).await;
+}
+
+async fn cancel_read_before_its_request(busy: bool) {
+    let server = NatsServer::start();
+    let service_client = connect(&server).await;
+    let (tx, mut took) = tokio::sync::mpsc::unbounded_channel();
+    let mut serving = bounded(
+        rsvp_nats::Service::<Ask, u64>::new(service_client.clone(), "o.overtaken").serve(
+            move |ask, responder| {
+                let _ = tx.send(ask);
+                async move {
+                    match ask {
+                        Ask::Double(n) => drop(responder.reply(n * 2)),
+                        _ => responder.cancelled().await,
+                    }
+                }
+            },
+        ),
+    )
+    .await
+    .expect("serve");
+    let handle = serving.handle();
+    let caller_client = connect(&server).await;
+    let caller = Caller::<Ask, u64>::new(caller_client.clone(), "o.overtaken");
+    {
+        // Sent (one poll publishes the request), then given up (dropping it publishes the
+        // cancel), while nobody polls the serving future.
+        let mut call = std::pin::pin!(caller.call_timeout(Ask::Hold, Duration::from_secs(20)));
+        assert!(futures_util::FutureExt::now_or_never(&mut call).is_none());
+    }
+    // The server has both messages, and has passed them to the responder's client: its
+    // own echo, sent after, has come back.
+    support::round_trip(&caller_client).await;
+    support::round_trip(&service_client).await;
+    if busy {
+        // The serving future's first poll has one unit of the task's budget left: enough
+        // to read the cancel, none to read the request after it.
+        let budget = budget_of_a_poll().await;
+        tokio::task::yield_now().await; // a fresh poll, with a whole budget
+        std::future::poll_fn(|cx| {
+            use_budget(cx, budget - 1);
+            let _ = std::pin::Pin::new(&mut serving).poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+    let serving = tokio::spawn(serving);
+    // Once this reply is back, the responder has taken the held request (it came first).
+    let reply = bounded(caller.call_timeout(Ask::Double(5), Duration::from_secs(10))).await;
+    assert_eq!(reply, Ok(10));
+    let stats = handle.stats();
+    assert_eq!(
+        (
+            stats.endpoint.cancelled,
+            stats.endpoint.in_flight,
+            stats.endpoint.queued
+        ),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(bounded(took.recv()).await, Some(Ask::Double(5)));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    assert_eq!((stats.endpoint.cancelled, stats.endpoint.replied), (1, 1));
+}
+
+/// How many operations tokio lets a task do in one poll (its cooperative budget): the
+/// receives from a channel that holds more than that, in a fresh poll.
+async fn budget_of_a_poll() -> usize {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..10_000 {
+        tx.send(()).unwrap();
+    }
+    tokio::task::yield_now().await;
+    let budget =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(use_budget_of(cx, &mut rx, usize::MAX)))
+            .await;
+    assert!(budget > 1 && budget < 10_000, "tokio's budget: {budget}");
+    budget
+}
+
+/// Uses up to `n` units of the task's budget.
+fn use_budget(cx: &mut std::task::Context<'_>, n: usize) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..n {
+        tx.send(()).unwrap();
+    }
+    assert_eq!(use_budget_of(cx, &mut rx, n), n);
+}
+
+/// Receives from `rx` until it is empty, the budget is out or `n` were received; how many.
+fn use_budget_of(
+    cx: &mut std::task::Context<'_>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+    n: usize,
+) -> usize {
+    let mut received = 0;
+    while received < n && rx.poll_recv(cx).is_ready() {
+        received += 1;
+    }
+    received
+}
+
+/// A call given up by a task that has used its tokio budget (a task polling many calls at
+/// once, as `join_all` does) still sends its cancel: the handler learns it from the
+/// cancel, not from its own deadline later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_by_a_busy_task_still_cancels_its_handler() {
+    let server = NatsServer::start();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(connect(&server).await, "o.busy", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(connect(&server).await, "o.busy");
+    let mut call = Some(Box::pin(
+        caller.call_timeout(Ask::Hold, Duration::from_secs(10)),
+    ));
+    tokio::select! {
+        _ = call.as_mut().unwrap() => panic!("a held call finished"),
+        taken = seen(&mut seen_rx) => assert!(matches!(taken, Seen::Took(Ask::Hold, _))),
+    }
+    // In one poll: use up the task's budget (tokio's is 128 operations), then give up.
+    let (tx, mut busy) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..1000 {
+        tx.send(()).unwrap();
+    }
+    std::future::poll_fn(|cx| {
+        let mut received = 0;
+        while busy.poll_recv(cx).is_ready() {
+            received += 1;
+        }
+        assert!(received < 1000, "no budget ran out");
+        drop(call.take());
+        std::task::Poll::Ready(())
+    })
+    .await;
+    assert!(matches!(
+        seen(&mut seen_rx).await,
+        Seen::Cancelled {
+            reply_refused: true
+        }
+    ));
+    handle.stop();
+    let stats = bounded(serving).await.unwrap();
+    // `cancelled`: the cancel arrived; `timeout` would mean the 10 s deadline ended it.
+    assert_eq!(
+        (stats.endpoint.cancelled, stats.endpoint.timeout),
+        (1, 0),
+        "{stats:?}"
     );
 }

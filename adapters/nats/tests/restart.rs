@@ -1,11 +1,12 @@
 //! nats-server restarts: a call in flight when it goes down and calls during the outage end
 //! with `Disconnected` quickly (none waits for its deadline, none hangs), and calls succeed
-//! again once the clients have reconnected.
+//! again once the clients have reconnected; a responder stopped during an outage returns.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use rsvp_nats::async_nats::Event;
 use rsvp_nats::{Caller, Error};
 use support::{
@@ -117,4 +118,63 @@ async fn a_call_cut_off_with_a_full_client_queue_ends_without_waiting_for_its_ca
         "{result:?}"
     );
     assert!(elapsed < Duration::from_secs(2), "waited {elapsed:?}");
+}
+
+/// Stopping a responder while nats-server is down returns, though the outcome of the call
+/// it holds cannot be published: the client's command queue is full and is not read until
+/// a reconnect, which never comes here. The outcome is dropped after a bounded wait and
+/// counted as `publish_failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_responder_during_an_outage_returns() {
+    let mut server = NatsServer::start();
+    let (tx, mut service_events) = tokio::sync::mpsc::unbounded_channel();
+    // A small command queue, so that the test can fill it; the default one fills the same
+    // way when an application goes on publishing during an outage.
+    let options = rsvp_nats::async_nats::ConnectOptions::new()
+        .client_capacity(4)
+        .reconnect_delay_callback(|_| Duration::from_millis(20))
+        .event_callback(move |e| {
+            let _ = tx.send(e);
+            async {}
+        });
+    let service_client = rsvp_nats::async_nats::connect_with_options(server.url(), options)
+        .await
+        .unwrap();
+    let (handle, serving, mut seen_rx) =
+        spawn_service(service_client.clone(), "s.svc", |s| s).await;
+    let caller = Caller::<Ask, u64>::new(support::connect(&server).await, "s.svc");
+    // Held until its deadline, which comes after the queue is full: its outcome (`timeout`)
+    // is then published into a full queue.
+    let call =
+        tokio::spawn(async move { caller.call_timeout(Ask::Hold, Duration::from_secs(3)).await });
+    let Seen::Took(Ask::Hold, _) = seen(&mut seen_rx).await else {
+        panic!("not held")
+    };
+    server.stop();
+    // Once the client says it is disconnected it reads no commands until it reconnects.
+    event(&mut service_events, |e| matches!(e, Event::Disconnected)).await;
+    let mut queued = 0;
+    while rsvp_nats::async_nats::Client::publish(&service_client, "x", "y".into())
+        .now_or_never()
+        .is_some()
+    {
+        queued += 1;
+        assert!(queued <= 4, "the client's queue does not fill");
+    }
+    assert_eq!(bounded(call).await.unwrap(), Err(Error::Disconnected));
+
+    let stopped = Instant::now();
+    handle.stop();
+    // Before the bound on publishing, this waited for the outage to end: here, forever
+    // (`bounded` fails the test after 30 s). The stats are the observable outcome; the
+    // time bound only says "promptly" generously: the held call's 3 s deadline, then at
+    // most a second's wait to publish its outcome.
+    let stats = bounded(serving).await.unwrap();
+    let waited = stopped.elapsed();
+    assert_eq!(
+        (stats.endpoint.timeout, stats.publish_failed),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "stopping took {waited:?}");
 }
