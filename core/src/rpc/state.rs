@@ -209,18 +209,6 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         self.closed
     }
 
-    /// Takes a free slot for a new call.
-    #[inline]
-    fn acquire(
-        &mut self,
-        now: I,
-        deadline: Option<I>,
-        how: Acquire<'_>,
-        wakes: &mut Wakes,
-    ) -> Option<Ticket> {
-        self.slots.acquire(now, deadline, how, wakes)
-    }
-
     /// Starts a call of `req`: in the slot `held` (reserved by a permit, or by a call that
     /// waited for room in the outside queue), or in a free one. With a `waiter`, the caller
     /// waits: for its result once the request is queued, for a slot if none is free.
@@ -265,7 +253,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                 // The caller's waker is registered in the slot before the request becomes
                 // visible to a server: a reply cannot come before it, so the call then
                 // waits without asking for its result first.
-                let Some(ticket) = self.acquire(started_at, deadline, Acquire::Send(waker), wakes)
+                let Some(ticket) =
+                    self.slots
+                        .acquire(started_at, deadline, Acquire::Send(waker), wakes)
                 else {
                     return match waiter {
                         Some(waiter) => {
@@ -301,6 +291,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         let acquired = match self.closed {
             true => Err(Refused::Closed),
             false => self
+                .slots
                 .acquire(now, None, Acquire::Reserve, wakes)
                 .ok_or(Refused::Wait),
         };
@@ -592,7 +583,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     break;
                 }
                 let how = Acquire::Send(Some(waker));
-                let Some(ticket) = self.acquire(started_at, deadline, how, wakes) else {
+                let Some(ticket) = self.slots.acquire(started_at, deadline, how, wakes) else {
                     break;
                 };
                 // The call it waited for has its slot: the wake-up was used.
