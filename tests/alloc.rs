@@ -97,7 +97,7 @@ fn round_trip_allocations<M: RawMutex>() -> u64 {
     let allocated = allocations_of(|i| {
         let mut call = pin!(caller.try_call(i).unwrap());
         assert!(p.poll(&mut call).is_pending());
-        let (req, responder) = p.ready(&mut server.recv()).unwrap();
+        let (req, responder) = p.ready(&mut pin!(server.recv())).unwrap();
         responder.reply(req * 2).unwrap();
         assert_eq!(p.ready(&mut call), Ok(i * 2));
     });
@@ -143,7 +143,7 @@ fn timed_call_that_is_answered_allocates_nothing() {
     let allocated = allocations_of(|i| {
         let mut call = pin!(caller.call_timeout(i, ms(100)).timed());
         assert!(p.poll(&mut call).is_pending());
-        let (req, responder) = p.ready(&mut server.recv()).unwrap();
+        let (req, responder) = p.ready(&mut pin!(server.recv())).unwrap();
         responder.reply(req * 2).unwrap();
         assert_eq!(p.ready(&mut call).map(|t| t.value), Ok(i * 2));
     });
@@ -221,7 +221,7 @@ fn a_poll_that_finds_nothing_allocates_nothing() {
     let (_caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
     let allocated = allocations_of(|_| {
-        assert!(matches!(p.poll(&mut server.recv()), Poll::Pending));
+        assert!(matches!(p.poll(&mut pin!(server.recv())), Poll::Pending));
     });
     assert_eq!(allocated, 0);
 }

@@ -126,7 +126,7 @@ where
         let server = server.clone();
         inline_waker(move || answer_one(&server))
     };
-    let mut recv = server.recv();
+    let mut recv = pin!(server.recv());
     pending_on(&mut recv, &waker);
     let mut call = pin!(caller.try_call(4).unwrap());
     assert_eq!(
@@ -144,7 +144,7 @@ fn a_request_wakes_a_server_whose_waker_takes_it_and_replies() {
 
     let (caller, server) = local();
     let waker = inline_waker(|| with_local(|_, server| answer_one(server)));
-    let mut recv = server.recv();
+    let mut recv = pin!(server.recv());
     pending_on(&mut recv, &waker);
     let mut call = pin!(caller.try_call(4).unwrap());
     assert_eq!(Poller::new().ready(&mut call), Ok(40));

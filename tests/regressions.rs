@@ -147,7 +147,7 @@ fn mpsc_close_wakes_a_waiting_server() {
     let (_caller, server) = Rpc::split(&rpc);
     let p = Poller::new();
 
-    let mut recv = server.recv();
+    let mut recv = pin!(server.recv());
     p.pending(&mut recv);
     rpc.close(CloseMode::Drain);
     // The recv can now end...
@@ -188,8 +188,8 @@ fn close_wakes_every_waiting_server() {
     let server_b = server_a.clone();
     let (pa, pb) = (Poller::new(), Poller::new());
 
-    let mut recv_a = server_a.recv();
-    let mut recv_b = server_b.recv();
+    let mut recv_a = pin!(server_a.recv());
+    let mut recv_b = pin!(server_b.recv());
     pa.pending(&mut recv_a);
     pb.pending(&mut recv_b);
     rpc.close(CloseMode::Drain);
@@ -210,8 +210,8 @@ fn a_request_wakes_an_idle_server_not_only_the_last_registered() {
     let server_b = server_a.clone();
     let (pa, pb) = (Poller::new(), Poller::new());
 
-    let mut recv_a = server_a.recv();
-    let mut recv_b = server_b.recv();
+    let mut recv_a = pin!(server_a.recv());
+    let mut recv_b = pin!(server_b.recv());
     pa.pending(&mut recv_a);
     pb.pending(&mut recv_b);
     // B gets the first request and works on it (does not poll recv meanwhile).

@@ -267,7 +267,7 @@ fn every_way_to_call_is_refused_after_shutdown() {
         closed,
         "a permit held across close"
     );
-    assert!(p.ready(&mut server.recv()).is_none());
+    assert!(p.ready(&mut pin!(server.recv())).is_none());
 }
 
 #[test]

@@ -43,6 +43,7 @@
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomPinned;
+use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::Waker;
@@ -54,7 +55,10 @@ use crate::waker_set::Wakes;
 /// rsvp's internals; public only because the endpoint's hidden operations name it.
 #[doc(hidden)]
 pub struct WaitEntry {
-    fields: UnsafeCell<Fields>,
+    // Without drop glue: an entry out of line holds no waker (leaving or being woken takes
+    // it), so dropping one is free for the futures that hold them. An entry dropped in line
+    // (allowed only when its list is never touched again) leaks its waker.
+    fields: UnsafeCell<ManuallyDrop<Fields>>,
     _pinned: PhantomPinned,
 }
 
@@ -82,12 +86,12 @@ unsafe impl Sync for WaitEntry {}
 impl WaitEntry {
     pub(crate) const fn new() -> Self {
         Self {
-            fields: UnsafeCell::new(Fields {
+            fields: UnsafeCell::new(ManuallyDrop::new(Fields {
                 waker: None,
                 prev: None,
                 next: None,
                 state: State::Idle,
-            }),
+            })),
             _pinned: PhantomPinned,
         }
     }
@@ -291,7 +295,7 @@ impl WaitList {
         while let Some(ptr) = at {
             n += 1;
             // SAFETY: test-only walk under `&self`, with no entry reference alive.
-            at = unsafe { (*(*ptr.as_ptr()).fields.get()).next };
+            at = unsafe { (&*(*ptr.as_ptr()).fields.get()).next };
         }
         n
     }

@@ -320,6 +320,41 @@ macro_rules! endpoint_models {
                 });
             }
 
+            /// Two servers wait for a request while one of them gives up at the same time: the
+            /// request still reaches a server (a wake-up the one leaving was given passes on),
+            /// and the call is answered once.
+            #[test]
+            fn a_request_reaches_a_server_while_another_gives_up() {
+                model(|| {
+                    let (caller, server) = Rpc::split(endpoint());
+                    let waiter = {
+                        let server = server.clone();
+                        thread::spawn(move || match block_on(server.recv()) {
+                            Some((req, responder)) => responder.reply(req * 10).is_ok(),
+                            None => false,
+                        })
+                    };
+                    let leaver = thread::spawn(move || {
+                        let mut recv = pin!(server.recv());
+                        // One poll: it takes the request or waits for one, then gives up.
+                        block_on(poll_fn(|cx| {
+                            Poll::Ready(match recv.as_mut().poll(cx) {
+                                Poll::Ready(Some((req, responder))) => {
+                                    responder.reply(req * 10).is_ok()
+                                }
+                                _ => false,
+                            })
+                        }))
+                    });
+                    assert_eq!(block_on(caller.call(1)), Ok(10));
+                    let left_answered = leaver.join().unwrap();
+                    assert_eq!(caller.stats().replied, 1);
+                    drop(caller); // closes: a waiting server's `recv` ends
+                    let waiter_answered = waiter.join().unwrap();
+                    assert!(left_answered != waiter_answered, "answered exactly once");
+                });
+            }
+
             /// A shutdown races a call while a responder serves.
             #[test]
             fn shutdown_races_call() {

@@ -32,6 +32,7 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::server::InLine;
 #[cfg(doc)]
 use super::server::Responder;
 use super::{Endpoint, InstantOf, Server, TOKEN};
@@ -382,6 +383,9 @@ where
     window: Option<InstantOf<P::Target>>,
     intake_ended: bool,
     report: BatchReport,
+    /// Its place in line while it waits for requests, boxed (once per serve) so that
+    /// nothing here is pinned.
+    in_line: Pin<Box<InLine>>,
 }
 
 /// [`BatchHandler`] for the request type of `P`'s endpoint, naming the result's `T` and
@@ -436,6 +440,8 @@ where
                 panicked: 0,
                 stats,
             },
+            // SAFETY: `Serving`'s `Drop` takes it out of line.
+            in_line: Box::pin(unsafe { InLine::new() }),
         };
         Self {
             serving,
@@ -613,10 +619,13 @@ where
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
             // `max_wait` plus the handler that was running.
-            let taken = rpc.poll_recv_many(TOKEN, cx, room, &mut |req, ticket, info| {
-                requests.push(req);
-                full = batch.push(ticket, info.started_at);
-            });
+            let taken = this
+                .in_line
+                .as_mut()
+                .recv_many(rpc, cx, room, &mut |req, ticket, info| {
+                    requests.push(req);
+                    full = batch.push(ticket, info.started_at);
+                });
             match taken {
                 Poll::Ready(Some(_)) => {
                     if let Some(tickets) = full {
@@ -650,6 +659,7 @@ where
         // The calls gathered or running get `Lost`, as if their responders were dropped;
         // their requests go after, outside the endpoint's lock.
         let rpc = &*self.server.rpc;
+        self.in_line.as_mut().leave(rpc);
         for ticket in self.tickets.drain(..) {
             rpc.lose(TOKEN, ticket);
         }

@@ -222,10 +222,15 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
 
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
-    /// waker registered, if given) when nothing is queued.
-    fn recv_many<F>(
+    /// waker registered, and `entry` in line if needed, when given) when nothing is queued.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`stop_receiving`](Endpoint::stop_receiving)) before it is
+    /// dropped.
+    unsafe fn recv_many<F>(
         &self,
-        mut cx: Option<&mut Context<'_>>,
+        mut wait: Option<(&mut Context<'_>, Pin<&WaitEntry>)>,
         limit: usize,
         take: &mut F,
     ) -> Poll<Option<usize>>
@@ -238,10 +243,14 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         // Known at compile time: a queue outside the lock is read without locking first.
         if <<K::Queue as Transport<Req, N>>::Ring as Ring<Req>>::INSIDE {
             loop {
-                let waker = cx.as_ref().map(|cx| cx.waker());
+                // SAFETY: the entry is taken out before it is dropped (this method's
+                // contract).
+                let waiter = wait
+                    .as_ref()
+                    .map(|(cx, entry)| unsafe { Waiter::new(cx.waker(), *entry) });
                 let next = self
                     .state
-                    .lock_wake(|s, wakes| s.take_next(now, waker, limit, &mut taken, take, wakes));
+                    .lock_wake(|s, wakes| s.take_next(now, waiter, limit, &mut taken, take, wakes));
                 match next {
                     Next::Done => return Poll::Ready(Some(taken)),
                     // Ended by a shutdown while queued: skipped, and dropped outside the lock.
@@ -255,8 +264,8 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         // The queue outside the lock: each request is checked against its slot as it comes.
         let queue = self.outside();
         while taken < limit {
-            let received = match cx.as_mut() {
-                Some(cx) if taken == 0 => queue
+            let received = match wait.as_mut() {
+                Some((cx, _)) if taken == 0 => queue
                     .poll_recv(cx)
                     .map(|env| env.ok_or(TryRecvError::Closed)),
                 _ => Poll::Ready(queue.try_recv()),
@@ -464,16 +473,25 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         self.end(ticket, outcome)?.result
     }
 
-    fn poll_recv(
+    unsafe fn poll_recv(
         &self,
         _: Token,
         cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<Option<(Req, Ticket, RequestInfo<InstantOf<Self>>)>> {
         let mut next = None;
-        let taken = self.recv_many(Some(cx), 1, &mut |req, ticket, info| {
-            next = Some((req, ticket, info));
-        });
+        // SAFETY: passed on from this method's contract.
+        let taken = unsafe {
+            self.recv_many(Some((cx, entry)), 1, &mut |req, ticket, info| {
+                next = Some((req, ticket, info));
+            })
+        };
         taken.map(|taken| taken.and(next))
+    }
+
+    fn stop_receiving(&self, _: Token, entry: Pin<&WaitEntry>) {
+        self.state
+            .lock_wake(|s, wakes| s.stop_receiving(entry, wakes));
     }
 
     fn try_recv(
@@ -481,9 +499,12 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         _: Token,
     ) -> Result<(Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError> {
         let mut next = None;
-        let taken = self.recv_many(None, 1, &mut |req, ticket, info| {
-            next = Some((req, ticket, info));
-        });
+        // SAFETY: no entry.
+        let taken = unsafe {
+            self.recv_many(None, 1, &mut |req, ticket, info| {
+                next = Some((req, ticket, info));
+            })
+        };
         match taken {
             Poll::Ready(Some(_)) => Ok(next.expect("one request taken")),
             Poll::Ready(None) => Err(TryRecvError::Closed),
@@ -491,16 +512,20 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         }
     }
 
-    fn poll_recv_many(
+    unsafe fn poll_recv_many(
         &self,
         _: Token,
         cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
         limit: usize,
         take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>> {
-        self.recv_many(Some(cx), limit, &mut |req, ticket, info| {
-            take(req, ticket, info)
-        })
+        // SAFETY: passed on from this method's contract.
+        unsafe {
+            self.recv_many(Some((cx, entry)), limit, &mut |req, ticket, info| {
+                take(req, ticket, info)
+            })
+        }
     }
 
     fn reply(&self, _: Token, ticket: Ticket, value: Resp) -> Result<(), Resp> {
@@ -631,13 +656,13 @@ mod tests {
             // Moved to another task: the slot's waker is replaced (and the old one dropped
             // after unlocking).
             assert!(call.as_mut().poll(cx).is_pending());
-            let (req, responder) = match server.poll_recv(noop) {
+            let (req, responder) = match core::pin::pin!(server.recv()).poll(noop) {
                 Poll::Ready(Some(next)) => next,
                 _ => panic!("a request"),
             };
             responder.reply(req + 10).unwrap();
             assert_eq!(call.as_mut().poll(cx), Poll::Ready(Ok(round + 10)));
-            assert!(server.poll_recv(noop).is_pending());
+            assert!(core::pin::pin!(server.recv()).poll(noop).is_pending());
         }
         assert_eq!(woken(&count), 3, "the caller woken once per reply");
         assert_eq!(rpc.stats().replied, 3);
@@ -746,5 +771,130 @@ mod tests {
         assert_eq!(req, WAITERS as u32, "served in the order they came");
         drop(responder);
         assert_eq!(sent.as_mut().poll(noop), Poll::Ready(Err(CallError::Lost)));
+    }
+
+    /// Any number of servers wait for a request, each asleep until a request is its: a
+    /// request wakes exactly one, with or without `alloc` (a fixed set of wakers would
+    /// wake displaced servers in a loop). The first server keeps its place across waits;
+    /// the others are served in the order they came.
+    #[test]
+    fn servers_waiting_for_a_request_sleep_and_each_request_wakes_one() {
+        const SERVERS: usize = 20;
+        let rpc: Rpc<u32, u32, 64, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            (0..SERVERS).map(|_| counter()).unzip();
+        let mut recvs: std::vec::Vec<_> = (0..SERVERS)
+            .map(|_| std::boxed::Box::pin(server.recv()))
+            .collect();
+        for _ in 0..2 {
+            for (recv, waker) in recvs.iter_mut().zip(&wakers) {
+                let cx = &mut Context::from_waker(waker);
+                assert!(recv.as_mut().poll(cx).is_pending());
+            }
+        }
+        assert!(counts.iter().all(|c| woken(c) == 0), "nobody woken yet");
+
+        let mut calls = std::vec::Vec::new();
+        for turn in 0..SERVERS {
+            calls.push(std::boxed::Box::pin(caller.try_call(turn as u32).unwrap()));
+            let now: std::vec::Vec<_> = counts.iter().map(|c| woken(c)).collect();
+            let expected: std::vec::Vec<_> = (0..SERVERS).map(|i| usize::from(i <= turn)).collect();
+            assert_eq!(now, expected, "request {turn} wakes server {turn} only");
+        }
+        // Each woken server takes the request it was woken for.
+        for (turn, (recv, waker)) in recvs.iter_mut().zip(&wakers).enumerate() {
+            let cx = &mut Context::from_waker(waker);
+            match recv.as_mut().poll(cx) {
+                Poll::Ready(Some((req, responder))) => {
+                    assert_eq!(req, turn as u32, "requests taken in order");
+                    responder.reply(req).unwrap();
+                }
+                _ => panic!("server {turn} finds its request"),
+            }
+        }
+        let noop = &mut Context::from_waker(Waker::noop());
+        for (i, call) in calls.iter_mut().enumerate() {
+            assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(i as u32)));
+        }
+    }
+
+    /// A server woken for a request that stops waiting before taking it (its `recv` was
+    /// dropped, say by a timeout) passes the request on to another waiting server.
+    #[test]
+    fn a_woken_server_that_leaves_passes_its_request_on() {
+        let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            (0..3).map(|_| counter()).unzip();
+        let mut recvs: std::vec::Vec<_> = (0..3)
+            .map(|_| Some(std::boxed::Box::pin(server.recv())))
+            .collect();
+        for (recv, waker) in recvs.iter_mut().zip(&wakers) {
+            let cx = &mut Context::from_waker(waker);
+            assert!(recv.as_mut().unwrap().as_mut().poll(cx).is_pending());
+        }
+        let _call = caller.try_call(7).unwrap();
+        let woken_now = || {
+            counts
+                .iter()
+                .map(|c| woken(c))
+                .collect::<std::vec::Vec<_>>()
+        };
+        assert_eq!(woken_now(), [1, 0, 0]);
+        // The first server leaves without taking it: the next one is woken instead.
+        recvs[0] = None;
+        assert_eq!(woken_now(), [1, 1, 0]);
+        // So does the second, woken from the line.
+        recvs[1] = None;
+        assert_eq!(woken_now(), [1, 1, 1]);
+        let cx = &mut Context::from_waker(&wakers[2]);
+        match recvs[2].as_mut().unwrap().as_mut().poll(cx) {
+            Poll::Ready(Some((req, _responder))) => assert_eq!(req, 7),
+            _ => panic!("the last server takes the request"),
+        };
+    }
+
+    /// 10,000 servers that stop waiting for a request (their `recv` dropped) leave no
+    /// waker behind, but the first server's, kept for its next wait.
+    #[test]
+    fn servers_that_stop_waiting_leave_nothing_behind() {
+        let rpc: Rpc<u32, u32, 2, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        // Scaled down under miri, which interprets every step, not skipped.
+        let (rounds, per_round) = if cfg!(miri) { (2, 20) } else { (10, 1_000) };
+        for round in 0..rounds {
+            // Each waits in a task of its own.
+            let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+                (0..per_round).map(|_| counter()).unzip();
+            let mut recvs: std::vec::Vec<_> = (0..per_round)
+                .map(|_| std::boxed::Box::pin(server.recv()))
+                .collect();
+            for (recv, waker) in recvs.iter_mut().zip(&wakers) {
+                let cx = &mut Context::from_waker(waker);
+                assert!(recv.as_mut().poll(cx).is_pending());
+            }
+            assert!(
+                counts.iter().all(|c| std::sync::Arc::strong_count(c) == 3),
+                "round {round}: each waiting server is in line with its waker"
+            );
+            drop(recvs);
+            drop(wakers);
+            for (i, count) in counts.iter().enumerate() {
+                let kept = usize::from(round == 0 && i == 0);
+                assert_eq!(
+                    std::sync::Arc::strong_count(count),
+                    1 + kept,
+                    "round {round}: server {i}'s waker is gone"
+                );
+            }
+        }
+        // And the endpoint still serves.
+        let noop = &mut Context::from_waker(Waker::noop());
+        let mut call = core::pin::pin!(caller.call(5));
+        assert!(call.as_mut().poll(noop).is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req + 1).unwrap();
+        assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(6)));
     }
 }

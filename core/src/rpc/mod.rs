@@ -210,13 +210,24 @@ pub trait Endpoint: sealed::Sealed {
         ticket: Ticket,
         why: GiveUp,
     ) -> Option<CallResult<Self::Resp, InstantOf<Self>>>;
+    /// Takes the next request, or waits for one with `entry` in line.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`stop_receiving`](Self::stop_receiving)) before it is
+    /// dropped.
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
-    fn poll_recv(
+    unsafe fn poll_recv(
         &self,
         token: Token,
         cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
     ) -> Poll<Option<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>)>>;
+    /// A server waiting for a request stops: its entry goes, and a wake-up it was given
+    /// passes to another server.
+    #[doc(hidden)]
+    fn stop_receiving(&self, token: Token, entry: Pin<&WaitEntry>);
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn try_recv(
@@ -225,12 +236,17 @@ pub trait Endpoint: sealed::Sealed {
     ) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
     /// Takes up to `limit` (at least 1) queued requests, handing each to `take`; `Ready(n)`
     /// with `n >= 1`, or `Ready(None)` as `poll_recv`. With [`InlineQueue`], in one lock.
+    ///
+    /// # Safety
+    ///
+    /// As [`poll_recv`](Self::poll_recv).
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
-    fn poll_recv_many(
+    unsafe fn poll_recv_many(
         &self,
         token: Token,
         cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
         limit: usize,
         take: &mut dyn FnMut(Self::Req, Ticket, RequestInfo<InstantOf<Self>>),
     ) -> Poll<Option<usize>>;

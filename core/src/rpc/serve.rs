@@ -7,10 +7,11 @@ use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::server::Responder;
+use super::server::{InLine, Responder};
 use super::{Endpoint, Server};
 use crate::limits::{guarded, Guarded, Pool};
 use crate::stats::StatsSnapshot;
+use alloc::boxed::Box;
 
 /// What a [`serve`](Server::serve) did, returned when it ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,6 +75,8 @@ where
             server: self,
             handler,
             pool: Pool::new(concurrency),
+            // SAFETY: `ServeFuture`'s `Drop` takes it out of line.
+            in_line: Box::pin(unsafe { InLine::new() }),
         }
     }
 }
@@ -92,6 +95,19 @@ where
     server: Server<P>,
     handler: F,
     pool: Pool<Guarded<Fut>>,
+    /// Its place in line while it waits for a request, boxed (once per serve) so that the
+    /// future stays `Unpin`.
+    in_line: Pin<Box<InLine>>,
+}
+
+impl<P, F, Fut> Drop for ServeFuture<P, F, Fut>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    fn drop(&mut self) {
+        self.in_line.as_mut().leave(&*self.server.rpc);
+    }
 }
 
 // The handler is only called through `&mut`, never pinned, and the pool pins the handlers'
@@ -114,10 +130,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeReport> {
         let this = self.get_mut();
-        let (server, handler) = (&this.server, &mut this.handler);
+        let (server, handler, in_line) = (&this.server, &mut this.handler, &mut this.in_line);
         core::task::ready!(this.pool.poll(
             cx,
-            |cx| server.poll_recv(cx),
+            |cx| server.poll_recv(cx, in_line.as_mut()),
             |(req, responder)| guarded(|| handler(req, responder)),
         ));
         Poll::Ready(ServeReport {

@@ -47,7 +47,11 @@ where
     ///
     /// Dropping the future takes nothing from the queue: no request is lost.
     pub fn recv(&self) -> RecvFuture<'_, P> {
-        RecvFuture { server: self }
+        RecvFuture {
+            server: self,
+            // SAFETY: `RecvFuture`'s `Drop` takes it out of line.
+            in_line: unsafe { InLine::new() },
+        }
     }
 
     /// The next request if one is queued now.
@@ -60,10 +64,14 @@ where
         Ok((req, self.responder(ticket, info)))
     }
 
-    /// Polls for the next request; the poll-style form of [`recv`](Self::recv).
-    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Request<P>>> {
-        self.rpc
-            .poll_recv(TOKEN, cx)
+    /// Polls for the next request, waiting with `in_line`.
+    pub(super) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        in_line: Pin<&mut InLine>,
+    ) -> Poll<Option<Request<P>>> {
+        in_line
+            .recv(&*self.rpc, cx)
             .map(|next| next.map(|(req, ticket, info)| (req, self.responder(ticket, info))))
     }
 
@@ -127,11 +135,88 @@ where
     }
 }
 
+/// A server's place in line while it waits for a request, pinned inside the future that
+/// waits (as a slot waiter's, see [`wait_list`](crate::wait_list)): any number of servers
+/// can wait, allocating nothing, and one that stops waiting takes its place along.
+pub(super) struct InLine {
+    entry: WaitEntry,
+    /// Whether `entry` may be in line: from a `Pending` poll to the next `Ready`.
+    waiting: bool,
+}
+
+impl InLine {
+    /// # Safety
+    ///
+    /// Its owner calls [`leave`](Self::leave) before dropping it, with the endpoint it
+    /// waited on.
+    pub(super) const unsafe fn new() -> Self {
+        Self {
+            entry: WaitEntry::new(),
+            waiting: false,
+        }
+    }
+
+    /// [`Endpoint::poll_recv`], in line with this entry.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    pub(super) fn recv<E: Endpoint + ?Sized>(
+        self: Pin<&mut Self>,
+        rpc: &E,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(E::Req, Ticket, RequestInfo<InstantOf<E>>)>> {
+        // SAFETY: only the entry is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: pinned (above); the owner calls `leave` before dropping it (`new`).
+        let polled = unsafe { rpc.poll_recv(TOKEN, cx, Pin::new_unchecked(&this.entry)) };
+        this.waiting = polled.is_pending();
+        polled
+    }
+
+    /// [`Endpoint::poll_recv_many`], in line with this entry.
+    #[cfg(feature = "alloc")]
+    #[allow(clippy::type_complexity)]
+    pub(super) fn recv_many<E: Endpoint + ?Sized>(
+        self: Pin<&mut Self>,
+        rpc: &E,
+        cx: &mut Context<'_>,
+        limit: usize,
+        take: &mut dyn FnMut(E::Req, Ticket, RequestInfo<InstantOf<E>>),
+    ) -> Poll<Option<usize>> {
+        // SAFETY: only the entry is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: pinned (above); the owner calls `leave` before dropping it (`new`).
+        let polled =
+            unsafe { rpc.poll_recv_many(TOKEN, cx, Pin::new_unchecked(&this.entry), limit, take) };
+        this.waiting = polled.is_pending();
+        polled
+    }
+
+    /// Stops waiting, if it waits: its entry leaves the line of `rpc`.
+    #[inline(always)]
+    pub(super) fn leave<E: Endpoint + ?Sized>(self: Pin<&mut Self>, rpc: &E) {
+        if self.waiting {
+            self.stop(rpc);
+        }
+    }
+
+    #[inline(never)]
+    fn stop<E: Endpoint + ?Sized>(self: Pin<&mut Self>, rpc: &E) {
+        // SAFETY: only the entry is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.waiting = false;
+        // SAFETY: pinned (above).
+        rpc.stop_receiving(TOKEN, unsafe { Pin::new_unchecked(&this.entry) });
+    }
+}
+
 /// Waits for the next request; made by [`Server::recv`].
 ///
 /// # Cancellation
 ///
-/// Dropping it takes nothing from the queue.
+/// Dropping it takes nothing from the queue, and its place in line goes with it.
+///
+/// It keeps that place inside itself (any number of servers can wait, allocating nothing):
+/// it is `!Unpin`. `.await` it, or pin it to poll it by hand.
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFuture<'a, P>
 where
@@ -139,6 +224,7 @@ where
     P::Target: Endpoint,
 {
     server: &'a Server<P>,
+    in_line: InLine,
 }
 
 impl<P> Future for RecvFuture<'_, P>
@@ -148,8 +234,26 @@ where
 {
     type Output = Option<Request<P>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.server.poll_recv(cx)
+        // SAFETY: only `in_line` is pinned, and it is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let in_line = unsafe { Pin::new_unchecked(&mut this.in_line) };
+        this.server.poll_recv(cx, in_line)
+    }
+}
+
+impl<P> Drop for RecvFuture<'_, P>
+where
+    P: Deref,
+    P::Target: Endpoint,
+{
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `in_line` is pinned structurally and is still in place here.
+        let in_line = unsafe { Pin::new_unchecked(&mut self.in_line) };
+        in_line.leave(&*self.server.rpc);
     }
 }
 

@@ -18,16 +18,18 @@
 //!
 //! | event | slot | outcome counted | wakes |
 //! | --- | --- | --- | --- |
-//! | [`start`](EndpointState::start), a free slot | `Free → Queued` | | servers waiting for a request |
-//! | `start` of a reserved slot ([`Permit`](crate::Permit)) | `Reserved → Queued` | | servers |
+//! | [`start`](EndpointState::start), a free slot | `Free → Queued` | | a server waiting for a request |
+//! | `start` of a reserved slot ([`Permit`](crate::Permit)) | `Reserved → Queued` | | a server |
 //! | `start`, no free slot, may wait | | | (registers the caller as a slot waiter) |
 //! | `start`, no free slot, may not wait (`try_*`) | | `Full` | |
 //! | `start` after [`close`](EndpointState::close) | | `Closed` | |
 //! | `start` of a reserved slot after `close` | `Reserved → Done(Closed)` (if not already) | `Closed`, once | |
-//! | [`start_many`](EndpointState::start_many): the calls of a `call_many` that can go at once | `Free → Queued` each | | servers |
+//! | [`start_many`](EndpointState::start_many): the calls of a `call_many` that can go at once | `Free → Queued` each | | a server each |
 //! | [`reserve`](EndpointState::reserve) | `Free → Reserved` | (`Full`, `Closed` as `start`) | |
 //! | [`unsend`](EndpointState::unsend) (the outside queue is full) | `Queued → Reserved` | | |
 //! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
+//! | `take_next`, nothing queued | | | (registers the server as waiting for a request) |
+//! | [`stop_receiving`](EndpointState::stop_receiving) (a waiting server gives up) | | | another server, if requests are queued |
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
 //! | `reply` or `lose` at or after the call's deadline | `Taken → Done(Timeout)` (the value goes back) | `Timeout` | the caller |
@@ -39,8 +41,9 @@
 //! | `end` of a `Shut` slot by an unused permit | `Shut → Free` | nothing: no call | |
 //! | `close(Drain)` | | | slot waiters, servers |
 //!
-//! "A slot waiter" is the one that waited longest, with `alloc`; without it, every slot
-//! waiter (a fixed set, which cannot tell them apart).
+//! "A slot waiter" is the one that waited longest. "A server" is the first server that
+//! waited, which keeps its place (and its waker) across waits, if it waits; otherwise the
+//! server that waited longest.
 //!
 //! Invariants:
 //!
@@ -70,6 +73,7 @@ use crate::waker_set::{Home, WakeRest, Wakes};
 /// the task gets what it waited for or finds the endpoint closed, and
 /// [`EndpointState::leave`] / [`stop_watching`](EndpointState::stop_watching) when it
 /// gives up.
+#[derive(Clone, Copy)]
 pub(super) struct Waiter<'a> {
     waker: &'a Waker,
     entry: Pin<&'a WaitEntry>,
@@ -407,13 +411,13 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 
     /// Takes queued requests from the ring, up to `limit` in all, handing each to `take`
-    /// and counting it in `taken`. With a `waker`, a server finding nothing waits for the
-    /// next request.
+    /// and counting it in `taken`. With a `waiter`, a server finding nothing waits for the
+    /// next request, and one that finds a request or the end stops waiting.
     #[inline]
     pub(super) fn take_next<F>(
         &mut self,
         now: I,
-        waker: Option<&Waker>,
+        waiter: Option<Waiter<'_>>,
         limit: usize,
         taken: &mut usize,
         take: &mut F,
@@ -433,17 +437,33 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
                     *taken += 1;
                 }
                 Popped::Empty if *taken > 0 => break,
-                Popped::Empty if self.closed => return Next::Closed,
+                Popped::Empty if self.closed => {
+                    if let Some(waiter) = waiter {
+                        self.ring.done_waiting(waiter.entry, wakes);
+                    }
+                    return Next::Closed;
+                }
                 Popped::Empty => {
-                    if let Some(waker) = waker {
-                        self.ring.register(waker, wakes);
+                    if let Some(waiter) = waiter {
+                        // SAFETY: the entry is taken out before it is dropped
+                        // (`Waiter::new`'s contract).
+                        unsafe { self.ring.register(waiter.waker, waiter.entry, wakes) };
                     }
                     return Next::Empty;
                 }
                 Popped::Outside => return Next::Outside,
             }
         }
+        if let Some(waiter) = waiter {
+            self.ring.done_waiting(waiter.entry, wakes);
+        }
         Next::Done
+    }
+
+    /// A server stops waiting for a request (its future was dropped): its entry goes, and a
+    /// wake-up it was given for a queued request passes to another server.
+    pub(super) fn stop_receiving(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.ring.leave(entry, wakes);
     }
 
     /// A server took the request of `ticket` from the outside queue: `None` if it is stale
@@ -767,15 +787,74 @@ mod tests {
             .map(|result| result.map(|timed| timed.value))
     }
 
+    /// Servers find nothing and wait; a request wakes the first server only; when it stops
+    /// waiting without taking the request, the next server in line is woken for it; one that
+    /// stops waiting with nothing queued wakes nobody.
+    #[test]
+    fn a_request_wakes_one_server_and_one_that_leaves_passes_it_on() {
+        let mut s = inline::<2>();
+        let entries = [
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+            pin!(WaitEntry::new()),
+        ];
+        let servers: std::vec::Vec<_> = (0..3).map(|_| counter()).collect();
+        let wait = |s: &mut Inline<2>, i: usize| {
+            let waiter = may_wait(&servers[i].1, entries[i].as_ref());
+            let next = s.take_next(
+                NoInstant,
+                waiter,
+                1,
+                &mut 0,
+                &mut |_, _, _| {},
+                &mut Wakes::new(),
+            );
+            assert!(matches!(next, Next::Empty));
+        };
+        let woken_now = || {
+            servers
+                .iter()
+                .map(|(c, _)| woken(c))
+                .collect::<std::vec::Vec<_>>()
+        };
+        for i in 0..3 {
+            wait(&mut s, i);
+        }
+        s.stop_receiving(entries[2].as_ref(), &mut Wakes::new());
+        assert_eq!(woken_now(), [0, 0, 0], "nothing queued: nobody to pass to");
+        wait(&mut s, 2);
+
+        let (_, caller) = counter();
+        call(&mut s, 1, &caller);
+        assert_eq!(woken_now(), [1, 0, 0], "the first server");
+        s.stop_receiving(entries[0].as_ref(), &mut Wakes::new());
+        assert_eq!(woken_now(), [1, 1, 0], "the one that waited longest");
+        s.stop_receiving(entries[1].as_ref(), &mut Wakes::new());
+        assert_eq!(woken_now(), [1, 1, 1]);
+        let (mut taken, mut got) = (0, None);
+        let waiter = may_wait(&servers[2].1, entries[2].as_ref());
+        let next = s.take_next(
+            NoInstant,
+            waiter,
+            1,
+            &mut taken,
+            &mut |req, _, _| got = Some(req),
+            &mut Wakes::new(),
+        );
+        assert!(matches!(next, Next::Done));
+        assert_eq!(got, Some(1));
+    }
+
     #[test]
     fn start_queues_the_request_and_wakes_a_waiting_server() {
         let mut s = inline::<2>();
         let entry = pin!(WaitEntry::new());
+        let server_entry = pin!(WaitEntry::new());
         let (server, server_waker) = counter();
         let mut taken = 0;
         let next = s.take_next(
             NoInstant,
-            Some(&server_waker),
+            may_wait(&server_waker, server_entry.as_ref()),
             1,
             &mut taken,
             &mut |_, _, _| {},
@@ -808,11 +887,12 @@ mod tests {
     )]
     fn a_request_lends_the_waiting_servers_waker_which_comes_back_for_its_next_wait() {
         let mut s = inline::<2>();
+        let server_entry = pin!(WaitEntry::new());
         let (server, server_waker) = counter();
         let wait = |s: &mut Inline<2>| {
             let next = s.take_next(
                 NoInstant,
-                Some(&server_waker),
+                may_wait(&server_waker, server_entry.as_ref()),
                 1,
                 &mut 0,
                 &mut |_, _, _| {},
@@ -1203,7 +1283,12 @@ mod tests {
         let queued = call(&mut s, 2, &waker);
         assert_eq!(take(&mut s).1, taken);
         let (server, server_waker) = counter();
-        s.ring.register(&server_waker, &mut Wakes::new());
+        let server_entry = pin!(WaitEntry::new());
+        // SAFETY: the entry is dropped before the state.
+        unsafe {
+            s.ring
+                .register(&server_waker, server_entry.as_ref(), &mut Wakes::new())
+        };
         assert_eq!(s.close(CloseMode::Fail, &mut Wakes::new()), 1);
         assert_eq!(woken(&server), 1);
         assert_eq!(

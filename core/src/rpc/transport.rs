@@ -7,12 +7,14 @@
 //! back, and the endpoint then moves it through the [`Transport`] after unlocking. Each
 //! endpoint operation decides which way once, on what its state event returned.
 
+use core::pin::Pin;
 use core::task::Waker;
 
 use crate::queue::{Queue, QueueState, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
-use crate::waker_set::{Home, WakerSet, Wakes};
+use crate::wait_list::{WaitEntry, WaitList};
+use crate::waker_set::{Home, Wakes};
 
 /// A request in transit: the request and the ticket of its reply slot.
 ///
@@ -74,8 +76,19 @@ pub trait Ring<Req>: super::sealed::Sealed {
     /// Takes the request of the call in slot `slot` out (its caller gave up while it was
     /// queued).
     fn remove(&mut self, slot: u16) -> Option<Req>;
-    /// `waker`'s task waits for a request.
-    fn register(&mut self, waker: &Waker, wakes: &mut Wakes);
+    /// `waker`'s task waits for a request, with `entry` in line if it needs a place.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave`](Self::leave)) before it is dropped, unless the
+    /// endpoint is never used again.
+    unsafe fn register(&mut self, waker: &Waker, entry: Pin<&WaitEntry>, wakes: &mut Wakes);
+    /// The server waiting with `entry` got what it waited for (a request, or the news that
+    /// none will come): its entry goes.
+    fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes);
+    /// The server waiting with `entry` stops (its future was dropped): its entry goes, and a
+    /// wake-up it may have been given for a queued request passes to another server.
+    fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes);
     /// Wakes the tasks waiting for a request (shutdown, or a second round).
     fn wake_servers(&mut self, wakes: &mut Wakes);
     /// Takes back a server's waker that [`push`](Self::push) lent ([`Home::Server`]).
@@ -105,10 +118,15 @@ pub struct InlineRing<Req, const N: usize> {
     /// The waker of the first server that waited (usually the only one), kept across its
     /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
     server: Option<Waker>,
-    /// Whether `server` waits for a request.
+    /// Whether `server` waits for a request: from its registration until a request, a
+    /// shutdown, or its future leaving wakes or disarms it.
     server_armed: bool,
-    /// Other servers waiting for a request.
-    servers: WakerSet<2>,
+    /// The address of the entry `server` last waited with, to tell when its future leaves
+    /// (compared, never followed).
+    server_entry: usize,
+    /// Other servers waiting for a request, each with its entry in its future; a request
+    /// wakes one.
+    servers: WaitList,
 }
 
 impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
@@ -124,11 +142,7 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
             // Each queued call holds one of the `N` slots, and the ring has `N` places.
             unreachable!("the inline queue has a place for every reply slot")
         }
-        if self.server_armed {
-            self.server_armed = false;
-            wakes.lend(&mut self.server, Home::Server);
-        }
-        self.servers.wake_all(wakes);
+        self.wake_one(wakes);
         Ok(())
     }
 
@@ -147,15 +161,31 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     }
 
     #[inline]
-    fn register(&mut self, waker: &Waker, wakes: &mut Wakes) {
+    unsafe fn register(&mut self, waker: &Waker, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
         match &self.server {
-            Some(w) if w.will_wake(waker) => self.server_armed = true,
+            Some(w) if w.will_wake(waker) => {}
             // Lent (a request is waking it) or never set: this server takes the place.
-            None => {
-                self.server = Some(waker.clone());
-                self.server_armed = true;
-            }
-            Some(_) => self.servers.register(waker, wakes),
+            None => self.server = Some(waker.clone()),
+            // SAFETY: the entry is taken out before it is dropped (this method's contract).
+            Some(_) => return unsafe { self.servers.register(entry, waker, wakes) },
+        }
+        self.server_armed = true;
+        self.server_entry = address(entry);
+    }
+
+    #[inline(always)]
+    fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.servers.unregister(entry, wakes);
+    }
+
+    fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        if self.server_entry == address(entry) {
+            self.server_armed = false;
+        }
+        self.servers.unregister(entry, wakes);
+        // It may have been the one woken for a queued request: another server takes over.
+        if self.ring.len() > 0 {
+            self.wake_one(wakes);
         }
     }
 
@@ -206,7 +236,11 @@ impl<Req> Ring<Req> for Outside {
         None
     }
 
-    fn register(&mut self, _: &Waker, _: &mut Wakes) {}
+    unsafe fn register(&mut self, _: &Waker, _: Pin<&WaitEntry>, _: &mut Wakes) {}
+
+    fn done_waiting(&mut self, _: Pin<&WaitEntry>, _: &mut Wakes) {}
+
+    fn leave(&mut self, _: Pin<&WaitEntry>, _: &mut Wakes) {}
 
     fn wake_servers(&mut self, _: &mut Wakes) {}
 
@@ -268,7 +302,27 @@ impl<Req, const N: usize> InlineRing<Req, N> {
             ring: QueueState::new(),
             server: None,
             server_armed: false,
-            servers: WakerSet::new(),
+            server_entry: 0,
+            servers: WaitList::new(),
         }
     }
+
+    /// Wakes one server for a request that came: the first server if it waits (its waker
+    /// lent, not cloned), otherwise the one that waited longest.
+    #[inline(always)]
+    fn wake_one(&mut self, wakes: &mut Wakes) {
+        // What does not fit in `wakes` stays armed, for its second round.
+        if self.server_armed {
+            if wakes.lend(&mut self.server, Home::Server) {
+                self.server_armed = false;
+            }
+        } else if self.servers.is_waiting() {
+            self.servers.wake_one(wakes);
+        }
+    }
+}
+
+/// Where `entry` is: its identity, compared and never followed.
+fn address(entry: Pin<&WaitEntry>) -> usize {
+    (entry.get_ref() as *const WaitEntry).addr()
 }
