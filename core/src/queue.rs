@@ -45,10 +45,16 @@
 //!
 //! Invariants: `len <= N`; items leave in the order they entered; after `close` nothing
 //! enters, and the receiver still gets everything that entered before.
+//!
+//! An endpoint's servers wait for a request with their place in line kept in their own
+//! futures ([`WaitEntry`]s, as they do with [`InlineQueue`]): any number wait, allocating
+//! nothing, an item wakes one of them, and one that gives up takes its place along.
 
+use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::sync::{Mutex, RawMutex};
+use crate::wait_list::{WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 pub use crate::error::{TryRecvError, TrySendError};
@@ -79,6 +85,28 @@ pub trait RequestQueue<T> {
 
     /// The next item; `Ready(None)` once the queue is closed and empty.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>>;
+
+    /// [`poll_recv`](Self::poll_recv) by a receiver that keeps its place in line in `entry`
+    /// (an endpoint's server). rsvp's internals: the default ignores `entry`.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave_line`](Self::leave_line)) before it is dropped.
+    #[doc(hidden)]
+    unsafe fn poll_recv_in_line(
+        &self,
+        cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
+    ) -> Poll<Option<T>> {
+        let _ = entry;
+        self.poll_recv(cx)
+    }
+
+    /// The receiver waiting with `entry` stops waiting. rsvp's internals.
+    #[doc(hidden)]
+    fn leave_line(&self, entry: Pin<&WaitEntry>) {
+        let _ = entry;
+    }
 
     /// The next item if there is one now.
     ///
@@ -190,14 +218,33 @@ impl<T, const N: usize> QueueState<T, N> {
 
 struct Shared<T, const N: usize> {
     state: QueueState<T, N>,
-    /// Servers waiting for a request (several tasks may serve one endpoint).
+    /// Receivers waiting for an item with their entries in line (an endpoint's servers);
+    /// an item wakes one.
+    in_line: WaitList,
+    /// Receivers waiting without a place in line (`poll_recv` by hand).
     receivers: WakerSet<2>,
     /// Callers waiting for room.
     senders: WakerSet<4>,
 }
 
+impl<T, const N: usize> Shared<T, N> {
+    /// An item came: one receiver in line, and those without a place, are woken.
+    #[inline(always)]
+    fn item_came(&mut self, wakes: &mut Wakes) {
+        if self.in_line.is_waiting() {
+            self.in_line.wake_one(wakes);
+        }
+        self.receivers.wake_all(wakes);
+    }
+}
+
 impl<T, const N: usize> WakeRest for Shared<T, N> {
     fn wake_rest(&mut self, wakes: &mut Wakes) {
+        if self.state.is_closed() {
+            self.in_line.wake_all(wakes);
+        } else if self.state.len() > 0 {
+            self.in_line.wake_one(wakes);
+        }
         self.receivers.wake_all(wakes);
         self.senders.wake_all(wakes);
     }
@@ -226,6 +273,7 @@ impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
         Self {
             shared: Mutex::new(Shared {
                 state: QueueState::new(),
+                in_line: WaitList::new(),
                 receivers: WakerSet::new(),
                 senders: WakerSet::new(),
             }),
@@ -260,7 +308,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.shared.lock_wake(|s, wakes| {
             s.state.push(item)?;
-            s.receivers.wake_all(wakes);
+            s.item_came(wakes);
             Ok(())
         })
     }
@@ -291,6 +339,41 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         })
     }
 
+    #[inline]
+    unsafe fn poll_recv_in_line(
+        &self,
+        cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
+    ) -> Poll<Option<T>> {
+        self.shared.lock_wake(|s, wakes| match s.state.pop() {
+            Ok(item) => {
+                s.in_line.unregister(entry, wakes);
+                s.senders.wake_all(wakes);
+                Poll::Ready(Some(item))
+            }
+            Err(TryRecvError::Closed) => {
+                s.in_line.unregister(entry, wakes);
+                Poll::Ready(None)
+            }
+            Err(TryRecvError::Empty) => {
+                // SAFETY: the entry is taken out before it is dropped (this method's
+                // contract).
+                unsafe { s.in_line.register(entry, cx.waker(), wakes) };
+                Poll::Pending
+            }
+        })
+    }
+
+    fn leave_line(&self, entry: Pin<&WaitEntry>) {
+        self.shared.lock_wake(|s, wakes| {
+            s.in_line.unregister(entry, wakes);
+            // It may have been the one woken for a queued item: another takes over.
+            if s.state.len() > 0 {
+                s.in_line.wake_one(wakes);
+            }
+        });
+    }
+
     fn try_recv(&self) -> Result<T, TryRecvError> {
         self.shared.lock_wake(|s, wakes| {
             let item = s.state.pop()?;
@@ -311,6 +394,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         self.shared.lock_wake(|s, wakes| {
             s.state.close();
             s.senders.wake_all(wakes);
+            s.in_line.wake_all(wakes);
             s.receivers.wake_all(wakes);
         });
     }

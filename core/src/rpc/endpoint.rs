@@ -265,8 +265,9 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         let queue = self.outside();
         while taken < limit {
             let received = match wait.as_mut() {
-                Some((cx, _)) if taken == 0 => queue
-                    .poll_recv(cx)
+                // SAFETY: the entry is taken out before it is dropped (this method's
+                // contract).
+                Some((cx, entry)) if taken == 0 => unsafe { queue.poll_recv_in_line(cx, *entry) }
                     .map(|env| env.ok_or(TryRecvError::Closed)),
                 _ => Poll::Ready(queue.try_recv()),
             };
@@ -490,8 +491,12 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     }
 
     fn stop_receiving(&self, _: Token, entry: Pin<&WaitEntry>) {
-        self.state
-            .lock_wake(|s, wakes| s.stop_receiving(entry, wakes));
+        match self.queue.outside() {
+            Some(queue) => queue.leave_line(entry),
+            None => self
+                .state
+                .lock_wake(|s, wakes| s.stop_receiving(entry, wakes)),
+        }
     }
 
     fn try_recv(
@@ -777,10 +782,9 @@ mod tests {
     /// request wakes exactly one, with or without `alloc` (a fixed set of wakers would
     /// wake displaced servers in a loop). The first server keeps its place across waits;
     /// the others are served in the order they came.
-    #[test]
-    fn servers_waiting_for_a_request_sleep_and_each_request_wakes_one() {
+    fn servers_waiting_for_a_request_sleep_and_each_request_wakes_one<Q: Queued>() {
         const SERVERS: usize = 20;
-        let rpc: Rpc<u32, u32, 64, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+        let rpc = queued::<Q>();
         let (caller, server) = Rpc::split(&rpc);
         let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
             (0..SERVERS).map(|_| counter()).unzip();
@@ -821,9 +825,8 @@ mod tests {
 
     /// A server woken for a request that stops waiting before taking it (its `recv` was
     /// dropped, say by a timeout) passes the request on to another waiting server.
-    #[test]
-    fn a_woken_server_that_leaves_passes_its_request_on() {
-        let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+    fn a_woken_server_that_leaves_passes_its_request_on<Q: Queued>() {
+        let rpc = queued::<Q>();
         let (caller, server) = Rpc::split(&rpc);
         let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
             (0..3).map(|_| counter()).unzip();
@@ -856,10 +859,10 @@ mod tests {
     }
 
     /// 10,000 servers that stop waiting for a request (their `recv` dropped) leave no
-    /// waker behind, but the first server's, kept for its next wait.
-    #[test]
-    fn servers_that_stop_waiting_leave_nothing_behind() {
-        let rpc: Rpc<u32, u32, 2, With<LocalMutex, NoClock>> = Rpc::new(NoClock);
+    /// waker behind (with the inline queue, but the first server's, kept for its next
+    /// wait).
+    fn servers_that_stop_waiting_leave_nothing_behind<Q: Queued>() {
+        let rpc = queued::<Q>();
         let (caller, server) = Rpc::split(&rpc);
         // Scaled down under miri, which interprets every step, not skipped.
         let (rounds, per_round) = if cfg!(miri) { (2, 20) } else { (10, 1_000) };
@@ -881,7 +884,7 @@ mod tests {
             drop(recvs);
             drop(wakers);
             for (i, count) in counts.iter().enumerate() {
-                let kept = usize::from(round == 0 && i == 0);
+                let kept = usize::from(Q::INLINE && round == 0 && i == 0);
                 assert_eq!(
                     std::sync::Arc::strong_count(count),
                     1 + kept,
@@ -896,5 +899,56 @@ mod tests {
         let (req, responder) = server.try_recv().unwrap();
         responder.reply(req + 1).unwrap();
         assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(6)));
+    }
+
+    /// The queues servers wait on, for the tests above: slots enough for every test.
+    trait Queued: DefaultQueue<u32, 64> {
+        /// Whether it is the inline queue, whose first server keeps its place.
+        const INLINE: bool;
+    }
+
+    impl Queued for crate::queue::InlineQueue {
+        const INLINE: bool = true;
+    }
+
+    type Separate = crate::queue::Queue<LocalMutex, Envelope<u32>, 64>;
+
+    impl Queued for Separate {
+        const INLINE: bool = false;
+    }
+
+    fn queued<Q: Queued>() -> Rpc<u32, u32, 64, With<LocalMutex, NoClock, Q>> {
+        Rpc::with_queue(Q::NEW, NoClock)
+    }
+
+    #[test]
+    fn servers_waiting_inline_sleep_and_each_request_wakes_one() {
+        servers_waiting_for_a_request_sleep_and_each_request_wakes_one::<crate::queue::InlineQueue>(
+        );
+    }
+
+    #[test]
+    fn servers_waiting_on_a_separate_queue_sleep_and_each_request_wakes_one() {
+        servers_waiting_for_a_request_sleep_and_each_request_wakes_one::<Separate>();
+    }
+
+    #[test]
+    fn a_woken_server_that_leaves_passes_its_request_on_inline() {
+        a_woken_server_that_leaves_passes_its_request_on::<crate::queue::InlineQueue>();
+    }
+
+    #[test]
+    fn a_woken_server_that_leaves_passes_its_request_on_with_a_separate_queue() {
+        a_woken_server_that_leaves_passes_its_request_on::<Separate>();
+    }
+
+    #[test]
+    fn servers_that_stop_waiting_inline_leave_nothing_behind() {
+        servers_that_stop_waiting_leave_nothing_behind::<crate::queue::InlineQueue>();
+    }
+
+    #[test]
+    fn servers_that_stop_waiting_on_a_separate_queue_leave_nothing_behind() {
+        servers_that_stop_waiting_leave_nothing_behind::<Separate>();
     }
 }
