@@ -20,6 +20,7 @@
 //! # });
 //! ```
 
+use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use futures_channel::mpsc::{self, Receiver, Sender};
@@ -27,9 +28,10 @@ use futures_util::task::noop_waker_ref;
 use futures_util::StreamExt;
 
 use crate::error::{TryRecvError, TrySendError};
-use crate::queue::RequestQueue;
+use crate::queue::{RequestQueue, Waiters};
 use crate::sync::{Mutex, StdMutex};
-use crate::waker_set::{WakeRest, WakerSet, Wakes};
+use crate::wait_list::WaitEntry;
+use crate::waker_set::{WakeRest, Wakes};
 
 /// A [`RequestQueue`] over a futures-channel bounded `mpsc` channel.
 ///
@@ -44,12 +46,11 @@ struct Ends<T> {
     tx: Sender<T>,
     rx: Receiver<T>,
     len: usize,
-    /// Servers waiting for a request. The futures `Receiver` remembers one task, and does not
-    /// wake it when it is closed itself.
-    receivers: WakerSet<2>,
-    /// Callers waiting for room. A futures `Sender` remembers one waiting task per sender,
-    /// and every caller goes through this one sender, so rsvp remembers the rest.
-    senders: WakerSet<4>,
+    /// Servers waiting for a request, and callers waiting for room. The futures `Receiver`
+    /// remembers one task, and does not wake it when it is closed itself; a futures `Sender`
+    /// remembers one waiting task per sender, and every caller goes through this one
+    /// sender: so rsvp keeps the waiting tasks itself.
+    waiters: Waiters,
 }
 
 impl<T> MpscQueue<T> {
@@ -67,8 +68,7 @@ impl<T> MpscQueue<T> {
                 tx,
                 rx,
                 len: 0,
-                receivers: WakerSet::new(),
-                senders: WakerSet::new(),
+                waiters: Waiters::new(),
             }),
         }
     }
@@ -85,15 +85,14 @@ impl<T> core::fmt::Debug for MpscQueue<T> {
 impl<T> Ends<T> {
     fn took(&mut self, item: T, wakes: &mut Wakes) -> T {
         self.len = self.len.saturating_sub(1);
-        self.senders.wake_all(wakes);
+        self.waiters.room_came(wakes);
         item
     }
 }
 
 impl<T> WakeRest for Ends<T> {
     fn wake_rest(&mut self, wakes: &mut Wakes) {
-        self.receivers.wake_all(wakes);
-        self.senders.wake_all(wakes);
+        self.waiters.wake_all(wakes);
     }
 }
 
@@ -104,13 +103,56 @@ fn quiet() -> Context<'static> {
     Context::from_waker(noop_waker_ref())
 }
 
+impl<T> MpscQueue<T> {
+    /// `poll_ready`, waiting in line with `entry` if given.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`RequestQueue::leave_line`]) before it is dropped.
+    unsafe fn ready(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<()> {
+        self.shared
+            .lock_wake(|ends, wakes| match ends.tx.poll_ready(&mut quiet()) {
+                // An error means closed: `try_send` will say so.
+                Poll::Ready(_) => {
+                    ends.waiters.done(entry, wakes);
+                    Poll::Ready(())
+                }
+                Poll::Pending => {
+                    // SAFETY: passed on from this method's contract.
+                    unsafe { ends.waiters.wait_for_room(cx.waker(), entry, wakes) };
+                    Poll::Pending
+                }
+            })
+    }
+
+    /// `poll_recv`, waiting in line with `entry` if given.
+    ///
+    /// # Safety
+    ///
+    /// As [`ready`](Self::ready).
+    unsafe fn recv(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<Option<T>> {
+        self.shared
+            .lock_wake(|ends, wakes| match ends.rx.poll_next_unpin(&mut quiet()) {
+                Poll::Ready(next) => {
+                    ends.waiters.done(entry, wakes);
+                    Poll::Ready(next.map(|item| ends.took(item, wakes)))
+                }
+                Poll::Pending => {
+                    // SAFETY: passed on from this method's contract.
+                    unsafe { ends.waiters.wait_for_item(cx.waker(), entry, wakes) };
+                    Poll::Pending
+                }
+            })
+    }
+}
+
 impl<T> RequestQueue<T> for MpscQueue<T> {
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.shared
             .lock_wake(|ends, wakes| match ends.tx.try_send(item) {
                 Ok(()) => {
                     ends.len += 1;
-                    ends.receivers.wake_all(wakes);
+                    ends.waiters.item_came(wakes);
                     Ok(())
                 }
                 Err(error) if error.is_full() => Err(TrySendError::Full(error.into_inner())),
@@ -119,26 +161,32 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
     }
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared
-            .lock_wake(|ends, wakes| match ends.tx.poll_ready(&mut quiet()) {
-                // An error means closed: `try_send` will say so.
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => {
-                    ends.senders.register(cx.waker(), wakes);
-                    Poll::Pending
-                }
-            })
+        // SAFETY: no entry.
+        unsafe { self.ready(cx, None) }
+    }
+
+    unsafe fn poll_ready_in_line(&self, cx: &mut Context<'_>, entry: Pin<&WaitEntry>) -> Poll<()> {
+        // SAFETY: passed on from this method's contract.
+        unsafe { self.ready(cx, Some(entry)) }
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // SAFETY: no entry.
+        unsafe { self.recv(cx, None) }
+    }
+
+    unsafe fn poll_recv_in_line(
+        &self,
+        cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
+    ) -> Poll<Option<T>> {
+        // SAFETY: passed on from this method's contract.
+        unsafe { self.recv(cx, Some(entry)) }
+    }
+
+    fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
-            .lock_wake(|ends, wakes| match ends.rx.poll_next_unpin(&mut quiet()) {
-                Poll::Ready(next) => Poll::Ready(next.map(|item| ends.took(item, wakes))),
-                Poll::Pending => {
-                    ends.receivers.register(cx.waker(), wakes);
-                    Poll::Pending
-                }
-            })
+            .lock_wake(|ends, wakes| ends.waiters.leave(entry, wakes));
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
@@ -153,8 +201,7 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
     fn close(&self) {
         self.shared.lock_wake(|ends, wakes| {
             ends.rx.close();
-            ends.senders.wake_all(wakes);
-            ends.receivers.wake_all(wakes);
+            ends.waiters.wake_all(wakes);
         });
     }
 

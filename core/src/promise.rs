@@ -57,7 +57,7 @@ use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
-use crate::wait_list::{WaitEntry, WaitList};
+use crate::wait_list::{Line, WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, Wakes};
 use sealed::CountedSetters as _;
 
@@ -238,7 +238,7 @@ impl<T, M: RawMutex> Promise<T, M> {
         Self {
             shared: Mutex::new(Shared {
                 state: PromiseState::new(),
-                waiters: WaitList::new(),
+                waiters: WaitList::new(Line::Value),
             }),
         }
     }

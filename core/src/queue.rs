@@ -51,10 +51,10 @@
 //! nothing, an item wakes one of them, and one that gives up takes its place along.
 
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use crate::sync::{Mutex, RawMutex};
-use crate::wait_list::{WaitEntry, WaitList};
+use crate::wait_list::{Line, WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 pub use crate::error::{TryRecvError, TrySendError};
@@ -102,7 +102,19 @@ pub trait RequestQueue<T> {
         self.poll_recv(cx)
     }
 
-    /// The receiver waiting with `entry` stops waiting. rsvp's internals.
+    /// [`poll_ready`](Self::poll_ready) by a sender that keeps its place in line in `entry`
+    /// (an endpoint's caller). rsvp's internals: the default ignores `entry`.
+    ///
+    /// # Safety
+    ///
+    /// As [`poll_recv_in_line`](Self::poll_recv_in_line).
+    #[doc(hidden)]
+    unsafe fn poll_ready_in_line(&self, cx: &mut Context<'_>, entry: Pin<&WaitEntry>) -> Poll<()> {
+        let _ = entry;
+        self.poll_ready(cx)
+    }
+
+    /// The receiver or sender waiting in line with `entry` stops waiting. rsvp's internals.
     #[doc(hidden)]
     fn leave_line(&self, entry: Pin<&WaitEntry>) {
         let _ = entry;
@@ -216,37 +228,118 @@ impl<T, const N: usize> QueueState<T, N> {
     }
 }
 
-struct Shared<T, const N: usize> {
-    state: QueueState<T, N>,
-    /// Receivers waiting for an item with their entries in line (an endpoint's servers);
-    /// an item wakes one.
-    in_line: WaitList,
-    /// Receivers waiting without a place in line (`poll_recv` by hand).
+/// The tasks waiting on a queue: receivers for an item, senders for room. Each waits in
+/// line, with its entry in its future (an endpoint's servers and callers), or polls by hand
+/// (a fixed set of wakers). An event wakes one task in line, and every task that polls by
+/// hand; one in line that was woken and leaves passes its wake-up on.
+pub(crate) struct Waiters {
+    items: WaitList,
     receivers: WakerSet<2>,
-    /// Callers waiting for room.
+    room: WaitList,
     senders: WakerSet<4>,
 }
 
-impl<T, const N: usize> Shared<T, N> {
-    /// An item came: one receiver in line, and those without a place, are woken.
+impl Waiters {
+    pub(crate) const fn new() -> Self {
+        Self {
+            items: WaitList::new(Line::Item),
+            receivers: WakerSet::new(),
+            room: WaitList::new(Line::Room),
+            senders: WakerSet::new(),
+        }
+    }
+
+    /// An item came.
     #[inline(always)]
-    fn item_came(&mut self, wakes: &mut Wakes) {
-        if self.in_line.is_waiting() {
-            self.in_line.wake_one(wakes);
+    pub(crate) fn item_came(&mut self, wakes: &mut Wakes) {
+        if self.items.is_waiting() {
+            self.items.wake_one(wakes);
         }
         self.receivers.wake_all(wakes);
     }
+
+    /// Room came.
+    #[inline(always)]
+    pub(crate) fn room_came(&mut self, wakes: &mut Wakes) {
+        if self.room.is_waiting() {
+            self.room.wake_one(wakes);
+        }
+        self.senders.wake_all(wakes);
+    }
+
+    /// The queue closed, or a second round ([`WakeRest`]): every waiting task.
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        self.items.wake_all(wakes);
+        self.receivers.wake_all(wakes);
+        self.room.wake_all(wakes);
+        self.senders.wake_all(wakes);
+    }
+
+    /// A receiver waits for an item: in line with `entry`, or polling by hand.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave`](Self::leave)) before it is dropped.
+    pub(crate) unsafe fn wait_for_item(
+        &mut self,
+        waker: &Waker,
+        entry: Option<Pin<&WaitEntry>>,
+        wakes: &mut Wakes,
+    ) {
+        match entry {
+            // SAFETY: passed on from this method's contract.
+            Some(entry) => unsafe { self.items.register(entry, waker, wakes) },
+            None => self.receivers.register(waker, wakes),
+        }
+    }
+
+    /// A sender waits for room: in line with `entry`, or polling by hand.
+    ///
+    /// # Safety
+    ///
+    /// As [`wait_for_item`](Self::wait_for_item).
+    pub(crate) unsafe fn wait_for_room(
+        &mut self,
+        waker: &Waker,
+        entry: Option<Pin<&WaitEntry>>,
+        wakes: &mut Wakes,
+    ) {
+        match entry {
+            // SAFETY: passed on from this method's contract.
+            Some(entry) => unsafe { self.room.register(entry, waker, wakes) },
+            None => self.senders.register(waker, wakes),
+        }
+    }
+
+    /// The task waiting with `entry` got what it waited for (or learnt it will not come).
+    #[inline(always)]
+    pub(crate) fn done(&mut self, entry: Option<Pin<&WaitEntry>>, wakes: &mut Wakes) {
+        if let Some(entry) = entry {
+            self.items.unregister(entry, wakes);
+            self.room.unregister(entry, wakes);
+        }
+    }
+
+    /// The task waiting with `entry`, in either line, stops waiting: a wake-up it was
+    /// given passes to the next in its line.
+    pub(crate) fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        if self.items.unregister(entry, wakes) {
+            self.items.wake_one(wakes);
+        }
+        if self.room.unregister(entry, wakes) {
+            self.room.wake_one(wakes);
+        }
+    }
+}
+
+struct Shared<T, const N: usize> {
+    state: QueueState<T, N>,
+    waiters: Waiters,
 }
 
 impl<T, const N: usize> WakeRest for Shared<T, N> {
     fn wake_rest(&mut self, wakes: &mut Wakes) {
-        if self.state.is_closed() {
-            self.in_line.wake_all(wakes);
-        } else if self.state.len() > 0 {
-            self.in_line.wake_one(wakes);
-        }
-        self.receivers.wake_all(wakes);
-        self.senders.wake_all(wakes);
+        self.waiters.wake_all(wakes);
     }
 }
 
@@ -273,9 +366,7 @@ impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
         Self {
             shared: Mutex::new(Shared {
                 state: QueueState::new(),
-                in_line: WaitList::new(),
-                receivers: WakerSet::new(),
-                senders: WakerSet::new(),
+                waiters: Waiters::new(),
             }),
         }
     }
@@ -303,40 +394,75 @@ impl<M: RawMutex, T, const N: usize> core::fmt::Debug for Queue<M, T, N> {
     }
 }
 
+impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
+    /// `poll_ready`, waiting in line with `entry` if given.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`RequestQueue::leave_line`]) before it is dropped.
+    unsafe fn ready(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<()> {
+        self.shared.lock_wake(|s, wakes| {
+            if s.state.is_closed() || s.state.len() < N {
+                s.waiters.done(entry, wakes);
+                Poll::Ready(())
+            } else {
+                // SAFETY: passed on from this method's contract.
+                unsafe { s.waiters.wait_for_room(cx.waker(), entry, wakes) };
+                Poll::Pending
+            }
+        })
+    }
+
+    /// `poll_recv`, waiting in line with `entry` if given.
+    ///
+    /// # Safety
+    ///
+    /// As [`ready`](Self::ready).
+    #[inline(always)]
+    unsafe fn recv(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<Option<T>> {
+        self.shared.lock_wake(|s, wakes| match s.state.pop() {
+            Ok(item) => {
+                s.waiters.done(entry, wakes);
+                s.waiters.room_came(wakes);
+                Poll::Ready(Some(item))
+            }
+            Err(TryRecvError::Closed) => {
+                s.waiters.done(entry, wakes);
+                Poll::Ready(None)
+            }
+            Err(TryRecvError::Empty) => {
+                // SAFETY: passed on from this method's contract.
+                unsafe { s.waiters.wait_for_item(cx.waker(), entry, wakes) };
+                Poll::Pending
+            }
+        })
+    }
+}
+
 impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     #[inline]
     fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         self.shared.lock_wake(|s, wakes| {
             s.state.push(item)?;
-            s.item_came(wakes);
+            s.waiters.item_came(wakes);
             Ok(())
         })
     }
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.lock_wake(|s, wakes| {
-            if s.state.is_closed() || s.state.len() < N {
-                Poll::Ready(())
-            } else {
-                s.senders.register(cx.waker(), wakes);
-                Poll::Pending
-            }
-        })
+        // SAFETY: no entry.
+        unsafe { self.ready(cx, None) }
+    }
+
+    unsafe fn poll_ready_in_line(&self, cx: &mut Context<'_>, entry: Pin<&WaitEntry>) -> Poll<()> {
+        // SAFETY: passed on from this method's contract.
+        unsafe { self.ready(cx, Some(entry)) }
     }
 
     #[inline]
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.lock_wake(|s, wakes| match s.state.pop() {
-            Ok(item) => {
-                s.senders.wake_all(wakes);
-                Poll::Ready(Some(item))
-            }
-            Err(TryRecvError::Closed) => Poll::Ready(None),
-            Err(TryRecvError::Empty) => {
-                s.receivers.register(cx.waker(), wakes);
-                Poll::Pending
-            }
-        })
+        // SAFETY: no entry.
+        unsafe { self.recv(cx, None) }
     }
 
     #[inline]
@@ -345,39 +471,19 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         cx: &mut Context<'_>,
         entry: Pin<&WaitEntry>,
     ) -> Poll<Option<T>> {
-        self.shared.lock_wake(|s, wakes| match s.state.pop() {
-            Ok(item) => {
-                s.in_line.unregister(entry, wakes);
-                s.senders.wake_all(wakes);
-                Poll::Ready(Some(item))
-            }
-            Err(TryRecvError::Closed) => {
-                s.in_line.unregister(entry, wakes);
-                Poll::Ready(None)
-            }
-            Err(TryRecvError::Empty) => {
-                // SAFETY: the entry is taken out before it is dropped (this method's
-                // contract).
-                unsafe { s.in_line.register(entry, cx.waker(), wakes) };
-                Poll::Pending
-            }
-        })
+        // SAFETY: passed on from this method's contract.
+        unsafe { self.recv(cx, Some(entry)) }
     }
 
     fn leave_line(&self, entry: Pin<&WaitEntry>) {
-        self.shared.lock_wake(|s, wakes| {
-            s.in_line.unregister(entry, wakes);
-            // It may have been the one woken for a queued item: another takes over.
-            if s.state.len() > 0 {
-                s.in_line.wake_one(wakes);
-            }
-        });
+        self.shared
+            .lock_wake(|s, wakes| s.waiters.leave(entry, wakes));
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
         self.shared.lock_wake(|s, wakes| {
             let item = s.state.pop()?;
-            s.senders.wake_all(wakes);
+            s.waiters.room_came(wakes);
             Ok(item)
         })
     }
@@ -385,7 +491,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     fn remove(&self, matches: &mut dyn FnMut(&T) -> bool) -> Option<T> {
         self.shared.lock_wake(|s, wakes| {
             let item = s.state.remove(matches)?;
-            s.senders.wake_all(wakes);
+            s.waiters.room_came(wakes);
             Some(item)
         })
     }
@@ -393,9 +499,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
     fn close(&self) {
         self.shared.lock_wake(|s, wakes| {
             s.state.close();
-            s.senders.wake_all(wakes);
-            s.in_line.wake_all(wakes);
-            s.receivers.wake_all(wakes);
+            s.waiters.wake_all(wakes);
         });
     }
 

@@ -39,7 +39,9 @@
 //!    before it is dropped, or that the list is never touched again, as when a panic left
 //!    the lock poisoned). Pinning guarantees the entry's memory stays put until it is
 //!    dropped.
-//! 3. An entry is in one list at a time, and is unregistered from that list.
+//! 3. An entry is in one list at a time. A list knows its entries by its [`Line`]: taking
+//!    an entry out of a list of another line does nothing, so a future that may wait in one
+//!    of two lines (a call: for a free slot, then for room in a queue) can leave both.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomPinned;
@@ -68,6 +70,26 @@ struct Fields {
     prev: Option<NonNull<WaitEntry>>,
     next: Option<NonNull<WaitEntry>>,
     state: State,
+    /// The line of the list it waits in, or was woken from (unless `Idle`).
+    line: Line,
+}
+
+/// What a [`WaitList`]'s tasks wait for: one line per kind of list, so that an entry is
+/// taken out only of the list it is in (rule 3 of the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Line {
+    /// A free reply slot.
+    Slot,
+    /// A responder's caller giving up.
+    Cancel,
+    /// A request, in the endpoint's inline queue.
+    Request,
+    /// An item of a separate queue.
+    Item,
+    /// Room in a separate queue.
+    Room,
+    /// A promise's value.
+    Value,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -91,6 +113,7 @@ impl WaitEntry {
                 prev: None,
                 next: None,
                 state: State::Idle,
+                line: Line::Slot,
             })),
             _pinned: PhantomPinned,
         }
@@ -114,6 +137,7 @@ impl core::fmt::Debug for WaitEntry {
 pub(crate) struct WaitList {
     head: Option<NonNull<WaitEntry>>,
     tail: Option<NonNull<WaitEntry>>,
+    line: Line,
 }
 
 // SAFETY: the list only points at entries, which are touched under the lock that guards the
@@ -123,10 +147,12 @@ unsafe impl Send for WaitList {}
 unsafe impl Sync for WaitList {}
 
 impl WaitList {
-    pub(crate) const fn new() -> Self {
+    /// An empty list of tasks waiting in `line`.
+    pub(crate) const fn new(line: Line) -> Self {
         Self {
             head: None,
             tail: None,
+            line,
         }
     }
 
@@ -161,7 +187,20 @@ impl WaitList {
         // SAFETY: we hold the list's lock (`&mut self`), and no other entry reference is
         // alive.
         let entry = unsafe { Self::entry(ptr) };
-        match entry.state {
+        // Woken from another line and not taken out (it got what it waited for there): in
+        // no list, so as good as idle.
+        let state = match entry.line == self.line {
+            true => entry.state,
+            false => {
+                debug_assert!(
+                    entry.state != State::Waiting,
+                    "a wait entry is in one line at a time"
+                );
+                State::Idle
+            }
+        };
+        entry.line = self.line;
+        match state {
             State::Waiting => wakes.store(&mut entry.waker, waker),
             State::Woken => {
                 entry.waker = Some(waker.clone());
@@ -178,6 +217,7 @@ impl WaitList {
 
     /// `waiter` stops waiting: out of the list, its waker to `wakes` (dropped after
     /// unlocking). True if it had been woken and so may owe the next waiter its wake-up.
+    /// Nothing happens to an entry of another line.
     #[inline(always)]
     pub(crate) fn unregister(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes) -> bool {
         let ptr = NonNull::from(waiter.get_ref());
@@ -193,6 +233,9 @@ impl WaitList {
     fn take_out(&mut self, ptr: NonNull<WaitEntry>, wakes: &mut Wakes) -> bool {
         // SAFETY: we hold the list's lock, and no other entry reference is alive.
         let entry = unsafe { Self::entry(ptr) };
+        if entry.line != self.line {
+            return false;
+        }
         match entry.state {
             State::Idle => false,
             State::Woken => {
@@ -320,7 +363,7 @@ mod tests {
 
     #[test]
     fn wake_one_serves_the_longest_waiter_first() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let counts: Vec<_> = (0..3).map(|_| counter()).collect();
         let (a, b, c) = (
             pin!(WaitEntry::new()),
@@ -348,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_waiter_that_leaves_takes_its_entry_and_its_waker() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let (count, waker) = counter();
         let clones = Arc::strong_count(&count);
         {
@@ -370,7 +413,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_waiters_that_leave_leave_nothing() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let (count, waker) = counter();
         for _ in 0..10_000 {
             let w = pin!(WaitEntry::new());
@@ -384,7 +427,7 @@ mod tests {
     fn a_list_forgets_a_waiter_that_went_away() {
         // Ported from the keyed list this one replaced: a waiter that registers twice is in
         // line once, one that went away is not woken, a woken one can wait again.
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let (a, wa) = counter();
         let (b, wb) = counter();
         let (ea, eb) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
@@ -411,7 +454,7 @@ mod tests {
 
     #[test]
     fn a_woken_waiter_that_waits_again_goes_first() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let (first, waker_a) = counter();
         let (second, waker_b) = counter();
         let (a, b) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
@@ -433,7 +476,7 @@ mod tests {
 
     #[test]
     fn registering_again_keeps_one_entry_and_the_newest_waker() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let (old, old_waker) = counter();
         let (new, new_waker) = counter();
         let w = pin!(WaitEntry::new());
@@ -451,7 +494,7 @@ mod tests {
 
     #[test]
     fn unlinking_from_the_middle_keeps_the_order() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let counts: Vec<_> = (0..4).map(|_| counter()).collect();
         let ws = [
             pin!(WaitEntry::new()),
@@ -477,7 +520,7 @@ mod tests {
 
     #[test]
     fn wake_all_stops_when_a_round_is_full_and_the_rest_stay() {
-        let mut list = WaitList::new();
+        let mut list = WaitList::new(Line::Slot);
         let n = Wakes::CAPACITY + 3;
         let counts: Vec<_> = (0..n).map(|_| counter()).collect();
         let mut ws: Vec<_> = (0..n).map(|_| Box::pin(WaitEntry::new())).collect();

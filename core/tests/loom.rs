@@ -111,6 +111,51 @@ fn promise_abandoned_wakes_waiter() {
     });
 }
 
+/// Two calls wait for room in a queue smaller than the endpoint (each holding its slot)
+/// while room comes, and one of them gives up at the same time: the other still goes out
+/// (a wake-up the one leaving was given is passed on), and every call is counted once.
+#[test]
+fn room_reaches_a_waiting_caller_while_another_gives_up() {
+    type Small = Rpc<u32, u32, 3, With<StdMutex, NoClock, Queue<StdMutex, Envelope<u32>, 1>>>;
+    model(|| {
+        let (caller, server) = Rpc::split(Arc::new(Small::with_queue(Queue::new(), NoClock)));
+        let first = caller.try_call(1).unwrap();
+        let waiter = {
+            let caller = caller.clone();
+            thread::spawn(move || block_on(caller.call(2)))
+        };
+        let leaver = {
+            let caller = caller.clone();
+            thread::spawn(move || {
+                let mut call = pin!(caller.call(3));
+                // One poll: it waits for room (or goes out), then gives up.
+                block_on(poll_fn(|cx| {
+                    let _ = call.as_mut().poll(cx);
+                    Poll::Ready(())
+                }));
+            })
+        };
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req * 10).unwrap();
+        assert_eq!(block_on(first), Ok(10));
+        // Serve until the waiting call has its reply.
+        loop {
+            match server.try_recv() {
+                Ok((2, responder)) => {
+                    responder.reply(20).unwrap();
+                    break;
+                }
+                Ok((_, responder)) => drop(responder.reply(0)),
+                Err(_) => thread::yield_now(),
+            }
+        }
+        assert_eq!(waiter.join().unwrap(), Ok(20));
+        leaver.join().unwrap();
+        let stats = caller.stats();
+        assert_eq!(stats.replied + stats.cancelled, 3, "{stats:?}");
+    });
+}
+
 /// `serve`'s pool: a handler waits for a promise set on a third thread, so the slot's
 /// ready flag is raised off the serving thread. The call is answered and `serve` ends once
 /// the last caller is gone.

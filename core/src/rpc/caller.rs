@@ -374,7 +374,7 @@ where
     req: Option<<Of<R> as Endpoint>::Req>,
     /// Its slot: reserved (by a permit, or while it waits for queue room), or sent.
     ticket: Option<Ticket>,
-    /// Its place in line while it waits for a free slot.
+    /// Its place in line while it waits for a free slot, or for room in the queue.
     entry: WaitEntry,
     /// When the call was made.
     started_at: InstantOf<Of<R>>,
@@ -389,8 +389,8 @@ where
 // No code moves them out of a pinned future: the sleep is polled only through
 // `deadline_passed`, which pins it in place, and replaced only in place by `finish`
 // (dropping the old sleep where it lies); the entry is only lent, pinned, to the endpoint,
-// which links it into its list of slot waiters, and `Drop` takes it out of that list
-// (`end`) before it goes. The request and the rest are never pinned.
+// which links it into its list of slot waiters (or its queue's of room waiters), and `Drop`
+// takes it out of that list (`end`) before it goes. The request and the rest are never pinned.
 
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     /// A call of `req`, made now, in the slot `held` if it has one. Always inlined, as
@@ -502,6 +502,17 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         cx: &mut Context<'_>,
     ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
         if let Stage::Fresh | Stage::Start = self.stage {
+            if let (Stage::Start, Some(_)) = (&self.stage, self.ticket) {
+                // Waiting for room in the queue: until there may be some.
+                // SAFETY: as for `poll_start` below.
+                if unsafe { self.rpc.poll_room(TOKEN, cx, self.entry()) }.is_pending() {
+                    // SAFETY: `self` is pinned (this function's contract).
+                    if !unsafe { self.deadline_passed(cx) } {
+                        return Poll::Pending;
+                    }
+                    return self.give_up_waiting();
+                }
+            }
             self.stage = Stage::Start;
             // SAFETY: `self` is pinned (this function's contract), and so is its entry; the
             // entry is taken out of the endpoint before the future ends (`leave` on a
@@ -536,18 +547,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                     if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
-                    self.req = None;
-                    let result = match self.ticket.take() {
-                        Some(ticket) => self
-                            .rpc
-                            .give_up(TOKEN, ticket, GiveUp::Timeout)
-                            .unwrap_or(Err(CallError::Timeout)),
-                        None => {
-                            self.leave(Outcome::Timeout);
-                            Err(CallError::Timeout)
-                        }
-                    };
-                    return self.finish(result);
+                    return self.give_up_waiting();
                 }
             }
         }
@@ -563,6 +563,25 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             return Poll::Pending;
         }
         self.time_out(ticket)
+    }
+
+    /// The deadline passed while the call waited for a slot, or for room in the queue (with
+    /// its slot).
+    fn give_up_waiting(&mut self) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        self.req = None;
+        let result = match self.ticket.take() {
+            Some(ticket) => {
+                self.rpc.leave_room(TOKEN, self.entry());
+                self.rpc
+                    .give_up(TOKEN, ticket, GiveUp::Timeout)
+                    .unwrap_or(Err(CallError::Timeout))
+            }
+            None => {
+                self.leave(Outcome::Timeout);
+                Err(CallError::Timeout)
+            }
+        };
+        self.finish(result)
     }
 
     /// The deadline passed while the call was sent. A reply that raced with it wins.
@@ -600,6 +619,11 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     fn end(&mut self) {
         match (&self.stage, self.ticket) {
             (Stage::Done, _) => {}
+            // Waiting for room in the queue, with its slot: its place in line goes too.
+            (Stage::Start, Some(ticket)) => {
+                self.rpc.leave_room(TOKEN, self.entry());
+                drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped));
+            }
             (_, Some(ticket)) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
             // Waiting for a slot: it takes its place in line along.
             (Stage::Start, None) => self.leave(Outcome::Cancelled),
@@ -609,11 +633,14 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
 
     /// The call stops waiting for a slot, ended with `outcome`.
     fn leave(&mut self, outcome: Outcome) {
+        self.rpc.leave(TOKEN, self.entry(), Some(outcome));
+    }
+
+    fn entry(&self) -> Pin<&WaitEntry> {
         // SAFETY: the entry is pinned structurally, and stays where it is until the future
         // is dropped (see the pinning note after `CallFuture`); an entry of a future never
         // polled (never pinned) is in no list, and taking it out does nothing.
-        let entry = unsafe { Pin::new_unchecked(&self.entry) };
-        self.rpc.leave(TOKEN, entry, Some(outcome));
+        unsafe { Pin::new_unchecked(&self.entry) }
     }
 }
 

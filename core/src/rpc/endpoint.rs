@@ -327,6 +327,20 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.leave(entry, outcome, wakes));
     }
 
+    unsafe fn poll_room(&self, _: Token, cx: &mut Context<'_>, entry: Pin<&WaitEntry>) -> Poll<()> {
+        match self.queue.outside() {
+            // SAFETY: passed on from this method's contract.
+            Some(queue) => unsafe { queue.poll_ready_in_line(cx, entry) },
+            None => Poll::Ready(()),
+        }
+    }
+
+    fn leave_room(&self, _: Token, entry: Pin<&WaitEntry>) {
+        if let Some(queue) = self.queue.outside() {
+            queue.leave_line(entry);
+        }
+    }
+
     fn try_start(
         &self,
         _: Token,
@@ -433,7 +447,9 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
                 Err(TrySendError::Full(env)) => {
                     *req = Some(env.req);
                     self.state.lock(|s| s.unsend(held));
-                    if queue.poll_ready(cx).is_pending() {
+                    // SAFETY: the caller takes `entry` out before dropping it (this method's
+                    // contract).
+                    if unsafe { queue.poll_ready_in_line(cx, entry) }.is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -950,5 +966,163 @@ mod tests {
     #[test]
     fn servers_that_stop_waiting_on_a_separate_queue_leave_nothing_behind() {
         servers_that_stop_waiting_leave_nothing_behind::<Separate>();
+    }
+
+    /// Callers waiting for room in a queue smaller than the endpoint (each holding its
+    /// slot) sleep until it is their turn: each request a server takes wakes one, the one
+    /// that waited longest.
+    fn callers_waiting_for_room_sleep_and_are_served_in_order<Q>(queue: Q)
+    where
+        Q: crate::queue::RequestQueue<Envelope<u32>>,
+    {
+        const WAITERS: usize = 5;
+        let rpc: Rpc<u32, u32, 8, With<LocalMutex, NoClock, Q>> = Rpc::with_queue(queue, NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let noop = &mut Context::from_waker(Waker::noop());
+        let mut sent = std::vec![std::boxed::Box::pin(caller.try_call(0).unwrap())];
+        while let Ok(call) = caller.try_call(sent.len() as u32) {
+            sent.push(std::boxed::Box::pin(call));
+        }
+        let full = sent.len();
+        let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            (0..WAITERS).map(|_| counter()).unzip();
+        let mut calls: std::vec::Vec<_> = (0..WAITERS)
+            .map(|i| std::boxed::Box::pin(caller.call(100 + i as u32)))
+            .collect();
+        for _ in 0..2 {
+            for (call, waker) in calls.iter_mut().zip(&wakers) {
+                let cx = &mut Context::from_waker(waker);
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+        }
+        assert!(counts.iter().all(|c| woken(c) == 0), "nobody woken yet");
+        let mut answered = std::vec::Vec::new();
+        for turn in 0..WAITERS {
+            let (req, responder) = server.try_recv().unwrap();
+            answered.push(req);
+            responder.reply(req).unwrap();
+            let now: std::vec::Vec<_> = counts.iter().map(|c| woken(c)).collect();
+            // Those before had room, then their reply (the server takes their requests in
+            // turn); the next in line has room now; the rest nothing.
+            let expected: std::vec::Vec<_> = (0..WAITERS)
+                .map(|i| usize::from(i <= turn) + usize::from(i < turn))
+                .collect();
+            assert_eq!(now, expected, "turn {turn}: room for the next in line only");
+            let cx = &mut Context::from_waker(&wakers[turn]);
+            assert!(calls[turn].as_mut().poll(cx).is_pending(), "sent now");
+        }
+        // Everything is answered, in the order sent.
+        while let Ok((req, responder)) = server.try_recv() {
+            answered.push(req);
+            responder.reply(req).unwrap();
+        }
+        let expected: std::vec::Vec<_> =
+            (0..full as u32).chain(100..100 + WAITERS as u32).collect();
+        assert_eq!(answered, expected);
+        for (i, call) in calls.iter_mut().enumerate() {
+            assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(100 + i as u32)));
+        }
+        for (i, call) in sent.iter_mut().enumerate() {
+            assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(i as u32)));
+        }
+    }
+
+    #[test]
+    fn callers_waiting_for_room_in_a_separate_queue_sleep_and_are_served_in_order() {
+        callers_waiting_for_room_sleep_and_are_served_in_order(crate::queue::Queue::<
+            LocalMutex,
+            Envelope<u32>,
+            1,
+        >::new());
+    }
+
+    #[cfg(feature = "futures-channel")]
+    #[test]
+    fn callers_waiting_for_room_in_an_mpsc_queue_sleep_and_are_served_in_order() {
+        callers_waiting_for_room_sleep_and_are_served_in_order(crate::queue::MpscQueue::new(0));
+    }
+
+    /// Callers that time out, or are dropped, while waiting for room in the queue leave no
+    /// waker behind (but in the slots they held, which keep their last caller's waker for
+    /// the next: the next round's callers replace them), and their slots come back.
+    fn callers_that_give_up_waiting_for_room_leave_nothing_behind<Q>(queue: Q)
+    where
+        Q: crate::queue::RequestQueue<Envelope<u32>>,
+    {
+        use crate::time::ManualClock;
+        let clock = ManualClock::new();
+        let rpc: Rpc<u32, u32, 64, With<LocalMutex, ManualClock, Q>> =
+            Rpc::with_queue(queue, clock.clone());
+        let (caller, server) = Rpc::split(&rpc);
+        let held = caller.try_call(0).unwrap();
+        let rounds = if cfg!(miri) { 2 } else { 10 };
+        let mut before: std::vec::Vec<std::sync::Arc<_>> = std::vec::Vec::new();
+        for round in 0..rounds {
+            let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+                (0..63).map(|_| counter()).unzip();
+            let mut calls: std::vec::Vec<_> = (0..63)
+                .map(|i| {
+                    let timeout = core::time::Duration::from_millis(1);
+                    std::boxed::Box::pin(caller.call_timeout(i, timeout))
+                })
+                .collect();
+            for (call, waker) in calls.iter_mut().zip(&wakers) {
+                let cx = &mut Context::from_waker(waker);
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+            assert!(
+                caller.try_reserve().is_err(),
+                "round {round}: every slot held"
+            );
+            clock.advance(core::time::Duration::from_millis(1));
+            // Half time out, half are dropped.
+            for (i, (call, waker)) in calls.iter_mut().zip(&wakers).enumerate().skip(32) {
+                let cx = &mut Context::from_waker(waker);
+                assert_eq!(
+                    call.as_mut().poll(cx),
+                    Poll::Ready(Err(CallError::Timeout)),
+                    "call {i}"
+                );
+            }
+            drop(calls);
+            drop(wakers);
+            for (i, count) in before.iter().enumerate() {
+                assert_eq!(
+                    std::sync::Arc::strong_count(count),
+                    1,
+                    "round {round}: call {i} of the round before left nothing"
+                );
+            }
+            before = counts;
+            let permits: std::vec::Vec<_> = (0..63).map(|_| caller.try_reserve()).collect();
+            assert!(
+                permits.iter().all(Result::is_ok),
+                "round {round}: their slots are back"
+            );
+        }
+        let stats = rpc.stats();
+        assert_eq!((stats.timeout, stats.cancelled), (31 * rounds, 32 * rounds));
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req + 1).unwrap();
+        let noop = &mut Context::from_waker(Waker::noop());
+        assert_eq!(
+            std::boxed::Box::pin(held).as_mut().poll(noop),
+            Poll::Ready(Ok(1))
+        );
+    }
+
+    #[test]
+    fn callers_that_give_up_waiting_for_room_in_a_separate_queue_leave_nothing_behind() {
+        callers_that_give_up_waiting_for_room_leave_nothing_behind(crate::queue::Queue::<
+            LocalMutex,
+            Envelope<u32>,
+            1,
+        >::new());
+    }
+
+    #[cfg(feature = "futures-channel")]
+    #[test]
+    fn callers_that_give_up_waiting_for_room_in_an_mpsc_queue_leave_nothing_behind() {
+        callers_that_give_up_waiting_for_room_leave_nothing_behind(crate::queue::MpscQueue::new(0));
     }
 }

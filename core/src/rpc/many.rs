@@ -193,11 +193,12 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.inner.waiting {
-                // A call waiting for a slot: the future takes its place in line along,
-                // before its calls end.
-                this.inner.rpc.leave(TOKEN, this.entry.as_ref(), None);
-            }
+            // A call waiting: the future takes its place in line along, before its calls
+            // end.
+            let calls = this.inner.calls.take();
+            this.inner
+                .leave(calls.as_deref().unwrap_or_default(), this.entry.as_ref());
+            this.inner.calls = calls;
         }
     }
 }
@@ -213,7 +214,8 @@ struct ManyCalls<'a, E: Endpoint + ?Sized> {
     next: usize,
     /// No call before this index waits for its reply.
     first_open: usize,
-    /// Whether a call may wait for a free slot, with the future's entry in line.
+    /// Whether the call at `next` may wait, with the future's entry in line: for a free
+    /// slot, or, holding one, for room in the queue.
     waiting: bool,
     polled: bool,
 }
@@ -272,6 +274,14 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
                 return;
             };
             if call.req.is_some() {
+                if self.waiting && call.ticket.is_some() {
+                    // It waits for room in the queue: until there may be some.
+                    // SAFETY: as for `poll_start` below.
+                    if unsafe { self.rpc.poll_room(TOKEN, cx, entry) }.is_pending() {
+                        return;
+                    }
+                    self.waiting = false;
+                }
                 // SAFETY: `entry` is pinned in the future, whose `PinnedDrop` takes it out
                 // of the endpoint while `waiting` (set below when the call waits); so does
                 // `time_out`, and the endpoint itself when the call starts or fails.
@@ -306,6 +316,22 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
         }
     }
 
+    /// The call that waits, if one does, stops: the future's entry leaves its line (for a
+    /// free slot, or, holding one, for room in the queue).
+    fn leave(&mut self, calls: &[ManyCall<E::Req, E::Resp>], entry: Pin<&WaitEntry>) {
+        if !self.waiting {
+            return;
+        }
+        self.waiting = false;
+        match calls
+            .get(self.next)
+            .is_some_and(|call| call.ticket.is_some())
+        {
+            true => self.rpc.leave_room(TOKEN, entry),
+            false => self.rpc.leave(TOKEN, entry, None),
+        }
+    }
+
     /// Takes a sent call's reply if it has come; true if the call is still waiting.
     fn read_reply(&self, cx: &mut Context<'_>, call: &mut ManyCall<E::Req, E::Resp>) -> bool {
         let Some(ticket) = call.ticket else {
@@ -325,10 +351,7 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
     /// reply that raced in wins over `Timeout`. A call waiting for a slot takes `entry`
     /// out of line.
     fn time_out(&mut self, calls: &mut [ManyCall<E::Req, E::Resp>], entry: Pin<&WaitEntry>) {
-        if self.waiting {
-            self.waiting = false;
-            self.rpc.leave(TOKEN, entry, None);
-        }
+        self.leave(calls, entry);
         for call in calls.iter_mut().filter(|call| call.is_open()) {
             call.req = None;
             let outcome = match call.ticket.take() {

@@ -173,11 +173,13 @@ pub trait Endpoint: sealed::Sealed {
         cx: &mut Context<'_>,
         entry: Pin<&WaitEntry>,
     ) -> Poll<Result<Ticket, CallError>>;
-    /// Starts a call, or waits for a slot with `entry` in line.
+    /// Starts a call, or waits with `entry` in line: for a slot (`Pending`, `ticket` unset),
+    /// or for room in the queue (`Pending`, `ticket` set: see [`poll_room`](Self::poll_room)).
     ///
     /// # Safety
     ///
-    /// `entry` is taken out ([`leave`](Self::leave)) before it is dropped.
+    /// `entry` is taken out ([`leave`](Self::leave), [`leave_room`](Self::leave_room))
+    /// before it is dropped.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // seven, and the token
     unsafe fn poll_start(
@@ -194,6 +196,24 @@ pub trait Endpoint: sealed::Sealed {
     /// counting `outcome` if that ended a call.
     #[doc(hidden)]
     fn leave(&self, token: Token, entry: Pin<&WaitEntry>, outcome: Option<Outcome>);
+    /// A call that [`poll_start`](Self::poll_start) left waiting for room in the queue
+    /// (`Pending` with its ticket set), in line with `entry`: `Ready` once there may be room,
+    /// with `entry` out of line; its next `poll_start` sends it then.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is taken out ([`leave_room`](Self::leave_room)) before it is dropped.
+    #[doc(hidden)]
+    unsafe fn poll_room(
+        &self,
+        token: Token,
+        cx: &mut Context<'_>,
+        entry: Pin<&WaitEntry>,
+    ) -> Poll<()>;
+    /// A call waiting for room in the queue stops: its entry goes, an unused wake-up is
+    /// passed on.
+    #[doc(hidden)]
+    fn leave_room(&self, token: Token, entry: Pin<&WaitEntry>);
     #[doc(hidden)]
     #[allow(clippy::type_complexity)]
     fn poll_reply(

@@ -65,7 +65,7 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, Answer, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::wait_list::{WaitEntry, WaitList};
+use crate::wait_list::{Line, WaitEntry, WaitList};
 use crate::waker_set::{Home, WakeRest, Wakes};
 
 /// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its entry
@@ -174,9 +174,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             closed: false,
             callers: 0,
             servers: 0,
-            slot_waiters: WaitList::new(),
+            slot_waiters: WaitList::new(Line::Slot),
             owed_slot_wakes: 0,
-            cancel_waiters: WaitList::new(),
+            cancel_waiters: WaitList::new(Line::Cancel),
             _req: PhantomData,
         }
     }

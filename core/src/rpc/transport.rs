@@ -13,7 +13,7 @@ use core::task::Waker;
 use crate::queue::{Queue, QueueState, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
-use crate::wait_list::{WaitEntry, WaitList};
+use crate::wait_list::{Line, WaitEntry, WaitList};
 use crate::waker_set::{Home, Wakes};
 
 /// A request in transit: the request and the ticket of its reply slot.
@@ -303,7 +303,7 @@ impl<Req, const N: usize> InlineRing<Req, N> {
             server: None,
             server_armed: false,
             server_entry: 0,
-            servers: WaitList::new(),
+            servers: WaitList::new(Line::Request),
         }
     }
 
