@@ -57,7 +57,7 @@ use alloc::sync::Arc;
 
 use crate::sync::{Mutex, RawMutex};
 use crate::time::{Instant as _, Timer};
-use crate::wait_list::{Line, WaitEntry, WaitList};
+use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, Wakes};
 use sealed::CountedSetters as _;
 
@@ -169,7 +169,7 @@ impl<T> fmt::Debug for PromiseState<T> {
 
 struct Shared<T> {
     state: PromiseState<T>,
-    waiters: WaitList,
+    waiters: WaitList<{ line::VALUE }>,
 }
 
 impl<T> WakeRest for Shared<T> {
@@ -238,7 +238,7 @@ impl<T, M: RawMutex> Promise<T, M> {
         Self {
             shared: Mutex::new(Shared {
                 state: PromiseState::new(),
-                waiters: WaitList::new(Line::Value),
+                waiters: WaitList::new(),
             }),
         }
     }

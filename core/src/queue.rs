@@ -54,7 +54,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::sync::{Mutex, RawMutex};
-use crate::wait_list::{Line, WaitEntry, WaitList};
+use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 pub use crate::error::{TryRecvError, TrySendError};
@@ -233,18 +233,18 @@ impl<T, const N: usize> QueueState<T, N> {
 /// (a fixed set of wakers). An event wakes one task in line, and every task that polls by
 /// hand; one in line that was woken and leaves passes its wake-up on.
 pub(crate) struct Waiters {
-    items: WaitList,
+    items: WaitList<{ line::ITEM }>,
     receivers: WakerSet<2>,
-    room: WaitList,
+    room: WaitList<{ line::ROOM }>,
     senders: WakerSet<4>,
 }
 
 impl Waiters {
     pub(crate) const fn new() -> Self {
         Self {
-            items: WaitList::new(Line::Item),
+            items: WaitList::new(),
             receivers: WakerSet::new(),
-            room: WaitList::new(Line::Room),
+            room: WaitList::new(),
             senders: WakerSet::new(),
         }
     }

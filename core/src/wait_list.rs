@@ -39,7 +39,7 @@
 //!    before it is dropped, or that the list is never touched again, as when a panic left
 //!    the lock poisoned). Pinning guarantees the entry's memory stays put until it is
 //!    dropped.
-//! 3. An entry is in one list at a time. A list knows its entries by its [`Line`]: taking
+//! 3. An entry is in one list at a time. A list knows its entries by its [line](line): taking
 //!    an entry out of a list of another line does nothing, so a future that may wait in one
 //!    of two lines (a call: for a free slot, then for room in a queue) can leave both.
 
@@ -70,26 +70,27 @@ struct Fields {
     prev: Option<NonNull<WaitEntry>>,
     next: Option<NonNull<WaitEntry>>,
     state: State,
-    /// The line of the list it waits in, or was woken from (unless `Idle`).
-    line: Line,
+    /// The [line](line) of the list it waits in, or was woken from (unless `Idle`).
+    line: u8,
 }
 
-/// What a [`WaitList`]'s tasks wait for: one line per kind of list, so that an entry is
-/// taken out only of the list it is in (rule 3 of the module docs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Line {
+/// What a [`WaitList`]'s tasks wait for, its `LINE`: one per kind of list, so that an
+/// entry is taken out only of the list it is in (rule 3 of the module docs). A type
+/// parameter, not a field, so that an empty list is all zero bytes (a `static` endpoint
+/// stays in `.bss`).
+pub(crate) mod line {
     /// A free reply slot.
-    Slot,
+    pub(crate) const SLOT: u8 = 0;
     /// A responder's caller giving up.
-    Cancel,
+    pub(crate) const CANCEL: u8 = 1;
     /// A request, in the endpoint's inline queue.
-    Request,
+    pub(crate) const REQUEST: u8 = 2;
     /// An item of a separate queue.
-    Item,
+    pub(crate) const ITEM: u8 = 3;
     /// Room in a separate queue.
-    Room,
+    pub(crate) const ROOM: u8 = 4;
     /// A promise's value.
-    Value,
+    pub(crate) const VALUE: u8 = 5;
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,7 +114,7 @@ impl WaitEntry {
                 prev: None,
                 next: None,
                 state: State::Idle,
-                line: Line::Slot,
+                line: 0,
             })),
             _pinned: PhantomPinned,
         }
@@ -133,26 +134,85 @@ impl core::fmt::Debug for WaitEntry {
     }
 }
 
-/// The tasks waiting on one event, oldest first. See the [module docs](self).
-pub(crate) struct WaitList {
+/// The tasks waiting on one event, oldest first, in line `LINE`. See the [module
+/// docs](self).
+pub(crate) struct WaitList<const LINE: u8>(List);
+
+/// A [`WaitList`] but its line: its code is compiled once for every line.
+struct List {
     head: Option<NonNull<WaitEntry>>,
     tail: Option<NonNull<WaitEntry>>,
-    line: Line,
 }
 
 // SAFETY: the list only points at entries, which are touched under the lock that guards the
 // list (rule 1); moving the list to another thread moves no entry.
-unsafe impl Send for WaitList {}
+unsafe impl Send for List {}
 // SAFETY: as for `Send`; every method that follows a pointer takes `&mut self`.
-unsafe impl Sync for WaitList {}
+unsafe impl Sync for List {}
 
-impl WaitList {
-    /// An empty list of tasks waiting in `line`.
-    pub(crate) const fn new(line: Line) -> Self {
+impl<const LINE: u8> WaitList<LINE> {
+    pub(crate) const fn new() -> Self {
+        Self(List::new())
+    }
+
+    /// `waiter` waits, woken by `waker`: at the back of the list, or at the front if it was
+    /// woken and waits again. A waker it replaces goes to `wakes`, to be dropped after
+    /// unlocking.
+    ///
+    /// # Safety
+    ///
+    /// `waiter` is unregistered from this list before it is dropped, unless this list is
+    /// never touched again (rule 2); it is in no other list (rule 3).
+    #[inline(always)]
+    pub(crate) unsafe fn register(
+        &mut self,
+        waiter: Pin<&WaitEntry>,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) {
+        // SAFETY: this method's contract.
+        unsafe { self.0.register(waiter, waker, wakes, LINE) }
+    }
+
+    /// `waiter` stops waiting: out of the list, its waker to `wakes` (dropped after
+    /// unlocking). True if it had been woken and so may owe the next waiter its wake-up.
+    /// Nothing happens to an entry of another line.
+    #[inline(always)]
+    pub(crate) fn unregister(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes) -> bool {
+        self.0.unregister(waiter, wakes, LINE)
+    }
+
+    /// Whether a task waits (registered and not woken since).
+    #[inline(always)]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.0.head.is_some()
+    }
+
+    /// Moves the waker of the task that has waited longest into `wakes`; false if none
+    /// waits or `wakes` is full (the task then stays).
+    #[inline(always)]
+    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
+        self.0.wake_one(wakes)
+    }
+
+    /// Moves the wakers of every waiting task into `wakes`, oldest first; those that do not
+    /// fit stay (`wakes` then says more is left).
+    #[inline(always)]
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        while self.0.wake_one(wakes) {}
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl List {
+    const fn new() -> Self {
         Self {
             head: None,
             tail: None,
-            line,
         }
     }
 
@@ -169,19 +229,17 @@ impl WaitList {
         unsafe { &mut *(*waiter.as_ptr()).fields.get() }
     }
 
-    /// `waiter` waits, woken by `waker`: at the back of the list, or at the front if it was
-    /// woken and waits again. A waker it replaces goes to `wakes`, to be dropped after
-    /// unlocking.
+    /// [`WaitList::register`], in line `line`.
     ///
     /// # Safety
     ///
-    /// `waiter` is unregistered from this list before it is dropped, unless this list is
-    /// never touched again (rule 2); it is in no other list (rule 3).
-    pub(crate) unsafe fn register(
+    /// As [`WaitList::register`].
+    unsafe fn register(
         &mut self,
         waiter: Pin<&WaitEntry>,
         waker: &Waker,
         wakes: &mut Wakes,
+        line: u8,
     ) {
         let ptr = NonNull::from(waiter.get_ref());
         // SAFETY: we hold the list's lock (`&mut self`), and no other entry reference is
@@ -189,7 +247,7 @@ impl WaitList {
         let entry = unsafe { Self::entry(ptr) };
         // Woken from another line and not taken out (it got what it waited for there): in
         // no list, so as good as idle.
-        let state = match entry.line == self.line {
+        let state = match entry.line == line {
             true => entry.state,
             false => {
                 debug_assert!(
@@ -199,7 +257,7 @@ impl WaitList {
                 State::Idle
             }
         };
-        entry.line = self.line;
+        entry.line = line;
         match state {
             State::Waiting => wakes.store(&mut entry.waker, waker),
             State::Woken => {
@@ -215,25 +273,23 @@ impl WaitList {
         }
     }
 
-    /// `waiter` stops waiting: out of the list, its waker to `wakes` (dropped after
-    /// unlocking). True if it had been woken and so may owe the next waiter its wake-up.
-    /// Nothing happens to an entry of another line.
+    /// [`WaitList::unregister`], from line `line`.
     #[inline(always)]
-    pub(crate) fn unregister(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes) -> bool {
+    fn unregister(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes, line: u8) -> bool {
         let ptr = NonNull::from(waiter.get_ref());
         // SAFETY: we hold the list's lock, and no other entry reference is alive.
         // The usual case, inlined: an entry that never waited (a call that found a slot).
         if unsafe { Self::entry(ptr) }.state == State::Idle {
             return false;
         }
-        self.take_out(ptr, wakes)
+        self.take_out(ptr, wakes, line)
     }
 
     #[inline(never)]
-    fn take_out(&mut self, ptr: NonNull<WaitEntry>, wakes: &mut Wakes) -> bool {
+    fn take_out(&mut self, ptr: NonNull<WaitEntry>, wakes: &mut Wakes, line: u8) -> bool {
         // SAFETY: we hold the list's lock, and no other entry reference is alive.
         let entry = unsafe { Self::entry(ptr) };
-        if entry.line != self.line {
+        if entry.line != line {
             return false;
         }
         match entry.state {
@@ -253,15 +309,7 @@ impl WaitList {
         }
     }
 
-    /// Whether a task waits (registered and not woken since).
-    #[inline(always)]
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.head.is_some()
-    }
-
-    /// Moves the waker of the task that has waited longest into `wakes`; false if none
-    /// waits or `wakes` is full (the task then stays).
-    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
+    fn wake_one(&mut self, wakes: &mut Wakes) -> bool {
         let Some(head) = self.head else {
             return false;
         };
@@ -276,12 +324,6 @@ impl WaitList {
         entry.state = State::Woken;
         self.unlink(head);
         true
-    }
-
-    /// Moves the wakers of every waiting task into `wakes`, oldest first; those that do not
-    /// fit stay (`wakes` then says more is left).
-    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
-        while self.wake_one(wakes) {}
     }
 
     fn push_back(&mut self, ptr: NonNull<WaitEntry>) {
@@ -332,7 +374,7 @@ impl WaitList {
     }
 
     #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let mut n = 0;
         let mut at = self.head;
         while let Some(ptr) = at {
@@ -356,14 +398,14 @@ mod tests {
     use super::*;
     use crate::test_support::{counter, woken};
 
-    fn register(list: &mut WaitList, waiter: Pin<&WaitEntry>, waker: &Waker) {
+    fn register(list: &mut WaitList<0>, waiter: Pin<&WaitEntry>, waker: &Waker) {
         // SAFETY: every test unregisters its waiters before they go out of scope.
         unsafe { list.register(waiter, waker, &mut Wakes::new()) }
     }
 
     #[test]
     fn wake_one_serves_the_longest_waiter_first() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let counts: Vec<_> = (0..3).map(|_| counter()).collect();
         let (a, b, c) = (
             pin!(WaitEntry::new()),
@@ -391,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_waiter_that_leaves_takes_its_entry_and_its_waker() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let (count, waker) = counter();
         let clones = Arc::strong_count(&count);
         {
@@ -413,7 +455,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_waiters_that_leave_leave_nothing() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let (count, waker) = counter();
         for _ in 0..10_000 {
             let w = pin!(WaitEntry::new());
@@ -427,7 +469,7 @@ mod tests {
     fn a_list_forgets_a_waiter_that_went_away() {
         // Ported from the keyed list this one replaced: a waiter that registers twice is in
         // line once, one that went away is not woken, a woken one can wait again.
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let (a, wa) = counter();
         let (b, wb) = counter();
         let (ea, eb) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
@@ -454,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_woken_waiter_that_waits_again_goes_first() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let (first, waker_a) = counter();
         let (second, waker_b) = counter();
         let (a, b) = (pin!(WaitEntry::new()), pin!(WaitEntry::new()));
@@ -476,7 +518,7 @@ mod tests {
 
     #[test]
     fn registering_again_keeps_one_entry_and_the_newest_waker() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let (old, old_waker) = counter();
         let (new, new_waker) = counter();
         let w = pin!(WaitEntry::new());
@@ -494,7 +536,7 @@ mod tests {
 
     #[test]
     fn unlinking_from_the_middle_keeps_the_order() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let counts: Vec<_> = (0..4).map(|_| counter()).collect();
         let ws = [
             pin!(WaitEntry::new()),
@@ -520,7 +562,7 @@ mod tests {
 
     #[test]
     fn wake_all_stops_when_a_round_is_full_and_the_rest_stay() {
-        let mut list = WaitList::new(Line::Slot);
+        let mut list = WaitList::<0>::new();
         let n = Wakes::CAPACITY + 3;
         let counts: Vec<_> = (0..n).map(|_| counter()).collect();
         let mut ws: Vec<_> = (0..n).map(|_| Box::pin(WaitEntry::new())).collect();

@@ -166,16 +166,18 @@ where
     /// # Cancellation
     ///
     /// See [`CallFuture`].
+    // Always inlined, as `call`: the future is built where it is awaited, not copied there.
+    #[inline(always)]
     pub fn call_timeout(
         &self,
         req: <P::Target as Endpoint>::Req,
         timeout: Duration,
     ) -> CallFuture<&'_ P::Target> {
         let clock = self.rpc.endpoint_clock(TOKEN);
-        match clock.now().checked_add(timeout) {
-            Some(deadline) => self.call_deadline(req, deadline),
-            None => self.call(req),
-        }
+        // A deadline past the clock's range is none.
+        let deadline = clock.now().checked_add(timeout);
+        let sleep = deadline.map(|deadline| clock.sleep_until(deadline));
+        CallFuture::start(&*self.rpc, req, None, deadline, sleep)
     }
 
     /// Sends `req` and waits for the reply until the instant `deadline`.
@@ -187,6 +189,7 @@ where
     /// # Cancellation
     ///
     /// See [`CallFuture`].
+    #[inline(always)]
     pub fn call_deadline(
         &self,
         req: <P::Target as Endpoint>::Req,

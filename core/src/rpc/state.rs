@@ -65,7 +65,7 @@ use super::{CloseMode, Role};
 use crate::reply::{Acquire, Answer, CallResult, Phase, RequestInfo, Slots, Ticket};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
-use crate::wait_list::{Line, WaitEntry, WaitList};
+use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{Home, WakeRest, Wakes};
 
 /// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its entry
@@ -155,13 +155,13 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     servers: usize,
     /// Calls waiting for a free slot, each with its entry in its future: one that gives
     /// up takes its entry with it, and a freed slot wakes the one that waited longest.
-    slot_waiters: WaitList,
+    slot_waiters: WaitList<{ line::SLOT }>,
     /// Freed slots whose waiter could not be woken yet (the event's `Wakes` was full).
     owed_slot_wakes: usize,
     /// Responders waiting in `cancelled()`, woken whenever a taken call's caller gives up
     /// (each checks its own call): one list for the endpoint rather than one per slot, so
     /// that it costs nothing while nobody waits in `cancelled()`.
-    cancel_waiters: WaitList,
+    cancel_waiters: WaitList<{ line::CANCEL }>,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -174,9 +174,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             closed: false,
             callers: 0,
             servers: 0,
-            slot_waiters: WaitList::new(Line::Slot),
+            slot_waiters: WaitList::new(),
             owed_slot_wakes: 0,
-            cancel_waiters: WaitList::new(Line::Cancel),
+            cancel_waiters: WaitList::new(),
             _req: PhantomData,
         }
     }

@@ -13,7 +13,7 @@ use core::task::Waker;
 use crate::queue::{Queue, QueueState, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
-use crate::wait_list::{Line, WaitEntry, WaitList};
+use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{Home, Wakes};
 
 /// A request in transit: the request and the ticket of its reply slot.
@@ -126,7 +126,7 @@ pub struct InlineRing<Req, const N: usize> {
     server_entry: usize,
     /// Other servers waiting for a request, each with its entry in its future; a request
     /// wakes one.
-    servers: WaitList,
+    servers: WaitList<{ line::REQUEST }>,
 }
 
 impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
@@ -303,7 +303,7 @@ impl<Req, const N: usize> InlineRing<Req, N> {
             server: None,
             server_armed: false,
             server_entry: 0,
-            servers: WaitList::new(Line::Request),
+            servers: WaitList::new(),
         }
     }
 
