@@ -159,8 +159,49 @@ impl<T, I: Instant> Timed<T, I> {
 /// How a call ended, as its caller learns it.
 pub(crate) type CallResult<Resp, I> = Result<Timed<Resp, I>, CallError>;
 
+/// How a caller reads its call's reply: the value alone ([`Value`]), or with its timing
+/// ([`WithTiming`]). The reply is read as it leaves its slot, under the endpoint's lock, so
+/// that a plain call never builds (and copies) a [`Timed`] only to drop its timing.
+/// rsvp's internals.
+pub trait ReplyAs<Resp, I>: Copy {
+    /// What the caller gets.
+    type Out;
+    /// Reads the reply `value` of the call `id`.
+    fn read(self, value: Resp, id: u64, started_at: I, taken_at: I, completed_at: I) -> Self::Out;
+}
+
+/// The reply's value alone. rsvp's internals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Value;
+
+impl<Resp, I> ReplyAs<Resp, I> for Value {
+    type Out = Resp;
+    #[inline(always)]
+    fn read(self, value: Resp, _: u64, _: I, _: I, _: I) -> Resp {
+        value
+    }
+}
+
+/// The reply with its timing: a [`Timed`]. rsvp's internals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WithTiming;
+
+impl<Resp, I> ReplyAs<Resp, I> for WithTiming {
+    type Out = Timed<Resp, I>;
+    #[inline(always)]
+    fn read(self, value: Resp, id: u64, started_at: I, taken_at: I, completed_at: I) -> Self::Out {
+        Timed {
+            value,
+            id,
+            started_at,
+            taken_at,
+            completed_at,
+        }
+    }
+}
+
 /// A call its caller ended: the phase it was in, and the result that had arrived, if any.
-pub(crate) type Cancelled<Resp, I> = (Phase, Option<CallResult<Resp, I>>);
+pub(crate) type Cancelled<T> = (Phase, Option<Result<T, CallError>>);
 
 /// Where a call was when its caller gave up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -245,23 +286,21 @@ impl<Resp, I> State<Resp, I> {
         matches!(self, Self::Replied { .. } | Self::Failed(_))
     }
 
-    /// The call's result as its caller sees it (`id` is the call's), if the state holds
+    /// The call's result as its caller reads it (`id` is the call's), if the state holds
     /// one.
     #[inline]
-    fn into_result(self, id: u64) -> Option<CallResult<Resp, I>> {
+    fn into_result<R: ReplyAs<Resp, I>>(
+        self,
+        id: u64,
+        read: R,
+    ) -> Option<Result<R::Out, CallError>> {
         match self {
             Self::Replied {
                 value,
                 started_at,
                 taken_at,
                 completed_at,
-            } => Some(Ok(Timed {
-                value,
-                id,
-                started_at,
-                taken_at,
-                completed_at,
-            })),
+            } => Some(Ok(read.read(value, id, started_at, taken_at, completed_at))),
             Self::Failed(error) => Some(Err(error)),
             _ => None,
         }
@@ -591,14 +630,15 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
     }
 
-    /// The caller asks for its result. On `Ready` the slot is freed.
+    /// The caller asks for its result, read as `read` says. On `Ready` the slot is freed.
     #[inline]
-    pub(crate) fn poll_reply(
+    pub(crate) fn poll_reply<R: ReplyAs<Resp, I>>(
         &mut self,
         ticket: Ticket,
         waker: &Waker,
         wakes: &mut Wakes,
-    ) -> Poll<CallResult<Resp, I>> {
+        read: R,
+    ) -> Poll<Result<R::Out, CallError>> {
         let Some(slot) = self.get(ticket) else {
             // Only the caller frees its slot, and it stops polling once it has: unreachable
             // through the public API, and still an outcome rather than a hang.
@@ -608,14 +648,18 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             slot.watch(waker, wakes);
             return Poll::Pending;
         }
-        let result = self.free(ticket.index).into_result(ticket.id(N));
+        let result = self.free(ticket.index).into_result(ticket.id(N), read);
         Poll::Ready(result.expect("the slot was done"))
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
     /// phase, and returns the phase it was in and, if a result had already arrived, that
     /// result.
-    pub(crate) fn cancel(&mut self, ticket: Ticket) -> Option<Cancelled<Resp, I>> {
+    pub(crate) fn cancel<R: ReplyAs<Resp, I>>(
+        &mut self,
+        ticket: Ticket,
+        read: R,
+    ) -> Option<Cancelled<R::Out>> {
         let slot = self.get(ticket)?;
         let phase = match &slot.state {
             State::Free { .. } => return None,
@@ -625,7 +669,10 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             State::Taken { .. } => Phase::Taken,
             State::Replied { .. } | State::Failed(_) => Phase::Done,
         };
-        Some((phase, self.free(ticket.index).into_result(ticket.id(N))))
+        Some((
+            phase,
+            self.free(ticket.index).into_result(ticket.id(N), read),
+        ))
     }
 
     /// A call is sent from a reserved slot after a shutdown: `Reserved` (a `Drain`
@@ -772,7 +819,7 @@ mod tests {
         let mut p = Pool::<1>::new();
 
         let first = acquire(&mut p);
-        assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(first, &waker, &mut Wakes::new(), WithTiming).is_pending());
         p.take(first, NoInstant).unwrap();
         reply_lending(&mut p, first, 10);
         assert_eq!(
@@ -780,17 +827,17 @@ mod tests {
             1,
             "the waiting caller is woken"
         );
-        assert!(p.poll_reply(first, &waker, &mut Wakes::new()).is_ready());
+        assert!(p.poll_reply(first, &waker, &mut Wakes::new(), WithTiming).is_ready());
         let clones = Arc::strong_count(&count);
 
         // The next call on the slot re-arms the same waker: no clone.
         let second = acquire(&mut p);
-        assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(second, &waker, &mut Wakes::new(), WithTiming).is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
         reply_lending(&mut p, second, 20);
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
-        assert!(p.poll_reply(second, &waker, &mut Wakes::new()).is_ready());
+        assert!(p.poll_reply(second, &waker, &mut Wakes::new(), WithTiming).is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p);
@@ -808,7 +855,7 @@ mod tests {
         let (first, second) = (noop_waker(), noop_waker());
         let mut p = Pool::<1>::new();
         let call = acquire(&mut p);
-        assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(call, &first, &mut Wakes::new(), WithTiming).is_pending());
         p.take(call, NoInstant).unwrap();
         let mut wakes = Wakes::new();
         p.reply(call, 10, NoInstant, &mut wakes).unwrap();
@@ -819,9 +866,9 @@ mod tests {
         };
         // Meanwhile (woken inline) the caller read its reply and called again from a task
         // whose waker the slot now holds: the lent one is handed back, to be dropped.
-        assert!(p.poll_reply(call, &first, &mut Wakes::new()).is_ready());
+        assert!(p.poll_reply(call, &first, &mut Wakes::new(), WithTiming).is_ready());
         let again = acquire(&mut p);
-        assert!(p.poll_reply(again, &second, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(again, &second, &mut Wakes::new(), WithTiming).is_pending());
         assert!(p.put_back(home, lent).is_some());
         // With the slot's waker gone (lent again), it is taken back.
         p.take(again, NoInstant).unwrap();
@@ -840,7 +887,7 @@ mod tests {
         p.set_generations(u64::MAX - 1);
         let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
-        assert!(p.cancel(first).is_some());
+        assert!(p.cancel(first, WithTiming).is_some());
         // The same slot again, at the last generation.
         let second = acquire(&mut p);
         assert_eq!(
@@ -853,7 +900,7 @@ mod tests {
         );
         p.take(second, NoInstant).unwrap();
         p.reply(second, 20, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(second, &w, &mut Wakes::new()) {
+        match p.poll_reply(second, &w, &mut Wakes::new(), WithTiming) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 20),
             other => panic!("expected the reply, got {other:?}"),
         }
@@ -870,7 +917,7 @@ mod tests {
                 p.reply(stale, 9, NoInstant, &mut Wakes::new()),
                 Answer::Gone(9)
             );
-            assert!(p.cancel(stale).is_none());
+            assert!(p.cancel(stale, WithTiming).is_none());
         }
         assert_eq!(p.occupancy().in_use, 1);
     }
@@ -909,12 +956,12 @@ mod tests {
                 .is_none(),
             "only one slot"
         );
-        assert!(p.poll_reply(t, &w, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(t, &w, &mut Wakes::new(), WithTiming).is_pending());
         let taken = p.take(t, NoInstant).expect("queued request");
         assert_eq!(taken.id, 0);
         assert!(!p.is_cancelled(t));
         p.reply(t, 42, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(t, &w, &mut Wakes::new()) {
+        match p.poll_reply(t, &w, &mut Wakes::new(), WithTiming) {
             Poll::Ready(Ok(d)) => assert_eq!((d.value, d.id), (42, 0)),
             other => panic!("expected the reply, got {other:?}"),
         }
@@ -929,7 +976,7 @@ mod tests {
         let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
-        assert_eq!(p.cancel(first).map(|(phase, _)| phase), Some(Phase::Taken));
+        assert_eq!(p.cancel(first, WithTiming).map(|(phase, _)| phase), Some(Phase::Taken));
         let second = acquire(&mut p);
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
@@ -943,10 +990,10 @@ mod tests {
             Answer::Gone(()),
             "a stale drop must not touch the new call either"
         );
-        assert!(p.poll_reply(second, &w, &mut Wakes::new()).is_pending());
+        assert!(p.poll_reply(second, &w, &mut Wakes::new(), WithTiming).is_pending());
         p.take(second, NoInstant).unwrap();
         p.reply(second, 222, NoInstant, &mut Wakes::new()).unwrap();
-        match p.poll_reply(second, &w, &mut Wakes::new()) {
+        match p.poll_reply(second, &w, &mut Wakes::new(), WithTiming) {
             Poll::Ready(Ok(d)) => assert_eq!(d.value, 222),
             other => panic!("expected 222, got {other:?}"),
         }
@@ -956,7 +1003,7 @@ mod tests {
     fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
         let mut p = Pool::<2>::new();
         let t = acquire(&mut p);
-        assert_eq!(p.cancel(t).map(|(phase, _)| phase), Some(Phase::Queued));
+        assert_eq!(p.cancel(t, WithTiming).map(|(phase, _)| phase), Some(Phase::Queued));
         assert!(p.take(t, NoInstant).is_none());
     }
 
@@ -968,7 +1015,7 @@ mod tests {
         p.take(t, NoInstant).unwrap();
         p.lose(t, NoInstant, &mut Wakes::new());
         assert!(matches!(
-            p.poll_reply(t, &w, &mut Wakes::new()),
+            p.poll_reply(t, &w, &mut Wakes::new(), WithTiming),
             Poll::Ready(Err(CallError::Lost))
         ));
     }
@@ -989,7 +1036,7 @@ mod tests {
             "the queued call; the reservation only once a call turns out to hold it"
         );
         assert!(matches!(
-            p.poll_reply(queued, &w, &mut Wakes::new()),
+            p.poll_reply(queued, &w, &mut Wakes::new(), WithTiming),
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
@@ -1001,16 +1048,16 @@ mod tests {
             "a call sending from it ends Closed"
         );
         assert!(matches!(
-            p.poll_reply(reserved, &w, &mut Wakes::new()),
+            p.poll_reply(reserved, &w, &mut Wakes::new(), WithTiming),
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
-            p.poll_reply(taken, &w, &mut Wakes::new()).is_pending(),
+            p.poll_reply(taken, &w, &mut Wakes::new(), WithTiming).is_pending(),
             "work in progress finishes"
         );
         p.reply(taken, 5, NoInstant, &mut Wakes::new()).unwrap();
         assert!(matches!(
-            p.poll_reply(taken, &w, &mut Wakes::new()),
+            p.poll_reply(taken, &w, &mut Wakes::new(), WithTiming),
             Poll::Ready(Ok(_))
         ));
     }
@@ -1021,10 +1068,10 @@ mod tests {
         let t = acquire(&mut p);
         p.take(t, NoInstant).unwrap();
         p.reply(t, 9, NoInstant, &mut Wakes::new()).unwrap();
-        let (phase, result) = p.cancel(t).unwrap();
+        let (phase, result) = p.cancel(t, WithTiming).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
-        assert!(p.cancel(t).is_none(), "a ticket is cancelled at most once");
+        assert!(p.cancel(t, WithTiming).is_none(), "a ticket is cancelled at most once");
     }
 
     #[test]
@@ -1066,7 +1113,7 @@ mod tests {
                     } else if p.reply(*t, *id as u32, NoInstant, &mut Wakes::new())
                         == Answer::Delivered(NoInstant)
                     {
-                        match p.poll_reply(*t, &w, &mut Wakes::new()) {
+                        match p.poll_reply(*t, &w, &mut Wakes::new(), WithTiming) {
                             Poll::Ready(Ok(d)) => assert_eq!(u64::from(d.value), *id),
                             other => panic!("call {id}: {other:?}"),
                         }
@@ -1076,7 +1123,7 @@ mod tests {
                 }
                 2 if !live.is_empty() => {
                     let i = (next() as usize) % live.len();
-                    assert!(p.cancel(live[i].0).is_some());
+                    assert!(p.cancel(live[i].0, WithTiming).is_some());
                     live.swap_remove(i);
                     ended += 1;
                 }

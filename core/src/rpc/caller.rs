@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use super::many::{CallManyFuture, ManyCall};
 use super::{Endpoint, GiveUp, InstantOf, Role, Started, TOKEN};
 use crate::error::{CallError, TryCallError};
-use crate::reply::{CallResult, Ticket};
+use crate::reply::{CallResult, ReplyAs, Ticket, Value, WithTiming};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::{fired, Clock, Instant as _, Timer};
 use crate::wait_list::WaitEntry;
@@ -491,19 +491,19 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         // place (see the pinning note after `CallFuture`); nothing else of it is pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this` came pinned.
-        unsafe { this.poll_pinned(cx) }
+        unsafe { this.poll_pinned(cx, WithTiming) }
     }
 
-    /// [`poll_timed`](Self::poll_timed).
+    /// Drives the call, its reply read as `read` says.
     ///
     /// # Safety
     ///
     /// `self` is pinned.
-    #[allow(clippy::type_complexity)]
-    unsafe fn poll_pinned(
+    unsafe fn poll_pinned<A: ReplyAs<E::Resp, InstantOf<E>>>(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        read: A,
+    ) -> Poll<Result<A::Out, CallError>> {
         if let Stage::Fresh | Stage::Start = self.stage {
             if let (Stage::Start, Some(_)) = (&self.stage, self.ticket) {
                 // Waiting for room in the queue: until there may be some.
@@ -513,7 +513,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                     if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
-                    return self.give_up_waiting();
+                    return self.give_up_waiting(read);
                 }
             }
             self.stage = Stage::Start;
@@ -541,7 +541,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                         return Poll::Pending;
                     }
                     let ticket = self.ticket.expect("a sent call holds a ticket");
-                    return self.time_out(ticket);
+                    return self.time_out(ticket, read);
                 }
                 Poll::Ready(Ok(Started::Decided)) => self.stage = Stage::Sent,
                 Poll::Ready(Err(error)) => return self.finish(Err(error)),
@@ -550,7 +550,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
                     if !unsafe { self.deadline_passed(cx) } {
                         return Poll::Pending;
                     }
-                    return self.give_up_waiting();
+                    return self.give_up_waiting(read);
                 }
             }
         }
@@ -558,25 +558,28 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             panic!("CallFuture polled after it completed");
         };
         let ticket = self.ticket.expect("a sent call holds a ticket");
-        if let Poll::Ready(result) = self.rpc.poll_reply(TOKEN, ticket, cx) {
+        if let Poll::Ready(result) = self.rpc.poll_reply(TOKEN, ticket, cx, read) {
             return self.finish(result);
         }
         // SAFETY: `self` is pinned (this function's contract).
         if !unsafe { self.deadline_passed(cx) } {
             return Poll::Pending;
         }
-        self.time_out(ticket)
+        self.time_out(ticket, read)
     }
 
     /// The deadline passed while the call waited for a slot, or for room in the queue (with
     /// its slot).
-    fn give_up_waiting(&mut self) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    fn give_up_waiting<A: ReplyAs<E::Resp, InstantOf<E>>>(
+        &mut self,
+        read: A,
+    ) -> Poll<Result<A::Out, CallError>> {
         self.req = None;
         let result = match self.ticket.take() {
             Some(ticket) => {
                 self.rpc.leave_room(TOKEN, self.entry());
                 self.rpc
-                    .give_up(TOKEN, ticket, GiveUp::Timeout)
+                    .give_up(TOKEN, ticket, GiveUp::Timeout, read)
                     .unwrap_or(Err(CallError::Timeout))
             }
             None => {
@@ -588,10 +591,14 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     }
 
     /// The deadline passed while the call was sent. A reply that raced with it wins.
-    fn time_out(&mut self, ticket: Ticket) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+    fn time_out<A: ReplyAs<E::Resp, InstantOf<E>>>(
+        &mut self,
+        ticket: Ticket,
+        read: A,
+    ) -> Poll<Result<A::Out, CallError>> {
         let result = self
             .rpc
-            .give_up(TOKEN, ticket, GiveUp::Timeout)
+            .give_up(TOKEN, ticket, GiveUp::Timeout, read)
             .unwrap_or(Err(CallError::Timeout));
         self.finish(result)
     }
@@ -601,8 +608,10 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for CallFuture<R> {
     type Output = Result<E::Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_timed(cx)
-            .map(|result| result.map(|timed| timed.value))
+        // SAFETY: as in `poll_timed`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came pinned.
+        unsafe { this.poll_pinned(cx, Value) }
     }
 }
 
@@ -625,9 +634,9 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             // Waiting for room in the queue, with its slot: its place in line goes too.
             (Stage::Start, Some(ticket)) => {
                 self.rpc.leave_room(TOKEN, self.entry());
-                drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped));
+                drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped, Value));
             }
-            (_, Some(ticket)) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
+            (_, Some(ticket)) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped, Value)),
             // Waiting for a slot: it takes its place in line along.
             (Stage::Start, None) => self.leave(Outcome::Cancelled),
             (_, None) => {}
@@ -851,7 +860,7 @@ where
 impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Drop for Permit<R> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Unused));
+            drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Unused, Value));
         }
     }
 }

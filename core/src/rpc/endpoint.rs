@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{CallError, TryCallError, TryRecvError, TrySendError};
 use crate::queue::RequestQueue;
-use crate::reply::{CallResult, Phase, RequestInfo, Ticket};
+use crate::reply::{Phase, ReplyAs, RequestInfo, Ticket, Value};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::sync::StateLock;
 use crate::time::Clock;
@@ -190,14 +190,15 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
 
     /// Ends the call of `ticket` from the caller's side, counting `outcome` unless its
     /// outcome was decided before. Returns what was left of it, to drop outside the lock.
-    fn end(
+    fn end<A: ReplyAs<Resp, InstantOf<Self>>>(
         &self,
         ticket: Ticket,
         outcome: Option<Outcome>,
-    ) -> Option<Ended<Req, Resp, InstantOf<Self>>> {
+        read: A,
+    ) -> Option<Ended<Req, A::Out>> {
         let ended = self
             .state
-            .lock_wake(|s, wakes| s.end(ticket, outcome, wakes))?;
+            .lock_wake(|s, wakes| s.end(ticket, outcome, read, wakes))?;
         if ended.phase == Phase::Queued && ended.removed.is_none() {
             if let Some(queue) = self.queue.outside() {
                 // Give the queue space back now, rather than when a server skips it.
@@ -211,7 +212,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
     /// shutdown ended it (with `Closed`, already counted) in between. Returns the call's
     /// outcome.
     fn end_unsent(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
-        match self.end(ticket, Some(outcome)) {
+        match self.end(ticket, Some(outcome), Value) {
             Some(Ended {
                 phase: Phase::Done | Phase::Shut,
                 ..
@@ -464,22 +465,24 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     }
 
     #[inline]
-    fn poll_reply(
+    fn poll_reply<A: ReplyAs<Resp, InstantOf<Self>>>(
         &self,
         _: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<CallResult<Resp, InstantOf<Self>>> {
+        read: A,
+    ) -> Poll<Result<A::Out, CallError>> {
         self.state
-            .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), wakes))
+            .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), read, wakes))
     }
 
-    fn give_up(
+    fn give_up<A: ReplyAs<Resp, InstantOf<Self>>>(
         &self,
         _: Token,
         ticket: Ticket,
         why: GiveUp,
-    ) -> Option<CallResult<Resp, InstantOf<Self>>> {
+        read: A,
+    ) -> Option<Result<A::Out, CallError>> {
         let outcome = match why {
             GiveUp::Timeout => Some(Outcome::Timeout),
             GiveUp::Dropped => Some(Outcome::Cancelled),
@@ -487,7 +490,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         };
         // A result that raced in goes to the caller, or is dropped there: outside the lock,
         // since its `Drop` may use this endpoint.
-        self.end(ticket, outcome)?.result
+        self.end(ticket, outcome, read)?.result
     }
 
     unsafe fn poll_recv(

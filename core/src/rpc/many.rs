@@ -74,7 +74,7 @@ use pin_project_lite::pin_project;
 
 use super::{Endpoint, GiveUp, InstantOf, Started, TOKEN};
 use crate::error::CallError;
-use crate::reply::Ticket;
+use crate::reply::{Ticket, Value};
 use crate::stats::Outcome;
 use crate::time::{fired, Clock};
 use crate::wait_list::WaitEntry;
@@ -337,10 +337,10 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
         let Some(ticket) = call.ticket else {
             return false;
         };
-        match self.rpc.poll_reply(TOKEN, ticket, cx) {
+        match self.rpc.poll_reply(TOKEN, ticket, cx, Value) {
             Poll::Ready(result) => {
                 call.ticket = None;
-                call.outcome = Some(result.map(|timed| timed.value));
+                call.outcome = Some(result);
                 false
             }
             Poll::Pending => true,
@@ -357,8 +357,7 @@ impl<'a, E: Endpoint + ?Sized> ManyCalls<'a, E> {
             let outcome = match call.ticket.take() {
                 Some(ticket) => self
                     .rpc
-                    .give_up(TOKEN, ticket, GiveUp::Timeout)
-                    .map(|result| result.map(|timed| timed.value))
+                    .give_up(TOKEN, ticket, GiveUp::Timeout, Value)
                     .unwrap_or(Err(CallError::Timeout)),
                 None => {
                     self.rpc.record(TOKEN, Outcome::Timeout);
@@ -418,7 +417,7 @@ impl<E: Endpoint + ?Sized> Drop for ManyCalls<'_, E> {
             match (call.ticket.take(), call.req.is_some()) {
                 // Sent, or holding a reserved slot: free the slot; a reply that arrived
                 // unread is dropped here.
-                (Some(ticket), _) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped)),
+                (Some(ticket), _) => drop(self.rpc.give_up(TOKEN, ticket, GiveUp::Dropped, Value)),
                 (None, true) if self.polled => self.rpc.record(TOKEN, Outcome::Cancelled),
                 // Never polled, it made no calls: its requests stay, unsent.
                 (None, true) => continue,

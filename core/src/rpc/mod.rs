@@ -41,7 +41,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::error::{CallError, TryCallError, TryRecvError};
-use crate::reply::CallResult;
+use crate::reply::ReplyAs;
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::Clock;
 use crate::wait_list::WaitEntry;
@@ -214,22 +214,25 @@ pub trait Endpoint: sealed::Sealed {
     /// passed on.
     #[doc(hidden)]
     fn leave_room(&self, token: Token, entry: Pin<&WaitEntry>);
+    /// The call's result, read as `read` says, once it has come.
     #[doc(hidden)]
-    #[allow(clippy::type_complexity)]
-    fn poll_reply(
+    fn poll_reply<A: ReplyAs<Self::Resp, InstantOf<Self>>>(
         &self,
         token: Token,
         ticket: Ticket,
         cx: &mut Context<'_>,
-    ) -> Poll<CallResult<Self::Resp, InstantOf<Self>>>;
+        read: A,
+    ) -> Poll<Result<A::Out, CallError>>;
+    /// The caller gives up on its call; a result that raced in comes back, read as `read`
+    /// says.
     #[doc(hidden)]
-    #[allow(clippy::type_complexity)]
-    fn give_up(
+    fn give_up<A: ReplyAs<Self::Resp, InstantOf<Self>>>(
         &self,
         token: Token,
         ticket: Ticket,
         why: GiveUp,
-    ) -> Option<CallResult<Self::Resp, InstantOf<Self>>>;
+        read: A,
+    ) -> Option<Result<A::Out, CallError>>;
     /// Takes the next request, or waits for one with `entry` in line.
     ///
     /// # Safety

@@ -62,7 +62,8 @@ use core::task::{Poll, Waker};
 use super::many::ManyCall;
 use super::transport::{Envelope, Popped, Ring};
 use super::{CloseMode, Role};
-use crate::reply::{Acquire, Answer, CallResult, Phase, RequestInfo, Slots, Ticket};
+use crate::error::CallError;
+use crate::reply::{Acquire, Answer, Phase, ReplyAs, RequestInfo, Slots, Ticket, Value};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::Instant;
 use crate::wait_list::{line, WaitEntry, WaitList};
@@ -133,12 +134,12 @@ pub(super) enum Next<Req> {
     Outside,
 }
 
-/// A call its caller ended ([`EndpointState::end`]).
-pub(super) struct Ended<Req, Resp, I> {
+/// A call its caller ended ([`EndpointState::end`]), its result read as `T`.
+pub(super) struct Ended<Req, T> {
     /// Where it was.
     pub(super) phase: Phase,
     /// The result that had arrived, if any (it was counted when it arrived).
-    pub(super) result: Option<CallResult<Resp, I>>,
+    pub(super) result: Option<Result<T, CallError>>,
     /// Its request, if it was still in the ring.
     pub(super) removed: Option<Req>,
 }
@@ -381,13 +382,14 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     /// Ends the call of `ticket` from the caller's side (it gave up, or its request could
     /// not be queued): frees its slot and counts `outcome` (if any: an unused permit is no
     /// call), unless its outcome was decided before. `None` if the call had ended already.
-    pub(super) fn end(
+    pub(super) fn end<A: ReplyAs<Resp, I>>(
         &mut self,
         ticket: Ticket,
         outcome: Option<Outcome>,
+        read: A,
         wakes: &mut Wakes,
-    ) -> Option<Ended<Req, Resp, I>> {
-        let (phase, result) = self.slots.cancel(ticket)?;
+    ) -> Option<Ended<Req, A::Out>> {
+        let (phase, result) = self.slots.cancel(ticket, read)?;
         self.slots_freed(1, wakes);
         if phase == Phase::Taken {
             self.cancel_waiters.wake_all(wakes);
@@ -524,15 +526,17 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
         }
     }
 
-    /// The caller asks for its result; on `Ready` its slot is free again.
+    /// The caller asks for its result, read as `read` says; on `Ready` its slot is free
+    /// again.
     #[inline]
-    pub(super) fn poll_reply(
+    pub(super) fn poll_reply<A: ReplyAs<Resp, I>>(
         &mut self,
         ticket: Ticket,
         waker: &Waker,
+        read: A,
         wakes: &mut Wakes,
-    ) -> Poll<CallResult<Resp, I>> {
-        let result = core::task::ready!(self.slots.poll_reply(ticket, waker, wakes));
+    ) -> Poll<Result<A::Out, CallError>> {
+        let result = core::task::ready!(self.slots.poll_reply(ticket, waker, wakes, read));
         self.slots_freed(1, wakes);
         Poll::Ready(result)
     }
@@ -633,10 +637,10 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
             let Some(ticket) = call.ticket else {
                 continue;
             };
-            match self.slots.poll_reply(ticket, waker, wakes) {
+            match self.slots.poll_reply(ticket, waker, wakes, Value) {
                 Poll::Ready(result) => {
                     call.ticket = None;
-                    call.outcome = Some(result.map(|timed| timed.value));
+                    call.outcome = Some(result);
                     freed += 1;
                 }
                 Poll::Pending => waiting = true,
@@ -697,7 +701,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::error::CallError;
+    use crate::reply::WithTiming;
     use crate::rpc::transport::{InlineRing, Outside};
     use crate::test_support::{counter, woken};
     use crate::time::NoInstant;
@@ -783,7 +787,7 @@ mod tests {
         ticket: Ticket,
     ) -> Poll<Result<u32, CallError>> {
         let (_, waker) = counter();
-        s.poll_reply(ticket, &waker, &mut Wakes::new())
+        s.poll_reply(ticket, &waker, WithTiming, &mut Wakes::new())
             .map(|result| result.map(|timed| timed.value))
     }
 
@@ -968,7 +972,7 @@ mod tests {
         s.reply(ticket, 10, NoInstant, false, &mut Wakes::new())
             .unwrap();
         let mut wakes = Wakes::new();
-        assert!(s.poll_reply(ticket, &first, &mut wakes).is_ready());
+        assert!(s.poll_reply(ticket, &first, WithTiming, &mut wakes).is_ready());
         assert_eq!(woken(&waiter), 0);
         drop(wakes);
         assert_eq!(woken(&waiter), 1);
@@ -1049,7 +1053,7 @@ mod tests {
                 .is_pending());
         }
         assert!(responders.iter().all(|(count, _)| woken(count) == 0));
-        s.end(tickets[2], Some(Outcome::Cancelled), &mut Wakes::new());
+        s.end(tickets[2], Some(Outcome::Cancelled), WithTiming, &mut Wakes::new());
         assert!(responders.iter().all(|(count, _)| woken(count) == 1));
     }
 
@@ -1232,12 +1236,12 @@ mod tests {
         // Queued: its request leaves the ring with it.
         let queued = call(&mut s, 1, &waker);
         let ended = s
-            .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
+            .end(queued, Some(Outcome::Timeout), WithTiming, &mut Wakes::new())
             .unwrap();
         assert_eq!(ended.phase, Phase::Queued);
         assert_eq!(ended.removed, Some(1));
         assert!(s
-            .end(queued, Some(Outcome::Timeout), &mut Wakes::new())
+            .end(queued, Some(Outcome::Timeout), WithTiming, &mut Wakes::new())
             .is_none());
         // Taken: the responder waiting in `cancelled()` is woken.
         let taken = call(&mut s, 2, &waker);
@@ -1252,7 +1256,7 @@ mod tests {
             .is_pending());
         assert!(!s.is_cancelled(taken));
         let ended = s
-            .end(taken, Some(Outcome::Cancelled), &mut Wakes::new())
+            .end(taken, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new())
             .unwrap();
         assert_eq!(ended.phase, Phase::Taken);
         assert_eq!(woken(&responder), 1);
@@ -1267,7 +1271,7 @@ mod tests {
         s.reply(done, 30, NoInstant, false, &mut Wakes::new())
             .unwrap();
         let ended = s
-            .end(done, Some(Outcome::Cancelled), &mut Wakes::new())
+            .end(done, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new())
             .unwrap();
         assert_eq!(ended.phase, Phase::Done);
         assert_eq!(ended.result.map(|r| r.map(|t| t.value)), Some(Ok(30)));
@@ -1369,7 +1373,7 @@ mod tests {
         let leaves = call(&mut s, 2, &waker);
         take(&mut s);
         take(&mut s);
-        s.end(leaves, Some(Outcome::Cancelled), &mut Wakes::new());
+        s.end(leaves, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new());
         let mut tickets = [stays, leaves];
         assert_eq!(s.forget_cancelled(&mut tickets), 1);
         assert_eq!(tickets, [stays, Ticket::NONE]);
