@@ -22,8 +22,8 @@
 //!   slot is never reused while its caller may still look at it.
 //! - Freeing bumps the generation. A responder or queued request holding an older ticket
 //!   finds a generation mismatch: its request counts as cancelled, its late reply is handed
-//!   back to it, and it cannot reach the slot's next caller. The generation is 64 bits and
-//!   never wraps: a slot whose generation reaches `u64::MAX` is retired instead of freed
+//!   back to it, and it cannot reach the slot's next caller. The generation is 63 bits and
+//!   never wraps: a slot whose generation reaches `2⁶³ − 1` is retired instead of freed
 //!   (after 2⁶⁴ calls on it, centuries at any speed), so no two calls ever share a ticket.
 //! - `Done` holds exactly one result, written exactly once, so each call gets exactly one
 //!   outcome.
@@ -45,13 +45,20 @@ pub struct Ticket {
     generation: Generation,
 }
 
-/// A slot's 64-bit generation, as two 32-bit halves: 4-byte aligned, so that a [`Ticket`]
-/// is 12 bytes rather than 16 (firmware keeps one per queued request and per call).
+/// A slot's 63-bit generation, as two 32-bit halves: 4-byte aligned, so that a [`Ticket`]
+/// is 12 bytes rather than 16 (firmware keeps one per queued request and per call). The
+/// top bit of `high` is not the generation's: a slot keeps its caller's [`ARMED`] flag
+/// there (a byte of its own would cost 8 bytes per slot, for alignment).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Generation {
     low: u32,
     high: u32,
 }
+
+/// The flag a slot keeps in the top bit of its generation's `high` half: whether its
+/// caller's waker waits for this call's result (only then does an event wake it). Never
+/// set in a [`Ticket`].
+const ARMED: u32 = 1 << 31;
 
 impl Generation {
     const FIRST: Self = Self { low: 0, high: 0 };
@@ -68,14 +75,23 @@ impl Generation {
         (self.high as u64) << 32 | self.low as u64
     }
 
-    /// The next generation; `None` after the last one, `u64::MAX`.
+    /// The next generation; `None` after the last one, `2⁶³ − 1`.
     fn next(self) -> Option<Self> {
         match self.low.checked_add(1) {
             Some(low) => Some(Self { low, ..self }),
             None => Some(Self {
                 low: 0,
-                high: self.high.checked_add(1)?,
+                high: Some(self.high + 1).filter(|high| high & ARMED == 0)?,
             }),
+        }
+    }
+
+    /// Without the [`ARMED`] flag.
+    #[inline(always)]
+    fn clean(self) -> Self {
+        Self {
+            low: self.low,
+            high: self.high & !ARMED,
         }
     }
 }
@@ -320,13 +336,12 @@ pub(crate) enum Answer<T, I> {
 }
 
 struct Slot<Resp, I> {
+    /// Its generation, and whether `caller` waits for this call's result ([`ARMED`]).
     generation: Generation,
     state: State<Resp, I>,
     /// The caller's waker. It stays across reuses of the slot (a caller that calls again
     /// usually gets the same slot back), so a call re-arms it instead of cloning it.
     caller: Option<Waker>,
-    /// Whether `caller` waits for this call's result: only then does an event wake it.
-    caller_armed: bool,
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
@@ -405,21 +420,33 @@ fn passed<I: Instant>(deadline: I, now: I) -> bool {
 }
 
 impl<Resp, I> Slot<Resp, I> {
+    /// Whether `caller` waits for this call's result.
+    #[inline(always)]
+    fn armed(&self) -> bool {
+        self.generation.high & ARMED != 0
+    }
+
+    #[inline(always)]
+    fn disarm(&mut self) {
+        self.generation.high &= !ARMED;
+    }
+
+    #[inline(always)]
     fn watch(&mut self, waker: &Waker, wakes: &mut Wakes) {
         wakes.store(&mut self.caller, waker);
-        self.caller_armed = true;
+        self.generation.high |= ARMED;
     }
 
     /// Puts the caller's waker into `wakes` if it waits for this call (a clone: its waker
     /// stays for reuse). If `wakes` is full it stays armed, for the next round.
     fn wake_caller(&mut self, wakes: &mut Wakes) {
-        if self.caller_armed {
+        if self.armed() {
             if let Some(w) = &self.caller {
                 if !wakes.push(w) {
                     return;
                 }
             }
-            self.caller_armed = false;
+            self.disarm();
         }
     }
 
@@ -428,8 +455,8 @@ impl<Resp, I> Slot<Resp, I> {
     /// once woken.
     #[inline(always)]
     fn lend_caller(&mut self, index: u16, wakes: &mut Wakes) {
-        if self.caller_armed && wakes.lend(&mut self.caller, Home::Slot(index)) {
-            self.caller_armed = false;
+        if self.armed() && wakes.lend(&mut self.caller, Home::Slot(index)) {
+            self.disarm();
         }
     }
 }
@@ -449,7 +476,6 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
                     generation: Generation::FIRST,
                     state: State::Free { next: END },
                     caller: None,
-                    caller_armed: false,
                 }
             }; N],
             free: END,
@@ -461,13 +487,13 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     pub(crate) fn ticket(&self, index: u16) -> Ticket {
         Ticket {
             index,
-            generation: self.slots[usize::from(index)].generation,
+            generation: self.slots[usize::from(index)].generation.clean(),
         }
     }
 
     fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I>> {
         let slot = self.slots.get_mut(usize::from(ticket.index))?;
-        (slot.generation == ticket.generation).then_some(slot)
+        (slot.generation.clean() == ticket.generation).then_some(slot)
     }
 
     /// Takes a free slot for a new call, `None` when all `N` are in use.
@@ -505,7 +531,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         };
         Some(Ticket {
             index,
-            generation: slot.generation,
+            generation: slot.generation.clean(),
         })
     }
 
@@ -754,7 +780,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
 
     fn free(&mut self, index: u16) -> State<Resp, I> {
         let slot = &mut self.slots[usize::from(index)];
-        slot.caller_armed = false;
+        slot.disarm();
         let Some(next) = slot.generation.next() else {
             // Retired: a next generation would repeat an old one. Free but never listed,
             // so the slot is never handed out again.
@@ -784,6 +810,9 @@ mod tests {
     use futures_util::task::noop_waker;
 
     type Pool<const N: usize> = Slots<u32, NoInstant, N>;
+
+    /// The last generation, `2⁶³ − 1`.
+    const LAST: u64 = u64::MAX >> 1;
 
     fn acquire<const N: usize>(p: &mut Pool<N>) -> Ticket {
         p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
@@ -819,7 +848,9 @@ mod tests {
         let mut p = Pool::<1>::new();
 
         let first = acquire(&mut p);
-        assert!(p.poll_reply(first, &waker, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(first, &waker, &mut Wakes::new(), WithTiming)
+            .is_pending());
         p.take(first, NoInstant).unwrap();
         reply_lending(&mut p, first, 10);
         assert_eq!(
@@ -827,17 +858,23 @@ mod tests {
             1,
             "the waiting caller is woken"
         );
-        assert!(p.poll_reply(first, &waker, &mut Wakes::new(), WithTiming).is_ready());
+        assert!(p
+            .poll_reply(first, &waker, &mut Wakes::new(), WithTiming)
+            .is_ready());
         let clones = Arc::strong_count(&count);
 
         // The next call on the slot re-arms the same waker: no clone.
         let second = acquire(&mut p);
-        assert!(p.poll_reply(second, &waker, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(second, &waker, &mut Wakes::new(), WithTiming)
+            .is_pending());
         assert_eq!(Arc::strong_count(&count), clones, "re-armed, not cloned");
         p.take(second, NoInstant).unwrap();
         reply_lending(&mut p, second, 20);
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
-        assert!(p.poll_reply(second, &waker, &mut Wakes::new(), WithTiming).is_ready());
+        assert!(p
+            .poll_reply(second, &waker, &mut Wakes::new(), WithTiming)
+            .is_ready());
 
         // A call that never waited (sent, not polled) must not wake the previous caller.
         let third = acquire(&mut p);
@@ -855,7 +892,9 @@ mod tests {
         let (first, second) = (noop_waker(), noop_waker());
         let mut p = Pool::<1>::new();
         let call = acquire(&mut p);
-        assert!(p.poll_reply(call, &first, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(call, &first, &mut Wakes::new(), WithTiming)
+            .is_pending());
         p.take(call, NoInstant).unwrap();
         let mut wakes = Wakes::new();
         p.reply(call, 10, NoInstant, &mut wakes).unwrap();
@@ -866,9 +905,13 @@ mod tests {
         };
         // Meanwhile (woken inline) the caller read its reply and called again from a task
         // whose waker the slot now holds: the lent one is handed back, to be dropped.
-        assert!(p.poll_reply(call, &first, &mut Wakes::new(), WithTiming).is_ready());
+        assert!(p
+            .poll_reply(call, &first, &mut Wakes::new(), WithTiming)
+            .is_ready());
         let again = acquire(&mut p);
-        assert!(p.poll_reply(again, &second, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(again, &second, &mut Wakes::new(), WithTiming)
+            .is_pending());
         assert!(p.put_back(home, lent).is_some());
         // With the slot's waker gone (lent again), it is taken back.
         p.take(again, NoInstant).unwrap();
@@ -884,7 +927,7 @@ mod tests {
     fn a_slot_at_the_last_generation_is_retired_and_stale_tickets_stay_refused() {
         let w = noop_waker();
         let mut p = Pool::<2>::new();
-        p.set_generations(u64::MAX - 1);
+        p.set_generations(LAST - 1);
         let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
         assert!(p.cancel(first, WithTiming).is_some());
@@ -892,7 +935,7 @@ mod tests {
         let second = acquire(&mut p);
         assert_eq!(
             (second.index, second.generation.to_u64()),
-            (first.index, u64::MAX)
+            (first.index, LAST)
         );
         assert_eq!(
             p.reply(first, 1, NoInstant, &mut Wakes::new()),
@@ -924,17 +967,11 @@ mod tests {
 
     #[test]
     fn the_generation_counts_through_its_halves_and_stops_at_the_last() {
-        for n in [
-            0,
-            1,
-            u64::from(u32::MAX) - 1,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-        ] {
+        for n in [0, 1, u64::from(u32::MAX) - 1, u64::from(u32::MAX), LAST - 1] {
             let next = Generation::from_u64(n).next().map(Generation::to_u64);
             assert_eq!(next, Some(n + 1));
         }
-        assert_eq!(Generation::from_u64(u64::MAX).next(), None);
+        assert_eq!(Generation::from_u64(LAST).next(), None);
         assert_eq!(core::mem::size_of::<Ticket>(), 12);
     }
 
@@ -956,7 +993,9 @@ mod tests {
                 .is_none(),
             "only one slot"
         );
-        assert!(p.poll_reply(t, &w, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(t, &w, &mut Wakes::new(), WithTiming)
+            .is_pending());
         let taken = p.take(t, NoInstant).expect("queued request");
         assert_eq!(taken.id, 0);
         assert!(!p.is_cancelled(t));
@@ -976,7 +1015,10 @@ mod tests {
         let first = acquire(&mut p);
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
-        assert_eq!(p.cancel(first, WithTiming).map(|(phase, _)| phase), Some(Phase::Taken));
+        assert_eq!(
+            p.cancel(first, WithTiming).map(|(phase, _)| phase),
+            Some(Phase::Taken)
+        );
         let second = acquire(&mut p);
         assert_eq!(first.index, second.index, "same slot reused");
         assert!(p.is_cancelled(first));
@@ -990,7 +1032,9 @@ mod tests {
             Answer::Gone(()),
             "a stale drop must not touch the new call either"
         );
-        assert!(p.poll_reply(second, &w, &mut Wakes::new(), WithTiming).is_pending());
+        assert!(p
+            .poll_reply(second, &w, &mut Wakes::new(), WithTiming)
+            .is_pending());
         p.take(second, NoInstant).unwrap();
         p.reply(second, 222, NoInstant, &mut Wakes::new()).unwrap();
         match p.poll_reply(second, &w, &mut Wakes::new(), WithTiming) {
@@ -1003,7 +1047,10 @@ mod tests {
     fn a_request_cancelled_while_queued_is_skipped_by_the_responder() {
         let mut p = Pool::<2>::new();
         let t = acquire(&mut p);
-        assert_eq!(p.cancel(t, WithTiming).map(|(phase, _)| phase), Some(Phase::Queued));
+        assert_eq!(
+            p.cancel(t, WithTiming).map(|(phase, _)| phase),
+            Some(Phase::Queued)
+        );
         assert!(p.take(t, NoInstant).is_none());
     }
 
@@ -1052,7 +1099,8 @@ mod tests {
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
-            p.poll_reply(taken, &w, &mut Wakes::new(), WithTiming).is_pending(),
+            p.poll_reply(taken, &w, &mut Wakes::new(), WithTiming)
+                .is_pending(),
             "work in progress finishes"
         );
         p.reply(taken, 5, NoInstant, &mut Wakes::new()).unwrap();
@@ -1071,7 +1119,10 @@ mod tests {
         let (phase, result) = p.cancel(t, WithTiming).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
-        assert!(p.cancel(t, WithTiming).is_none(), "a ticket is cancelled at most once");
+        assert!(
+            p.cancel(t, WithTiming).is_none(),
+            "a ticket is cancelled at most once"
+        );
     }
 
     #[test]

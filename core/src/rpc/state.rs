@@ -972,7 +972,9 @@ mod tests {
         s.reply(ticket, 10, NoInstant, false, &mut Wakes::new())
             .unwrap();
         let mut wakes = Wakes::new();
-        assert!(s.poll_reply(ticket, &first, WithTiming, &mut wakes).is_ready());
+        assert!(s
+            .poll_reply(ticket, &first, WithTiming, &mut wakes)
+            .is_ready());
         assert_eq!(woken(&waiter), 0);
         drop(wakes);
         assert_eq!(woken(&waiter), 1);
@@ -1053,7 +1055,12 @@ mod tests {
                 .is_pending());
         }
         assert!(responders.iter().all(|(count, _)| woken(count) == 0));
-        s.end(tickets[2], Some(Outcome::Cancelled), WithTiming, &mut Wakes::new());
+        s.end(
+            tickets[2],
+            Some(Outcome::Cancelled),
+            WithTiming,
+            &mut Wakes::new(),
+        );
         assert!(responders.iter().all(|(count, _)| woken(count) == 1));
     }
 
@@ -1236,12 +1243,22 @@ mod tests {
         // Queued: its request leaves the ring with it.
         let queued = call(&mut s, 1, &waker);
         let ended = s
-            .end(queued, Some(Outcome::Timeout), WithTiming, &mut Wakes::new())
+            .end(
+                queued,
+                Some(Outcome::Timeout),
+                WithTiming,
+                &mut Wakes::new(),
+            )
             .unwrap();
         assert_eq!(ended.phase, Phase::Queued);
         assert_eq!(ended.removed, Some(1));
         assert!(s
-            .end(queued, Some(Outcome::Timeout), WithTiming, &mut Wakes::new())
+            .end(
+                queued,
+                Some(Outcome::Timeout),
+                WithTiming,
+                &mut Wakes::new()
+            )
             .is_none());
         // Taken: the responder waiting in `cancelled()` is woken.
         let taken = call(&mut s, 2, &waker);
@@ -1256,7 +1273,12 @@ mod tests {
             .is_pending());
         assert!(!s.is_cancelled(taken));
         let ended = s
-            .end(taken, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new())
+            .end(
+                taken,
+                Some(Outcome::Cancelled),
+                WithTiming,
+                &mut Wakes::new(),
+            )
             .unwrap();
         assert_eq!(ended.phase, Phase::Taken);
         assert_eq!(woken(&responder), 1);
@@ -1271,7 +1293,12 @@ mod tests {
         s.reply(done, 30, NoInstant, false, &mut Wakes::new())
             .unwrap();
         let ended = s
-            .end(done, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new())
+            .end(
+                done,
+                Some(Outcome::Cancelled),
+                WithTiming,
+                &mut Wakes::new(),
+            )
             .unwrap();
         assert_eq!(ended.phase, Phase::Done);
         assert_eq!(ended.result.map(|r| r.map(|t| t.value)), Some(Ok(30)));
@@ -1373,7 +1400,12 @@ mod tests {
         let leaves = call(&mut s, 2, &waker);
         take(&mut s);
         take(&mut s);
-        s.end(leaves, Some(Outcome::Cancelled), WithTiming, &mut Wakes::new());
+        s.end(
+            leaves,
+            Some(Outcome::Cancelled),
+            WithTiming,
+            &mut Wakes::new(),
+        );
         let mut tickets = [stays, leaves];
         assert_eq!(s.forget_cancelled(&mut tickets), 1);
         assert_eq!(tickets, [stays, Ticket::NONE]);
