@@ -24,7 +24,7 @@
 //!   finds a generation mismatch: its request counts as cancelled, its late reply is handed
 //!   back to it, and it cannot reach the slot's next caller. The generation is 63 bits and
 //!   never wraps: a slot whose generation reaches `2⁶³ − 1` is retired instead of freed
-//!   (after 2⁶⁴ calls on it, centuries at any speed), so no two calls ever share a ticket.
+//!   (after 2⁶³ calls on it, centuries at any speed), so no two calls ever share a ticket.
 //! - `Done` holds exactly one result, written exactly once, so each call gets exactly one
 //!   outcome.
 //! - The free list is threaded through the free slots: acquire and free are O(1) and
