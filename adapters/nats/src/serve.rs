@@ -269,11 +269,25 @@ async fn round_trip(client: &Client) -> Result<(), Error> {
 /// if it does, it ends at its deadline, as when a reply is lost in an outage.
 const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 
+/// Tries `publish` once, at once: whether the client took the message, or `None` when its
+/// queue had no room (then nothing was queued: the message went with the future).
+///
+/// Outside tokio's cooperative budget, which the serving task often has used up (it polls
+/// many answers). Synchronous, so that the publish future lives on the stack, not in the
+/// answer's future (which is boxed for each call).
+fn publish_now<E>(publish: impl Future<Output = Result<(), E>>) -> Option<bool> {
+    let publish = pin!(publish);
+    coop::unconstrained(publish)
+        .now_or_never()
+        .map(|sent| sent.is_ok())
+}
+
 /// Awaits `publish` at most [`PUBLISH_WAIT`]; whether the message was handed to the client.
+/// The slow path, once [`publish_now`] found the queue full: boxed by its callers, so
+/// that its timer is not part of every answer's future.
 async fn publish_bounded<E>(publish: impl Future<Output = Result<(), E>>) -> bool {
     let mut publish = pin!(publish);
-    // Nearly always the queue has room: then no timer is set up. Outside tokio's
-    // cooperative budget, which the serving task often has used up (it polls many answers).
+    // Nearly always the queue has room: then no timer is set up.
     if let Some(sent) = coop::unconstrained(publish.as_mut()).now_or_never() {
         return sent.is_ok();
     }
@@ -634,14 +648,34 @@ impl<C: Codec> Answer<C> {
     /// Publishes a reply: a value, or a status and why. Waits at most [`PUBLISH_WAIT`] for
     /// the client to take it.
     async fn publish(self, status: Option<(Status, String)>, payload: Bytes) {
+        let client = self.client;
         let sent = match (self.reply, status) {
-            (ReplyTo::Subject(to), None) => publish_bounded(self.client.publish(to, payload)).await,
+            (ReplyTo::Subject(to), None) => {
+                match publish_now(client.publish(to.clone(), payload.clone())) {
+                    Some(sent) => sent,
+                    None => {
+                        Box::pin(async move { publish_bounded(client.publish(to, payload)).await })
+                            .await
+                    }
+                }
+            }
             (ReplyTo::Subject(to), Some((status, why))) => {
                 let headers = status.headers(&why);
-                publish_bounded(self.client.publish_with_headers(to, headers, payload)).await
+                let now = client.publish_with_headers(to.clone(), headers.clone(), payload.clone());
+                match publish_now(now) {
+                    Some(sent) => sent,
+                    None => {
+                        let publish = client.publish_with_headers(to, headers, payload);
+                        Box::pin(async move { publish_bounded(publish).await }).await
+                    }
+                }
             }
+            // Boxed whole: `respond` counts an error before it publishes, so it is not
+            // tried twice.
             #[cfg(feature = "micro")]
-            (ReplyTo::Micro(request), None) => publish_bounded(request.respond(Ok(payload))).await,
+            (ReplyTo::Micro(request), None) => {
+                Box::pin(async move { publish_bounded(request.respond(Ok(payload))).await }).await
+            }
             #[cfg(feature = "micro")]
             (ReplyTo::Micro(request), Some((status, why))) => {
                 let headers = status.headers(&why);
@@ -649,7 +683,10 @@ impl<C: Codec> Answer<C> {
                     status: why,
                     code: status.code().into(),
                 };
-                publish_bounded(request.respond_with_headers(Err(error), headers)).await
+                Box::pin(async move {
+                    publish_bounded(request.respond_with_headers(Err(error), headers)).await
+                })
+                .await
             }
         };
         if !sent {
