@@ -54,8 +54,10 @@ struct Options {
     rounds: usize,
     sequential: usize,
     concurrent: usize,
-    /// For profiling: measure only this contender ("raw" or "rsvp") and only concurrency.
+    /// For profiling: measure only this contender ("raw", "raw-headers" or "rsvp"), with
+    /// `callers` concurrent callers (64 unless `--callers` says otherwise).
     only: Option<String>,
+    callers: usize,
 }
 
 fn options() -> Options {
@@ -65,6 +67,7 @@ fn options() -> Options {
         sequential: 2_000,
         concurrent: 12_800,
         only: None,
+        callers: CONCURRENT,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +76,12 @@ fn options() -> Options {
             "--rounds" => o.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(o.rounds),
             "--smoke" => (o.rounds, o.sequential, o.concurrent) = (1, 50, CONCURRENT * 4),
             "--only" => o.only = args.next(),
+            "--callers" => {
+                o.callers = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(o.callers);
+            }
             "--bench" => {} // what `cargo bench` passes
             other => panic!("unknown argument {other}"),
         }
@@ -254,7 +263,7 @@ async fn run(o: Options, url: String) {
         rsvp: Caller::new(caller_client, "bench.rsvp"),
     };
     if let Some(only) = &o.only {
-        // For a profiler: one contender, 64 concurrent callers, for 5 s.
+        // For a profiler: one contender, `--callers` concurrent callers (64), for 5 s.
         let who = match only.as_str() {
             "raw" => Who::Raw,
             "raw-headers" => Who::RawHeaders,
@@ -262,7 +271,12 @@ async fn run(o: Options, url: String) {
         };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
-            let p = measure(&callers, who, o.concurrent, CONCURRENT).await;
+            let calls = if o.callers == 1 {
+                o.sequential
+            } else {
+                o.concurrent
+            };
+            let p = measure(&callers, who, calls, o.callers).await;
             println!(
                 "{who:?}: {:.2} µs/call, {:.1} allocations per call",
                 p.per_call.as_secs_f64() * 1e6,

@@ -263,26 +263,20 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         if message.status == Some(StatusCode::NO_RESPONDERS) {
             return Err(Error::Call(CallError::Closed));
         }
-        if let Some(headers) = &message.headers {
-            if let Some(outcome) = headers.get(wire::OUTCOME_HEADER) {
-                let why = headers
-                    .get(wire::ERROR_HEADER)
-                    .map_or_else(String::new, |v| v.as_str().to_owned());
-                return Err(match Status::parse(outcome.as_str()) {
-                    Some(Status::Lost) => Error::Call(CallError::Lost),
-                    Some(Status::Closed) => Error::Call(CallError::Closed),
-                    // Sent after the responder's deadline (which is the caller's), or to a
-                    // cancelled call: a caller still waiting has, or is about to, time out.
-                    Some(Status::Timeout | Status::Cancelled) => Error::Call(CallError::Timeout),
-                    Some(Status::Full) => Error::Full,
-                    Some(Status::Rejected) => Error::Rejected(why),
-                    None => Error::Nats(format!(
-                        "unknown {} {:?}: {why}",
-                        wire::OUTCOME_HEADER,
-                        outcome.as_str()
-                    )),
-                });
-            }
+        if let Some((outcome, why)) = wire::outcome(message.headers.as_ref()) {
+            return Err(match Status::parse(outcome) {
+                Some(Status::Lost) => Error::Call(CallError::Lost),
+                Some(Status::Closed) => Error::Call(CallError::Closed),
+                // Sent after the responder's deadline (which is the caller's), or to a
+                // cancelled call: a caller still waiting has, or is about to, time out.
+                Some(Status::Timeout | Status::Cancelled) => Error::Call(CallError::Timeout),
+                Some(Status::Full) => Error::Full,
+                Some(Status::Rejected) => Error::Rejected(why.to_owned()),
+                None => Error::Nats(format!(
+                    "unknown {} {outcome:?}: {why}",
+                    wire::OUTCOME_HEADER
+                )),
+            });
         }
         self.codec.decode(&message.payload).map_err(Error::Decode)
     }
