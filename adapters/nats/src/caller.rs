@@ -5,13 +5,17 @@
 //! clones, made at its first call), not through async-nats' `Client::request`: async-nats
 //! forgets a request only when a reply comes, so every call whose responder died would
 //! leave an entry in the client until it is dropped. Here a call's entry goes when the
-//! call ends, however it ends.
+//! call ends, however it ends. The waiting calls read that subscription themselves (see
+//! [`Replies`]): a reply reaches its call with no hop through a task in between.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
@@ -25,7 +29,7 @@ use futures_util::{FutureExt, StreamExt};
 use rsvp::CallError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{oneshot, OnceCell};
+use tokio::sync::OnceCell;
 
 use crate::codec::{Codec, Json};
 use crate::wire::{self, Status};
@@ -43,8 +47,8 @@ const STATE_CHECK: Duration = Duration::from_millis(100);
 /// tokio's reactor).
 ///
 /// A caller and its clones receive their replies on one subscription of their own, made at
-/// the first call (with a small task that hands each reply to its call) and ended when the
-/// last clone is dropped: clone a caller rather than making a new one for each call.
+/// the first call (read by the waiting calls themselves, no task of its own) and ended when
+/// the last clone is dropped: clone a caller rather than making a new one for each call.
 pub struct Caller<Req, Resp, C = Json> {
     client: Client,
     subject: Subject,
@@ -237,8 +241,8 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
             .replies
             .get_or_try_init(|| Replies::start(&self.client))
             .await?;
-        let (tx, rx) = oneshot::channel();
-        let _entry = replies.enter(id, tx)?;
+        // Dropped when the call ends, however it ends: then its place is gone.
+        let reply = replies.enter(id)?;
         self.client
             .publish_with_reply_and_headers(
                 self.subject.clone(),
@@ -254,8 +258,7 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
                 // The connection task is gone: the client was closed.
                 PublishErrorKind::Send => Error::Disconnected,
             })?;
-        // No sender: the reply subscription ended, as the client was closed.
-        rx.await.map_err(|_| Error::Disconnected)
+        reply.await
     }
 
     fn read(&self, message: Result<Message, Error>) -> Result<Resp, Error> {
@@ -283,30 +286,72 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
 }
 
 /// Where a caller's replies arrive: a subscription to `<inbox>.*`, each call's reply subject
-/// being `<inbox>.<its id>`, and a task that hands each reply to its call.
+/// being `<inbox>.<its id>`.
+///
+/// No task of its own: the waiting calls read the subscription themselves. One of them at a
+/// time, the *reader*, has its waker in the subscription; when a message comes, that call
+/// is woken, and its poll hands every message read to the call it belongs to (a reply
+/// nobody waits for any more is dropped) and wakes that call. A call that finds its own
+/// reply returns at once, with no hop through another task. A reader that leaves (its
+/// reply came, or it gave up) makes another waiting call the reader before it goes, by
+/// polling the subscription with that call's waker, so a message never waits for a reader
+/// while a call waits for it. A waiting call also reads whenever it is polled (its
+/// connection check polls it every [`STATE_CHECK`]), so a reader whose task is slow to poll
+/// it delays the others' replies at most that long.
 struct Replies {
     /// `<inbox>.`: a call's reply subject is this and its id.
     prefix: String,
-    waiting: Arc<Mutex<Waiting>>,
-    /// Dropped with the last clone of the caller: the task then ends and unsubscribes.
-    _stop: oneshot::Sender<()>,
+    state: Mutex<Inbox>,
 }
 
-/// The calls waiting for a reply, by id.
+/// The subscription and the calls waiting on it.
+struct Inbox {
+    /// `None` once the subscription ended (the client was closed): no reply will come.
+    /// Dropped (unsubscribing) with the last clone of the caller.
+    subscriber: Option<Subscriber>,
+    /// The calls waiting for a reply, by id.
+    calls: HashMap<u128, Slot, BuildHasherDefault<IdHasher>>,
+    /// The call whose waker the subscription holds.
+    reader: Option<u128>,
+}
+
+/// Hashes a call id by its low 64 bits. The ids in the map are made here, from a CSPRNG:
+/// SipHash's defence against chosen keys buys nothing, and costs on every lookup.
 #[derive(Default)]
-struct Waiting {
-    calls: HashMap<u128, oneshot::Sender<Message>>,
-    /// The subscription ended (the client was closed): no reply will come.
-    ended: bool,
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for a u128 (`write_u128`); any bytes still hash deterministically.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, id: u128) {
+        self.0 = id as u64;
+    }
 }
 
-fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+/// A call's place in [`Inbox`].
+enum Slot {
+    /// No reply yet; the call's waker once it has been polled.
+    Waiting(Option<Waker>),
+    /// Its reply, read by another call, until it takes it.
+    Replied(Message),
+}
+
+fn lock(state: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // Nothing panics while holding it; a poisoned map is still consistent.
-    waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Replies {
-    /// Subscribes to the caller's reply subjects and starts the task that routes them.
+    /// Subscribes to the caller's reply subjects.
     async fn start(client: &Client) -> Result<Self, Error> {
         let prefix = format!("{}.", client.new_inbox());
         let subscriber =
@@ -317,13 +362,13 @@ impl Replies {
                     SubscribeErrorKind::Other => Error::Disconnected,
                     _ => Error::Nats(e.to_string()),
                 })?;
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(route(subscriber, prefix.clone(), waiting.clone(), stopped));
         Ok(Self {
             prefix,
-            waiting,
-            _stop: stop,
+            state: Mutex::new(Inbox {
+                subscriber: Some(subscriber),
+                calls: HashMap::default(),
+                reader: None,
+            }),
         })
     }
 
@@ -335,55 +380,127 @@ impl Replies {
         subject
     }
 
-    /// Waits for the reply to call `id` on `tx`, until the entry is dropped.
-    fn enter(&self, id: CallId, tx: oneshot::Sender<Message>) -> Result<Entry<'_>, Error> {
-        let mut waiting = lock(&self.waiting);
-        if waiting.ended {
+    /// Waits for the reply to call `id`: the returned future gives it. Made before the
+    /// request is published, so that a reply read early finds its place.
+    fn enter(&self, id: CallId) -> Result<Reply<'_>, Error> {
+        let mut state = lock(&self.state);
+        if state.subscriber.is_none() {
             return Err(Error::Disconnected);
         }
-        waiting.calls.insert(id.0, tx);
-        Ok(Entry { replies: self, id })
+        state.calls.insert(id.0, Slot::Waiting(None));
+        Ok(Reply {
+            replies: self,
+            id: id.0,
+            done: false,
+        })
     }
 }
 
-/// A call's place in [`Waiting`], given up when dropped.
-struct Entry<'a> {
-    replies: &'a Replies,
-    id: CallId,
-}
-
-impl Drop for Entry<'_> {
-    fn drop(&mut self) {
-        lock(&self.replies.waiting).calls.remove(&self.id.0);
-    }
-}
-
-/// Hands each reply to the call waiting for it (a reply nobody waits for any more is
-/// dropped), until the caller is dropped or the subscription ends.
-async fn route(
-    mut subscriber: Subscriber,
-    prefix: String,
-    waiting: Arc<Mutex<Waiting>>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    loop {
-        let message = match select(subscriber.next(), &mut stopped).await {
-            Either::Left((Some(message), _)) => message,
-            Either::Left((None, _)) | Either::Right(_) => break,
-        };
-        let id = message
-            .subject
-            .strip_prefix(prefix.as_str())
-            .and_then(|id| u128::from_str_radix(id, 16).ok());
-        let call = id.and_then(|id| lock(&waiting).calls.remove(&id));
-        if let Some(call) = call {
-            let _ = call.send(message);
+impl Inbox {
+    /// Reads every message the subscription has, each to its call, until it has none left:
+    /// then `waker`'s call (`reader`) is the one woken for the next.
+    fn read(&mut self, prefix: &str, reader: u128, waker: &Waker) {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            let Some(subscriber) = &mut self.subscriber else {
+                return;
+            };
+            match subscriber.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(message)) => self.deliver(prefix, reader, message),
+                Poll::Ready(None) => {
+                    // The client was closed: every waiting call ends `Disconnected`.
+                    self.subscriber = None;
+                    self.reader = None;
+                    for (_, slot) in self.calls.drain() {
+                        if let Slot::Waiting(Some(waker)) = slot {
+                            waker.wake();
+                        }
+                    }
+                    return;
+                }
+                Poll::Pending => {
+                    self.reader = Some(reader);
+                    return;
+                }
+            }
         }
     }
-    let mut waiting = lock(&waiting);
-    waiting.ended = true;
-    // Their calls see the sender go: `Disconnected`.
-    waiting.calls.clear();
+
+    /// Hands `message` to the call it is the reply of, if that call still waits.
+    fn deliver(&mut self, prefix: &str, reader: u128, message: Message) {
+        let id = message
+            .subject
+            .strip_prefix(prefix)
+            .and_then(|id| u128::from_str_radix(id, 16).ok());
+        let Some(slot) = id.and_then(|id| self.calls.get_mut(&id)) else {
+            return; // a late reply: its call is over
+        };
+        if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Replied(message)) {
+            // The reader finds its own reply when its read ends.
+            if let Some(waker) = waker.filter(|_| id != Some(reader)) {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Call `id` is over: its place goes; a reader leaving makes another waiting call the
+    /// reader (the first one found that has been polled), or leaves none if none waits.
+    fn leave(&mut self, prefix: &str, id: u128) -> Option<Slot> {
+        let slot = self.calls.remove(&id);
+        if self.reader == Some(id) {
+            self.reader = None;
+            let next = self.calls.iter().find_map(|(&id, slot)| match slot {
+                Slot::Waiting(Some(waker)) => Some((id, waker.clone())),
+                _ => None,
+            });
+            if let Some((next, waker)) = next {
+                self.read(prefix, next, &waker);
+            }
+        }
+        slot
+    }
+}
+
+/// A call's reply, from the caller's subscription; its place there goes when it is dropped.
+struct Reply<'a> {
+    replies: &'a Replies,
+    id: u128,
+    /// The reply was given: the place is already gone.
+    done: bool,
+}
+
+impl Future for Reply<'_> {
+    type Output = Result<Message, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let prefix = this.replies.prefix.as_str();
+        let mut state = lock(&this.replies.state);
+        if let Some(Slot::Waiting(waker)) = state.calls.get_mut(&this.id) {
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+            state.read(prefix, this.id, cx.waker());
+            if let Some(Slot::Waiting(_)) = state.calls.get(&this.id) {
+                return Poll::Pending;
+            }
+        }
+        this.done = true;
+        match state.leave(prefix, this.id) {
+            Some(Slot::Replied(message)) => Poll::Ready(Ok(message)),
+            // No place: the subscription ended, as the client was closed.
+            _ => Poll::Ready(Err(Error::Disconnected)),
+        }
+    }
+}
+
+impl Drop for Reply<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let prefix = self.replies.prefix.as_str();
+            lock(&self.replies.state).leave(prefix, self.id);
+        }
+    }
 }
 
 /// Far enough to never come, near enough not to overflow an `Instant`.
