@@ -431,7 +431,7 @@ impl Inbox {
         let id = message
             .subject
             .strip_prefix(prefix)
-            .and_then(|id| u128::from_str_radix(id, 16).ok());
+            .and_then(wire::call_id_bits);
         let Some(slot) = id.and_then(|id| self.calls.get_mut(&id)) else {
             return; // a late reply: its call is over
         };

@@ -691,11 +691,9 @@ enum CallKey {
 
 impl CallKey {
     fn new(id: &str) -> Self {
-        let canonical =
-            id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        match u128::from_str_radix(id, 16) {
-            Ok(bits) if canonical => Self::Bits(bits),
-            _ => Self::Text(id.into()),
+        match wire::call_id_bits(id) {
+            Some(bits) => Self::Bits(bits),
+            None => Self::Text(id.into()),
         }
     }
 }
