@@ -313,6 +313,9 @@ struct Inbox {
     calls: HashMap<u128, Slot, BuildHasherDefault<IdHasher>>,
     /// The call whose waker the subscription holds.
     reader: Option<u128>,
+    /// The wakers of calls a read answered, to be woken once the lock is released (no
+    /// waker runs under a lock: one may poll its future inline). Its buffer is reused.
+    woken: Vec<Waker>,
 }
 
 /// Hashes a call id by its low 64 bits. The ids in the map are made here, from a CSPRNG:
@@ -368,6 +371,7 @@ impl Replies {
                 subscriber: Some(subscriber),
                 calls: HashMap::default(),
                 reader: None,
+                woken: Vec::new(),
             }),
         })
     }
@@ -378,6 +382,23 @@ impl Replies {
         subject.push_str(&self.prefix);
         id.push_hex(&mut subject);
         subject
+    }
+
+    /// Releases the lock, then wakes the calls a read answered. The waker buffer goes back
+    /// (one more lock) only if it was used.
+    fn wake(&self, mut state: MutexGuard<'_, Inbox>) {
+        if state.woken.is_empty() {
+            return;
+        }
+        let mut woken = std::mem::take(&mut state.woken);
+        drop(state);
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+        let mut state = lock(&self.state);
+        if state.woken.capacity() == 0 {
+            state.woken = woken;
+        }
     }
 
     /// Waits for the reply to call `id`: the returned future gives it. Made before the
@@ -413,7 +434,7 @@ impl Inbox {
                     self.reader = None;
                     for (_, slot) in self.calls.drain() {
                         if let Slot::Waiting(Some(waker)) = slot {
-                            waker.wake();
+                            self.woken.push(waker);
                         }
                     }
                     return;
@@ -438,7 +459,7 @@ impl Inbox {
         if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Replied(message)) {
             // The reader finds its own reply when its read ends.
             if let Some(waker) = waker.filter(|_| id != Some(reader)) {
-                waker.wake();
+                self.woken.push(waker);
             }
         }
     }
@@ -482,11 +503,14 @@ impl Future for Reply<'_> {
             }
             state.read(prefix, this.id, cx.waker());
             if let Some(Slot::Waiting(_)) = state.calls.get(&this.id) {
+                this.replies.wake(state);
                 return Poll::Pending;
             }
         }
         this.done = true;
-        match state.leave(prefix, this.id) {
+        let left = state.leave(prefix, this.id);
+        this.replies.wake(state);
+        match left {
             Some(Slot::Replied(message)) => Poll::Ready(Ok(message)),
             // No place: the subscription ended, as the client was closed.
             _ => Poll::Ready(Err(Error::Disconnected)),
@@ -498,7 +522,9 @@ impl Drop for Reply<'_> {
     fn drop(&mut self) {
         if !self.done {
             let prefix = self.replies.prefix.as_str();
-            lock(&self.replies.state).leave(prefix, self.id);
+            let mut state = lock(&self.replies.state);
+            state.leave(prefix, self.id);
+            self.replies.wake(state);
         }
     }
 }
