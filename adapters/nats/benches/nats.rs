@@ -3,12 +3,17 @@
 //! allocations per call (both sides, the whole process). A measurement, not a test.
 //!
 //! ```sh
-//! cargo bench -p rsvp-nats --bench nats                 # starts its own nats-server
+//! cargo bench -p rsvp-nats --bench nats -- --rounds 15     # starts its own nats-server
 //! cargo bench -p rsvp-nats --bench nats -- --url nats://127.0.0.1:4222 --rounds 9
+//! cargo bench -p rsvp-nats --bench nats -- --rounds 15 --variants  # + two wire formats
+//! cargo bench -p rsvp-nats --bench nats -- --only rsvp --callers 1 # for a profiler, 5 s
 //! ```
 //!
-//! Each round runs both contenders back to back (alternating which goes first) and the
-//! ratio is taken within the round; the table gives the median over rounds.
+//! Each round runs every contender back to back (rotating which goes first) and the ratio
+//! is taken within the round; the table gives the median over rounds. Every contender
+//! echoes the same number, written in decimal: the raw ones as the payload itself, rsvp-nats
+//! as its JSON (the same bytes). Results, and what was found, in `benches/README.md` of the
+//! repository ("rsvp-nats against raw async-nats").
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::{Child, Command, Stdio};
@@ -54,8 +59,12 @@ struct Options {
     rounds: usize,
     sequential: usize,
     concurrent: usize,
-    /// For profiling: measure only this contender ("raw" or "rsvp") and only concurrency.
+    /// For profiling: measure only this contender ("raw", "raw-headers" or "rsvp"), with
+    /// `callers` concurrent callers (64 unless `--callers` says otherwise).
     only: Option<String>,
+    callers: usize,
+    /// Also measure the wire-format variants (`RawOneHeader`, `RawFramed`).
+    variants: bool,
 }
 
 fn options() -> Options {
@@ -65,6 +74,8 @@ fn options() -> Options {
         sequential: 2_000,
         concurrent: 12_800,
         only: None,
+        callers: CONCURRENT,
+        variants: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +84,13 @@ fn options() -> Options {
             "--rounds" => o.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(o.rounds),
             "--smoke" => (o.rounds, o.sequential, o.concurrent) = (1, 50, CONCURRENT * 4),
             "--only" => o.only = args.next(),
+            "--variants" => o.variants = true,
+            "--callers" => {
+                o.callers = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(o.callers);
+            }
             "--bench" => {} // what `cargo bench` passes
             other => panic!("unknown argument {other}"),
         }
@@ -130,6 +148,13 @@ enum Who {
     RawHeaders,
     /// rsvp-nats: `Caller::call_timeout` to a `Service`.
     Rsvp,
+    /// (`--variants`) A raw request with one header, the budget: what a wire format
+    /// with the call id in the reply subject would cost.
+    RawOneHeader,
+    /// (`--variants`) A raw request with the budget and call id at the head of the
+    /// payload (`<budget> <id> <number>`), which the echo responder strips: what a wire
+    /// format without headers would cost.
+    RawFramed,
 }
 
 /// The callers' ends of every contender.
@@ -162,6 +187,19 @@ impl Callers {
             Who::Rsvp => {
                 let reply = self.rsvp.call_timeout(n, Duration::from_secs(10)).await;
                 assert_eq!(reply, Ok(n));
+            }
+            Who::RawOneHeader => {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(rsvp_nats::wire::BUDGET_HEADER, "10000000");
+                let reply = self
+                    .client
+                    .request_with_headers("bench.raw", headers, payload());
+                assert_eq!(reply.await.unwrap().payload, payload());
+            }
+            Who::RawFramed => {
+                let framed = format!("10000000 0123456789abcdef0123456789abcdef {n}");
+                let reply = self.client.request("bench.framed", framed.into()).await;
+                assert_eq!(reply.unwrap().payload, payload());
             }
         }
     }
@@ -238,6 +276,25 @@ async fn run(o: Options, url: String) {
             }
         }
     });
+    // The framed variant's responder: the reply is what follows the budget and the id.
+    let mut framed_sub = responder
+        .queue_subscribe("bench.framed", "q".into())
+        .await
+        .unwrap();
+    let framed_responder = responder.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = framed_sub.next().await {
+            let mut parts = msg.payload.splitn(3, |&b| b == b' ');
+            let (Some(_budget), Some(_id), Some(n)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let n = msg.payload.slice_ref(n);
+            if let Some(reply) = msg.reply {
+                let _ = framed_responder.publish(reply, n).await;
+            }
+        }
+    });
     // rsvp-nats: the same work through a Service and a Caller (JSON, budget, call id).
     let serving = Service::<u64, u64>::new(responder.clone(), "bench.rsvp")
         .concurrency(std::num::NonZeroUsize::new(CONCURRENT).unwrap())
@@ -254,15 +311,22 @@ async fn run(o: Options, url: String) {
         rsvp: Caller::new(caller_client, "bench.rsvp"),
     };
     if let Some(only) = &o.only {
-        // For a profiler: one contender, 64 concurrent callers, for 5 s.
+        // For a profiler: one contender, `--callers` concurrent callers (64), for 5 s.
         let who = match only.as_str() {
             "raw" => Who::Raw,
             "raw-headers" => Who::RawHeaders,
+            "raw-one-header" => Who::RawOneHeader,
+            "raw-framed" => Who::RawFramed,
             _ => Who::Rsvp,
         };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
-            let p = measure(&callers, who, o.concurrent, CONCURRENT).await;
+            let calls = if o.callers == 1 {
+                o.sequential
+            } else {
+                o.concurrent
+            };
+            let p = measure(&callers, who, calls, o.callers).await;
             println!(
                 "{who:?}: {:.2} µs/call, {:.1} allocations per call",
                 p.per_call.as_secs_f64() * 1e6,
@@ -277,24 +341,30 @@ async fn run(o: Options, url: String) {
         o.rounds
     );
     println!("(ratio: × raw in the same round; allocations: per call, both sides, whole process)");
-    let who = [Who::Raw, Who::RawHeaders, Who::Rsvp];
+    let mut who = vec![Who::Raw, Who::RawHeaders, Who::Rsvp];
+    if o.variants {
+        who.extend([Who::RawOneHeader, Who::RawFramed]);
+    }
     for (name, calls, concurrency) in [
         ("sequential", o.sequential, 1),
         ("64 concurrent", o.concurrent, CONCURRENT),
     ] {
         // Warm every path (connections, subscriptions, allocator) before measuring.
-        for w in who {
+        for &w in &who {
             measure(&callers, w, calls / 4, concurrency).await;
         }
-        let mut phases: Vec<[Phase; 3]> = Vec::new();
+        let mut phases: Vec<Vec<Phase>> = Vec::new();
         for round in 0..o.rounds {
             // Rotate which contender goes first.
-            let mut phase = [Phase {
-                per_call: Duration::ZERO,
-                allocs: 0.0,
-            }; 3];
-            for i in 0..3 {
-                let k = (round + i) % 3;
+            let mut phase = vec![
+                Phase {
+                    per_call: Duration::ZERO,
+                    allocs: 0.0,
+                };
+                who.len()
+            ];
+            for i in 0..who.len() {
+                let k = (round + i) % who.len();
                 phase[k] = measure(&callers, who[k], calls, concurrency).await;
             }
             phases.push(phase);

@@ -5,13 +5,17 @@
 //! clones, made at its first call), not through async-nats' `Client::request`: async-nats
 //! forgets a request only when a reply comes, so every call whose responder died would
 //! leave an entry in the client until it is dropped. Here a call's entry goes when the
-//! call ends, however it ends.
+//! call ends, however it ends. The waiting calls read that subscription themselves (see
+//! [`Replies`]): a reply reaches its call with no hop through a task in between.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
@@ -25,7 +29,7 @@ use futures_util::{FutureExt, StreamExt};
 use rsvp::CallError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{oneshot, OnceCell};
+use tokio::sync::OnceCell;
 
 use crate::codec::{Codec, Json};
 use crate::wire::{self, Status};
@@ -43,8 +47,8 @@ const STATE_CHECK: Duration = Duration::from_millis(100);
 /// tokio's reactor).
 ///
 /// A caller and its clones receive their replies on one subscription of their own, made at
-/// the first call (with a small task that hands each reply to its call) and ended when the
-/// last clone is dropped: clone a caller rather than making a new one for each call.
+/// the first call (read by the waiting calls themselves, no task of its own) and ended when
+/// the last clone is dropped: clone a caller rather than making a new one for each call.
 pub struct Caller<Req, Resp, C = Json> {
     client: Client,
     subject: Subject,
@@ -69,11 +73,29 @@ impl CallId {
     fn new() -> Self {
         Self(rand::random())
     }
+
+    /// Appends the id's 32 hex digits to `out`. By hand: `format!("{:032x}")` costs more
+    /// than the rest of the call's bookkeeping.
+    fn push_hex(self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 32];
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+
+    /// The id's 32 hex digits.
+    fn hex(self) -> String {
+        let mut hex = String::with_capacity(32);
+        self.push_hex(&mut hex);
+        hex
+    }
 }
 
 impl fmt::Display for CallId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(&self.hex())
     }
 }
 
@@ -176,7 +198,7 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         };
         let payload = self.codec.encode(&req).map_err(Error::Encode)?;
         let id = CallId::new();
-        let headers = wire::request_headers(budget, id.to_string());
+        let headers = wire::request_headers(budget, id.hex());
         let mut guard = CancelOnDrop {
             client: &self.client,
             subject: &self.cancel_subject,
@@ -219,8 +241,8 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
             .replies
             .get_or_try_init(|| Replies::start(&self.client))
             .await?;
-        let (tx, rx) = oneshot::channel();
-        let _entry = replies.enter(id, tx)?;
+        // Dropped when the call ends, however it ends: then its place is gone.
+        let reply = replies.enter(id)?;
         self.client
             .publish_with_reply_and_headers(
                 self.subject.clone(),
@@ -236,8 +258,7 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
                 // The connection task is gone: the client was closed.
                 PublishErrorKind::Send => Error::Disconnected,
             })?;
-        // No sender: the reply subscription ended, as the client was closed.
-        rx.await.map_err(|_| Error::Disconnected)
+        reply.await
     }
 
     fn read(&self, message: Result<Message, Error>) -> Result<Resp, Error> {
@@ -245,56 +266,95 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         if message.status == Some(StatusCode::NO_RESPONDERS) {
             return Err(Error::Call(CallError::Closed));
         }
-        if let Some(headers) = &message.headers {
-            if let Some(outcome) = headers.get(wire::OUTCOME_HEADER) {
-                let why = headers
-                    .get(wire::ERROR_HEADER)
-                    .map_or_else(String::new, |v| v.as_str().to_owned());
-                return Err(match Status::parse(outcome.as_str()) {
-                    Some(Status::Lost) => Error::Call(CallError::Lost),
-                    Some(Status::Closed) => Error::Call(CallError::Closed),
-                    // Sent after the responder's deadline (which is the caller's), or to a
-                    // cancelled call: a caller still waiting has, or is about to, time out.
-                    Some(Status::Timeout | Status::Cancelled) => Error::Call(CallError::Timeout),
-                    Some(Status::Full) => Error::Full,
-                    Some(Status::Rejected) => Error::Rejected(why),
-                    None => Error::Nats(format!(
-                        "unknown {} {:?}: {why}",
-                        wire::OUTCOME_HEADER,
-                        outcome.as_str()
-                    )),
-                });
-            }
+        if let Some((outcome, why)) = wire::outcome(message.headers.as_ref()) {
+            return Err(match Status::parse(outcome) {
+                Some(Status::Lost) => Error::Call(CallError::Lost),
+                Some(Status::Closed) => Error::Call(CallError::Closed),
+                // Sent after the responder's deadline (which is the caller's), or to a
+                // cancelled call: a caller still waiting has, or is about to, time out.
+                Some(Status::Timeout | Status::Cancelled) => Error::Call(CallError::Timeout),
+                Some(Status::Full) => Error::Full,
+                Some(Status::Rejected) => Error::Rejected(why.to_owned()),
+                None => Error::Nats(format!(
+                    "unknown {} {outcome:?}: {why}",
+                    wire::OUTCOME_HEADER
+                )),
+            });
         }
         self.codec.decode(&message.payload).map_err(Error::Decode)
     }
 }
 
 /// Where a caller's replies arrive: a subscription to `<inbox>.*`, each call's reply subject
-/// being `<inbox>.<its id>`, and a task that hands each reply to its call.
+/// being `<inbox>.<its id>`.
+///
+/// No task of its own: the waiting calls read the subscription themselves. One of them at a
+/// time, the *reader*, has its waker in the subscription; when a message comes, that call
+/// is woken, and its poll hands every message read to the call it belongs to (a reply
+/// nobody waits for any more is dropped) and wakes that call. A call that finds its own
+/// reply returns at once, with no hop through another task. A reader that leaves (its
+/// reply came, or it gave up) makes another waiting call the reader before it goes, by
+/// polling the subscription with that call's waker, so a message never waits for a reader
+/// while a call waits for it. A waiting call also reads whenever it is polled (its
+/// connection check polls it every [`STATE_CHECK`]), so a reader whose task is slow to poll
+/// it delays the others' replies at most that long.
 struct Replies {
     /// `<inbox>.`: a call's reply subject is this and its id.
     prefix: String,
-    waiting: Arc<Mutex<Waiting>>,
-    /// Dropped with the last clone of the caller: the task then ends and unsubscribes.
-    _stop: oneshot::Sender<()>,
+    state: Mutex<Inbox>,
 }
 
-/// The calls waiting for a reply, by id.
+/// The subscription and the calls waiting on it.
+struct Inbox {
+    /// `None` once the subscription ended (the client was closed): no reply will come.
+    /// Dropped (unsubscribing) with the last clone of the caller.
+    subscriber: Option<Subscriber>,
+    /// The calls waiting for a reply, by id.
+    calls: HashMap<u128, Slot, BuildHasherDefault<IdHasher>>,
+    /// The call whose waker the subscription holds.
+    reader: Option<u128>,
+    /// The wakers of calls a read answered, to be woken once the lock is released (no
+    /// waker runs under a lock: one may poll its future inline). Its buffer is reused.
+    woken: Vec<Waker>,
+}
+
+/// Hashes a call id by its low 64 bits. The ids in the map are made here, from a CSPRNG:
+/// SipHash's defence against chosen keys buys nothing, and costs on every lookup.
 #[derive(Default)]
-struct Waiting {
-    calls: HashMap<u128, oneshot::Sender<Message>>,
-    /// The subscription ended (the client was closed): no reply will come.
-    ended: bool,
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for a u128 (`write_u128`); any bytes still hash deterministically.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, id: u128) {
+        self.0 = id as u64;
+    }
 }
 
-fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+/// A call's place in [`Inbox`].
+enum Slot {
+    /// No reply yet; the call's waker once it has been polled.
+    Waiting(Option<Waker>),
+    /// Its reply, read by another call, until it takes it.
+    Replied(Message),
+}
+
+fn lock(state: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
     // Nothing panics while holding it; a poisoned map is still consistent.
-    waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Replies {
-    /// Subscribes to the caller's reply subjects and starts the task that routes them.
+    /// Subscribes to the caller's reply subjects.
     async fn start(client: &Client) -> Result<Self, Error> {
         let prefix = format!("{}.", client.new_inbox());
         let subscriber =
@@ -305,70 +365,168 @@ impl Replies {
                     SubscribeErrorKind::Other => Error::Disconnected,
                     _ => Error::Nats(e.to_string()),
                 })?;
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(route(subscriber, prefix.clone(), waiting.clone(), stopped));
         Ok(Self {
             prefix,
-            waiting,
-            _stop: stop,
+            state: Mutex::new(Inbox {
+                subscriber: Some(subscriber),
+                calls: HashMap::default(),
+                reader: None,
+                woken: Vec::new(),
+            }),
         })
     }
 
     /// The reply subject of call `id`.
     fn subject(&self, id: CallId) -> String {
-        format!("{}{id}", self.prefix)
+        let mut subject = String::with_capacity(self.prefix.len() + 32);
+        subject.push_str(&self.prefix);
+        id.push_hex(&mut subject);
+        subject
     }
 
-    /// Waits for the reply to call `id` on `tx`, until the entry is dropped.
-    fn enter(&self, id: CallId, tx: oneshot::Sender<Message>) -> Result<Entry<'_>, Error> {
-        let mut waiting = lock(&self.waiting);
-        if waiting.ended {
+    /// Releases the lock, then wakes the calls a read answered. The waker buffer goes back
+    /// (one more lock) only if it was used.
+    fn wake(&self, mut state: MutexGuard<'_, Inbox>) {
+        if state.woken.is_empty() {
+            return;
+        }
+        let mut woken = std::mem::take(&mut state.woken);
+        drop(state);
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+        let mut state = lock(&self.state);
+        if state.woken.capacity() == 0 {
+            state.woken = woken;
+        }
+    }
+
+    /// Waits for the reply to call `id`: the returned future gives it. Made before the
+    /// request is published, so that a reply read early finds its place.
+    fn enter(&self, id: CallId) -> Result<Reply<'_>, Error> {
+        let mut state = lock(&self.state);
+        if state.subscriber.is_none() {
             return Err(Error::Disconnected);
         }
-        waiting.calls.insert(id.0, tx);
-        Ok(Entry { replies: self, id })
+        state.calls.insert(id.0, Slot::Waiting(None));
+        Ok(Reply {
+            replies: self,
+            id: id.0,
+            done: false,
+        })
     }
 }
 
-/// A call's place in [`Waiting`], given up when dropped.
-struct Entry<'a> {
-    replies: &'a Replies,
-    id: CallId,
-}
-
-impl Drop for Entry<'_> {
-    fn drop(&mut self) {
-        lock(&self.replies.waiting).calls.remove(&self.id.0);
-    }
-}
-
-/// Hands each reply to the call waiting for it (a reply nobody waits for any more is
-/// dropped), until the caller is dropped or the subscription ends.
-async fn route(
-    mut subscriber: Subscriber,
-    prefix: String,
-    waiting: Arc<Mutex<Waiting>>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    loop {
-        let message = match select(subscriber.next(), &mut stopped).await {
-            Either::Left((Some(message), _)) => message,
-            Either::Left((None, _)) | Either::Right(_) => break,
-        };
-        let id = message
-            .subject
-            .strip_prefix(prefix.as_str())
-            .and_then(|id| u128::from_str_radix(id, 16).ok());
-        let call = id.and_then(|id| lock(&waiting).calls.remove(&id));
-        if let Some(call) = call {
-            let _ = call.send(message);
+impl Inbox {
+    /// Reads every message the subscription has, each to its call, until it has none left:
+    /// then `waker`'s call (`reader`) is the one woken for the next.
+    fn read(&mut self, prefix: &str, reader: u128, waker: &Waker) {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            let Some(subscriber) = &mut self.subscriber else {
+                return;
+            };
+            match subscriber.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(message)) => self.deliver(prefix, reader, message),
+                Poll::Ready(None) => {
+                    // The client was closed: every waiting call ends `Disconnected`.
+                    self.subscriber = None;
+                    self.reader = None;
+                    for (_, slot) in self.calls.drain() {
+                        if let Slot::Waiting(Some(waker)) = slot {
+                            self.woken.push(waker);
+                        }
+                    }
+                    return;
+                }
+                Poll::Pending => {
+                    self.reader = Some(reader);
+                    return;
+                }
+            }
         }
     }
-    let mut waiting = lock(&waiting);
-    waiting.ended = true;
-    // Their calls see the sender go: `Disconnected`.
-    waiting.calls.clear();
+
+    /// Hands `message` to the call it is the reply of, if that call still waits.
+    fn deliver(&mut self, prefix: &str, reader: u128, message: Message) {
+        let id = message
+            .subject
+            .strip_prefix(prefix)
+            .and_then(wire::call_id_bits);
+        let Some(slot) = id.and_then(|id| self.calls.get_mut(&id)) else {
+            return; // a late reply: its call is over
+        };
+        if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Replied(message)) {
+            // The reader finds its own reply when its read ends.
+            if let Some(waker) = waker.filter(|_| id != Some(reader)) {
+                self.woken.push(waker);
+            }
+        }
+    }
+
+    /// Call `id` is over: its place goes; a reader leaving makes another waiting call the
+    /// reader (the first one found that has been polled), or leaves none if none waits.
+    fn leave(&mut self, prefix: &str, id: u128) -> Option<Slot> {
+        let slot = self.calls.remove(&id);
+        if self.reader == Some(id) {
+            self.reader = None;
+            let next = self.calls.iter().find_map(|(&id, slot)| match slot {
+                Slot::Waiting(Some(waker)) => Some((id, waker.clone())),
+                _ => None,
+            });
+            if let Some((next, waker)) = next {
+                self.read(prefix, next, &waker);
+            }
+        }
+        slot
+    }
+}
+
+/// A call's reply, from the caller's subscription; its place there goes when it is dropped.
+struct Reply<'a> {
+    replies: &'a Replies,
+    id: u128,
+    /// The reply was given: the place is already gone.
+    done: bool,
+}
+
+impl Future for Reply<'_> {
+    type Output = Result<Message, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let prefix = this.replies.prefix.as_str();
+        let mut state = lock(&this.replies.state);
+        if let Some(Slot::Waiting(waker)) = state.calls.get_mut(&this.id) {
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+            state.read(prefix, this.id, cx.waker());
+            if let Some(Slot::Waiting(_)) = state.calls.get(&this.id) {
+                this.replies.wake(state);
+                return Poll::Pending;
+            }
+        }
+        this.done = true;
+        let left = state.leave(prefix, this.id);
+        this.replies.wake(state);
+        match left {
+            Some(Slot::Replied(message)) => Poll::Ready(Ok(message)),
+            // No place: the subscription ended, as the client was closed.
+            _ => Poll::Ready(Err(Error::Disconnected)),
+        }
+    }
+}
+
+impl Drop for Reply<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let prefix = self.replies.prefix.as_str();
+            let mut state = lock(&self.replies.state);
+            state.leave(prefix, self.id);
+            self.replies.wake(state);
+        }
+    }
 }
 
 /// Far enough to never come, near enough not to overflow an `Instant`.
@@ -395,9 +553,7 @@ impl CancelOnDrop<'_> {
     /// many calls, say) would otherwise be refused the queue's room, and the cancel lost.
     fn cancel(&mut self) {
         if let Some(id) = self.call.take() {
-            let publish = self
-                .client
-                .publish(self.subject.clone(), id.to_string().into());
+            let publish = self.client.publish(self.subject.clone(), id.hex().into());
             let _ = tokio::task::coop::unconstrained(publish).now_or_never();
         }
     }
@@ -445,5 +601,8 @@ mod tests {
         }
         assert_ne!(a, b);
         assert_eq!(CallId(0xab).to_string(), format!("{:0>32}", "ab"));
+        let id = CallId(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(id.hex(), "0123456789abcdeffedcba9876543210");
+        assert_eq!(id.to_string(), format!("{:032x}", id.0));
     }
 }

@@ -29,7 +29,7 @@ use std::num::NonZeroUsize;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subject, Subscriber};
@@ -210,6 +210,7 @@ where
             answers: FuturesUnordered::new(),
             pending: HashMap::new(),
             overtaken: HashSet::new(),
+            waker: Waker::from(handle.shared.clone()),
             handle,
             #[cfg(feature = "micro")]
             micro,
@@ -269,11 +270,25 @@ async fn round_trip(client: &Client) -> Result<(), Error> {
 /// if it does, it ends at its deadline, as when a reply is lost in an outage.
 const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 
+/// Tries `publish` once, at once: whether the client took the message, or `None` when its
+/// queue had no room (then nothing was queued: the message went with the future).
+///
+/// Outside tokio's cooperative budget, which the serving task often has used up (it polls
+/// many answers). Synchronous, so that the publish future lives on the stack, not in the
+/// answer's future (which is boxed for each call).
+fn publish_now<E>(publish: impl Future<Output = Result<(), E>>) -> Option<bool> {
+    let publish = pin!(publish);
+    coop::unconstrained(publish)
+        .now_or_never()
+        .map(|sent| sent.is_ok())
+}
+
 /// Awaits `publish` at most [`PUBLISH_WAIT`]; whether the message was handed to the client.
+/// The slow path, once [`publish_now`] found the queue full: boxed by its callers, so
+/// that its timer is not part of every answer's future.
 async fn publish_bounded<E>(publish: impl Future<Output = Result<(), E>>) -> bool {
     let mut publish = pin!(publish);
-    // Nearly always the queue has room: then no timer is set up. Outside tokio's
-    // cooperative budget, which the serving task often has used up (it polls many answers).
+    // Nearly always the queue has room: then no timer is set up.
     if let Some(sent) = coop::unconstrained(publish.as_mut()).now_or_never() {
         return sent.is_ok();
     }
@@ -292,8 +307,37 @@ struct Shared {
     unanswerable: AtomicU64,
     publish_failed: AtomicU64,
     stop: AtomicBool,
+    /// The serving task's waker, registered at each poll.
     waker: AtomicWaker,
+    /// [`Serving`] is being polled: a wake now only sets `woken`, and the poll goes round
+    /// once more, rather than have the runtime schedule the task again (and wake an idle
+    /// worker thread to run it) for what this very poll can do.
+    polling: AtomicBool,
+    /// Something was woken while `polling`.
+    woken: AtomicBool,
 }
+
+/// The waker [`Serving`] gives everything it polls (the subscriptions, the answers, the
+/// handlers): it wakes the serving task only when it is not being polled.
+impl std::task::Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // SeqCst, paired with `Serving::poll`: either it sees `woken`, or this sees that it
+        // is no longer polling and wakes the task.
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+}
+
+/// How many times one poll of [`Serving`] goes round for wakes that came during it,
+/// before it leaves the rest to the runtime (as a task that yields).
+const ROUNDS_PER_POLL: usize = 4;
+
 /// A handle on a [`Serving`] future: its stats, and a way to stop it. Cheap to clone.
 #[derive(Clone)]
 pub struct ServiceHandle {
@@ -394,15 +438,17 @@ where
     serve: rsvp::rpc::ServeFuture<Arc<Endpoint<Req, Resp>>, F, Fut>,
     served: bool,
     /// Each resolves to the id of its call, to forget its cancel sender.
-    answers: FuturesUnordered<BoxFuture<'static, Option<Arc<str>>>>,
+    answers: FuturesUnordered<BoxFuture<'static, Option<CallKey>>>,
     /// Cancel senders of the calls in progress, by call id.
-    pending: HashMap<Arc<str>, oneshot::Sender<()>>,
+    pending: HashMap<CallKey, oneshot::Sender<()>>,
     /// Cancels read before their request was taken: the request is already in the intake
     /// (NATS keeps one publisher's messages in order to one subscriber connection, and the
     /// request was published first), or it went to another responder. Forgotten once the
     /// intake is empty: by then every request they could name has been taken.
-    overtaken: HashSet<Box<str>>,
+    overtaken: HashSet<CallKey>,
     handle: ServiceHandle,
+    /// Wakes the serving task, or makes its poll go round again: see [`Shared::polling`].
+    waker: Waker,
     /// The NATS service registration, until serving stops.
     #[cfg(feature = "micro")]
     micro: Option<async_nats::service::Service>,
@@ -424,8 +470,8 @@ where
         self.handle.clone()
     }
 
-    /// One round over every part.
-    fn step(&mut self, cx: &mut Context<'_>) -> Poll<ServeStats> {
+    /// One round over every part; `task` is the serving task's own waker.
+    fn step(&mut self, cx: &mut Context<'_>, task: &Waker) -> Poll<ServeStats> {
         let this = self;
         if this.requests.is_some() && this.handle.shared.stop.load(Ordering::Acquire) {
             this.begin_stop();
@@ -435,10 +481,11 @@ where
             match cancels.poll_next_unpin(cx) {
                 Poll::Ready(Some(message)) => {
                     let id = std::str::from_utf8(&message.payload).unwrap_or_default();
-                    if let Some(cancel) = this.pending.remove(id) {
+                    let key = CallKey::new(id);
+                    if let Some(cancel) = this.pending.remove(&key) {
                         let _ = cancel.send(());
                     } else if this.requests.is_some() && !id.is_empty() {
-                        this.overtaken.insert(id.into());
+                        this.overtaken.insert(key);
                     }
                 }
                 Poll::Ready(None) => this.cancels = None,
@@ -449,7 +496,7 @@ where
         while let Some(requests) = &mut this.requests {
             if intake == 0 {
                 // More may be waiting: yield to other tasks, then come back.
-                cx.waker().wake_by_ref();
+                task.wake_by_ref();
                 break;
             }
             // Outside tokio's budget, so that `Pending` means the intake is empty (when the
@@ -468,19 +515,27 @@ where
                 }
             }
         }
-        while let Poll::Ready(Some(id)) = this.answers.poll_next_unpin(cx) {
-            if let Some(id) = id {
-                this.pending.remove(&*id);
-            }
-        }
+        this.poll_answers(cx);
         if !this.served {
             this.served = Pin::new(&mut this.serve).poll(cx).is_ready();
+            // The handlers just run may have replied: publish their outcomes in this poll
+            // rather than in the next (only the answers woken are polled).
+            this.poll_answers(cx);
         }
         if this.requests.is_none() && this.served && this.answers.is_empty() {
             this.cancels = None;
             return Poll::Ready(this.handle.stats());
         }
         Poll::Pending
+    }
+
+    /// Polls the answers that were woken; forgets the cancels of those that ended.
+    fn poll_answers(&mut self, cx: &mut Context<'_>) {
+        while let Poll::Ready(Some(id)) = self.answers.poll_next_unpin(cx) {
+            if let Some(id) = id {
+                self.pending.remove(&id);
+            }
+        }
     }
 
     fn take(&mut self, incoming: Incoming) {
@@ -492,11 +547,7 @@ where
             return;
         };
         let read = self.read(message);
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(wire::CALL_HEADER))
-            .map(|id| Arc::<str>::from(id.as_str()));
+        let id = wire::call_id(message.headers.as_ref()).map(CallKey::new);
         let reply = match incoming {
             Incoming::Plain(_) => ReplyTo::Subject(subject),
             #[cfg(feature = "micro")]
@@ -517,7 +568,7 @@ where
         };
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
-            if self.overtaken.remove(&*id) {
+            if self.overtaken.remove(&id) {
                 // Its cancel came first: the call is dropped before a handler takes it.
                 let _ = tx.send(());
             } else {
@@ -601,8 +652,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ServeStats> {
         let this = self.get_mut();
-        this.handle.shared.waker.register(cx.waker());
-        this.step(cx)
+        let shared = this.handle.shared.clone();
+        shared.waker.register(cx.waker());
+        let waker = this.waker.clone();
+        let mut inner = Context::from_waker(&waker);
+        for _ in 0..ROUNDS_PER_POLL {
+            // A wake before `woken` is cleared is for a change this round will see.
+            shared.polling.store(true, Ordering::SeqCst);
+            shared.woken.store(false, Ordering::SeqCst);
+            let step = this.step(&mut inner, cx.waker());
+            shared.polling.store(false, Ordering::SeqCst);
+            if step.is_ready() || !shared.woken.swap(false, Ordering::SeqCst) {
+                return step;
+            }
+        }
+        // Still woken: go round again after the other tasks.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 impl<Req, Resp, C, F, Fut: Future<Output = ()>> fmt::Debug for Serving<Req, Resp, C, F, Fut> {
@@ -611,6 +677,24 @@ impl<Req, Resp, C, F, Fut: Future<Output = ()>> fmt::Debug for Serving<Req, Resp
             .field("open_calls", &self.answers.len())
             .field("stopping", &self.requests.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+/// A call's id as the responder keeps it: an id in rsvp-nats' own form (32 lowercase hex
+/// digits) as its 128 bits, with no allocation and a short hash; any other id (a foreign
+/// client's) as its text. Two ids are the same key exactly when they are the same text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum CallKey {
+    Bits(u128),
+    Text(Box<str>),
+}
+
+impl CallKey {
+    fn new(id: &str) -> Self {
+        match wire::call_id_bits(id) {
+            Some(bits) => Self::Bits(bits),
+            None => Self::Text(id.into()),
+        }
     }
 }
 
@@ -634,14 +718,34 @@ impl<C: Codec> Answer<C> {
     /// Publishes a reply: a value, or a status and why. Waits at most [`PUBLISH_WAIT`] for
     /// the client to take it.
     async fn publish(self, status: Option<(Status, String)>, payload: Bytes) {
+        let client = self.client;
         let sent = match (self.reply, status) {
-            (ReplyTo::Subject(to), None) => publish_bounded(self.client.publish(to, payload)).await,
+            (ReplyTo::Subject(to), None) => {
+                match publish_now(client.publish(to.clone(), payload.clone())) {
+                    Some(sent) => sent,
+                    None => {
+                        Box::pin(async move { publish_bounded(client.publish(to, payload)).await })
+                            .await
+                    }
+                }
+            }
             (ReplyTo::Subject(to), Some((status, why))) => {
                 let headers = status.headers(&why);
-                publish_bounded(self.client.publish_with_headers(to, headers, payload)).await
+                let now = client.publish_with_headers(to.clone(), headers.clone(), payload.clone());
+                match publish_now(now) {
+                    Some(sent) => sent,
+                    None => {
+                        let publish = client.publish_with_headers(to, headers, payload);
+                        Box::pin(async move { publish_bounded(publish).await }).await
+                    }
+                }
             }
+            // Boxed whole: `respond` counts an error before it publishes, so it is not
+            // tried twice.
             #[cfg(feature = "micro")]
-            (ReplyTo::Micro(request), None) => publish_bounded(request.respond(Ok(payload))).await,
+            (ReplyTo::Micro(request), None) => {
+                Box::pin(async move { publish_bounded(request.respond(Ok(payload))).await }).await
+            }
             #[cfg(feature = "micro")]
             (ReplyTo::Micro(request), Some((status, why))) => {
                 let headers = status.headers(&why);
@@ -649,7 +753,10 @@ impl<C: Codec> Answer<C> {
                     status: why,
                     code: status.code().into(),
                 };
-                publish_bounded(request.respond_with_headers(Err(error), headers)).await
+                Box::pin(async move {
+                    publish_bounded(request.respond_with_headers(Err(error), headers)).await
+                })
+                .await
             }
         };
         if !sent {
@@ -750,8 +857,8 @@ async fn answer<Req, Resp, C: Codec>(
     req: Req,
     deadline: Instant,
     cancelled: Option<oneshot::Receiver<()>>,
-    id: Option<Arc<str>>,
-) -> Option<Arc<str>>
+    id: Option<CallKey>,
+) -> Option<CallKey>
 where
     Resp: Serialize,
 {
@@ -802,4 +909,30 @@ where
     };
     to.publish(Some((status, why)), Bytes::new()).await;
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallKey;
+
+    #[test]
+    fn call_keys_are_equal_exactly_when_the_ids_are() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert!(CallKey::new(id) == CallKey::Bits(0x0123456789abcdef0123456789abcdef));
+        assert!(CallKey::new(id) == CallKey::new(id));
+        // Other spellings of the same number are other ids.
+        for other in [
+            "0123456789ABCDEF0123456789ABCDEF",
+            "+123456789abcdef0123456789abcdef",
+            "123456789abcdef0123456789abcdef",
+            "00123456789abcdef0123456789abcdef",
+        ] {
+            assert!(
+                CallKey::new(other) == CallKey::Text(other.into()),
+                "{other}"
+            );
+            assert!(CallKey::new(other) != CallKey::new(id), "{other}");
+        }
+        assert!(CallKey::new("") == CallKey::Text("".into()));
+    }
 }

@@ -22,6 +22,14 @@ pub const ERROR_HEADER: &str = "Nats-Service-Error";
 /// Reply header, the NATS service convention: an HTTP-like error code.
 pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
 
+/// A header's name, made at compile time: a lookup by `&str` would validate the name and
+/// copy it into a new allocation on every message.
+macro_rules! header_name {
+    ($name:expr) => {
+        const { HeaderName::from_static($name) }
+    };
+}
+
 /// The subject on which callers of `subject` publish the ids of calls they gave up on;
 /// every responder of `subject` listens on it (no queue group), and the one holding a call
 /// of that exact id marks it cancelled. Any client may publish or listen here: the id is
@@ -87,13 +95,13 @@ impl Status {
     /// The headers of a reply with this status.
     pub(crate) fn headers(self, description: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(OUTCOME_HEADER, self.name());
+        headers.insert(header_name!(OUTCOME_HEADER), self.name());
         headers.insert(
-            ERROR_CODE_HEADER,
+            header_name!(ERROR_CODE_HEADER),
             async_nats::HeaderValue::from(self.code()),
         );
         headers.insert(
-            ERROR_HEADER,
+            header_name!(ERROR_HEADER),
             async_nats::HeaderValue::from_lossy(description),
         );
         headers
@@ -106,7 +114,7 @@ const MAX_BUDGET: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Reads the budget header of a request.
 pub(crate) fn budget(headers: Option<&HeaderMap>) -> Result<Option<Duration>, String> {
-    let Some(value) = headers.and_then(|h| h.get(BUDGET_HEADER)) else {
+    let Some(value) = headers.and_then(|h| h.get(header_name!(BUDGET_HEADER))) else {
         return Ok(None);
     };
     let text = value.as_str();
@@ -124,13 +132,46 @@ pub(crate) fn request_headers(budget: Duration, call: String) -> HeaderMap {
     let mut headers = HeaderMap::new();
     // Rounded up: a budget of 0 would mean "already late" to the responder.
     let us = u64::try_from(budget.as_micros()).unwrap_or(u64::MAX).max(1);
-    // Static names: no allocation for them on every call.
-    headers.insert(
-        HeaderName::from_static(BUDGET_HEADER),
-        HeaderValue::from(us),
-    );
-    headers.insert(HeaderName::from_static(CALL_HEADER), call);
+    headers.insert(header_name!(BUDGET_HEADER), HeaderValue::from(us));
+    headers.insert(header_name!(CALL_HEADER), call);
     headers
+}
+
+/// The call id header of a request.
+pub(crate) fn call_id(headers: Option<&HeaderMap>) -> Option<&str> {
+    headers
+        .and_then(|h| h.get(header_name!(CALL_HEADER)))
+        .map(HeaderValue::as_str)
+}
+
+/// The 128 bits of a call id in rsvp-nats' own form, exactly 32 lowercase hex digits (what
+/// its callers send); `None` for any other text. By hand: `u128::from_str_radix` costs
+/// ten times as much, on every request and every reply.
+pub(crate) fn call_id_bits(id: &str) -> Option<u128> {
+    let digits = id.as_bytes();
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut bits = 0u128;
+    for &digit in digits {
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        bits = bits << 4 | u128::from(value);
+    }
+    Some(bits)
+}
+
+/// A status reply's outcome and why: `None` for a value reply.
+pub(crate) fn outcome(headers: Option<&HeaderMap>) -> Option<(&str, &str)> {
+    let headers = headers?;
+    let outcome = headers.get(header_name!(OUTCOME_HEADER))?;
+    let why = headers
+        .get(header_name!(ERROR_HEADER))
+        .map_or("", HeaderValue::as_str);
+    Some((outcome.as_str(), why))
 }
 
 #[cfg(test)]
@@ -153,6 +194,31 @@ mod tests {
         let mut huge = HeaderMap::new();
         huge.insert(BUDGET_HEADER, async_nats::HeaderValue::from(u64::MAX));
         assert_eq!(budget(Some(&huge)), Ok(Some(MAX_BUDGET)));
+    }
+
+    #[test]
+    fn call_id_bits_reads_exactly_32_lowercase_hex_digits() {
+        for bits in [
+            0,
+            1,
+            0xab,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let id = format!("{bits:032x}");
+            assert_eq!(call_id_bits(&id), Some(bits), "{id}");
+        }
+        for other in [
+            "",
+            "ab",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "+123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdeg",
+            "00123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcd\u{e9}", // 32 bytes
+        ] {
+            assert_eq!(call_id_bits(other), None, "{other}");
+        }
     }
 
     #[test]
