@@ -45,7 +45,7 @@
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomPinned;
-use core::mem::ManuallyDrop;
+use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::Waker;
@@ -57,21 +57,26 @@ use crate::waker_set::Wakes;
 /// rsvp's internals; public only because the endpoint's hidden operations name it.
 #[doc(hidden)]
 pub struct WaitEntry {
-    // Without drop glue: an entry out of line holds no waker (leaving or being woken takes
-    // it), so dropping one is free for the futures that hold them. An entry dropped in line
-    // (allowed only when its list is never touched again) leaks its waker.
-    fields: UnsafeCell<ManuallyDrop<Fields>>,
+    fields: UnsafeCell<Fields>,
     _pinned: PhantomPinned,
 }
 
 struct Fields {
-    /// Set while `Waiting`.
-    waker: Option<Waker>,
-    prev: Option<NonNull<WaitEntry>>,
-    next: Option<NonNull<WaitEntry>>,
+    /// Written when it starts `Waiting`, and read only while it waits: an entry is made
+    /// with two byte stores, and dropped without drop glue (out of line, it holds no waker:
+    /// leaving or being woken takes it; an entry dropped in line, allowed only when its
+    /// list is never touched again, leaks its waker).
+    links: MaybeUninit<Links>,
     state: State,
     /// The [line](line) of the list it waits in, or was woken from (unless `Idle`).
     line: u8,
+}
+
+/// A waiting entry's waker and place in its list.
+struct Links {
+    waker: Option<Waker>,
+    prev: Option<NonNull<WaitEntry>>,
+    next: Option<NonNull<WaitEntry>>,
 }
 
 /// What a [`WaitList`]'s tasks wait for, its `LINE`: one per kind of list, so that an
@@ -109,13 +114,11 @@ unsafe impl Sync for WaitEntry {}
 impl WaitEntry {
     pub(crate) const fn new() -> Self {
         Self {
-            fields: UnsafeCell::new(ManuallyDrop::new(Fields {
-                waker: None,
-                prev: None,
-                next: None,
+            fields: UnsafeCell::new(Fields {
+                links: MaybeUninit::uninit(),
                 state: State::Idle,
                 line: 0,
-            })),
+            }),
             _pinned: PhantomPinned,
         }
     }
@@ -229,6 +232,17 @@ impl List {
         unsafe { &mut *(*waiter.as_ptr()).fields.get() }
     }
 
+    /// The links of `waiter`, which waits.
+    ///
+    /// # Safety
+    ///
+    /// As [`entry`](Self::entry); and `waiter` is `Waiting` (its links are written).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn links<'a>(waiter: NonNull<WaitEntry>) -> &'a mut Links {
+        // SAFETY: the caller's promises.
+        unsafe { Self::entry(waiter).links.assume_init_mut() }
+    }
+
     /// [`WaitList::register`], in line `line`.
     ///
     /// # Safety
@@ -259,16 +273,22 @@ impl List {
         };
         entry.line = line;
         match state {
-            State::Waiting => wakes.store(&mut entry.waker, waker),
-            State::Woken => {
-                entry.waker = Some(waker.clone());
-                entry.state = State::Waiting;
-                self.push_front(ptr);
+            State::Waiting => {
+                // SAFETY: it waits, so its links are written.
+                let links = unsafe { entry.links.assume_init_mut() };
+                wakes.store(&mut links.waker, waker);
             }
-            State::Idle => {
-                entry.waker = Some(waker.clone());
+            State::Woken | State::Idle => {
+                entry.links.write(Links {
+                    waker: Some(waker.clone()),
+                    prev: None,
+                    next: None,
+                });
                 entry.state = State::Waiting;
-                self.push_back(ptr);
+                match state {
+                    State::Woken => self.push_front(ptr),
+                    _ => self.push_back(ptr),
+                }
             }
         }
     }
@@ -300,7 +320,8 @@ impl List {
             }
             State::Waiting => {
                 entry.state = State::Idle;
-                if let Some(waker) = entry.waker.take() {
+                // SAFETY: it waited, so its links are written.
+                if let Some(waker) = unsafe { entry.links.assume_init_mut() }.waker.take() {
                     wakes.discard(waker);
                 }
                 self.unlink(ptr);
@@ -313,28 +334,32 @@ impl List {
         let Some(head) = self.head else {
             return false;
         };
-        // SAFETY: we hold the list's lock; the head is linked, so alive (rule 2).
-        let entry = unsafe { Self::entry(head) };
-        if let Some(waker) = entry.waker.take() {
+        // SAFETY: we hold the list's lock; the head is linked, so alive (rule 2), and its
+        // links are written.
+        let links = unsafe { Self::links(head) };
+        if let Some(waker) = links.waker.take() {
             if let Err(waker) = wakes.push_owned(waker) {
-                entry.waker = Some(waker);
+                links.waker = Some(waker);
                 return false;
             }
         }
+        // SAFETY: as above.
+        let entry = unsafe { Self::entry(head) };
         entry.state = State::Woken;
         self.unlink(head);
         true
     }
 
     fn push_back(&mut self, ptr: NonNull<WaitEntry>) {
-        // SAFETY: we hold the list's lock; `ptr` is pinned and alive (rule 2), and its
-        // entry reference is dropped before the tail's is made.
+        // SAFETY: we hold the list's lock; `ptr` is pinned and alive (rule 2) and waits
+        // (its links are written), as does the tail; its links reference is dropped before
+        // the tail's is made.
         unsafe {
-            let entry = Self::entry(ptr);
-            entry.prev = self.tail;
-            entry.next = None;
+            let links = Self::links(ptr);
+            links.prev = self.tail;
+            links.next = None;
             match self.tail {
-                Some(tail) => Self::entry(tail).next = Some(ptr),
+                Some(tail) => Self::links(tail).next = Some(ptr),
                 None => self.head = Some(ptr),
             }
         }
@@ -344,11 +369,11 @@ impl List {
     fn push_front(&mut self, ptr: NonNull<WaitEntry>) {
         // SAFETY: as in `push_back`.
         unsafe {
-            let entry = Self::entry(ptr);
-            entry.prev = None;
-            entry.next = self.head;
+            let links = Self::links(ptr);
+            links.prev = None;
+            links.next = self.head;
             match self.head {
-                Some(head) => Self::entry(head).prev = Some(ptr),
+                Some(head) => Self::links(head).prev = Some(ptr),
                 None => self.tail = Some(ptr),
             }
         }
@@ -358,16 +383,16 @@ impl List {
     /// Takes the linked entry `ptr` out.
     fn unlink(&mut self, ptr: NonNull<WaitEntry>) {
         // SAFETY: we hold the list's lock; `ptr` and its neighbours are linked, so alive
-        // (rule 2), and one entry reference is alive at a time.
+        // (rule 2) with their links written, and one links reference is alive at a time.
         unsafe {
-            let entry = Self::entry(ptr);
-            let (prev, next) = (entry.prev.take(), entry.next.take());
+            let links = Self::links(ptr);
+            let (prev, next) = (links.prev, links.next);
             match prev {
-                Some(prev) => Self::entry(prev).next = next,
+                Some(prev) => Self::links(prev).next = next,
                 None => self.head = next,
             }
             match next {
-                Some(next) => Self::entry(next).prev = prev,
+                Some(next) => Self::links(next).prev = prev,
                 None => self.tail = prev,
             }
         }
@@ -379,8 +404,14 @@ impl List {
         let mut at = self.head;
         while let Some(ptr) = at {
             n += 1;
-            // SAFETY: test-only walk under `&self`, with no entry reference alive.
-            at = unsafe { (&*(*ptr.as_ptr()).fields.get()).next };
+            // SAFETY: test-only walk under `&self`, with no entry reference alive; linked
+            // entries' links are written.
+            at = unsafe {
+                (&*(*ptr.as_ptr()).fields.get())
+                    .links
+                    .assume_init_ref()
+                    .next
+            };
         }
         n
     }
