@@ -23,7 +23,7 @@ fn timed_reply_carries_start_take_and_completion() {
     let (_, responder) = server.try_recv().unwrap();
     let info = responder.info();
     assert_eq!(info.id, responder.id());
-    assert_eq!(info.started_at.since_start(), ms(5));
+    assert_eq!(info.started_at.map(|at| at.since_start()), Some(ms(5)));
     assert_eq!(responder.deadline().map(|d| d.since_start()), Some(ms(105)));
     assert_eq!(responder.time_left(), Some(ms(97)));
     clock.advance(ms(7)); // worked on for 7 ms
@@ -193,3 +193,38 @@ fn no_clock_leaves_the_latency_histogram_empty() {
     assert_eq!(stats.replied, 1);
     assert_eq!((stats.p50, stats.p90, stats.p99), (None, None, None));
 }
+
+/// An endpoint that keeps no instants of its calls (`Unstamped`) still times them out at
+/// their deadline and counts every outcome; the responder sees the deadline but no start,
+/// and the stats have counts but no latency percentiles.
+#[test]
+fn an_unstamped_endpoint_keeps_deadlines_and_counts_but_no_instants() {
+    use rsvp::queue::InlineQueue;
+    use rsvp::time::Unstamped;
+    use rsvp::CallError;
+
+    let clock = ManualClock::new();
+    let rpc: Rpc<u32, u32, 2, With<LocalMutex, ManualClock, InlineQueue, Unstamped>> =
+        Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let p = Poller::new();
+
+    let mut answered = pin!(caller.call_timeout(1, ms(100)));
+    let mut late = pin!(caller.call_timeout(2, ms(50)));
+    p.pending(&mut answered);
+    p.pending(&mut late);
+    let (req, responder) = server.try_recv().unwrap();
+    assert_eq!(req, 1);
+    assert_eq!(responder.info().started_at, None);
+    assert_eq!(responder.deadline().map(|d| d.since_start()), Some(ms(100)));
+    clock.advance(ms(10));
+    responder.reply(req * 10).unwrap();
+    assert_eq!(p.ready(&mut answered), Ok(10));
+
+    clock.advance(ms(40)); // the second call's deadline
+    assert_eq!(p.ready(&mut late), Err(CallError::Timeout));
+    let stats = rpc.stats();
+    assert_eq!((stats.replied, stats.timeout), (1, 1));
+    assert_eq!((stats.p50, stats.p99), (None, None), "no latency is kept");
+}
+

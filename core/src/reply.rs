@@ -34,7 +34,7 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 
 use crate::error::CallError;
-use crate::time::Instant;
+use crate::time::{Instant, Stamp};
 use crate::waker_set::{Home, Wakes};
 
 /// Names a call's reply slot: its index and generation. Opaque; it travels through the
@@ -129,8 +129,10 @@ pub struct RequestInfo<I> {
     /// fresh slots, and a reused slot gives the next id of its own (slot `i` of `n` gives
     /// `i`, `i + n`, `i + 2n`, ...).
     pub id: u64,
-    /// When the caller started the call.
-    pub started_at: I,
+    /// When the caller started the call; `None` if the endpoint keeps no such times (its
+    /// [kind](crate::rpc::Kind)'s [`Times`](crate::time::Times) are
+    /// [`Unstamped`](crate::time::Unstamped)).
+    pub started_at: Option<I>,
     /// When the caller stops waiting, if it set a deadline.
     pub deadline: Option<I>,
 }
@@ -175,25 +177,25 @@ impl<T, I: Instant> Timed<T, I> {
 /// How a call ended, as its caller learns it.
 pub(crate) type CallResult<Resp, I> = Result<Timed<Resp, I>, CallError>;
 
-/// How a caller reads its call's reply: the value alone ([`Value`]), or with its timing
-/// ([`WithTiming`]). The reply is read as it leaves its slot, under the endpoint's lock, so
-/// that a plain call never builds (and copies) a [`Timed`] only to drop its timing.
-/// rsvp's internals.
-pub trait ReplyAs<Resp, I>: Copy {
+/// How a caller reads its call's reply, whose times are stamped `S`: the value alone
+/// ([`Value`]), or with its timing ([`WithTiming`], when the endpoint stamps instants). The
+/// reply is read as it leaves its slot, under the endpoint's lock, so that a plain call
+/// never builds (and copies) a [`Timed`] only to drop its timing. rsvp's internals.
+pub trait ReplyAs<Resp, S>: Copy {
     /// What the caller gets.
     type Out;
     /// Reads the reply `value` of the call `id`.
-    fn read(self, value: Resp, id: u64, started_at: I, taken_at: I, completed_at: I) -> Self::Out;
+    fn read(self, value: Resp, id: u64, started_at: S, taken_at: S, completed_at: S) -> Self::Out;
 }
 
 /// The reply's value alone. rsvp's internals.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Value;
 
-impl<Resp, I> ReplyAs<Resp, I> for Value {
+impl<Resp, S> ReplyAs<Resp, S> for Value {
     type Out = Resp;
     #[inline(always)]
-    fn read(self, value: Resp, _: u64, _: I, _: I, _: I) -> Resp {
+    fn read(self, value: Resp, _: u64, _: S, _: S, _: S) -> Resp {
         value
     }
 }
@@ -202,7 +204,7 @@ impl<Resp, I> ReplyAs<Resp, I> for Value {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WithTiming;
 
-impl<Resp, I> ReplyAs<Resp, I> for WithTiming {
+impl<Resp, I: Instant> ReplyAs<Resp, I> for WithTiming {
     type Out = Timed<Resp, I>;
     #[inline(always)]
     fn read(self, value: Resp, id: u64, started_at: I, taken_at: I, completed_at: I) -> Self::Out {
@@ -238,7 +240,7 @@ pub(crate) enum Phase {
 // fields follow the tag in the order written: the deadline's flag (`Option<I>` would
 // take 8 bytes more) sits right beside it.
 #[repr(u8)]
-enum State<Resp, I> {
+enum State<Resp, I, S> {
     Free {
         next: u16,
     },
@@ -250,27 +252,27 @@ enum State<Resp, I> {
     Queued {
         /// Whether `deadline` is one (otherwise it is any instant).
         bounded: bool,
-        started_at: I,
+        started_at: S,
         deadline: I,
     },
     Taken {
         bounded: bool,
-        started_at: I,
-        taken_at: I,
+        started_at: S,
+        taken_at: S,
         deadline: I,
     },
     /// The call's reply (a `Timed` is made when the caller reads it).
     Replied {
         value: Resp,
-        started_at: I,
-        taken_at: I,
-        completed_at: I,
+        started_at: S,
+        taken_at: S,
+        completed_at: S,
     },
     /// The call's error.
     Failed(CallError),
 }
 
-/// A deadline as a [`State`] keeps it: a flag, and an instant (`started_at` when none).
+/// A deadline as a [`State`] keeps it: a flag, and an instant (the call's start when none).
 #[inline(always)]
 fn pack<I: Copy>(deadline: Option<I>, started_at: I) -> (bool, I) {
     (deadline.is_some(), deadline.unwrap_or(started_at))
@@ -282,17 +284,14 @@ fn unpack<I>(bounded: bool, deadline: I) -> Option<I> {
     bounded.then_some(deadline)
 }
 
-impl<Resp, I> State<Resp, I> {
+impl<Resp, I: Copy, S: Stamp<I>> State<Resp, I, S> {
     /// A call queued at `started_at`, waiting until `deadline`.
     #[inline(always)]
-    fn queued(started_at: I, deadline: Option<I>) -> Self
-    where
-        I: Copy,
-    {
+    fn queued(started_at: I, deadline: Option<I>) -> Self {
         let (bounded, deadline) = pack(deadline, started_at);
         Self::Queued {
             bounded,
-            started_at,
+            started_at: S::stamp(started_at),
             deadline,
         }
     }
@@ -305,7 +304,7 @@ impl<Resp, I> State<Resp, I> {
     /// The call's result as its caller reads it (`id` is the call's), if the state holds
     /// one.
     #[inline]
-    fn into_result<R: ReplyAs<Resp, I>>(
+    fn into_result<R: ReplyAs<Resp, S>>(
         self,
         id: u64,
         read: R,
@@ -325,9 +324,9 @@ impl<Resp, I> State<Resp, I> {
 
 /// What became of a responder's answer ([`Slots::reply`], [`Slots::lose`]).
 #[derive(PartialEq, Eq, Debug)]
-pub(crate) enum Answer<T, I> {
-    /// Delivered; for a reply, with the instant its call started.
-    Delivered(I),
+pub(crate) enum Answer<T, S> {
+    /// Delivered; for a reply, with its call's start (its [`Stamp`]).
+    Delivered(S),
     /// The caller's deadline had passed: the call ended with `Timeout` instead, and the
     /// answer comes back.
     Late(T),
@@ -335,18 +334,18 @@ pub(crate) enum Answer<T, I> {
     Gone(T),
 }
 
-struct Slot<Resp, I> {
+struct Slot<Resp, I, S> {
     /// Its generation, and whether `caller` waits for this call's result ([`ARMED`]).
     generation: Generation,
-    state: State<Resp, I>,
+    state: State<Resp, I, S>,
     /// The caller's waker. It stays across reuses of the slot (a caller that calls again
     /// usually gets the same slot back), so a call re-arms it instead of cloning it.
     caller: Option<Waker>,
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
-pub(crate) struct Slots<Resp, I, const N: usize> {
-    slots: [Slot<Resp, I>; N],
+pub(crate) struct Slots<Resp, I, S, const N: usize> {
+    slots: [Slot<Resp, I, S>; N],
     /// Head of the list of freed slots, as a [link](link): `END` when it is empty.
     free: u16,
     /// Slots from here on were never used (and are not on the free list).
@@ -393,7 +392,7 @@ impl<T, I> Answer<T, I> {
     }
 }
 
-impl<Resp, I: Instant> Slot<Resp, I> {
+impl<Resp, I: Instant, S> Slot<Resp, I, S> {
     /// Whether the taken call of this slot (`index`) is past its deadline at `now`: it then
     /// ends here with `Timeout`, and its caller is woken.
     #[inline(always)]
@@ -419,7 +418,7 @@ fn passed<I: Instant>(deadline: I, now: I) -> bool {
     now >= deadline
 }
 
-impl<Resp, I> Slot<Resp, I> {
+impl<Resp, I, S> Slot<Resp, I, S> {
     /// Whether `caller` waits for this call's result.
     #[inline(always)]
     fn armed(&self) -> bool {
@@ -461,7 +460,7 @@ impl<Resp, I> Slot<Resp, I> {
     }
 }
 
-impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
+impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
     pub(crate) const fn new() -> Self {
         const {
             assert!(N > 0, "an endpoint needs at least 1 reply slot");
@@ -491,7 +490,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         }
     }
 
-    fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I>> {
+    fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I, S>> {
         let slot = self.slots.get_mut(usize::from(ticket.index))?;
         (slot.generation.clean() == ticket.generation).then_some(slot)
     }
@@ -574,12 +573,12 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         slot.state = State::Taken {
             bounded,
             started_at,
-            taken_at: now,
+            taken_at: S::stamp(now),
             deadline,
         };
         Some(RequestInfo {
             id: ticket.id(N),
-            started_at,
+            started_at: started_at.instant(),
             deadline: unpack(bounded, deadline),
         })
     }
@@ -593,7 +592,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         value: Resp,
         now: I,
         wakes: &mut Wakes,
-    ) -> Answer<Resp, I> {
+    ) -> Answer<Resp, S> {
         let Some(slot) = self.get(ticket) else {
             return Answer::Gone(value);
         };
@@ -613,7 +612,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
             value,
             started_at,
             taken_at,
-            completed_at: now,
+            completed_at: S::stamp(now),
         };
         slot.lend_caller(ticket.index, wakes);
         Answer::Delivered(started_at)
@@ -658,7 +657,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
 
     /// The caller asks for its result, read as `read` says. On `Ready` the slot is freed.
     #[inline]
-    pub(crate) fn poll_reply<R: ReplyAs<Resp, I>>(
+    pub(crate) fn poll_reply<R: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,
         waker: &Waker,
@@ -681,7 +680,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
     /// phase, and returns the phase it was in and, if a result had already arrived, that
     /// result.
-    pub(crate) fn cancel<R: ReplyAs<Resp, I>>(
+    pub(crate) fn cancel<R: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,
         read: R,
@@ -778,7 +777,7 @@ impl<Resp, I: Instant, const N: usize> Slots<Resp, I, N> {
         self.free != END || usize::from(self.fresh) < N
     }
 
-    fn free(&mut self, index: u16) -> State<Resp, I> {
+    fn free(&mut self, index: u16) -> State<Resp, I, S> {
         let slot = &mut self.slots[usize::from(index)];
         slot.disarm();
         let Some(next) = slot.generation.next() else {
@@ -806,10 +805,10 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::time::NoInstant;
+    use crate::time::{NoInstant, NoStamp};
     use futures_util::task::noop_waker;
 
-    type Pool<const N: usize> = Slots<u32, NoInstant, N>;
+    type Pool<const N: usize> = Slots<u32, NoInstant, NoInstant, N>;
 
     /// The last generation, `2⁶³ − 1`.
     const LAST: u64 = u64::MAX >> 1;
@@ -979,7 +978,9 @@ mod tests {
     fn a_phase_packs_beside_its_tag() {
         // A `u32` reply with three 8-byte instants, or a taken call's two instants and
         // deadline: 32 bytes, the flag of the deadline and the reply in the tag's word.
-        assert_eq!(core::mem::size_of::<State<u32, u64>>(), 32);
+        assert_eq!(core::mem::size_of::<State<u32, u64, u64>>(), 32);
+        // Without stamps, a queued or taken call's deadline and its flag: 16 bytes.
+        assert_eq!(core::mem::size_of::<State<u32, u64, NoStamp>>(), 16);
     }
 
     #[test]

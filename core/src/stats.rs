@@ -329,18 +329,66 @@ impl fmt::Debug for Histogram {
 /// // One timed reply: every percentile is capped at it.
 /// assert_eq!(snapshot.p50, Some(Duration::from_micros(800)));
 /// ```
+///
+/// An endpoint that keeps no start times of its calls ([`Unstamped`](crate::time::Unstamped))
+/// keeps no histogram either (`L` is `()`): its snapshots count outcomes, without
+/// percentiles.
 #[derive(Clone, Debug, Default)]
-pub struct Stats {
+pub struct Stats<L = Histogram> {
     counts: [u64; Outcome::ALL.len()],
-    latency: Histogram,
+    latency: L,
 }
 
 impl Stats {
     /// Empty statistics; `const`, so they can live in a `static`.
     pub const fn new() -> Self {
+        Self::empty()
+    }
+
+    /// The latencies of the replies.
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
+    }
+}
+
+/// The latencies [`Stats`] keep of the replies: a [`Histogram`], or nothing (`()`).
+/// rsvp's internals.
+#[doc(hidden)]
+pub trait Latencies {
+    /// None recorded.
+    const EMPTY: Self;
+    /// Adds one, in nanoseconds.
+    fn record_nanos(&mut self, nanos: u64);
+    /// The latency at percentile `p`, if kept.
+    fn percentile(&self, p: f64) -> Option<Duration>;
+}
+
+impl Latencies for Histogram {
+    const EMPTY: Self = Histogram::new();
+    #[inline(always)]
+    fn record_nanos(&mut self, nanos: u64) {
+        Histogram::record_nanos(self, nanos);
+    }
+    fn percentile(&self, p: f64) -> Option<Duration> {
+        Histogram::percentile(self, p)
+    }
+}
+
+impl Latencies for () {
+    const EMPTY: Self = ();
+    #[inline(always)]
+    fn record_nanos(&mut self, _: u64) {}
+    fn percentile(&self, _: f64) -> Option<Duration> {
+        None
+    }
+}
+
+impl<L: Latencies> Stats<L> {
+    /// Empty statistics.
+    pub(crate) const fn empty() -> Self {
         Self {
             counts: [0; Outcome::ALL.len()],
-            latency: Histogram::new(),
+            latency: L::EMPTY,
         }
     }
 
@@ -373,11 +421,6 @@ impl Stats {
         self.counts.iter().fold(0, |sum, &c| sum.saturating_add(c))
     }
 
-    /// The latencies of the replies.
-    pub fn latency(&self) -> &Histogram {
-        &self.latency
-    }
-
     /// The counts and latency percentiles now, with the gauges the owner supplies: `queued`
     /// requests not yet taken by a responder and `in_flight` requests a responder is working
     /// on.
@@ -400,7 +443,7 @@ impl Stats {
 
     /// Forgets every count and latency, to start a new reporting period.
     pub fn clear(&mut self) {
-        *self = Self::new();
+        *self = Self::empty();
     }
 }
 

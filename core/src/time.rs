@@ -32,6 +32,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use crate::stats::{Histogram, Latencies};
+
 #[cfg(feature = "std")]
 pub use crate::manual_clock::{ManualClock, ManualInstant, ManualSleep};
 
@@ -49,6 +51,131 @@ pub trait Instant: Copy + Ord + Debug {
     /// a `Duration` costs on a 32-bit target, as embassy-time's does.
     fn nanos_since(self, earlier: Self) -> u64 {
         u64::try_from(self.saturating_duration_since(earlier).as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What an endpoint records of each call's times, named by its [kind](crate::rpc::Kind):
+/// [`Stamped`] or [`Unstamped`].
+///
+/// [`Stamped`], the default of [`With`](crate::rpc::With), keeps three instants per call:
+/// when it started, was taken by a server and was answered. They give the
+/// [`Timed`](crate::Timed) result of `call(..).timed()`,
+/// [`RequestInfo::started_at`](crate::RequestInfo::started_at), and the latency percentiles
+/// of the endpoint's stats. [`Unstamped`] keeps none, for firmware that counts its RAM: a
+/// reply slot is smaller (for `u32`/`u32` on a 32-bit target with embassy-time, 32 bytes
+/// instead of 48), `timed()` is not available (a compile error, not zeros), `started_at` is
+/// `None`, and no latency is recorded. Deadlines and timeouts work the same; the outcome
+/// counts are kept either way.
+///
+/// ```
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::InlineQueue;
+/// use rsvp::rpc::With;
+/// use rsvp::time::{NoClock, Unstamped};
+/// use rsvp::Rpc;
+///
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue, Unstamped>> =
+///     Rpc::new(NoClock);
+/// let (caller, server) = Rpc::split(&rpc);
+/// let call = caller.try_call(20).unwrap();
+/// let (req, responder) = server.try_recv().unwrap();
+/// assert_eq!(responder.info().started_at, None);
+/// responder.reply(req + 1).unwrap();
+/// assert_eq!(futures_executor::block_on(call), Ok(21));
+/// ```
+///
+/// Without stamps there is no timing to read (with [`Stamped`] this compiles):
+///
+/// ```compile_fail
+/// use rsvp::lock::LocalMutex;
+/// use rsvp::queue::InlineQueue;
+/// use rsvp::rpc::With;
+/// use rsvp::time::{NoClock, Unstamped};
+/// use rsvp::Rpc;
+///
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue, Unstamped>> =
+///     Rpc::new(NoClock);
+/// let (caller, _server) = Rpc::split(&rpc);
+/// let _timed = caller.try_call(20).unwrap().timed();
+/// ```
+///
+/// ```
+/// # use rsvp::lock::LocalMutex;
+/// # use rsvp::queue::InlineQueue;
+/// # use rsvp::rpc::With;
+/// # use rsvp::time::{NoClock, Stamped};
+/// # use rsvp::Rpc;
+/// let rpc: Rpc<u32, u32, 4, With<LocalMutex, NoClock, InlineQueue, Stamped>> =
+///     Rpc::new(NoClock);
+/// let (caller, _server) = Rpc::split(&rpc);
+/// let _timed = caller.try_call(20).unwrap().timed();
+/// ```
+pub trait Times: sealed::Sealed {
+    /// What a reply slot keeps of an instant `I`. rsvp's internals.
+    #[doc(hidden)]
+    type Stamp<I: Instant>: Stamp<I>;
+}
+
+/// Keeps when each call started, was taken and was answered: see [`Times`].
+#[derive(Debug, Clone, Copy)]
+pub enum Stamped {}
+
+/// Keeps no instants of a call but its deadline: see [`Times`].
+#[derive(Debug, Clone, Copy)]
+pub enum Unstamped {}
+
+impl Times for Stamped {
+    type Stamp<I: Instant> = I;
+}
+
+impl Times for Unstamped {
+    type Stamp<I: Instant> = NoStamp;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Stamped {}
+    impl Sealed for super::Unstamped {}
+}
+
+/// What a reply slot keeps of an instant `I`: the instant, or nothing ([`NoStamp`]).
+/// rsvp's internals.
+#[doc(hidden)]
+pub trait Stamp<I>: Copy {
+    /// What the endpoint's stats keep of its replies' latencies.
+    type Latencies: Latencies;
+    /// Stamps `now`.
+    fn stamp(now: I) -> Self;
+    /// The instant stamped, if one was kept.
+    fn instant(self) -> Option<I>;
+}
+
+impl<I: Instant> Stamp<I> for I {
+    type Latencies = Histogram;
+    #[inline(always)]
+    fn stamp(now: I) -> Self {
+        now
+    }
+    #[inline(always)]
+    fn instant(self) -> Option<I> {
+        Some(self)
+    }
+}
+
+/// The stamp of [`Unstamped`] endpoints: nothing. rsvp's internals.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoStamp;
+
+impl<I> Stamp<I> for NoStamp {
+    type Latencies = ();
+    #[inline(always)]
+    fn stamp(_: I) -> Self {
+        NoStamp
+    }
+    #[inline(always)]
+    fn instant(self) -> Option<I> {
+        None
     }
 }
 

@@ -618,13 +618,17 @@ where
             let mut full = None;
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
-            // `max_wait` plus the handler that was running.
+            // `max_wait` plus the handler that was running. An endpoint that keeps no
+            // start times ([`Unstamped`](crate::time::Unstamped)) opens it when the first
+            // item is taken.
+            let clock = rpc.endpoint_clock(TOKEN);
             let taken = this
                 .in_line
                 .as_mut()
                 .recv_many(rpc, cx, room, &mut |req, ticket, info| {
                     requests.push(req);
-                    full = batch.push(ticket, info.started_at);
+                    let arrived = info.started_at.unwrap_or_else(|| clock.now());
+                    full = batch.push(ticket, arrived);
                 });
             match taken {
                 Poll::Ready(Some(_)) => {

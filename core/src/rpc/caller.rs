@@ -445,16 +445,6 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         self.deadline
     }
 
-    /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the
-    /// Go seed's `TimedResponse`.
-    ///
-    /// # Cancellation
-    ///
-    /// As [`CallFuture`].
-    pub fn timed(self) -> TimedCallFuture<R> {
-        TimedCallFuture { inner: self }
-    }
-
     /// Ends the call with `result`: no more polls, and the sleep (a timer entry on some
     /// runtimes) goes now rather than when the future is dropped.
     fn finish<T>(&mut self, result: T) -> Poll<T> {
@@ -476,30 +466,12 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
         fired(sleep, cx)
     }
 
-    /// Drives the call, for hand-written futures: the reply with its timing, or the
-    /// [`CallError`] as for [`Caller::call_timeout`]. Both futures are built on it.
-    ///
-    /// # Panics
-    ///
-    /// If polled again after it returned `Ready`.
-    #[allow(clippy::type_complexity)]
-    pub fn poll_timed(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
-        // SAFETY: only the sleep and the entry are pinned, and `poll_pinned` keeps them in
-        // place (see the pinning note after `CallFuture`); nothing else of it is pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: `this` came pinned.
-        unsafe { this.poll_pinned(cx, WithTiming) }
-    }
-
     /// Drives the call, its reply read as `read` says.
     ///
     /// # Safety
     ///
     /// `self` is pinned.
-    unsafe fn poll_pinned<A: ReplyAs<E::Resp, InstantOf<E>>>(
+    unsafe fn poll_pinned<A: ReplyAs<E::Resp, E::Stamp>>(
         &mut self,
         cx: &mut Context<'_>,
         read: A,
@@ -570,7 +542,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
 
     /// The deadline passed while the call waited for a slot, or for room in the queue (with
     /// its slot).
-    fn give_up_waiting<A: ReplyAs<E::Resp, InstantOf<E>>>(
+    fn give_up_waiting<A: ReplyAs<E::Resp, E::Stamp>>(
         &mut self,
         read: A,
     ) -> Poll<Result<A::Out, CallError>> {
@@ -591,7 +563,7 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
     }
 
     /// The deadline passed while the call was sent. A reply that raced with it wins.
-    fn time_out<A: ReplyAs<E::Resp, InstantOf<E>>>(
+    fn time_out<A: ReplyAs<E::Resp, E::Stamp>>(
         &mut self,
         ticket: Ticket,
         read: A,
@@ -601,6 +573,42 @@ impl<E: Endpoint + ?Sized, R: Deref<Target = E>> CallFuture<R> {
             .give_up(TOKEN, ticket, GiveUp::Timeout, read)
             .unwrap_or(Err(CallError::Timeout));
         self.finish(result)
+    }
+}
+
+/// The reply with its timing, from an endpoint that stamps its calls' times
+/// ([`Stamped`](crate::time::Stamped), the default).
+impl<E, R> CallFuture<R>
+where
+    E: Endpoint<Stamp = InstantOf<E>> + ?Sized,
+    R: Deref<Target = E>,
+{
+    /// The same call, resolving to the reply with its timing ([`Timed`](crate::Timed)): the
+    /// Go seed's `TimedResponse`.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`CallFuture`].
+    pub fn timed(self) -> TimedCallFuture<R> {
+        TimedCallFuture { inner: self }
+    }
+
+    /// Drives the call, for hand-written futures: the reply with its timing, or the
+    /// [`CallError`] as for [`Caller::call_timeout`]. Both futures are built on it.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it returned `Ready`.
+    #[allow(clippy::type_complexity)]
+    pub fn poll_timed(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<CallResult<E::Resp, InstantOf<E>>> {
+        // SAFETY: only the sleep and the entry are pinned, and `poll_pinned` keeps them in
+        // place (see the pinning note after `CallFuture`); nothing else of it is pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came pinned.
+        unsafe { this.poll_pinned(cx, WithTiming) }
     }
 }
 
@@ -688,7 +696,11 @@ pin_project! {
     }
 }
 
-impl<E: Endpoint + ?Sized, R: Deref<Target = E>> Future for TimedCallFuture<R> {
+impl<E, R> Future for TimedCallFuture<R>
+where
+    E: Endpoint<Stamp = InstantOf<E>> + ?Sized,
+    R: Deref<Target = E>,
+{
     type Output = CallResult<E::Resp, InstantOf<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -17,7 +17,7 @@ use crate::queue::RequestQueue;
 use crate::reply::{Phase, ReplyAs, RequestInfo, Ticket, Value};
 use crate::stats::{Outcome, StatsSnapshot};
 use crate::sync::StateLock;
-use crate::time::Clock;
+use crate::time::{Clock, Times};
 use crate::wait_list::WaitEntry;
 
 /// Keeps what it holds on cache lines of its own, so that a thread working on one part of
@@ -44,9 +44,14 @@ type State<Req, Resp, K, const N: usize> = EndpointState<
     Req,
     Resp,
     <<K as Kind<Req, N>>::Clock as Clock>::Instant,
+    StampOf<K, Req, N>,
     <<K as Kind<Req, N>>::Queue as Transport<Req, N>>::Ring,
     N,
 >;
+
+/// What the slots of an endpoint of kind `K` keep of an instant.
+type StampOf<K, Req, const N: usize> =
+    <<K as Kind<Req, N>>::Times as Times>::Stamp<<<K as Kind<Req, N>>::Clock as Clock>::Instant>;
 
 /// A request/response endpoint with `N` reply slots: at most `N` calls are outstanding
 /// (queued or being worked on) at once.
@@ -190,7 +195,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
 
     /// Ends the call of `ticket` from the caller's side, counting `outcome` unless its
     /// outcome was decided before. Returns what was left of it, to drop outside the lock.
-    fn end<A: ReplyAs<Resp, InstantOf<Self>>>(
+    fn end<A: ReplyAs<Resp, StampOf<K, Req, N>>>(
         &self,
         ticket: Ticket,
         outcome: Option<Outcome>,
@@ -297,6 +302,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     type Req = Req;
     type Resp = Resp;
     type Clock = K::Clock;
+    type Stamp = StampOf<K, Req, N>;
 
     fn endpoint_clock(&self, _: Token) -> &K::Clock {
         &self.clock
@@ -465,7 +471,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
     }
 
     #[inline]
-    fn poll_reply<A: ReplyAs<Resp, InstantOf<Self>>>(
+    fn poll_reply<A: ReplyAs<Resp, StampOf<K, Req, N>>>(
         &self,
         _: Token,
         ticket: Ticket,
@@ -476,7 +482,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
             .lock_wake(|s, wakes| s.poll_reply(ticket, cx.waker(), read, wakes))
     }
 
-    fn give_up<A: ReplyAs<Resp, InstantOf<Self>>>(
+    fn give_up<A: ReplyAs<Resp, StampOf<K, Req, N>>>(
         &self,
         _: Token,
         ticket: Ticket,

@@ -4,23 +4,26 @@ use core::marker::PhantomData;
 
 use super::transport::{InlineQueue, Transport};
 use crate::sync::RawMutex;
-use crate::time::Clock;
+#[cfg(doc)]
+use crate::time::Unstamped;
+use crate::time::{Clock, Stamped, Times};
 
 #[cfg(doc)]
 use super::Rpc;
 
-/// How an endpoint is built: its lock, its clock and its request queue.
+/// How an endpoint is built: its lock, its clock, its request queue and what it records of
+/// each call's times.
 ///
 /// [`Rpc`] takes them as one type parameter, usually [`With`]: an endpoint's type is
 /// `Rpc<Req, Resp, N, With<Lock, Clock>>`, or `With<Lock, Clock, Queue>` for another queue
-/// than the default. A type of your own can name the three once for every endpoint of a
-/// program:
+/// than the default, or `With<Lock, Clock, Queue, Unstamped>` to keep no instants per call
+/// ([`Times`]). A type of your own can name them once for every endpoint of a program:
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
 /// use rsvp::queue::InlineQueue;
 /// use rsvp::rpc::Kind;
-/// use rsvp::time::NoClock;
+/// use rsvp::time::{NoClock, Unstamped};
 /// use rsvp::Rpc;
 ///
 /// /// Every endpoint of this program: one thread, no time.
@@ -30,6 +33,7 @@ use super::Rpc;
 ///     type Lock = LocalMutex;
 ///     type Clock = NoClock;
 ///     type Queue = InlineQueue;
+///     type Times = Unstamped;
 /// }
 ///
 /// let rpc: Rpc<u32, u32, 4, Local> = Rpc::new(NoClock);
@@ -48,9 +52,13 @@ pub trait Kind<Req, const N: usize> {
     /// [`Queue`](crate::queue::Queue), which suits a lock that threads contend for (see
     /// [`InlineQueue`]).
     type Queue: Transport<Req, N>;
+    /// What it records of each call's times: [`Stamped`] (three instants per call, for
+    /// `timed()` results and latency stats) or [`Unstamped`] (none: smaller reply slots).
+    type Times: Times;
 }
 
-/// The kind with lock `M`, clock `C` and request queue `Q` ([`InlineQueue`] unless named).
+/// The kind with lock `M`, clock `C`, request queue `Q` ([`InlineQueue`] unless named) and
+/// times `T` ([`Stamped`] unless named).
 ///
 /// A name only: no value of it is ever made.
 ///
@@ -75,15 +83,17 @@ pub trait Kind<Req, const N: usize> {
 /// ```
 // `fn() -> ..`: a name holds no values, so it is `Send`, `Sync` and `Unpin` whatever it names.
 #[allow(clippy::type_complexity)]
-pub struct With<M, C, Q = InlineQueue>(PhantomData<fn() -> (M, C, Q)>);
+pub struct With<M, C, Q = InlineQueue, T = Stamped>(PhantomData<fn() -> (M, C, Q, T)>);
 
-impl<Req, const N: usize, M, C, Q> Kind<Req, N> for With<M, C, Q>
+impl<Req, const N: usize, M, C, Q, T> Kind<Req, N> for With<M, C, Q, T>
 where
     M: RawMutex,
     C: Clock,
     Q: Transport<Req, N>,
+    T: Times,
 {
     type Lock = M;
     type Clock = C;
     type Queue = Q;
+    type Times = T;
 }

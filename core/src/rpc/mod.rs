@@ -142,6 +142,10 @@ pub trait Endpoint: sealed::Sealed {
     type Resp;
     /// The clock.
     type Clock: Clock;
+    /// What its reply slots keep of an instant ([`Times`](crate::time::Times)). rsvp's
+    /// internals.
+    #[doc(hidden)]
+    type Stamp: Copy;
 
     #[doc(hidden)]
     fn endpoint_clock(&self, token: Token) -> &Self::Clock;
@@ -216,7 +220,7 @@ pub trait Endpoint: sealed::Sealed {
     fn leave_room(&self, token: Token, entry: Pin<&WaitEntry>);
     /// The call's result, read as `read` says, once it has come.
     #[doc(hidden)]
-    fn poll_reply<A: ReplyAs<Self::Resp, InstantOf<Self>>>(
+    fn poll_reply<A: ReplyAs<Self::Resp, Self::Stamp>>(
         &self,
         token: Token,
         ticket: Ticket,
@@ -226,7 +230,7 @@ pub trait Endpoint: sealed::Sealed {
     /// The caller gives up on its call; a result that raced in comes back, read as `read`
     /// says.
     #[doc(hidden)]
-    fn give_up<A: ReplyAs<Self::Resp, InstantOf<Self>>>(
+    fn give_up<A: ReplyAs<Self::Resp, Self::Stamp>>(
         &self,
         token: Token,
         ticket: Ticket,

@@ -65,7 +65,7 @@ use super::{CloseMode, Role};
 use crate::error::CallError;
 use crate::reply::{Acquire, Answer, Phase, ReplyAs, RequestInfo, Slots, Ticket, Value};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
-use crate::time::Instant;
+use crate::time::{Instant, Stamp};
 use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{Home, WakeRest, Wakes};
 
@@ -145,12 +145,12 @@ pub(super) struct Ended<Req, T> {
 }
 
 /// The endpoint's state: see the [module docs](self).
-pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
-    slots: Slots<Resp, I, N>,
+pub(super) struct EndpointState<Req, Resp, I, S: Stamp<I>, R, const N: usize> {
+    slots: Slots<Resp, I, S, N>,
     /// The queued requests, with [`InlineQueue`](crate::queue::InlineQueue); nothing
     /// otherwise.
     ring: R,
-    stats: Stats,
+    stats: Stats<S::Latencies>,
     closed: bool,
     callers: usize,
     servers: usize,
@@ -166,12 +166,14 @@ pub(super) struct EndpointState<Req, Resp, I, R, const N: usize> {
     _req: PhantomData<fn(Req) -> Req>,
 }
 
-impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Resp, I, R, N> {
+impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
+    EndpointState<Req, Resp, I, S, R, N>
+{
     pub(super) const fn new(ring: R) -> Self {
         Self {
             slots: Slots::new(),
             ring,
-            stats: Stats::new(),
+            stats: Stats::empty(),
             closed: false,
             callers: 0,
             servers: 0,
@@ -382,7 +384,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     /// Ends the call of `ticket` from the caller's side (it gave up, or its request could
     /// not be queued): frees its slot and counts `outcome` (if any: an unused permit is no
     /// call), unless its outcome was decided before. `None` if the call had ended already.
-    pub(super) fn end<A: ReplyAs<Resp, I>>(
+    pub(super) fn end<A: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,
         outcome: Option<Outcome>,
@@ -487,7 +489,9 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     ) -> Result<(), Resp> {
         match self.slots.reply(ticket, value, now, wakes) {
             Answer::Delivered(started_at) => {
-                let latency = measures_time.then(|| now.nanos_since(started_at));
+                let latency = Stamp::<I>::instant(started_at)
+                    .filter(|_| measures_time)
+                    .map(|started_at| now.nanos_since(started_at));
                 self.stats.record_nanos(Outcome::Replied, latency);
                 Ok(())
             }
@@ -529,7 +533,7 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     /// The caller asks for its result, read as `read` says; on `Ready` its slot is free
     /// again.
     #[inline]
-    pub(super) fn poll_reply<A: ReplyAs<Resp, I>>(
+    pub(super) fn poll_reply<A: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,
         waker: &Waker,
@@ -674,8 +678,8 @@ impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> EndpointState<Req, Res
     }
 }
 
-impl<Req, Resp, I: Instant, R: Ring<Req>, const N: usize> WakeRest
-    for EndpointState<Req, Resp, I, R, N>
+impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize> WakeRest
+    for EndpointState<Req, Resp, I, S, R, N>
 {
     #[inline(always)]
     fn put_back(&mut self, home: Home, waker: Waker) -> Option<Waker> {
@@ -709,8 +713,9 @@ mod tests {
     use std::sync::Arc;
     use std::vec::Vec;
 
-    type Inline<const N: usize> = EndpointState<u32, u32, NoInstant, InlineRing<u32, N>, N>;
-    type Apart<const N: usize> = EndpointState<u32, u32, NoInstant, Outside, N>;
+    type Inline<const N: usize> =
+        EndpointState<u32, u32, NoInstant, NoInstant, InlineRing<u32, N>, N>;
+    type Apart<const N: usize> = EndpointState<u32, u32, NoInstant, NoInstant, Outside, N>;
 
     /// A task that may wait, in line with `entry`.
     fn may_wait<'a>(waker: &'a Waker, entry: Pin<&'a WaitEntry>) -> Option<Waiter<'a>> {
@@ -721,7 +726,7 @@ mod tests {
 
     /// Starts a call of `req` in a free slot by a task that may wait for one.
     fn start_waiting<R: Ring<u32>, const N: usize>(
-        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        s: &mut EndpointState<u32, u32, NoInstant, NoInstant, R, N>,
         req: u32,
         waker: &Waker,
         entry: Pin<&WaitEntry>,
@@ -752,7 +757,7 @@ mod tests {
 
     /// Takes the next request, expecting one.
     fn take<R: Ring<u32>, const N: usize>(
-        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        s: &mut EndpointState<u32, u32, NoInstant, NoInstant, R, N>,
     ) -> (u32, Ticket) {
         let (mut taken, mut got) = (0, None);
         let next = s.take_next(
@@ -769,7 +774,7 @@ mod tests {
 
     /// The next request, taken and dropped; `taken` counts it.
     fn take_ignoring<R: Ring<u32>, const N: usize>(
-        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        s: &mut EndpointState<u32, u32, NoInstant, NoInstant, R, N>,
         taken: &mut usize,
     ) -> Next<u32> {
         s.take_next(
@@ -783,7 +788,7 @@ mod tests {
     }
 
     fn reply_of<R: Ring<u32>, const N: usize>(
-        s: &mut EndpointState<u32, u32, NoInstant, R, N>,
+        s: &mut EndpointState<u32, u32, NoInstant, NoInstant, R, N>,
         ticket: Ticket,
     ) -> Poll<Result<u32, CallError>> {
         let (_, waker) = counter();
