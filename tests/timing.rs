@@ -227,4 +227,3 @@ fn an_unstamped_endpoint_keeps_deadlines_and_counts_but_no_instants() {
     assert_eq!((stats.replied, stats.timeout), (1, 1));
     assert_eq!((stats.p50, stats.p99), (None, None), "no latency is kept");
 }
-

@@ -7,6 +7,7 @@
 //! back, and the endpoint then moves it through the [`Transport`] after unlocking. Each
 //! endpoint operation decides which way once, on what its state event returned.
 
+use core::num::NonZeroU16;
 use core::pin::Pin;
 use core::task::Waker;
 
@@ -114,7 +115,7 @@ pub struct InlineRing<Req, const N: usize> {
     /// Holds the requests of calls that are queued, in order, plus, for a moment after a
     /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken). Each
     /// with its slot, not its whole ticket (12 bytes): see [`Popped::Next`].
-    ring: QueueState<(Req, u16), N>,
+    ring: QueueState<(Req, Place), N>,
     /// The waker of the first server that waited (usually the only one), kept across its
     /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
     server: Option<Waker>,
@@ -129,6 +130,25 @@ pub struct InlineRing<Req, const N: usize> {
     servers: WaitList<{ line::REQUEST }>,
 }
 
+/// A queued request's slot index, kept as `index + 1` so that the ring's empty places
+/// (`Option<(Req, Place)>`) need no tag of their own: 4 bytes less per slot for a `u32`
+/// request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Place(NonZeroU16);
+
+impl Place {
+    #[inline(always)]
+    fn of(slot: u16) -> Self {
+        // Slot indices stay below `u16::MAX` (`Slots` checks `N` at compile time).
+        Self(NonZeroU16::new(slot.wrapping_add(1)).expect("a slot index below u16::MAX"))
+    }
+
+    #[inline(always)]
+    fn slot(self) -> u16 {
+        self.0.get() - 1
+    }
+}
+
 impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
 
 impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
@@ -138,7 +158,7 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     // and copied in, its narrow stores made the wide copy stall (store forwarding).
     #[inline(always)]
     fn push(&mut self, req: Req, ticket: Ticket, wakes: &mut Wakes) -> Result<(), Envelope<Req>> {
-        if self.ring.push((req, ticket.slot())).is_err() {
+        if self.ring.push((req, Place::of(ticket.slot()))).is_err() {
             // Each queued call holds one of the `N` slots, and the ring has `N` places.
             unreachable!("the inline queue has a place for every reply slot")
         }
@@ -149,14 +169,17 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     #[inline]
     fn pop(&mut self) -> Popped<Req> {
         match self.ring.pop() {
-            Ok((req, slot)) => Popped::Next { req, slot },
+            Ok((req, place)) => Popped::Next {
+                req,
+                slot: place.slot(),
+            },
             Err(_) => Popped::Empty,
         }
     }
 
     fn remove(&mut self, slot: u16) -> Option<Req> {
         self.ring
-            .remove(&mut |(_, s)| *s == slot)
+            .remove(&mut |(_, place)| place.slot() == slot)
             .map(|(req, _)| req)
     }
 
