@@ -47,7 +47,7 @@
 //! enters, and the receiver still gets everything that entered before.
 //!
 //! An endpoint's servers wait for a request with their place in line kept in their own
-//! futures ([`WaitEntry`]s, as they do with [`InlineQueue`]): any number wait, allocating
+//! futures (wait entries, as they do with [`InlineQueue`]): any number wait, allocating
 //! nothing, an item wakes one of them, and one that gives up takes its place along.
 
 use core::pin::Pin;
