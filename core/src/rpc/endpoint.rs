@@ -1054,6 +1054,7 @@ mod tests {
     /// Callers that time out, or are dropped, while waiting for room in the queue leave no
     /// waker behind (but in the slots they held, which keep their last caller's waker for
     /// the next: the next round's callers replace them), and their slots come back.
+    #[cfg(feature = "std")]
     fn callers_that_give_up_waiting_for_room_leave_nothing_behind<Q>(queue: Q)
     where
         Q: crate::queue::RequestQueue<Envelope<u32>>,
@@ -1120,6 +1121,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn callers_that_give_up_waiting_for_room_in_a_separate_queue_leave_nothing_behind() {
         callers_that_give_up_waiting_for_room_leave_nothing_behind(crate::queue::Queue::<
