@@ -145,3 +145,47 @@ fn the_window_runs_from_the_first_items_arrival_even_while_the_handler_runs() {
         "handed out as soon as it was taken"
     );
 }
+
+/// A batch server whose handler runs takes no request meanwhile: it gives its place in line
+/// up when the batch starts, so a request that comes then wakes another waiting server
+/// rather than the busy one.
+#[test]
+fn a_batch_server_whose_handler_runs_leaves_the_line_to_other_servers() {
+    use std::pin::pin;
+
+    use rsvp::batch::{BatchConfig, BatchError};
+    use rsvp::lock::LocalMutex;
+    use rsvp::rpc::With;
+    use rsvp::time::ManualClock;
+    use rsvp::Rpc;
+    use rsvp_tests::Poller;
+
+    let clock = ManualClock::new();
+    type Reply = Result<u32, BatchError<()>>;
+    let rpc: Rpc<u32, Reply, 4, With<LocalMutex, ManualClock>> = Rpc::new(clock.clone());
+    let (caller, server) = Rpc::split(&rpc);
+    let config = BatchConfig::new(10, ms(100)).unwrap();
+    // A handler that never finishes: the batch server stays busy once a batch starts.
+    let handler = |_: Vec<u32>| std::future::pending::<Vec<Result<u32, ()>>>();
+    let (batcher, other) = (Poller::new(), Poller::new());
+    let mut batching = pin!(server.clone().serve_batches(config, handler));
+    let mut recv = pin!(server.recv());
+
+    batcher.pending(&mut batching); // waits first: the first server's place
+    other.pending(&mut recv); // waits in line
+    let _first = caller.try_call(1).unwrap();
+    assert_eq!((batcher.wakes(), other.wakes()), (1, 0));
+    batcher.pending(&mut batching); // takes it; the window opens
+    clock.advance(ms(100));
+    batcher.pending(&mut batching); // the window ends: the batch starts, and runs
+    let _second = caller.try_call(2).unwrap();
+    assert_eq!(
+        other.wakes(),
+        1,
+        "the idle server is woken, not the busy one"
+    );
+    match other.poll(&mut recv) {
+        std::task::Poll::Ready(Some((req, _responder))) => assert_eq!(req, 2),
+        _ => panic!("the idle server takes the request"),
+    };
+}

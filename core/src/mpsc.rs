@@ -114,7 +114,7 @@ impl<T> MpscQueue<T> {
             .lock_wake(|ends, wakes| match ends.tx.poll_ready(&mut quiet()) {
                 // An error means closed: `try_send` will say so.
                 Poll::Ready(_) => {
-                    ends.waiters.done(entry, wakes);
+                    ends.waiters.found_room(entry, wakes);
                     Poll::Ready(())
                 }
                 Poll::Pending => {
@@ -134,7 +134,7 @@ impl<T> MpscQueue<T> {
         self.shared
             .lock_wake(|ends, wakes| match ends.rx.poll_next_unpin(&mut quiet()) {
                 Poll::Ready(next) => {
-                    ends.waiters.done(entry, wakes);
+                    ends.waiters.got_item(entry, wakes);
                     Poll::Ready(next.map(|item| ends.took(item, wakes)))
                 }
                 Poll::Pending => {
@@ -184,7 +184,7 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
         unsafe { self.recv(cx, Some(entry)) }
     }
 
-    fn leave_line(&self, entry: Pin<&WaitEntry>) {
+    unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
             .lock_wake(|ends, wakes| ends.waiters.leave(entry, wakes));
     }

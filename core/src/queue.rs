@@ -115,8 +115,13 @@ pub trait RequestQueue<T> {
     }
 
     /// The receiver or sender waiting in line with `entry` stops waiting. rsvp's internals.
+    ///
+    /// # Safety
+    ///
+    /// `entry` waits in this queue's lines, or in none: an entry of another list is read
+    /// without that list's lock.
     #[doc(hidden)]
-    fn leave_line(&self, entry: Pin<&WaitEntry>) {
+    unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         let _ = entry;
     }
 
@@ -311,12 +316,21 @@ impl Waiters {
         }
     }
 
-    /// The task waiting with `entry` got what it waited for (or learnt it will not come).
+    /// The receiver waiting with `entry` got an item (or learnt none will come).
     #[inline(always)]
-    pub(crate) fn done(&mut self, entry: Option<Pin<&WaitEntry>>, wakes: &mut Wakes) {
+    pub(crate) fn got_item(&mut self, entry: Option<Pin<&WaitEntry>>, wakes: &mut Wakes) {
         if let Some(entry) = entry {
             self.items.unregister(entry, wakes);
-            self.room.unregister(entry, wakes);
+        }
+    }
+
+    /// The sender waiting with `entry` finds room (or the queue closed). It leaves the line,
+    /// but one woken for the room keeps its turn: if another sender takes the room first,
+    /// it waits again at the front.
+    #[inline(always)]
+    pub(crate) fn found_room(&mut self, entry: Option<Pin<&WaitEntry>>, wakes: &mut Wakes) {
+        if let Some(entry) = entry {
+            self.room.leave_unless_woken(entry, wakes);
         }
     }
 
@@ -403,7 +417,7 @@ impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
     unsafe fn ready(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<()> {
         self.shared.lock_wake(|s, wakes| {
             if s.state.is_closed() || s.state.len() < N {
-                s.waiters.done(entry, wakes);
+                s.waiters.found_room(entry, wakes);
                 Poll::Ready(())
             } else {
                 // SAFETY: passed on from this method's contract.
@@ -422,12 +436,12 @@ impl<M: RawMutex, T, const N: usize> Queue<M, T, N> {
     unsafe fn recv(&self, cx: &mut Context<'_>, entry: Option<Pin<&WaitEntry>>) -> Poll<Option<T>> {
         self.shared.lock_wake(|s, wakes| match s.state.pop() {
             Ok(item) => {
-                s.waiters.done(entry, wakes);
+                s.waiters.got_item(entry, wakes);
                 s.waiters.room_came(wakes);
                 Poll::Ready(Some(item))
             }
             Err(TryRecvError::Closed) => {
-                s.waiters.done(entry, wakes);
+                s.waiters.got_item(entry, wakes);
                 Poll::Ready(None)
             }
             Err(TryRecvError::Empty) => {
@@ -475,7 +489,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
         unsafe { self.recv(cx, Some(entry)) }
     }
 
-    fn leave_line(&self, entry: Pin<&WaitEntry>) {
+    unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
             .lock_wake(|s, wakes| s.waiters.leave(entry, wakes));
     }

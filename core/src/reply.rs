@@ -75,13 +75,15 @@ impl Generation {
         (self.high as u64) << 32 | self.low as u64
     }
 
-    /// The next generation; `None` after the last one, `2⁶³ − 1`.
+    /// The next generation (without the [`ARMED`] flag); `None` after the last one,
+    /// `2⁶³ − 1`.
     fn next(self) -> Option<Self> {
-        match self.low.checked_add(1) {
-            Some(low) => Some(Self { low, ..self }),
+        let this = self.clean();
+        match this.low.checked_add(1) {
+            Some(low) => Some(Self { low, ..this }),
             None => Some(Self {
                 low: 0,
-                high: Some(self.high + 1).filter(|high| high & ARMED == 0)?,
+                high: Some(this.high + 1).filter(|high| high & ARMED == 0)?,
             }),
         }
     }

@@ -39,9 +39,13 @@
 //!    before it is dropped, or that the list is never touched again, as when a panic left
 //!    the lock poisoned). Pinning guarantees the entry's memory stays put until it is
 //!    dropped.
-//! 3. An entry is in one list at a time. A list knows its entries by its [line](line): taking
-//!    an entry out of a list of another line does nothing, so a future that may wait in one
-//!    of two lines (a call: for a free slot, then for room in a queue) can leave both.
+//! 3. An entry is in one list at a time, and is taken out of that list. A list knows its
+//!    entries by its [line](line): an entry woken in one line is as good as idle in another,
+//!    and taking an entry out of a list of another line *under the same lock* does nothing.
+//!    Lists under different locks (a slot line under an endpoint's lock, a room line under
+//!    its queue's) must never see each other's entries: reading an entry is only safe under
+//!    the lock of the list it is in. Their users take an entry out of the one line it may be
+//!    in (a call knows whether it waits for a slot or, holding one, for room).
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomPinned;
@@ -185,6 +189,13 @@ impl<const LINE: u8> WaitList<LINE> {
         self.0.unregister(waiter, wakes, LINE)
     }
 
+    /// `waiter` stops waiting as [`unregister`](Self::unregister) says, unless it was woken:
+    /// then it stays woken, so that if it waits again it goes back to the front.
+    #[inline(always)]
+    pub(crate) fn leave_unless_woken(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.0.leave_unless_woken(waiter, wakes, LINE);
+    }
+
     /// Whether a task waits (registered and not woken since).
     #[inline(always)]
     pub(crate) fn is_waiting(&self) -> bool {
@@ -303,6 +314,15 @@ impl List {
             return false;
         }
         self.take_out(ptr, wakes, line)
+    }
+
+    /// [`WaitList::leave_unless_woken`], in line `line`.
+    fn leave_unless_woken(&mut self, waiter: Pin<&WaitEntry>, wakes: &mut Wakes, line: u8) {
+        let ptr = NonNull::from(waiter.get_ref());
+        // SAFETY: we hold the list's lock, and no other entry reference is alive.
+        if unsafe { Self::entry(ptr) }.state == State::Waiting {
+            self.take_out(ptr, wakes, line);
+        }
     }
 
     #[inline(never)]

@@ -462,6 +462,9 @@ where
     /// waiting since, so they are checked, in one lock, and left out if so. The others were
     /// taken just now.
     fn start(&mut self, tickets: Vec<Ticket>, waited: usize) {
+        // It takes no request while the batch runs: its place in line goes (a wake-up it was
+        // given for a queued request passes to another server).
+        self.in_line.as_mut().leave(&*self.server.rpc);
         // The tickets' buffer becomes the running batch's; the previous one gathers the next.
         let previous = core::mem::replace(&mut self.tickets, tickets);
         self.batch.recycle(previous);

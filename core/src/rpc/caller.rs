@@ -341,8 +341,8 @@ enum Stage {
 /// the deadline. Output: `Result<Resp, CallError>`; [`timed`](Self::timed) for the reply's
 /// timing too.
 ///
-/// It keeps its timer's sleep, and its place in line while it waits for a free slot, pinned
-/// inside itself (no allocation per call, and no limit on how many calls wait): it is
+/// It keeps its timer's sleep, and its place in line while it waits for a free slot (or, with
+/// a queue outside the endpoint, for room in it), pinned inside itself (no allocation per call, and no limit on how many calls wait): it is
 /// `!Unpin`. `.await` it, or pin it (`core::pin::pin!`, `Box::pin`) to poll it by hand or
 /// in a `select!`.
 ///

@@ -157,7 +157,7 @@ pin_project! {
     /// resolves to the calls, each holding its outcome.
     ///
     /// It keeps its timer's sleep, and its place in line while a call waits for a free
-    /// slot, pinned inside itself, as a [`CallFuture`](crate::CallFuture) does: it is
+    /// slot (or for room in a queue outside the endpoint), pinned inside itself, as a [`CallFuture`](crate::CallFuture) does: it is
     /// `!Unpin`.
     ///
     /// # Cancellation
@@ -181,7 +181,8 @@ pin_project! {
         // Fires at the deadline; gone once the calls have completed.
         #[pin]
         sleep: Option<SleepOf<E>>,
-        // The place in line of the call that waits for a free slot, if one does.
+        // The place in line of the call that waits (for a free slot, or for room in the
+        // queue), if one does.
         #[pin]
         entry: WaitEntry,
     }

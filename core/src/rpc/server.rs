@@ -216,7 +216,9 @@ impl InLine {
 ///
 /// # Cancellation
 ///
-/// Dropping it takes nothing from the queue, and its place in line goes with it.
+/// Dropping it takes nothing from the queue, and its place in line goes with it. One kept
+/// alive but not polled (left aside in a `select!` loop, say) may hold the wake-up of one
+/// request until it is polled or dropped: another waiting server gets the next one.
 ///
 /// It keeps that place inside itself (any number of servers can wait, allocating nothing):
 /// it is `!Unpin`. `.await` it, or pin it to poll it by hand.

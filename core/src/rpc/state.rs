@@ -69,11 +69,11 @@ use crate::time::{Instant, Stamp};
 use crate::wait_list::{line, WaitEntry, WaitList};
 use crate::waker_set::{Home, WakeRest, Wakes};
 
-/// A task that may wait (for a free slot, or in `cancelled()`): its waker, and its entry
-/// in the list of waiting tasks, pinned in its future. The state takes the entry out when
-/// the task gets what it waited for or finds the endpoint closed, and
-/// [`EndpointState::leave`] / [`stop_watching`](EndpointState::stop_watching) when it
-/// gives up.
+/// A task that may wait (for a free slot, in `cancelled()`, or a server for a request): its
+/// waker, and its entry in the list of waiting tasks, pinned in its future. The state takes
+/// the entry out when the task gets what it waited for or finds the endpoint closed, and
+/// [`EndpointState::leave`] / [`stop_watching`](EndpointState::stop_watching) /
+/// [`stop_receiving`](EndpointState::stop_receiving) when it gives up.
 #[derive(Clone, Copy)]
 pub(super) struct Waiter<'a> {
     waker: &'a Waker,

@@ -185,15 +185,20 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
 
     #[inline]
     unsafe fn register(&mut self, waker: &Waker, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
-        match &self.server {
-            Some(w) if w.will_wake(waker) => {}
-            // Lent (a request is waking it) or never set: this server takes the place.
-            None => self.server = Some(waker.clone()),
+        let here = address(entry);
+        if self.server_armed && self.server_entry != here {
+            // The first server's place is another waiting future's: this one waits in line.
             // SAFETY: the entry is taken out before it is dropped (this method's contract).
-            Some(_) => return unsafe { self.servers.register(entry, waker, wakes) },
+            return unsafe { self.servers.register(entry, waker, wakes) };
         }
+        // The place is free (nobody waits in it), or this future's own: it takes it, with
+        // its waker (kept if of the same task; the one replaced is dropped after unlocking,
+        // the one a request lent comes back to be dropped), and leaves the line if it was in
+        // it.
+        wakes.store(&mut self.server, waker);
+        self.servers.unregister(entry, wakes);
         self.server_armed = true;
-        self.server_entry = address(entry);
+        self.server_entry = here;
     }
 
     #[inline(always)]
@@ -206,7 +211,8 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
             self.server_armed = false;
         }
         self.servers.unregister(entry, wakes);
-        // It may have been the one woken for a queued request: another server takes over.
+        // It may have been the one woken for a queued request (or not: a spare wake-up is
+        // harmless): another server takes over.
         if self.ring.len() > 0 {
             self.wake_one(wakes);
         }
