@@ -29,6 +29,12 @@
 //!   outcome.
 //! - The free list is threaded through the free slots: acquire and free are O(1) and
 //!   allocate nothing.
+//! - With the inline queue a queued call's slot holds its request, and the queue is
+//!   threaded through the queued slots, oldest first: enqueue and dequeue are O(1), a
+//!   caller that gives up while queued unlinks its slot in O(queued calls). A `Fail`
+//!   shutdown ends queued calls (`Closing`) but leaves their requests in line, to be
+//!   dropped outside the lock; a slot whose caller has read its `Closed` (`Stale`) returns
+//!   to the free list once its request has left.
 
 use core::task::{Poll, Waker};
 use core::time::Duration;
@@ -220,8 +226,19 @@ impl<Resp, I: Instant> ReplyAs<Resp, I> for WithTiming {
     }
 }
 
-/// A call its caller ended: the phase it was in, and the result that had arrived, if any.
-pub(crate) type Cancelled<T> = (Phase, Option<Result<T, CallError>>);
+/// A call its caller ended: the phase it was in, the result that had arrived, if any, and
+/// its request, if it was still in the inline queue.
+pub(crate) type Cancelled<T, Q> = (Phase, Option<Result<T, CallError>>, Option<Q>);
+
+/// What [`Slots::dequeue`] found at the front of the inline queue.
+pub(crate) enum Dequeued<Q, I> {
+    /// A request, now taken: its ticket and what the responder learns.
+    Request(Q, Ticket, RequestInfo<I>),
+    /// The request of a call a shutdown ended: to be dropped outside the lock.
+    Stale(Q),
+    /// Nothing is queued.
+    Empty,
+}
 
 /// Where a call was when its caller gave up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -242,7 +259,7 @@ pub(crate) enum Phase {
 // fields follow the tag in the order written: the deadline's flag (`Option<I>` would
 // take 8 bytes more) sits right beside it.
 #[repr(u8)]
-enum State<Resp, I, S> {
+enum State<Resp, I, S, Q> {
     Free {
         next: u16,
     },
@@ -254,6 +271,10 @@ enum State<Resp, I, S> {
     Queued {
         /// Whether `deadline` is one (otherwise it is any instant).
         bounded: bool,
+        /// The next queued slot, as a [link](link) (`END`: none), with the inline queue.
+        next: u16,
+        /// The request, with the inline queue (`()` with a queue outside the lock).
+        req: Q,
         started_at: S,
         deadline: I,
     },
@@ -272,6 +293,19 @@ enum State<Resp, I, S> {
     },
     /// The call's error.
     Failed(CallError),
+    /// A queued call a `CloseMode::Fail` shutdown ended with `Closed` (as `Failed` to its
+    /// caller), whose request is still in the inline queue, to be dropped outside the lock.
+    Closing {
+        next: u16,
+        req: Q,
+    },
+    /// A `Closing` call whose caller read its outcome and left (the generation moved on):
+    /// the slot is free once its request leaves the queue.
+    Stale {
+        retired: bool,
+        next: u16,
+        req: Q,
+    },
 }
 
 /// A deadline as a [`State`] keeps it: a flag, and an instant (the call's start when none).
@@ -286,13 +320,15 @@ fn unpack<I>(bounded: bool, deadline: I) -> Option<I> {
     bounded.then_some(deadline)
 }
 
-impl<Resp, I: Copy, S: Stamp<I>> State<Resp, I, S> {
-    /// A call queued at `started_at`, waiting until `deadline`.
+impl<Resp, I: Copy, S: Stamp<I>, Q> State<Resp, I, S, Q> {
+    /// A call of `req` queued at `started_at`, waiting until `deadline`.
     #[inline(always)]
-    fn queued(started_at: I, deadline: Option<I>) -> Self {
+    fn queued(req: Q, started_at: I, deadline: Option<I>) -> Self {
         let (bounded, deadline) = pack(deadline, started_at);
         Self::Queued {
             bounded,
+            next: END,
+            req,
             started_at: S::stamp(started_at),
             deadline,
         }
@@ -300,7 +336,20 @@ impl<Resp, I: Copy, S: Stamp<I>> State<Resp, I, S> {
 
     /// Whether the call's result is there.
     fn is_done(&self) -> bool {
-        matches!(self, Self::Replied { .. } | Self::Failed(_))
+        matches!(
+            self,
+            Self::Replied { .. } | Self::Failed(_) | Self::Closing { .. }
+        )
+    }
+
+    /// The next queued slot's link, for a slot in the inline queue.
+    fn next_mut(&mut self) -> &mut u16 {
+        match self {
+            Self::Queued { next, .. } | Self::Closing { next, .. } | Self::Stale { next, .. } => {
+                next
+            }
+            _ => unreachable!("reply slots: the queue holds only queued slots"),
+        }
     }
 
     /// The call's result as its caller reads it (`id` is the call's), if the state holds
@@ -319,6 +368,7 @@ impl<Resp, I: Copy, S: Stamp<I>> State<Resp, I, S> {
                 completed_at,
             } => Some(Ok(read.read(value, id, started_at, taken_at, completed_at))),
             Self::Failed(error) => Some(Err(error)),
+            Self::Closing { .. } => Some(Err(CallError::Closed)),
             _ => None,
         }
     }
@@ -336,18 +386,22 @@ pub(crate) enum Answer<T, S> {
     Gone(T),
 }
 
-struct Slot<Resp, I, S> {
+struct Slot<Resp, I, S, Q> {
     /// Its generation, and whether `caller` waits for this call's result ([`ARMED`]).
     generation: Generation,
-    state: State<Resp, I, S>,
+    state: State<Resp, I, S, Q>,
     /// The caller's waker. It stays across reuses of the slot (a caller that calls again
     /// usually gets the same slot back), so a call re-arms it instead of cloning it.
     caller: Option<Waker>,
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
-pub(crate) struct Slots<Resp, I, S, const N: usize> {
-    slots: [Slot<Resp, I, S>; N],
+pub(crate) struct Slots<Resp, I, S, Q, const N: usize> {
+    slots: [Slot<Resp, I, S, Q>; N],
+    /// The inline queue: the queued slots, oldest first, linked through their states, as
+    /// [links](link) (`END`: empty). Empty with a queue outside the lock.
+    head: u16,
+    tail: u16,
     /// Head of the list of freed slots, as a [link](link): `END` when it is empty.
     free: u16,
     /// Slots from here on were never used (and are not on the free list).
@@ -366,13 +420,14 @@ const fn link(index: u16) -> u16 {
 }
 
 /// What a new call takes a slot for.
-#[derive(Clone, Copy)]
-pub(crate) enum Acquire<'w> {
+#[derive(Debug)]
+pub(crate) enum Acquire<'w, Q> {
     /// A permit: the slot waits for its request (`Reserved`).
     Reserve,
-    /// A call whose request is queued now (`Queued`); with a waker, its caller waits for
-    /// the call's result from now on, as after [`Slots::watch`].
-    Send(Option<&'w Waker>),
+    /// A call whose request is queued now (`Queued`), holding it (with the inline queue);
+    /// with a waker, its caller waits for the call's result from now on, as after
+    /// [`Slots::watch`].
+    Send(Option<&'w Waker>, Q),
 }
 
 /// How many calls are in each phase.
@@ -394,7 +449,7 @@ impl<T, I> Answer<T, I> {
     }
 }
 
-impl<Resp, I: Instant, S> Slot<Resp, I, S> {
+impl<Resp, I: Instant, S, Q> Slot<Resp, I, S, Q> {
     /// Whether the taken call of this slot (`index`) is past its deadline at `now`: it then
     /// ends here with `Timeout`, and its caller is woken.
     #[inline(always)]
@@ -420,7 +475,7 @@ fn passed<I: Instant>(deadline: I, now: I) -> bool {
     now >= deadline
 }
 
-impl<Resp, I, S> Slot<Resp, I, S> {
+impl<Resp, I, S, Q> Slot<Resp, I, S, Q> {
     /// Whether `caller` waits for this call's result.
     #[inline(always)]
     fn armed(&self) -> bool {
@@ -462,7 +517,7 @@ impl<Resp, I, S> Slot<Resp, I, S> {
     }
 }
 
-impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
+impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
     pub(crate) const fn new() -> Self {
         const {
             assert!(N > 0, "an endpoint needs at least 1 reply slot");
@@ -479,40 +534,34 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
                     caller: None,
                 }
             }; N],
+            head: END,
+            tail: END,
             free: END,
             fresh: 0,
         }
     }
 
-    /// The ticket of the call holding slot `index` now (if one does).
-    pub(crate) fn ticket(&self, index: u16) -> Ticket {
-        Ticket {
-            index,
-            generation: self.slots[usize::from(index)].generation.clean(),
-        }
-    }
-
-    fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I, S>> {
+    fn get(&mut self, ticket: Ticket) -> Option<&mut Slot<Resp, I, S, Q>> {
         let slot = self.slots.get_mut(usize::from(ticket.index))?;
         (slot.generation.clean() == ticket.generation).then_some(slot)
     }
 
-    /// Takes a free slot for a new call, `None` when all `N` are in use.
+    /// Takes a free slot for a new call; when all `N` are in use, `how` comes back.
     #[inline]
-    pub(crate) fn acquire(
+    pub(crate) fn acquire<'w>(
         &mut self,
         now: I,
         deadline: Option<I>,
-        how: Acquire<'_>,
+        how: Acquire<'w, Q>,
         wakes: &mut Wakes,
-    ) -> Option<Ticket> {
+    ) -> Result<Ticket, Acquire<'w, Q>> {
         let index = if self.free != END {
             self.free - 1
         } else if usize::from(self.fresh) < N {
             self.fresh += 1;
             self.fresh - 1
         } else {
-            return None;
+            return Err(how);
         };
         let slot = &mut self.slots[usize::from(index)];
         let State::Free { next } = slot.state else {
@@ -521,31 +570,149 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
         if link(index) == self.free {
             self.free = next;
         }
-        let queued = State::queued(now, deadline);
         slot.state = match how {
             Acquire::Reserve => State::Reserved,
-            Acquire::Send(None) => queued,
-            Acquire::Send(Some(waker)) => {
-                slot.watch(waker, wakes);
-                queued
+            Acquire::Send(waker, req) => {
+                if let Some(waker) = waker {
+                    slot.watch(waker, wakes);
+                }
+                State::queued(req, now, deadline)
             }
         };
-        Some(Ticket {
+        Ok(Ticket {
             index,
             generation: slot.generation.clean(),
         })
     }
 
-    /// A reserved slot's request is being sent: `Reserved -> Queued`, for a call that
-    /// started at `started_at`. False if the slot is no longer reserved (the endpoint closed
-    /// meanwhile), in which case its result is waiting.
-    pub(crate) fn send(&mut self, ticket: Ticket, started_at: I, deadline: Option<I>) -> bool {
+    /// Puts the queued call of slot `index` at the back of the inline queue.
+    #[inline(always)]
+    pub(crate) fn enqueue(&mut self, index: u16) {
+        match self.tail {
+            END => self.head = link(index),
+            tail => *self.slots[usize::from(tail - 1)].state.next_mut() = link(index),
+        }
+        self.tail = link(index);
+    }
+
+    /// Whether the inline queue holds a request.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.head != END
+    }
+
+    /// Takes the request at the front of the inline queue at `now`: `Queued -> Taken`, and
+    /// the request; or a request whose call ended (`Closing -> Failed(Closed)`, `Stale ->
+    /// Free`), to be dropped outside the lock.
+    #[inline]
+    pub(crate) fn dequeue(&mut self, now: I) -> Dequeued<Q, I> {
+        self.dequeue_with(|| now)
+    }
+
+    #[inline(always)]
+    fn dequeue_with(&mut self, now: impl FnOnce() -> I) -> Dequeued<Q, I> {
+        let index = match self.head {
+            END => return Dequeued::Empty,
+            head => head - 1,
+        };
+        let slot = &mut self.slots[usize::from(index)];
+        let next = *slot.state.next_mut();
+        self.head = next;
+        if next == END {
+            self.tail = END;
+        }
+        match core::mem::replace(&mut slot.state, State::Reserved) {
+            State::Queued {
+                bounded,
+                req,
+                started_at,
+                deadline,
+                ..
+            } => {
+                slot.state = State::Taken {
+                    bounded,
+                    started_at,
+                    taken_at: S::stamp(now()),
+                    deadline,
+                };
+                let ticket = Ticket {
+                    index,
+                    generation: slot.generation.clean(),
+                };
+                let info = RequestInfo {
+                    id: ticket.id(N),
+                    started_at: started_at.instant(),
+                    deadline: unpack(bounded, deadline),
+                };
+                Dequeued::Request(req, ticket, info)
+            }
+            State::Closing { req, .. } => {
+                slot.state = State::Failed(CallError::Closed);
+                Dequeued::Stale(req)
+            }
+            State::Stale { retired, req, .. } => {
+                if retired {
+                    slot.state = State::Free { next: END };
+                } else {
+                    slot.state = State::Free { next: self.free };
+                    self.free = link(index);
+                }
+                Dequeued::Stale(req)
+            }
+            _ => unreachable!("reply slots: the queue holds only queued slots"),
+        }
+    }
+
+    /// The request at the front of the inline queue if its call has ended (after a `Fail`
+    /// shutdown), as [`dequeue`](Self::dequeue) takes it; `None` otherwise.
+    pub(crate) fn dequeue_ended(&mut self) -> Option<Q> {
+        let head = self.slots.get(usize::from(self.head.checked_sub(1)?))?;
+        match head.state {
+            State::Closing { .. } | State::Stale { .. } => {}
+            _ => return None,
+        }
+        match self.dequeue_with(|| unreachable!("an ended call")) {
+            Dequeued::Stale(req) => Some(req),
+            _ => None,
+        }
+    }
+
+    /// Takes slot `index` out of the inline queue, if it is in it. O(queued calls).
+    fn unlink(&mut self, index: u16) {
+        let mut at = self.head;
+        let mut before = END;
+        while at != END {
+            if at == link(index) {
+                let next = *self.slots[usize::from(index)].state.next_mut();
+                match before {
+                    END => self.head = next,
+                    before => *self.slots[usize::from(before - 1)].state.next_mut() = next,
+                }
+                if self.tail == at {
+                    self.tail = before;
+                }
+                return;
+            }
+            before = at;
+            at = *self.slots[usize::from(at - 1)].state.next_mut();
+        }
+    }
+
+    /// A reserved slot's request `req` is being sent: `Reserved -> Queued`, for a call that
+    /// started at `started_at`. `req` comes back if the slot is no longer reserved (the
+    /// endpoint closed meanwhile), in which case its result is waiting.
+    pub(crate) fn send(
+        &mut self,
+        ticket: Ticket,
+        req: Q,
+        started_at: I,
+        deadline: Option<I>,
+    ) -> Result<(), Q> {
         match self.get(ticket) {
             Some(slot) if matches!(slot.state, State::Reserved) => {
-                slot.state = State::queued(started_at, deadline);
-                true
+                slot.state = State::queued(req, started_at, deadline);
+                Ok(())
             }
-            _ => false,
+            _ => Err(req),
         }
     }
 
@@ -568,6 +735,7 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
             bounded,
             started_at,
             deadline,
+            ..
         } = slot.state
         else {
             return None;
@@ -680,26 +848,38 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
-    /// phase, and returns the phase it was in and, if a result had already arrived, that
-    /// result.
+    /// phase, and returns the phase it was in, the result if one had already arrived, and
+    /// the request if it was still in the inline queue (taken out).
     pub(crate) fn cancel<R: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,
         read: R,
-    ) -> Option<Cancelled<R::Out>> {
+    ) -> Option<Cancelled<R::Out, Q>> {
         let slot = self.get(ticket)?;
         let phase = match &slot.state {
-            State::Free { .. } => return None,
+            State::Free { .. } | State::Stale { .. } => return None,
             State::Reserved => Phase::Reserved,
             State::Shut => Phase::Shut,
             State::Queued { .. } => Phase::Queued,
             State::Taken { .. } => Phase::Taken,
-            State::Replied { .. } | State::Failed(_) => Phase::Done,
+            State::Replied { .. } | State::Failed(_) | State::Closing { .. } => Phase::Done,
         };
-        Some((
-            phase,
-            self.free(ticket.index).into_result(ticket.id(N), read),
-        ))
+        let mut removed = None;
+        if matches!(slot.state, State::Queued { .. } | State::Closing { .. }) {
+            // Out of the inline queue, if it is in it, with its request.
+            self.unlink(ticket.index);
+            let slot = &mut self.slots[usize::from(ticket.index)];
+            removed = match core::mem::replace(&mut slot.state, State::Reserved) {
+                State::Queued { req, .. } => Some(req),
+                State::Closing { req, .. } => {
+                    slot.state = State::Failed(CallError::Closed);
+                    Some(req)
+                }
+                _ => unreachable!(),
+            };
+        }
+        let result = self.free(ticket.index).into_result(ticket.id(N), read);
+        Some((phase, result, removed))
     }
 
     /// A call is sent from a reserved slot after a shutdown: `Reserved` (a `Drain`
@@ -718,16 +898,24 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
     /// Shutdown: every call not yet taken ends with `Closed`: the queued ones now (returns
     /// how many), the reserved slots (permits, calls waiting for queue room) once a call
     /// turns out to hold them (`Shut`).
-    pub(crate) fn close_pending(&mut self, wakes: &mut Wakes) -> usize {
+    /// With the inline queue (`inline`), a queued call's request stays in it (`Closing`), to
+    /// be dropped outside the lock when [`dequeue`](Self::dequeue)d.
+    pub(crate) fn close_pending(&mut self, inline: bool, wakes: &mut Wakes) -> usize {
         let mut closed = 0;
         for slot in &mut self.slots {
-            match slot.state {
-                State::Queued { .. } => {
-                    slot.state = State::Failed(CallError::Closed);
+            match core::mem::replace(&mut slot.state, State::Shut) {
+                State::Queued { next, req, .. } => {
+                    slot.state = match inline {
+                        true => State::Closing { next, req },
+                        false => State::Failed(CallError::Closed),
+                    };
                     closed += 1;
                 }
-                State::Reserved => slot.state = State::Shut,
-                _ => continue,
+                State::Reserved => {}
+                other => {
+                    slot.state = other;
+                    continue;
+                }
             }
             slot.wake_caller(wakes);
         }
@@ -766,7 +954,12 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
                 State::Free { .. } => continue,
                 State::Queued { .. } => o.queued += 1,
                 State::Taken { .. } => o.taken += 1,
-                State::Reserved | State::Shut | State::Replied { .. } | State::Failed(_) => {}
+                State::Reserved
+                | State::Shut
+                | State::Replied { .. }
+                | State::Failed(_)
+                | State::Closing { .. }
+                | State::Stale { .. } => {}
             }
             o.in_use += 1;
         }
@@ -779,10 +972,30 @@ impl<Resp, I: Instant, S: Stamp<I>, const N: usize> Slots<Resp, I, S, N> {
         self.free != END || usize::from(self.fresh) < N
     }
 
-    fn free(&mut self, index: u16) -> State<Resp, I, S> {
+    /// Frees slot `index` for its next call (its generation moves on) and returns its
+    /// state. A `Closing` slot (a caller that read its `Closed`) becomes `Stale` instead,
+    /// until its request leaves the inline queue.
+    fn free(&mut self, index: u16) -> State<Resp, I, S, Q> {
         let slot = &mut self.slots[usize::from(index)];
         slot.disarm();
-        let Some(next) = slot.generation.next() else {
+        let next = slot.generation.next();
+        if let State::Closing { .. } = slot.state {
+            let State::Closing { next: link, req } =
+                core::mem::replace(&mut slot.state, State::Shut)
+            else {
+                unreachable!()
+            };
+            // Retired once its request leaves, as below, if it was at the last generation.
+            let retired = next.is_none();
+            slot.generation = next.unwrap_or(slot.generation);
+            slot.state = State::Stale {
+                retired,
+                next: link,
+                req,
+            };
+            return State::Failed(CallError::Closed);
+        }
+        let Some(next) = next else {
             // Retired: a next generation would repeat an old one. Free but never listed,
             // so the slot is never handed out again.
             return core::mem::replace(&mut slot.state, State::Free { next: END });
@@ -810,13 +1023,13 @@ mod tests {
     use crate::time::{NoInstant, NoStamp};
     use futures_util::task::noop_waker;
 
-    type Pool<const N: usize> = Slots<u32, NoInstant, NoInstant, N>;
+    type Pool<const N: usize> = Slots<u32, NoInstant, NoInstant, (), N>;
 
     /// The last generation, `2⁶³ − 1`.
     const LAST: u64 = u64::MAX >> 1;
 
     fn acquire<const N: usize>(p: &mut Pool<N>) -> Ticket {
-        p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+        p.acquire(NoInstant, None, Acquire::Send(None, ()), &mut Wakes::new())
             .expect("a free slot")
     }
 
@@ -953,7 +1166,8 @@ mod tests {
         let third = acquire(&mut p);
         assert_ne!(third.index, first.index);
         assert!(p
-            .acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+            .acquire(NoInstant, None, Acquire::Send(None, ()), &mut Wakes::new())
+            .ok()
             .is_none());
         for stale in [first, second] {
             assert!(p.take(stale, NoInstant).is_none());
@@ -980,9 +1194,9 @@ mod tests {
     fn a_phase_packs_beside_its_tag() {
         // A `u32` reply with three 8-byte instants, or a taken call's two instants and
         // deadline: 32 bytes, the flag of the deadline and the reply in the tag's word.
-        assert_eq!(core::mem::size_of::<State<u32, u64, u64>>(), 32);
+        assert_eq!(core::mem::size_of::<State<u32, u64, u64, u32>>(), 32);
         // Without stamps, a queued or taken call's deadline and its flag: 16 bytes.
-        assert_eq!(core::mem::size_of::<State<u32, u64, NoStamp>>(), 16);
+        assert_eq!(core::mem::size_of::<State<u32, u64, NoStamp, u32>>(), 16);
     }
 
     #[test]
@@ -992,7 +1206,8 @@ mod tests {
         let t = acquire(&mut p);
         assert_eq!(t.id(1), 0, "the first call's id");
         assert!(
-            p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+            p.acquire(NoInstant, None, Acquire::Send(None, ()), &mut Wakes::new())
+                .ok()
                 .is_none(),
             "only one slot"
         );
@@ -1019,7 +1234,7 @@ mod tests {
         p.take(first, NoInstant).unwrap();
         // The first caller times out; its slot is reused by a second call.
         assert_eq!(
-            p.cancel(first, WithTiming).map(|(phase, _)| phase),
+            p.cancel(first, WithTiming).map(|(phase, ..)| phase),
             Some(Phase::Taken)
         );
         let second = acquire(&mut p);
@@ -1051,10 +1266,77 @@ mod tests {
         let mut p = Pool::<2>::new();
         let t = acquire(&mut p);
         assert_eq!(
-            p.cancel(t, WithTiming).map(|(phase, _)| phase),
+            p.cancel(t, WithTiming).map(|(phase, ..)| phase),
             Some(Phase::Queued)
         );
         assert!(p.take(t, NoInstant).is_none());
+    }
+
+    /// The inline queue, linked through the slots: requests in the order they came, one
+    /// that leaves from anywhere (front, middle, back) taken out with its request, and the
+    /// rest still in order.
+    #[test]
+    fn queued_requests_wait_in_their_slots_in_order_and_leave_from_anywhere() {
+        type Inline = Slots<u32, NoInstant, NoInstant, u32, 8>;
+        let mut p = Inline::new();
+        let send = |p: &mut Inline, req: u32| {
+            let how = Acquire::Send(None, req);
+            let t = p.acquire(NoInstant, None, how, &mut Wakes::new()).unwrap();
+            p.enqueue(t.slot());
+            t
+        };
+        let tickets: std::vec::Vec<_> = (1..=6).map(|req| send(&mut p, req)).collect();
+        // The back, then the front, then one in the middle.
+        for (i, expected) in [(5, 6), (0, 1), (3, 4)] {
+            let (phase, result, removed) = p.cancel(tickets[i], WithTiming).unwrap();
+            assert_eq!(
+                (phase, result.is_none(), removed),
+                (Phase::Queued, true, Some(expected))
+            );
+        }
+        let t7 = send(&mut p, 7);
+        let mut taken = std::vec::Vec::new();
+        while let Dequeued::Request(req, ticket, info) = p.dequeue(NoInstant) {
+            assert_eq!(info.id, ticket.id(8));
+            taken.push(req);
+        }
+        assert_eq!(taken, [2, 3, 5, 7]);
+        assert!(!p.has_queued());
+        assert!(p.take(t7, NoInstant).is_none(), "taken already");
+    }
+
+    /// A `Fail` shutdown ends queued calls with `Closed`, their requests still in their
+    /// slots: a caller that reads its `Closed` first leaves the slot to its request, which
+    /// frees it when it is taken out; one that reads it after finds it free at once.
+    #[test]
+    fn closed_calls_keep_their_requests_queued_until_taken_out() {
+        type Inline = Slots<u32, NoInstant, NoInstant, u32, 2>;
+        let w = noop_waker();
+        let mut p = Inline::new();
+        let mut tickets = std::vec::Vec::new();
+        for req in [10, 20] {
+            let how = Acquire::Send(None, req);
+            let t = p.acquire(NoInstant, None, how, &mut Wakes::new()).unwrap();
+            p.enqueue(t.slot());
+            tickets.push(t);
+        }
+        assert_eq!(p.close_pending(true, &mut Wakes::new()), 2);
+        // The first caller reads its outcome before its request leaves.
+        assert_eq!(
+            p.poll_reply(tickets[0], &w, &mut Wakes::new(), Value),
+            Poll::Ready(Err(CallError::Closed))
+        );
+        assert!(!p.has_free(), "its slot waits for its request to leave");
+        assert_eq!(p.dequeue_ended(), Some(10));
+        assert!(p.has_free(), "and is free once it has");
+        assert_eq!(p.dequeue_ended(), Some(20));
+        assert_eq!(p.dequeue_ended(), None);
+        // The second caller reads its outcome after.
+        assert_eq!(
+            p.poll_reply(tickets[1], &w, &mut Wakes::new(), Value),
+            Poll::Ready(Err(CallError::Closed))
+        );
+        assert_eq!(p.occupancy().in_use, 0);
     }
 
     #[test]
@@ -1081,7 +1363,7 @@ mod tests {
             .unwrap();
         p.take(taken, NoInstant).unwrap();
         assert_eq!(
-            p.close_pending(&mut Wakes::new()),
+            p.close_pending(false, &mut Wakes::new()),
             1,
             "the queued call; the reservation only once a call turns out to hold it"
         );
@@ -1090,7 +1372,7 @@ mod tests {
             Poll::Ready(Err(CallError::Closed))
         ));
         assert!(
-            !p.send(reserved, NoInstant, None),
+            p.send(reserved, (), NoInstant, None).is_err(),
             "a reservation cannot be sent after close"
         );
         assert!(
@@ -1119,7 +1401,7 @@ mod tests {
         let t = acquire(&mut p);
         p.take(t, NoInstant).unwrap();
         p.reply(t, 9, NoInstant, &mut Wakes::new()).unwrap();
-        let (phase, result) = p.cancel(t, WithTiming).unwrap();
+        let (phase, result, _) = p.cancel(t, WithTiming).unwrap();
         assert_eq!(phase, Phase::Done);
         assert_eq!(result.unwrap().unwrap().value, 9);
         assert!(
@@ -1148,8 +1430,8 @@ mod tests {
         for _ in 0..steps {
             match next() % 4 {
                 0 => {
-                    if let Some(t) =
-                        p.acquire(NoInstant, None, Acquire::Send(None), &mut Wakes::new())
+                    if let Ok(t) =
+                        p.acquire(NoInstant, None, Acquire::Send(None, ()), &mut Wakes::new())
                     {
                         assert!(ids.insert(t.id(4)), "a new id for every call");
                         live.push((t, t.id(4), false));

@@ -8,7 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::state::{Ended, EndpointState, Next, Refused, Start, Waiter};
-use super::transport::{DefaultQueue, Envelope, Popped, Ring, Transport};
+use super::transport::{DefaultQueue, Envelope, Ring, Transport};
 use super::{
     Caller, CloseMode, Endpoint, GiveUp, InstantOf, Kind, ManyCall, Role, Server, Started, Token,
 };
@@ -175,7 +175,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
                 while queue.try_recv().is_ok() {}
             }
         } else if mode == CloseMode::Fail {
-            while let Popped::Next { req, .. } = self.state.lock(|s| s.pop()) {
+            while let Some(req) = self.state.lock(|s| s.drain_closed()) {
                 drop(req);
             }
         }
@@ -201,10 +201,12 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         outcome: Option<Outcome>,
         read: A,
     ) -> Option<Ended<Req, A::Out>> {
-        let ended = self
+        let mut ended = self
             .state
             .lock_wake(|s, wakes| s.end(ticket, outcome, read, wakes))?;
-        if ended.phase == Phase::Queued && ended.removed.is_none() {
+        // A request still queued in its slot came out with it: dropped here, unlocked.
+        drop(ended.removed.take());
+        if ended.phase == Phase::Queued {
             if let Some(queue) = self.queue.outside() {
                 // Give the queue space back now, rather than when a server skips it.
                 drop(queue.remove(&mut |env| env.ticket == ticket));

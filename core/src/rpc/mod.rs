@@ -362,7 +362,7 @@ pub type InstantOf<E> = <<E as Endpoint>::Clock as Clock>::Instant;
 mod tests {
     extern crate std;
 
-    use super::transport::{Envelope, InlineQueue, Transport};
+    use super::transport::{Envelope, InlineQueue, Ring, Transport};
     use super::*;
     use crate::queue::Queue;
     use crate::sync::{LocalMutex, StdMutex};
@@ -404,6 +404,7 @@ mod tests {
     where
         Q: Transport<u32, 2> + Sync,
         Q::Ring: Send,
+        <Q::Ring as Ring<u32>>::Held: Send,
     {
         let (caller, server) = Rpc::split(rpc);
         let responder = std::thread::spawn(move || {

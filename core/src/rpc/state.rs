@@ -49,10 +49,12 @@
 //!
 //! - An outcome is counted once, when it is decided: a call that reached `Done` is not
 //!   counted again when its caller gives up.
-//! - A request is in the ring (or the outside queue) only while its slot is `Queued`, or
-//!   for a moment after its call ended there: [`take_next`](EndpointState::take_next) hands
-//!   such a stale request back, to be dropped outside the lock, and takes the next.
-//! - Servers are told the endpoint is closed only once the ring is empty: with
+//! - With the inline queue a request waits in its slot, linked in the queue, while its slot
+//!   is `Queued`, or after a `Fail` shutdown ended its call there (`Closing`, then `Stale`
+//!   once its caller has read its `Closed`): [`take_next`](EndpointState::take_next) and
+//!   [`drain_closed`](EndpointState::drain_closed) hand such a request back, to be dropped
+//!   outside the lock (a caller that gives up takes its request out of the queue itself).
+//! - Servers are told the endpoint is closed only once the queue is empty: with
 //!   [`CloseMode::Drain`] they still take what was queued.
 
 use core::marker::PhantomData;
@@ -60,10 +62,10 @@ use core::pin::Pin;
 use core::task::{Poll, Waker};
 
 use super::many::ManyCall;
-use super::transport::{Envelope, Popped, Ring};
+use super::transport::{Envelope, Ring};
 use super::{CloseMode, Role};
 use crate::error::CallError;
-use crate::reply::{Acquire, Answer, Phase, ReplyAs, RequestInfo, Slots, Ticket, Value};
+use crate::reply::{Acquire, Answer, Dequeued, Phase, ReplyAs, RequestInfo, Slots, Ticket, Value};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::time::{Instant, Stamp};
 use crate::wait_list::{line, WaitEntry, WaitList};
@@ -93,7 +95,7 @@ impl<'a> Waiter<'a> {
 
 /// What [`EndpointState::start`] did with a call.
 pub(super) enum Start<Req> {
-    /// Queued in the ring, with the caller's waker registered for its result.
+    /// Queued inside the lock, with the caller's waker registered for its result.
     Queued(Ticket),
     /// The slot is held and marked queued; the request goes through the queue outside the
     /// lock.
@@ -140,13 +142,13 @@ pub(super) struct Ended<Req, T> {
     pub(super) phase: Phase,
     /// The result that had arrived, if any (it was counted when it arrived).
     pub(super) result: Option<Result<T, CallError>>,
-    /// Its request, if it was still in the ring.
+    /// Its request, if it was still in the inline queue.
     pub(super) removed: Option<Req>,
 }
 
 /// The endpoint's state: see the [module docs](self).
-pub(super) struct EndpointState<Req, Resp, I, S: Stamp<I>, R, const N: usize> {
-    slots: Slots<Resp, I, S, N>,
+pub(super) struct EndpointState<Req, Resp, I, S: Stamp<I>, R: Ring<Req>, const N: usize> {
+    slots: Slots<Resp, I, S, R::Held, N>,
     /// The queued requests, with [`InlineQueue`](crate::queue::InlineQueue); nothing
     /// otherwise.
     ring: R,
@@ -231,6 +233,9 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         wakes: &mut Wakes,
     ) -> Start<Req> {
         let waker = waiter.as_ref().map(|w| w.waker);
+        // With the inline queue the request goes into its slot; otherwise it goes through
+        // the queue outside the lock.
+        let (req, outside) = R::hold(req);
         let ticket = match held {
             Some(held) => {
                 if self.closed {
@@ -239,10 +244,10 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                     if self.slots.close_reserved(held) {
                         self.stats.record(Outcome::Closed, None);
                     }
-                    return Start::Decided(req);
+                    return Start::Decided(R::give_back(req, outside));
                 }
-                if !self.slots.send(held, started_at, deadline) {
-                    return Start::Decided(req);
+                if let Err(req) = self.slots.send(held, req, started_at, deadline) {
+                    return Start::Decided(R::give_back(req, outside));
                 }
                 if let Some(waker) = waker {
                     self.slots.watch(held, waker, wakes);
@@ -255,25 +260,30 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                         self.slot_waiters.unregister(waiter.entry, wakes);
                     }
                     self.stats.record(Outcome::Closed, None);
-                    return Start::Closed(req);
+                    return Start::Closed(R::give_back(req, outside));
                 }
                 // The caller's waker is registered in the slot before the request becomes
                 // visible to a server: a reply cannot come before it, so the call then
                 // waits without asking for its result first.
-                let Some(ticket) =
-                    self.slots
-                        .acquire(started_at, deadline, Acquire::Send(waker), wakes)
-                else {
-                    return match waiter {
-                        Some(waiter) => {
-                            self.wait_for_slot(waiter, wakes);
-                            Start::Wait(req)
-                        }
-                        None => {
-                            self.stats.record(Outcome::Full, None);
-                            Start::Full(req)
-                        }
-                    };
+                let how = Acquire::Send(waker, req);
+                let ticket = match self.slots.acquire(started_at, deadline, how, wakes) {
+                    Ok(ticket) => ticket,
+                    Err(how) => {
+                        let Acquire::Send(_, req) = how else {
+                            unreachable!("the request comes back")
+                        };
+                        let req = R::give_back(req, outside);
+                        return match waiter {
+                            Some(waiter) => {
+                                self.wait_for_slot(waiter, wakes);
+                                Start::Wait(req)
+                            }
+                            None => {
+                                self.stats.record(Outcome::Full, None);
+                                Start::Full(req)
+                            }
+                        };
+                    }
                 };
                 if let Some(waiter) = waiter {
                     // It waited and got its slot: the wake-up was used.
@@ -282,9 +292,13 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                 ticket
             }
         };
-        match self.ring.push(req, ticket, wakes) {
-            Ok(()) => Start::Queued(ticket),
-            Err(env) => Start::Deliver(env),
+        match outside {
+            None => {
+                self.slots.enqueue(ticket.slot());
+                self.ring.request_came(wakes);
+                Start::Queued(ticket)
+            }
+            Some(req) => Start::Deliver(Envelope { req, ticket }),
         }
     }
 
@@ -300,7 +314,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
             false => self
                 .slots
                 .acquire(now, None, Acquire::Reserve, wakes)
-                .ok_or(Refused::Wait),
+                .map_err(|_| Refused::Wait),
         };
         if acquired != Err(Refused::Wait) {
             if let Some(waiter) = waiter {
@@ -391,7 +405,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         read: A,
         wakes: &mut Wakes,
     ) -> Option<Ended<Req, A::Out>> {
-        let (phase, result) = self.slots.cancel(ticket, read)?;
+        let (phase, result, removed) = self.slots.cancel(ticket, read)?;
         self.slots_freed(1, wakes);
         if phase == Phase::Taken {
             self.cancel_waiters.wake_all(wakes);
@@ -403,9 +417,10 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
             (Phase::Shut, Some(_)) => self.stats.record(Outcome::Closed, None),
             (_, Some(outcome)) => self.stats.record(outcome, None),
         }
-        let removed = match phase {
-            Phase::Queued => self.ring.remove(ticket.slot()),
-            _ => None,
+        // With the inline queue, a request still queued came out of its slot.
+        let removed = match R::INSIDE {
+            true => removed.map(|req| R::give_back(req, None)),
+            false => None,
         };
         Some(Ended {
             phase,
@@ -414,7 +429,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         })
     }
 
-    /// Takes queued requests from the ring, up to `limit` in all, handing each to `take`
+    /// Takes queued requests from the inline queue, up to `limit` in all, handing each to `take`
     /// and counting it in `taken`. With a `waiter`, a server finding nothing waits for the
     /// next request, and one that finds a request or the end stops waiting.
     #[inline]
@@ -430,24 +445,24 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     where
         F: FnMut(Req, Ticket, RequestInfo<I>),
     {
+        if !R::INSIDE {
+            return Next::Outside;
+        }
         while *taken < limit {
-            match self.ring.pop() {
-                Popped::Next { req, slot } => {
-                    let ticket = self.slots.ticket(slot);
-                    let Some(info) = self.slots.take(ticket, now) else {
-                        return Next::Stale(req);
-                    };
-                    take(req, ticket, info);
+            match self.slots.dequeue(now) {
+                Dequeued::Request(req, ticket, info) => {
+                    take(R::give_back(req, None), ticket, info);
                     *taken += 1;
                 }
-                Popped::Empty if *taken > 0 => break,
-                Popped::Empty if self.closed => {
+                Dequeued::Stale(req) => return Next::Stale(R::give_back(req, None)),
+                Dequeued::Empty if *taken > 0 => break,
+                Dequeued::Empty if self.closed => {
                     if let Some(waiter) = waiter {
                         self.ring.done_waiting(waiter.entry, wakes);
                     }
                     return Next::Closed;
                 }
-                Popped::Empty => {
+                Dequeued::Empty => {
                     if let Some(waiter) = waiter {
                         // SAFETY: the entry is taken out before it is dropped
                         // (`Waiter::new`'s contract).
@@ -455,7 +470,6 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                     }
                     return Next::Empty;
                 }
-                Popped::Outside => return Next::Outside,
             }
         }
         if let Some(waiter) = waiter {
@@ -467,7 +481,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     /// A server stops waiting for a request (its future was dropped): its entry goes, and a
     /// wake-up it was given for a queued request passes to another server.
     pub(super) fn stop_receiving(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
-        self.ring.leave(entry, wakes);
+        self.ring.leave(entry, self.slots.has_queued(), wakes);
     }
 
     /// A server took the request of `ticket` from the outside queue: `None` if it is stale
@@ -588,9 +602,9 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     }
 
     /// Starts the unsent calls at the front of `calls` that can go at once (a free slot, the
-    /// ring inside the lock), with the waiter's waker registered in their slots; returns
+    /// queue inside the lock), with the waiter's waker registered in their slots; returns
     /// how many calls from the front it is done with. Stops at the first that would wait,
-    /// had reserved a slot, or meets a shutdown, and does nothing without the inline ring.
+    /// had reserved a slot, or meets a shutdown, and does nothing without the inline queue.
     /// A `call_many` whose call waited for a slot gives its entry back once that call has one.
     pub(super) fn start_many(
         &mut self,
@@ -610,16 +624,22 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                 if call.ticket.is_some() || self.closed {
                     break;
                 }
-                let how = Acquire::Send(Some(waker));
-                let Some(ticket) = self.slots.acquire(started_at, deadline, how, wakes) else {
-                    break;
+                let (req, _) = R::hold(call.req.take().expect("unsent"));
+                let how = Acquire::Send(Some(waker), req);
+                let ticket = match self.slots.acquire(started_at, deadline, how, wakes) {
+                    Ok(ticket) => ticket,
+                    Err(how) => {
+                        let Acquire::Send(_, req) = how else {
+                            unreachable!("the request comes back")
+                        };
+                        call.req = Some(R::give_back(req, None));
+                        break;
+                    }
                 };
                 // The call it waited for has its slot: the wake-up was used.
                 self.slot_waiters.unregister(entry, wakes);
-                let req = call.req.take().expect("unsent");
-                if self.ring.push(req, ticket, wakes).is_err() {
-                    unreachable!("a ring inside the lock takes every request")
-                }
+                self.slots.enqueue(ticket.slot());
+                self.ring.request_came(wakes);
                 call.ticket = Some(ticket);
             }
             done += 1;
@@ -655,14 +675,15 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     }
 
     /// Shuts down: new calls are refused; with [`CloseMode::Fail`] every call not taken yet
-    /// ends with `Closed` (their requests stay in the ring, to be popped and dropped outside
-    /// the lock). Returns how many calls it ended.
+    /// ends with `Closed` (with the inline queue their requests stay in their slots, to be
+    /// taken out by [`drain_closed`](Self::drain_closed) and dropped outside the lock).
+    /// Returns how many calls it ended.
     pub(super) fn close(&mut self, mode: CloseMode, wakes: &mut Wakes) -> usize {
         self.closed = true;
         self.slot_waiters.wake_all(wakes);
         self.ring.wake_servers(wakes);
         let closed = match mode {
-            CloseMode::Fail => self.slots.close_pending(wakes),
+            CloseMode::Fail => self.slots.close_pending(R::INSIDE, wakes),
             CloseMode::Drain => 0,
         };
         for _ in 0..closed {
@@ -671,10 +692,12 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         closed
     }
 
-    /// Pops the next request of the ring, whatever its call's state: after a `Fail`
-    /// shutdown, to drop what is queued outside the lock.
-    pub(super) fn pop(&mut self) -> Popped<Req> {
-        self.ring.pop()
+    /// Takes the next request a `Fail` shutdown ended out of the inline queue, to be dropped
+    /// outside the lock; `None` once none is left.
+    pub(super) fn drain_closed(&mut self) -> Option<Req> {
+        self.slots
+            .dequeue_ended()
+            .map(|req| R::give_back(req, None))
     }
 }
 
@@ -745,7 +768,7 @@ mod tests {
         EndpointState::new(InlineRing::new())
     }
 
-    /// Starts a call that waits (with `waker`), expecting it queued in the ring.
+    /// Starts a call that waits (with `waker`), expecting it queued inside the lock.
     fn call<const N: usize>(s: &mut Inline<N>, req: u32, waker: &Waker) -> Ticket {
         // A call that finds a free slot does not get in line: the entry can go with it.
         let entry = pin!(WaitEntry::new());

@@ -1,17 +1,19 @@
-//! Where an endpoint's requests wait between caller and server: rsvp's ring inside the
-//! endpoint's lock ([`InlineQueue`]), or any [`RequestQueue`] outside it.
+//! Where an endpoint's requests wait between caller and server: in their reply slots,
+//! inside the endpoint's lock ([`InlineQueue`]), or in any [`RequestQueue`] outside it.
 //!
-//! The difference lives here and nowhere else. The endpoint's state keeps a [`Ring`]: the
-//! inline ring queues a request in the same lock that starts its call, and takes it in the
-//! same lock that marks it taken; the outside queue's ring is empty and hands every request
-//! back, and the endpoint then moves it through the [`Transport`] after unlocking. Each
-//! endpoint operation decides which way once, on what its state event returned.
+//! The difference lives here and nowhere else. The endpoint's state keeps a [`Ring`]: with
+//! the inline queue, a request goes into its call's slot (the slots link the queued ones in
+//! order) in the same lock that starts its call, and is taken in the same lock that marks
+//! it taken; the outside queue's ring holds nothing and hands every request back
+//! ([`Ring::hold`]), and the endpoint then moves it through the [`Transport`] after
+//! unlocking. Each endpoint operation decides which way once, on a constant
+//! ([`Ring::INSIDE`]).
 
-use core::num::NonZeroU16;
+use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::Waker;
 
-use crate::queue::{Queue, QueueState, RequestQueue};
+use crate::queue::{Queue, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
 use crate::wait_list::{line, WaitEntry, WaitList};
@@ -40,8 +42,9 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
     }
 }
 
-/// rsvp's own request queue inside the endpoint's lock: a ring of `N` requests kept beside
-/// the reply slots, and the default queue of an [`Rpc`](crate::Rpc).
+/// rsvp's own request queue inside the endpoint's lock: each queued request waits in its
+/// call's reply slot, the slots linked in order (no memory of its own), and the default
+/// queue of an [`Rpc`](crate::Rpc).
 ///
 /// Starting a call then takes one lock (slot and queue together) instead of two, and a
 /// server takes a request in one lock too. It never refuses a request for lack of room: it
@@ -63,20 +66,23 @@ impl<Req> core::fmt::Debug for Envelope<Req> {
 #[derive(Clone, Copy, Default, Debug)]
 pub struct InlineQueue;
 
-/// What the endpoint's state keeps of its queue, inside its lock. rsvp's internals, and
-/// sealed: its methods run under the endpoint's lock, where only rsvp's code may run.
+/// What the endpoint's state keeps of its queue, inside its lock: with the inline queue,
+/// each queued request sits in its call's reply slot (the slots link them in order), and
+/// the ring keeps the servers that wait for one. rsvp's internals, and sealed: its methods
+/// run under the endpoint's lock, where only rsvp's code may run.
 #[doc(hidden)]
 pub trait Ring<Req>: super::sealed::Sealed {
-    /// Whether requests wait inside the lock (every [`push`](Self::push) succeeds).
+    /// Whether requests wait inside the lock, in their slots.
     const INSIDE: bool;
-    /// Queues the request of the call holding `ticket`, or hands it back to go through the
-    /// queue outside the lock.
-    fn push(&mut self, req: Req, ticket: Ticket, wakes: &mut Wakes) -> Result<(), Envelope<Req>>;
-    /// The next queued request.
-    fn pop(&mut self) -> Popped<Req>;
-    /// Takes the request of the call in slot `slot` out (its caller gave up while it was
-    /// queued).
-    fn remove(&mut self, slot: u16) -> Option<Req>;
+    /// What a queued call's slot holds of its request: the request, or `()` when it goes
+    /// through the queue outside the lock.
+    type Held;
+    /// Splits `req` into what its slot holds and what goes outside the lock.
+    fn hold(req: Req) -> (Self::Held, Option<Req>);
+    /// The request [`hold`](Self::hold) split, whole again.
+    fn give_back(held: Self::Held, rest: Option<Req>) -> Req;
+    /// A request was queued: a waiting server is woken.
+    fn request_came(&mut self, wakes: &mut Wakes);
     /// `waker`'s task waits for a request, with `entry` in line if it needs a place.
     ///
     /// # Safety
@@ -88,34 +94,19 @@ pub trait Ring<Req>: super::sealed::Sealed {
     /// none will come): its entry goes.
     fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes);
     /// The server waiting with `entry` stops (its future was dropped): its entry goes, and a
-    /// wake-up it may have been given for a queued request passes to another server.
-    fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes);
+    /// wake-up it may have been given for a queued request (if `queued`) passes to another
+    /// server.
+    fn leave(&mut self, entry: Pin<&WaitEntry>, queued: bool, wakes: &mut Wakes);
     /// Wakes the tasks waiting for a request (shutdown, or a second round).
     fn wake_servers(&mut self, wakes: &mut Wakes);
-    /// Takes back a server's waker that [`push`](Self::push) lent ([`Home::Server`]).
+    /// Takes back a server's waker that [`request_came`](Self::request_came) lent
+    /// ([`Home::Server`]).
     fn put_back(&mut self, waker: Waker) -> Option<Waker>;
-}
-
-/// What [`Ring::pop`] found.
-#[doc(hidden)]
-pub enum Popped<Req> {
-    /// The next request, and the slot of its call. Its ticket is the slot's current one:
-    /// a slot has at most one request in the ring, taken out when its call ends, so the
-    /// request is stale only if the slot is no longer `Queued` (after a `Fail` shutdown).
-    Next { req: Req, slot: u16 },
-    /// Nothing is queued.
-    Empty,
-    /// Requests wait in the queue outside the lock.
-    Outside,
 }
 
 /// The ring of [`InlineQueue`]. rsvp's internals.
 #[doc(hidden)]
 pub struct InlineRing<Req, const N: usize> {
-    /// Holds the requests of calls that are queued, in order, plus, for a moment after a
-    /// `CloseMode::Fail` shutdown, requests of calls it ended (skipped when taken). Each
-    /// with its slot, not its whole ticket (12 bytes): see [`Popped::Next`].
-    ring: QueueState<(Req, Place), N>,
     /// The waker of the first server that waited (usually the only one), kept across its
     /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
     server: Option<Waker>,
@@ -128,25 +119,7 @@ pub struct InlineRing<Req, const N: usize> {
     /// Other servers waiting for a request, each with its entry in its future; a request
     /// wakes one.
     servers: WaitList<{ line::REQUEST }>,
-}
-
-/// A queued request's slot index, kept as `index + 1` so that the ring's empty places
-/// (`Option<(Req, Place)>`) need no tag of their own: 4 bytes less per slot for a `u32`
-/// request.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Place(NonZeroU16);
-
-impl Place {
-    #[inline(always)]
-    fn of(slot: u16) -> Self {
-        // Slot indices stay below `u16::MAX` (`Slots` checks `N` at compile time).
-        Self(NonZeroU16::new(slot.wrapping_add(1)).expect("a slot index below u16::MAX"))
-    }
-
-    #[inline(always)]
-    fn slot(self) -> u16 {
-        self.0.get() - 1
-    }
+    _req: PhantomData<fn(Req) -> Req>,
 }
 
 impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
@@ -154,33 +127,21 @@ impl<Req, const N: usize> super::sealed::Sealed for InlineRing<Req, N> {}
 impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     const INSIDE: bool = true;
 
-    // Inlined so that the envelope is written once, in its ring entry: built by the caller
-    // and copied in, its narrow stores made the wide copy stall (store forwarding).
+    type Held = Req;
+
     #[inline(always)]
-    fn push(&mut self, req: Req, ticket: Ticket, wakes: &mut Wakes) -> Result<(), Envelope<Req>> {
-        if self.ring.push((req, Place::of(ticket.slot()))).is_err() {
-            // Each queued call holds one of the `N` slots, and the ring has `N` places.
-            unreachable!("the inline queue has a place for every reply slot")
-        }
+    fn hold(req: Req) -> (Req, Option<Req>) {
+        (req, None)
+    }
+
+    #[inline(always)]
+    fn give_back(held: Req, _: Option<Req>) -> Req {
+        held
+    }
+
+    #[inline(always)]
+    fn request_came(&mut self, wakes: &mut Wakes) {
         self.wake_one(wakes);
-        Ok(())
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Popped<Req> {
-        match self.ring.pop() {
-            Ok((req, place)) => Popped::Next {
-                req,
-                slot: place.slot(),
-            },
-            Err(_) => Popped::Empty,
-        }
-    }
-
-    fn remove(&mut self, slot: u16) -> Option<Req> {
-        self.ring
-            .remove(&mut |(_, place)| place.slot() == slot)
-            .map(|(req, _)| req)
     }
 
     #[inline]
@@ -206,14 +167,14 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
         self.servers.unregister(entry, wakes);
     }
 
-    fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+    fn leave(&mut self, entry: Pin<&WaitEntry>, queued: bool, wakes: &mut Wakes) {
         if self.server_entry == address(entry) {
             self.server_armed = false;
         }
         self.servers.unregister(entry, wakes);
         // It may have been the one woken for a queued request (or not: a spare wake-up is
         // harmless): another server takes over.
-        if self.ring.len() > 0 {
+        if queued {
             self.wake_one(wakes);
         }
     }
@@ -251,25 +212,26 @@ impl super::sealed::Sealed for Outside {}
 impl<Req> Ring<Req> for Outside {
     const INSIDE: bool = false;
 
-    #[inline]
-    fn push(&mut self, req: Req, ticket: Ticket, _: &mut Wakes) -> Result<(), Envelope<Req>> {
-        Err(Envelope { req, ticket })
+    type Held = ();
+
+    #[inline(always)]
+    fn hold(req: Req) -> ((), Option<Req>) {
+        ((), Some(req))
     }
 
-    #[inline]
-    fn pop(&mut self) -> Popped<Req> {
-        Popped::Outside
+    #[inline(always)]
+    fn give_back((): (), rest: Option<Req>) -> Req {
+        rest.expect("a request outside the lock is held outside")
     }
 
-    fn remove(&mut self, _: u16) -> Option<Req> {
-        None
-    }
+    #[inline(always)]
+    fn request_came(&mut self, _: &mut Wakes) {}
 
     unsafe fn register(&mut self, _: &Waker, _: Pin<&WaitEntry>, _: &mut Wakes) {}
 
     fn done_waiting(&mut self, _: Pin<&WaitEntry>, _: &mut Wakes) {}
 
-    fn leave(&mut self, _: Pin<&WaitEntry>, _: &mut Wakes) {}
+    fn leave(&mut self, _: Pin<&WaitEntry>, _: bool, _: &mut Wakes) {}
 
     fn wake_servers(&mut self, _: &mut Wakes) {}
 
@@ -286,8 +248,8 @@ pub trait Transport<Req, const N: usize> {
     type Ring: Ring<Req>;
     /// An empty one.
     const RING: Self::Ring;
-    /// The queue outside the lock, if any: [`Ring::push`] hands requests back, and
-    /// [`Ring::pop`] says [`Popped::Outside`], only when there is one.
+    /// The queue outside the lock, if any: [`Ring::INSIDE`] is false only when there is
+    /// one.
     fn outside(&self) -> Option<&dyn RequestQueue<Envelope<Req>>>;
 }
 
@@ -328,11 +290,11 @@ impl<M: RawMutex, Req, const N: usize> DefaultQueue<Req, N> for Queue<M, Envelop
 impl<Req, const N: usize> InlineRing<Req, N> {
     pub(crate) const fn new() -> Self {
         Self {
-            ring: QueueState::new(),
             server: None,
             server_armed: false,
             server_entry: 0,
             servers: WaitList::new(),
+            _req: PhantomData,
         }
     }
 
