@@ -117,43 +117,53 @@ fn promise_abandoned_wakes_waiter() {
 #[test]
 fn room_reaches_a_waiting_caller_while_another_gives_up() {
     type Small = Rpc<u32, u32, 3, With<StdMutex, NoClock, Queue<StdMutex, Envelope<u32>, 1>>>;
-    model(|| {
-        let (caller, server) = Rpc::split(Arc::new(Small::with_queue(Queue::new(), NoClock)));
-        let first = caller.try_call(1).unwrap();
-        let waiter = {
-            let caller = caller.clone();
-            thread::spawn(move || block_on(caller.call(2)))
-        };
-        let leaver = {
-            let caller = caller.clone();
-            thread::spawn(move || {
-                let mut call = pin!(caller.call(3));
-                // One poll: it waits for room (or goes out), then gives up.
-                block_on(poll_fn(|cx| {
-                    let _ = call.as_mut().poll(cx);
-                    Poll::Ready(())
-                }));
-            })
-        };
-        let (req, responder) = server.try_recv().unwrap();
-        responder.reply(req * 10).unwrap();
-        assert_eq!(block_on(first), Ok(10));
-        // Serve until the waiting call has its reply.
-        loop {
-            match server.try_recv() {
-                Ok((2, responder)) => {
-                    responder.reply(20).unwrap();
-                    break;
-                }
-                Ok((_, responder)) => drop(responder.reply(0)),
-                Err(_) => thread::yield_now(),
+    model(|| one_waits_while_another_gives_up(Arc::new(Small::with_queue(Queue::new(), NoClock))));
+}
+
+/// Call 1 holds what calls 2 and 3 need (the only slot, or the queue's only place); call 3
+/// gives up after one poll while call 1 is answered: call 2 still goes out and is answered,
+/// and every call is counted once (the third answered or cancelled, never both).
+fn one_waits_while_another_gives_up<const N: usize, K>(rpc: Arc<Rpc<u32, u32, N, K>>)
+where
+    K: rsvp::rpc::Kind<u32, N> + 'static,
+    Rpc<u32, u32, N, K>: Send + Sync,
+{
+    let (caller, server) = Rpc::split(rpc);
+    let first = caller.try_call(1).unwrap();
+    let waiter = {
+        let caller = caller.clone();
+        thread::spawn(move || block_on(caller.call(2)))
+    };
+    let leaver = {
+        let caller = caller.clone();
+        thread::spawn(move || {
+            let mut call = pin!(caller.call(3));
+            // One poll: it waits (or goes out), then gives up.
+            block_on(poll_fn(|cx| {
+                let _ = call.as_mut().poll(cx);
+                Poll::Ready(())
+            }));
+        })
+    };
+    let (req, responder) = server.try_recv().unwrap();
+    responder.reply(req * 10).unwrap();
+    assert_eq!(block_on(first), Ok(10));
+    // Serve until the waiting call has its reply.
+    loop {
+        match server.try_recv() {
+            Ok((2, responder)) => {
+                responder.reply(20).unwrap();
+                break;
             }
+            Ok((_, responder)) => drop(responder.reply(0)),
+            Err(_) => thread::yield_now(),
         }
-        assert_eq!(waiter.join().unwrap(), Ok(20));
-        leaver.join().unwrap();
-        let stats = caller.stats();
-        assert_eq!(stats.replied + stats.cancelled, 3, "{stats:?}");
-    });
+    }
+    assert_eq!(waiter.join().unwrap(), Ok(20));
+    leaver.join().unwrap();
+    let stats = caller.stats();
+    assert!(stats.replied >= 2, "{stats:?}");
+    assert_eq!(stats.replied + stats.cancelled, 3, "{stats:?}");
 }
 
 /// `serve`'s pool: a handler waits for a promise set on a third thread, so the slot's
@@ -324,45 +334,7 @@ macro_rules! endpoint_models {
             /// given is passed on), and every call is counted once.
             #[test]
             fn a_freed_slot_reaches_a_waiter_while_another_gives_up() {
-                model(|| {
-                    let (caller, server) = Rpc::split(endpoint());
-                    let first = caller.try_call(1).unwrap();
-                    let waiter = {
-                        let caller = caller.clone();
-                        thread::spawn(move || block_on(caller.call(2)))
-                    };
-                    let leaver = {
-                        let caller = caller.clone();
-                        thread::spawn(move || {
-                            let mut call = pin!(caller.call(3));
-                            // One poll: it waits for the slot (or takes it), then gives up.
-                            block_on(poll_fn(|cx| {
-                                let _ = call.as_mut().poll(cx);
-                                Poll::Ready(())
-                            }));
-                        })
-                    };
-                    let (req, responder) = server.try_recv().unwrap();
-                    responder.reply(req * 10).unwrap();
-                    assert_eq!(block_on(first), Ok(10));
-                    // Serve until the waiting call has its reply.
-                    loop {
-                        match server.try_recv() {
-                            Ok((2, responder)) => {
-                                responder.reply(20).unwrap();
-                                break;
-                            }
-                            Ok((_, responder)) => drop(responder.reply(0)),
-                            Err(_) => thread::yield_now(),
-                        }
-                    }
-                    assert_eq!(waiter.join().unwrap(), Ok(20));
-                    leaver.join().unwrap();
-                    let stats = caller.stats();
-                    // The third call was answered, or cancelled, never both.
-                    assert!(stats.replied >= 2, "{stats:?}");
-                    assert_eq!(stats.replied + stats.cancelled, 3, "{stats:?}");
-                });
+                model(|| one_waits_while_another_gives_up(endpoint()));
             }
 
             /// Two servers wait for a request while one of them gives up at the same time: the
