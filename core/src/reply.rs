@@ -334,7 +334,7 @@ impl<Resp, I: Copy, S: Stamp<I>, Q> State<Resp, I, S, Q> {
         }
     }
 
-    /// Whether the call's result is there.
+    /// Whether the call's result is there (`Closing` reads as `Closed`).
     fn is_done(&self) -> bool {
         matches!(
             self,
@@ -848,8 +848,9 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
     }
 
     /// The caller gives up (timeout, or its future was dropped). Frees the slot whatever its
-    /// phase, and returns the phase it was in, the result if one had already arrived, and
-    /// the request if it was still in the inline queue (taken out).
+    /// phase (a `Queued` or `Closing` one is first taken out of the inline queue; a `Stale`
+    /// one has no caller left: `None`), and returns the phase it was in, the result if one
+    /// had already arrived, and the request if it was still in the inline queue.
     pub(crate) fn cancel<R: ReplyAs<Resp, S>>(
         &mut self,
         ticket: Ticket,

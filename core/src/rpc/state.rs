@@ -392,6 +392,8 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     /// The outside queue refused the request [`start`](Self::start) handed over: the call
     /// keeps its slot, reserved, while it waits for room.
     pub(super) fn unsend(&mut self, ticket: Ticket) {
+        // Only a queue outside the lock refuses: an inline slot holds its request, linked.
+        debug_assert!(!R::INSIDE, "the inline queue refuses no request");
         self.slots.unsend(ticket);
     }
 
@@ -487,6 +489,8 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     /// A server took the request of `ticket` from the outside queue: `None` if it is stale
     /// (its call ended while it was queued).
     pub(super) fn take(&mut self, ticket: Ticket, now: I) -> Option<RequestInfo<I>> {
+        // Inline requests are taken in order, with their slots (`take_next`).
+        debug_assert!(!R::INSIDE, "inline requests leave through take_next");
         self.slots.take(ticket, now)
     }
 
