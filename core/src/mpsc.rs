@@ -186,7 +186,7 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
 
     unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
-            .lock_wake(|ends, wakes| ends.waiters.leave(entry, wakes));
+            .lock_wake(|ends, wakes| ends.waiters.leave(entry, ends.len > 0, wakes));
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {

@@ -54,7 +54,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::sync::{Mutex, RawMutex};
-use crate::wait_list::{line, WaitEntry, WaitList};
+use crate::wait_list::{line, Line, WaitEntry, WaitList};
 use crate::waker_set::{WakeRest, WakerSet, Wakes};
 
 pub use crate::error::{TryRecvError, TrySendError};
@@ -238,7 +238,7 @@ impl<T, const N: usize> QueueState<T, N> {
 /// (a fixed set of wakers). An event wakes one task in line, and every task that polls by
 /// hand; one in line that was woken and leaves passes its wake-up on.
 pub(crate) struct Waiters {
-    items: WaitList<{ line::ITEM }>,
+    items: Line<{ line::ITEM }>,
     receivers: WakerSet<2>,
     room: WaitList<{ line::ROOM }>,
     senders: WakerSet<4>,
@@ -247,7 +247,7 @@ pub(crate) struct Waiters {
 impl Waiters {
     pub(crate) const fn new() -> Self {
         Self {
-            items: WaitList::new(),
+            items: Line::new(),
             receivers: WakerSet::new(),
             room: WaitList::new(),
             senders: WakerSet::new(),
@@ -257,9 +257,7 @@ impl Waiters {
     /// An item came.
     #[inline(always)]
     pub(crate) fn item_came(&mut self, wakes: &mut Wakes) {
-        if self.items.is_waiting() {
-            self.items.wake_one(wakes);
-        }
+        self.items.wake_one_cloned(wakes);
         self.receivers.wake_all(wakes);
     }
 
@@ -320,7 +318,7 @@ impl Waiters {
     #[inline(always)]
     pub(crate) fn got_item(&mut self, entry: Option<Pin<&WaitEntry>>, wakes: &mut Wakes) {
         if let Some(entry) = entry {
-            self.items.unregister(entry, wakes);
+            self.items.done_waiting(entry, wakes);
         }
     }
 
@@ -335,11 +333,9 @@ impl Waiters {
     }
 
     /// The task waiting with `entry`, in either line, stops waiting: a wake-up it was
-    /// given passes to the next in its line.
-    pub(crate) fn leave(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
-        if self.items.unregister(entry, wakes) {
-            self.items.wake_one(wakes);
-        }
+    /// given passes to the next in its line (for an item, if one is left: `items_left`).
+    pub(crate) fn leave(&mut self, entry: Pin<&WaitEntry>, items_left: bool, wakes: &mut Wakes) {
+        self.items.leave(entry, items_left, wakes);
         if self.room.unregister(entry, wakes) {
             self.room.wake_one(wakes);
         }
@@ -491,7 +487,7 @@ impl<M: RawMutex, T, const N: usize> RequestQueue<T> for Queue<M, T, N> {
 
     unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
-            .lock_wake(|s, wakes| s.waiters.leave(entry, wakes));
+            .lock_wake(|s, wakes| s.waiters.leave(entry, s.state.len() > 0, wakes));
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {

@@ -54,7 +54,7 @@ use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::Waker;
 
-use crate::waker_set::Wakes;
+use crate::waker_set::{Home, Wakes};
 
 /// A waiting future's entry in a [`WaitList`]. Pinned inside its future while it waits.
 ///
@@ -220,6 +220,143 @@ impl<const LINE: u8> WaitList<LINE> {
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
+}
+
+/// A [`WaitList`] with a first place beside it, for a line where one task usually waits
+/// (an endpoint's server, a queue's receiver): the task in the first place keeps its waker
+/// there across its waits (a waker of the same task is not cloned again), and the event it
+/// waits for lends that waker ([`Wakes::lend`]), or, under a lock that takes nothing back,
+/// clones it and leaves it there. A task waits in the list only while the first place is
+/// another future's, or others wait there already.
+pub(crate) struct Line<const LINE: u8> {
+    /// The waker of the task that last took the first place, kept after it stops waiting.
+    first: Option<Waker>,
+    /// Whether the first place's task waits: from its registration until an event wakes
+    /// it, or its future leaves.
+    armed: bool,
+    /// The address of the entry that last took the first place (compared, never followed).
+    owner: usize,
+    /// The others, each with its entry in its future.
+    rest: WaitList<LINE>,
+}
+
+impl<const LINE: u8> Line<LINE> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            first: None,
+            armed: false,
+            owner: 0,
+            rest: WaitList::new(),
+        }
+    }
+
+    /// `waker`'s task waits, its future holding `entry`: in the first place if that is free
+    /// and nobody waits in the list, or is this future's already; in the list otherwise.
+    ///
+    /// # Safety
+    ///
+    /// As [`WaitList::register`]: `entry` leaves ([`leave`](Self::leave)) before it is
+    /// dropped, unless this line is never touched again.
+    #[inline]
+    pub(crate) unsafe fn register(
+        &mut self,
+        entry: Pin<&WaitEntry>,
+        waker: &Waker,
+        wakes: &mut Wakes,
+    ) {
+        let here = address(entry);
+        if self.owner != here && (self.armed || self.rest.is_waiting()) {
+            // SAFETY: this method's contract.
+            return unsafe { self.rest.register(entry, waker, wakes) };
+        }
+        // Its waker kept if of the same task (the one replaced is dropped after unlocking,
+        // one lent is given back to be dropped); out of the list if it was in it.
+        wakes.store(&mut self.first, waker);
+        self.rest.unregister(entry, wakes);
+        self.armed = true;
+        self.owner = here;
+    }
+
+    /// The task waiting with `entry` got what it waited for (or learnt none will come).
+    #[inline(always)]
+    pub(crate) fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.rest.unregister(entry, wakes);
+    }
+
+    /// The task waiting with `entry` stops (its future was dropped). If it may have been
+    /// woken for what it waited for and that is still there (`still_there`), another task
+    /// is woken instead (a spare wake-up is harmless; a lost one is not).
+    pub(crate) fn leave(&mut self, entry: Pin<&WaitEntry>, still_there: bool, wakes: &mut Wakes) {
+        let first = self.owner == address(entry);
+        if first {
+            self.armed = false;
+        }
+        let woken = self.rest.unregister(entry, wakes);
+        if (first || woken) && still_there {
+            self.wake_one(wakes);
+        }
+    }
+
+    /// Wakes the task in the first place if it waits (its waker lent, to come back through
+    /// [`put_back`](Self::put_back) under a lock that lends), otherwise the one that waited
+    /// longest in the list.
+    #[inline(always)]
+    pub(crate) fn wake_one(&mut self, wakes: &mut Wakes) {
+        // What does not fit in `wakes` stays armed, for its second round.
+        if self.armed {
+            if wakes.lend(&mut self.first, Home::First) {
+                self.armed = false;
+            }
+        } else if self.rest.is_waiting() {
+            self.rest.wake_one(wakes);
+        }
+    }
+
+    /// [`wake_one`](Self::wake_one) under a lock that takes nothing back: the first place's
+    /// waker is cloned and stays, so that its task clones nothing when it waits again.
+    #[inline(always)]
+    pub(crate) fn wake_one_cloned(&mut self, wakes: &mut Wakes) {
+        if self.armed {
+            if let Some(waker) = &self.first {
+                if !wakes.push(waker) {
+                    return;
+                }
+            }
+            self.armed = false;
+        } else if self.rest.is_waiting() {
+            self.rest.wake_one(wakes);
+        }
+    }
+
+    /// Wakes every waiting task (a shutdown, or a second round).
+    pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
+        if self.armed {
+            if let Some(waker) = &self.first {
+                if !wakes.push(waker) {
+                    return;
+                }
+            }
+            self.armed = false;
+        }
+        self.rest.wake_all(wakes);
+    }
+
+    /// Takes back the first place's waker that [`wake_one`](Self::wake_one) lent; hands it
+    /// back if the place has a waker again.
+    pub(crate) fn put_back(&mut self, waker: Waker) -> Option<Waker> {
+        match self.first {
+            None => {
+                self.first = Some(waker);
+                None
+            }
+            Some(_) => Some(waker),
+        }
+    }
+}
+
+/// Where `entry` is: its identity, compared and never followed.
+fn address(entry: Pin<&WaitEntry>) -> usize {
+    (entry.get_ref() as *const WaitEntry).addr()
 }
 
 impl List {

@@ -64,8 +64,8 @@ pub struct Wakes {
 pub(crate) enum Home {
     /// The caller's waker of the reply slot of this index.
     Slot(u16),
-    /// The waker of the server that waits first.
-    Server,
+    /// The first place of the endpoint's line of servers ([`Line`](crate::wait_list::Line)).
+    First,
 }
 
 /// The rare part of [`Wakes`].

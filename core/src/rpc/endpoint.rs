@@ -852,6 +852,41 @@ mod tests {
         }
     }
 
+    /// A server that starts waiting while others wait in line goes behind them, even when
+    /// the first server's place is free (its server was woken, and beaten to its request):
+    /// the next request wakes the one that waited longest.
+    fn a_server_that_comes_later_waits_behind_those_in_line<Q: Queued>() {
+        let rpc = queued::<Q>();
+        let (caller, server) = Rpc::split(&rpc);
+        let (counts, wakers): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            (0..3).map(|_| counter()).unzip();
+        let mut recvs: std::vec::Vec<_> = (0..3)
+            .map(|_| std::boxed::Box::pin(server.recv()))
+            .collect();
+        let mut wait = |i: usize| {
+            let cx = &mut Context::from_waker(&wakers[i]);
+            assert!(recvs[i].as_mut().poll(cx).is_pending());
+        };
+        // 0 takes the first place, 1 waits in line; a request wakes 0.
+        wait(0);
+        wait(1);
+        let first = caller.try_call(10).unwrap();
+        assert_eq!(woken(&counts[0]), 1);
+        // Before 0 runs, a server that does not wait takes the request.
+        let (req, responder) = server.try_recv().unwrap();
+        responder.reply(req).unwrap();
+        // 2 comes while 0's place is free, and 1 still waits.
+        wait(2);
+        let second = caller.try_call(11).unwrap();
+        let now: std::vec::Vec<_> = counts.iter().map(|c| woken(c)).collect();
+        assert_eq!(
+            now,
+            [1, 1, 0],
+            "the second request wakes 1, who waited longer than 2"
+        );
+        drop((first, second));
+    }
+
     /// A server woken for a request that stops waiting before taking it (its `recv` was
     /// dropped, say by a timeout) passes the request on to another waiting server.
     fn a_woken_server_that_leaves_passes_its_request_on<Q: Queued>() {
@@ -910,8 +945,7 @@ mod tests {
     }
 
     /// 10,000 servers that stop waiting for a request (their `recv` dropped) leave no
-    /// waker behind (with the inline queue, but the first server's place keeps one, the
-    /// last taker's).
+    /// waker behind (but the first server's place keeps one, the last taker's).
     fn servers_that_stop_waiting_leave_nothing_behind<Q: Queued>() {
         let rpc = queued::<Q>();
         let (caller, server) = Rpc::split(&rpc);
@@ -936,10 +970,10 @@ mod tests {
             drop(recvs);
             drop(wakers);
             for (i, count) in counts.iter().enumerate() {
-                // With the inline queue, the round's first server took the first server's
-                // place, free since the round before left: its waker stays there, for the
-                // next server (one waker, replaced by the next round's first).
-                let kept = usize::from(Q::INLINE && i == 0);
+                // The round's first server took the first server's place, free since the
+                // round before left: its waker stays there, for the next server (one
+                // waker, replaced by the next round's first).
+                let kept = usize::from(i == 0);
                 assert_eq!(
                     std::sync::Arc::strong_count(count),
                     1 + kept,
@@ -964,20 +998,13 @@ mod tests {
     }
 
     /// The queues servers wait on, for the tests above: slots enough for every test.
-    trait Queued: DefaultQueue<u32, 64> {
-        /// Whether it is the inline queue, whose first server keeps its place.
-        const INLINE: bool;
-    }
+    trait Queued: DefaultQueue<u32, 64> {}
 
-    impl Queued for crate::queue::InlineQueue {
-        const INLINE: bool = true;
-    }
+    impl Queued for crate::queue::InlineQueue {}
 
     type Separate = crate::queue::Queue<LocalMutex, Envelope<u32>, 64>;
 
-    impl Queued for Separate {
-        const INLINE: bool = false;
-    }
+    impl Queued for Separate {}
 
     fn queued<Q: Queued>() -> Rpc<u32, u32, 64, With<LocalMutex, NoClock, Q>> {
         Rpc::with_queue(Q::NEW, NoClock)
@@ -992,6 +1019,16 @@ mod tests {
     #[test]
     fn servers_waiting_on_a_separate_queue_sleep_and_each_request_wakes_one() {
         servers_waiting_for_a_request_sleep_and_each_request_wakes_one::<Separate>();
+    }
+
+    #[test]
+    fn a_server_that_comes_later_waits_behind_those_in_line_inline() {
+        a_server_that_comes_later_waits_behind_those_in_line::<crate::queue::InlineQueue>();
+    }
+
+    #[test]
+    fn a_server_that_comes_later_waits_behind_those_in_line_on_a_separate_queue() {
+        a_server_that_comes_later_waits_behind_those_in_line::<Separate>();
     }
 
     #[test]

@@ -712,7 +712,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize> WakeRest
     fn put_back(&mut self, home: Home, waker: Waker) -> Option<Waker> {
         match home {
             Home::Slot(index) => self.slots.put_back(index, waker),
-            Home::Server => self.ring.put_back(waker),
+            Home::First => self.ring.put_back(waker),
         }
     }
 
@@ -942,7 +942,7 @@ mod tests {
         let started = s.start(8, None, NoInstant, None, None, &mut wakes);
         assert!(matches!(started, Start::Queued(_)));
         let (lent, home) = wakes.take_lent().expect("the server's waker, lent");
-        assert_eq!(home, Home::Server);
+        assert_eq!(home, Home::First);
         lent.wake_by_ref();
         assert!(s.put_back(home, lent).is_none(), "taken back");
         assert_eq!(woken(&server), 1);

@@ -16,8 +16,8 @@ use core::task::Waker;
 use crate::queue::{Queue, RequestQueue};
 use crate::reply::Ticket;
 use crate::sync::RawMutex;
-use crate::wait_list::{line, WaitEntry, WaitList};
-use crate::waker_set::{Home, Wakes};
+use crate::wait_list::{line, Line, WaitEntry};
+use crate::waker_set::Wakes;
 
 /// A request in transit: the request and the ticket of its reply slot.
 ///
@@ -100,25 +100,16 @@ pub trait Ring<Req>: super::sealed::Sealed {
     /// Wakes the tasks waiting for a request (shutdown, or a second round).
     fn wake_servers(&mut self, wakes: &mut Wakes);
     /// Takes back a server's waker that [`request_came`](Self::request_came) lent
-    /// ([`Home::Server`]).
+    /// ([`Home::First`](crate::waker_set::Home::First)).
     fn put_back(&mut self, waker: Waker) -> Option<Waker>;
 }
 
 /// The ring of [`InlineQueue`]. rsvp's internals.
 #[doc(hidden)]
 pub struct InlineRing<Req, const N: usize> {
-    /// The waker of the first server that waited (usually the only one), kept across its
-    /// waits: a request lends it ([`Wakes::lend`]) rather than cloning it.
-    server: Option<Waker>,
-    /// Whether `server` waits for a request: from its registration until a request, a
-    /// shutdown, or its future leaving wakes or disarms it.
-    server_armed: bool,
-    /// The address of the entry `server` last waited with, to tell when its future leaves
-    /// (compared, never followed).
-    server_entry: usize,
-    /// Other servers waiting for a request, each with its entry in its future; a request
+    /// The servers waiting for a request, each with its entry in its future; a request
     /// wakes one.
-    servers: WaitList<{ line::REQUEST }>,
+    servers: Line<{ line::REQUEST }>,
     _req: PhantomData<fn(Req) -> Req>,
 }
 
@@ -141,64 +132,32 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
 
     #[inline(always)]
     fn request_came(&mut self, wakes: &mut Wakes) {
-        self.wake_one(wakes);
+        self.servers.wake_one(wakes);
     }
 
     #[inline]
     unsafe fn register(&mut self, waker: &Waker, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
-        let here = address(entry);
-        if self.server_armed && self.server_entry != here {
-            // The first server's place is another waiting future's: this one waits in line.
-            // SAFETY: the entry is taken out before it is dropped (this method's contract).
-            return unsafe { self.servers.register(entry, waker, wakes) };
-        }
-        // The place is free (nobody waits in it), or this future's own: it takes it, with
-        // its waker (kept if of the same task; the one replaced is dropped after unlocking,
-        // the one a request lent comes back to be dropped), and leaves the line if it was in
-        // it.
-        wakes.store(&mut self.server, waker);
-        self.servers.unregister(entry, wakes);
-        self.server_armed = true;
-        self.server_entry = here;
+        // SAFETY: the entry is taken out before it is dropped (this method's contract).
+        unsafe { self.servers.register(entry, waker, wakes) }
     }
 
     #[inline(always)]
     fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
-        self.servers.unregister(entry, wakes);
+        self.servers.done_waiting(entry, wakes);
     }
 
     fn leave(&mut self, entry: Pin<&WaitEntry>, queued: bool, wakes: &mut Wakes) {
-        if self.server_entry == address(entry) {
-            self.server_armed = false;
-        }
-        self.servers.unregister(entry, wakes);
         // It may have been the one woken for a queued request (or not: a spare wake-up is
         // harmless): another server takes over.
-        if queued {
-            self.wake_one(wakes);
-        }
+        self.servers.leave(entry, queued, wakes);
     }
 
     fn wake_servers(&mut self, wakes: &mut Wakes) {
-        if self.server_armed {
-            if let Some(w) = &self.server {
-                if !wakes.push(w) {
-                    return;
-                }
-            }
-            self.server_armed = false;
-        }
         self.servers.wake_all(wakes);
     }
 
     fn put_back(&mut self, waker: Waker) -> Option<Waker> {
-        match self.server {
-            None => {
-                self.server = Some(waker);
-                None
-            }
-            Some(_) => Some(waker),
-        }
+        self.servers.put_back(waker)
     }
 }
 
@@ -290,30 +249,8 @@ impl<M: RawMutex, Req, const N: usize> DefaultQueue<Req, N> for Queue<M, Envelop
 impl<Req, const N: usize> InlineRing<Req, N> {
     pub(crate) const fn new() -> Self {
         Self {
-            server: None,
-            server_armed: false,
-            server_entry: 0,
-            servers: WaitList::new(),
+            servers: Line::new(),
             _req: PhantomData,
         }
     }
-
-    /// Wakes one server for a request that came: the first server if it waits (its waker
-    /// lent, not cloned), otherwise the one that waited longest.
-    #[inline(always)]
-    fn wake_one(&mut self, wakes: &mut Wakes) {
-        // What does not fit in `wakes` stays armed, for its second round.
-        if self.server_armed {
-            if wakes.lend(&mut self.server, Home::Server) {
-                self.server_armed = false;
-            }
-        } else if self.servers.is_waiting() {
-            self.servers.wake_one(wakes);
-        }
-    }
-}
-
-/// Where `entry` is: its identity, compared and never followed.
-fn address(entry: Pin<&WaitEntry>) -> usize {
-    (entry.get_ref() as *const WaitEntry).addr()
 }
