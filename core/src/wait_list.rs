@@ -317,12 +317,7 @@ impl<const LINE: u8> Line<LINE> {
     #[inline(always)]
     pub(crate) fn wake_one_cloned(&mut self, wakes: &mut Wakes) {
         if self.armed {
-            if let Some(waker) = &self.first {
-                if !wakes.push(waker) {
-                    return;
-                }
-            }
-            self.armed = false;
+            self.push_first(wakes);
         } else if self.rest.is_waiting() {
             self.rest.wake_one(wakes);
         }
@@ -330,15 +325,23 @@ impl<const LINE: u8> Line<LINE> {
 
     /// Wakes every waiting task (a shutdown, or a second round).
     pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
-        if self.armed {
-            if let Some(waker) = &self.first {
-                if !wakes.push(waker) {
-                    return;
-                }
-            }
-            self.armed = false;
+        if self.armed && !self.push_first(wakes) {
+            return;
         }
         self.rest.wake_all(wakes);
+    }
+
+    /// Puts a clone of the first place's waker into `wakes` and disarms the place; false
+    /// if `wakes` is full (the place stays armed, for the next round).
+    #[inline(always)]
+    fn push_first(&mut self, wakes: &mut Wakes) -> bool {
+        if let Some(waker) = &self.first {
+            if !wakes.push(waker) {
+                return false;
+            }
+        }
+        self.armed = false;
+        true
     }
 
     /// Takes back the first place's waker that [`wake_one`](Self::wake_one) lent; hands it
