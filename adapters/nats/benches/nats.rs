@@ -63,7 +63,7 @@ struct Options {
     /// `callers` concurrent callers (64 unless `--callers` says otherwise).
     only: Option<String>,
     callers: usize,
-    /// Also measure the wire-format variants (`RawOneHeader`, `RawFramed`).
+    /// Also measure the wire-format variants (`RawTwoHeaders`, `RawFramed`).
     variants: bool,
 }
 
@@ -143,14 +143,14 @@ struct Phase {
 enum Who {
     /// A plain async-nats request to a plain echo subscriber.
     Raw,
-    /// The same, carrying rsvp-nats' two request headers (budget and call id), to show
-    /// what headers alone cost in async-nats.
+    /// The same, carrying rsvp-nats' request header (the budget), to show what a header
+    /// alone costs in async-nats.
     RawHeaders,
     /// rsvp-nats: `Caller::call_timeout` to a `Service`.
     Rsvp,
-    /// (`--variants`) A raw request with one header, the budget: what a wire format
-    /// with the call id in the reply subject would cost.
-    RawOneHeader,
+    /// (`--variants`) A raw request with two headers, the budget and the call id: the wire
+    /// format before the call id moved into the reply subject.
+    RawTwoHeaders,
     /// (`--variants`) A raw request with the budget and call id at the head of the
     /// payload (`<budget> <id> <number>`), which the echo responder strips: what a wire
     /// format without headers would cost.
@@ -175,10 +175,6 @@ impl Callers {
             Who::RawHeaders => {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(rsvp_nats::wire::BUDGET_HEADER, "10000000");
-                headers.insert(
-                    rsvp_nats::wire::CALL_HEADER,
-                    "0123456789abcdef0123456789abcdef",
-                );
                 let reply = self
                     .client
                     .request_with_headers("bench.raw", headers, payload());
@@ -188,9 +184,13 @@ impl Callers {
                 let reply = self.rsvp.call_timeout(n, Duration::from_secs(10)).await;
                 assert_eq!(reply, Ok(n));
             }
-            Who::RawOneHeader => {
+            Who::RawTwoHeaders => {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(rsvp_nats::wire::BUDGET_HEADER, "10000000");
+                headers.insert(
+                    rsvp_nats::wire::CALL_HEADER,
+                    "0123456789abcdef0123456789abcdef",
+                );
                 let reply = self
                     .client
                     .request_with_headers("bench.raw", headers, payload());
@@ -315,7 +315,7 @@ async fn run(o: Options, url: String) {
         let who = match only.as_str() {
             "raw" => Who::Raw,
             "raw-headers" => Who::RawHeaders,
-            "raw-one-header" => Who::RawOneHeader,
+            "raw-two-headers" => Who::RawTwoHeaders,
             "raw-framed" => Who::RawFramed,
             _ => Who::Rsvp,
         };
@@ -343,7 +343,7 @@ async fn run(o: Options, url: String) {
     println!("(ratio: × raw in the same round; allocations: per call, both sides, whole process)");
     let mut who = vec![Who::Raw, Who::RawHeaders, Who::Rsvp];
     if o.variants {
-        who.extend([Who::RawOneHeader, Who::RawFramed]);
+        who.extend([Who::RawTwoHeaders, Who::RawFramed]);
     }
     for (name, calls, concurrency) in [
         ("sequential", o.sequential, 1),

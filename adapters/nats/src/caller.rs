@@ -198,7 +198,7 @@ impl<Req: Serialize, Resp: DeserializeOwned, C: Codec> Caller<Req, Resp, C> {
         };
         let payload = self.codec.encode(&req).map_err(Error::Encode)?;
         let id = CallId::new();
-        let headers = wire::request_headers(budget, id.hex());
+        let headers = wire::request_headers(budget);
         let mut guard = CancelOnDrop {
             client: &self.client,
             subject: &self.cancel_subject,

@@ -547,7 +547,7 @@ where
             return;
         };
         let read = self.read(message);
-        let id = wire::call_id(message.headers.as_ref()).map(CallKey::new);
+        let id = wire::call_id(message.headers.as_ref(), &subject).map(CallKey::new);
         let reply = match incoming {
             Incoming::Plain(_) => ReplyTo::Subject(subject),
             #[cfg(feature = "micro")]

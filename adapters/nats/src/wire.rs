@@ -10,9 +10,10 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 /// responder's deadline is its arrival time plus this, so the two clocks need not agree.
 pub const BUDGET_HEADER: &str = "Rsvp-Budget-Us";
 /// Request header: the call's id, which a cancel message names. Whoever knows it can cancel
-/// the call, so it must be unguessable: rsvp-nats' callers send 128 random bits as 32 hex
-/// digits, new for each call. Optional: a call without one cannot be cancelled before its
-/// deadline.
+/// the call, so it must be unguessable. Optional: without it, a call's id is the last token
+/// of its reply subject when that token is 32 lowercase hex digits (rsvp-nats' callers reply
+/// to `<their inbox>.<id>`, the id 128 random bits, new for each call, and send no header);
+/// a call with neither cannot be cancelled before its deadline.
 pub const CALL_HEADER: &str = "Rsvp-Call";
 /// Reply header on a reply that is not a value: `lost`, `closed`, `full`, `timeout`,
 /// `cancelled` or `rejected`.
@@ -127,21 +128,24 @@ pub(crate) fn budget(headers: Option<&HeaderMap>) -> Result<Option<Duration>, St
     }
 }
 
-/// The headers of a request: its budget and its call id.
-pub(crate) fn request_headers(budget: Duration, call: String) -> HeaderMap {
+/// The headers of a request: its budget. (Its call id is in its reply subject: a header
+/// more costs async-nats a `HashMap` entry to build, write and parse on every request.)
+pub(crate) fn request_headers(budget: Duration) -> HeaderMap {
     let mut headers = HeaderMap::new();
     // Rounded up: a budget of 0 would mean "already late" to the responder.
     let us = u64::try_from(budget.as_micros()).unwrap_or(u64::MAX).max(1);
     headers.insert(header_name!(BUDGET_HEADER), HeaderValue::from(us));
-    headers.insert(header_name!(CALL_HEADER), call);
     headers
 }
 
-/// The call id header of a request.
-pub(crate) fn call_id(headers: Option<&HeaderMap>) -> Option<&str> {
-    headers
-        .and_then(|h| h.get(header_name!(CALL_HEADER)))
-        .map(HeaderValue::as_str)
+/// The call id of a request: its [`CALL_HEADER`], or else the last token of its reply
+/// subject if that is an id in rsvp-nats' own form ([`call_id_bits`]).
+pub(crate) fn call_id<'a>(headers: Option<&'a HeaderMap>, reply: &'a str) -> Option<&'a str> {
+    if let Some(id) = headers.and_then(|h| h.get(header_name!(CALL_HEADER))) {
+        return Some(id.as_str());
+    }
+    let (_, last) = reply.rsplit_once('.')?;
+    call_id_bits(last).map(|_| last)
 }
 
 /// The 128 bits of a call id in rsvp-nats' own form, exactly 32 lowercase hex digits (what
@@ -181,9 +185,12 @@ mod tests {
     #[test]
     fn budget_header() {
         assert_eq!(budget(None), Ok(None));
-        let h = request_headers(Duration::from_millis(250), "c1".into());
+        let h = request_headers(Duration::from_millis(250));
         assert_eq!(budget(Some(&h)), Ok(Some(Duration::from_millis(250))));
-        assert_eq!(h.get(CALL_HEADER).unwrap().as_str(), "c1");
+        assert!(
+            h.get(CALL_HEADER).is_none(),
+            "the id travels in the reply subject"
+        );
         let mut bad = HeaderMap::new();
         bad.insert(BUDGET_HEADER, "soon");
         let err = budget(Some(&bad)).unwrap_err();
@@ -194,6 +201,27 @@ mod tests {
         let mut huge = HeaderMap::new();
         huge.insert(BUDGET_HEADER, async_nats::HeaderValue::from(u64::MAX));
         assert_eq!(budget(Some(&huge)), Ok(Some(MAX_BUDGET)));
+    }
+
+    #[test]
+    fn a_call_id_is_the_header_or_an_id_at_the_end_of_the_reply_subject() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let inbox = format!("_INBOX.caller.{id}");
+        assert_eq!(call_id(None, &inbox), Some(id));
+        assert_eq!(call_id(Some(&HeaderMap::new()), &inbox), Some(id));
+        let mut h = HeaderMap::new();
+        h.insert(CALL_HEADER, "c1");
+        assert_eq!(call_id(Some(&h), &inbox), Some("c1"), "the header first");
+        assert_eq!(call_id(Some(&h), "_INBOX.x.1"), Some("c1"));
+        // Any other reply subject names no id: such a call cannot be cancelled early.
+        for other in [
+            "_INBOX.x.1",
+            "_INBOX.x.0123456789ABCDEF0123456789ABCDEF",
+            id,
+            "",
+        ] {
+            assert_eq!(call_id(None, other), None, "{other}");
+        }
     }
 
     #[test]
