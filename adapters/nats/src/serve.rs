@@ -547,7 +547,11 @@ where
             return;
         };
         let read = self.read(message);
-        let id = wire::call_id(message.headers.as_ref(), &subject).map(CallKey::new);
+        // The header, which a foreign client may send, comes first.
+        let id = match wire::call_id_header(message.headers.as_ref()) {
+            Some(id) => Some(CallKey::new(id)),
+            None => wire::reply_call_id(&subject).map(CallKey::Bits),
+        };
         let reply = match incoming {
             Incoming::Plain(_) => ReplyTo::Subject(subject),
             #[cfg(feature = "micro")]
@@ -568,7 +572,8 @@ where
         };
         let cancelled = id.clone().map(|id| {
             let (tx, rx) = oneshot::channel();
-            if self.overtaken.remove(&id) {
+            // Checked for emptiness first: a lookup hashes the key even in an empty set.
+            if !self.overtaken.is_empty() && self.overtaken.remove(&id) {
                 // Its cancel came first: the call is dropped before a handler takes it.
                 let _ = tx.send(());
             } else {
