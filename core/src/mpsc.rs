@@ -186,7 +186,10 @@ impl<T> RequestQueue<T> for MpscQueue<T> {
 
     unsafe fn leave_line(&self, entry: Pin<&WaitEntry>) {
         self.shared
-            .lock_wake(|ends, wakes| ends.waiters.leave(entry, ends.len > 0, wakes));
+            // Other senders of the channel may have sent what `len` does not count: a
+            // receiver that leaves passes a wake-up on as if items were left (a spare
+            // wake-up is harmless).
+            .lock_wake(|ends, wakes| ends.waiters.leave(entry, true, wakes));
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
@@ -229,6 +232,37 @@ mod tests {
     use futures_util::task::noop_waker;
 
     type Endpoint = Rpc<u32, u32, 8, With<LocalMutex, NoClock, MpscQueue<Envelope<u32>>>>;
+
+    /// A receiver that finds an item another sender of the channel sent (no wake-up came
+    /// for it) and ends does not keep the first place: the next item wakes the receiver
+    /// that waits.
+    #[test]
+    fn an_item_from_another_sender_ends_a_wait_without_keeping_the_first_place() {
+        use crate::test_support::{counter, woken};
+        let (tx, rx) = mpsc::channel::<u32>(4);
+        let mut other = tx.clone();
+        let q = MpscQueue::from_channel(tx, rx);
+        let ((a_count, a_waker), (b_count, b_waker)) = (counter(), counter());
+        let (a, b) = (
+            core::pin::pin!(WaitEntry::new()),
+            core::pin::pin!(WaitEntry::new()),
+        );
+        let cx = &mut Context::from_waker(&a_waker);
+        // SAFETY (each `unsafe` below): both entries leave the queue's lines before they go
+        // (a by its last, ready receive; b by `leave_line`).
+        assert!(unsafe { q.poll_recv_in_line(cx, a.as_ref()) }.is_pending());
+        other.try_send(1).unwrap();
+        assert_eq!(
+            unsafe { q.poll_recv_in_line(cx, a.as_ref()) },
+            Poll::Ready(Some(1))
+        );
+        let cx = &mut Context::from_waker(&b_waker);
+        assert!(unsafe { q.poll_recv_in_line(cx, b.as_ref()) }.is_pending());
+        q.try_send(2).unwrap();
+        let got = (woken(&a_count), woken(&b_count));
+        unsafe { q.leave_line(b.as_ref()) };
+        assert_eq!(got, (0, 1), "b, the one waiting, is woken");
+    }
 
     #[test]
     fn calls_flow_through_the_channel_and_full_comes_from_it() {

@@ -236,7 +236,8 @@ impl<T, const N: usize> QueueState<T, N> {
 /// The tasks waiting on a queue: receivers for an item, senders for room. Each waits in
 /// line, with its entry in its future (an endpoint's servers and callers), or polls by hand
 /// (a fixed set of wakers). An event wakes one task in line, and every task that polls by
-/// hand; one in line that was woken and leaves passes its wake-up on.
+/// hand; one in line that was woken and leaves passes its wake-up on (for an item, if one
+/// is left).
 pub(crate) struct Waiters {
     items: Line<{ line::ITEM }>,
     receivers: WakerSet<2>,

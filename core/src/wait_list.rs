@@ -251,7 +251,8 @@ impl<const LINE: u8> Line<LINE> {
     }
 
     /// `waker`'s task waits, its future holding `entry`: in the first place if that is free
-    /// and nobody waits in the list, or is this future's already; in the list otherwise.
+    /// and nobody waits in the list, or is this future's already (it waits again, or was
+    /// woken and beaten to what it was woken for: it keeps its turn); in the list otherwise.
     ///
     /// # Safety
     ///
@@ -277,9 +278,13 @@ impl<const LINE: u8> Line<LINE> {
         self.owner = here;
     }
 
-    /// The task waiting with `entry` got what it waited for (or learnt none will come).
+    /// The task waiting with `entry` got what it waited for (or learnt none will come),
+    /// whether or not it was woken for it (an item may come another way): it leaves the
+    /// first place, and the place forgets it, so that a future made later at the same
+    /// address is a newcomer.
     #[inline(always)]
     pub(crate) fn done_waiting(&mut self, entry: Pin<&WaitEntry>, wakes: &mut Wakes) {
+        self.forget(entry);
         self.rest.unregister(entry, wakes);
     }
 
@@ -287,10 +292,7 @@ impl<const LINE: u8> Line<LINE> {
     /// woken for what it waited for and that is still there (`still_there`), another task
     /// is woken instead (a spare wake-up is harmless; a lost one is not).
     pub(crate) fn leave(&mut self, entry: Pin<&WaitEntry>, still_there: bool, wakes: &mut Wakes) {
-        let first = self.owner == address(entry);
-        if first {
-            self.armed = false;
-        }
+        let first = self.forget(entry);
         let woken = self.rest.unregister(entry, wakes);
         if (first || woken) && still_there {
             self.wake_one(wakes);
@@ -329,6 +331,17 @@ impl<const LINE: u8> Line<LINE> {
             return;
         }
         self.rest.wake_all(wakes);
+    }
+
+    /// If `entry` holds the first place: the place is free, its waker kept; true then.
+    #[inline(always)]
+    fn forget(&mut self, entry: Pin<&WaitEntry>) -> bool {
+        let first = self.owner == address(entry);
+        if first {
+            self.armed = false;
+            self.owner = 0;
+        }
+        first
     }
 
     /// Puts a clone of the first place's waker into `wakes` and disarms the place; false

@@ -887,6 +887,37 @@ mod tests {
         drop((first, second));
     }
 
+    /// A receive made where an earlier one ended (at the same address, as in a loop of
+    /// `recv`s) is a newcomer: it waits behind the servers already in line.
+    fn a_receive_made_where_one_ended_waits_behind_those_in_line<Q: Queued>() {
+        let rpc = queued::<Q>();
+        let (caller, server) = Rpc::split(&rpc);
+        let ((a_count, a_waker), (b_count, b_waker)) = (counter(), counter());
+        let a_cx = &mut Context::from_waker(&a_waker);
+        let mut place = std::boxed::Box::pin(Some(server.recv()));
+        let mut b = std::boxed::Box::pin(server.recv());
+        assert!(place.as_mut().as_pin_mut().unwrap().poll(a_cx).is_pending());
+        assert!(b
+            .as_mut()
+            .poll(&mut Context::from_waker(&b_waker))
+            .is_pending());
+        let first = caller.try_call(1).unwrap();
+        match place.as_mut().as_pin_mut().unwrap().poll(a_cx) {
+            Poll::Ready(Some((req, responder))) => responder.reply(req).unwrap(),
+            _ => panic!("the first server takes the first request"),
+        }
+        // The same task receives again, in the same place.
+        place.set(Some(server.recv()));
+        assert!(place.as_mut().as_pin_mut().unwrap().poll(a_cx).is_pending());
+        let second = caller.try_call(2).unwrap();
+        assert_eq!(
+            (woken(&a_count), woken(&b_count)),
+            (1, 1),
+            "the second request wakes b, who waited longer"
+        );
+        drop((first, second));
+    }
+
     /// A server woken for a request that stops waiting before taking it (its `recv` was
     /// dropped, say by a timeout) passes the request on to another waiting server.
     fn a_woken_server_that_leaves_passes_its_request_on<Q: Queued>() {
@@ -1029,6 +1060,16 @@ mod tests {
     #[test]
     fn a_server_that_comes_later_waits_behind_those_in_line_on_a_separate_queue() {
         a_server_that_comes_later_waits_behind_those_in_line::<Separate>();
+    }
+
+    #[test]
+    fn a_receive_made_where_one_ended_waits_behind_those_in_line_inline() {
+        a_receive_made_where_one_ended_waits_behind_those_in_line::<crate::queue::InlineQueue>();
+    }
+
+    #[test]
+    fn a_receive_made_where_one_ended_waits_behind_those_in_line_on_a_separate_queue() {
+        a_receive_made_where_one_ended_waits_behind_those_in_line::<Separate>();
     }
 
     #[test]

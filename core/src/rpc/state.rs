@@ -29,7 +29,7 @@
 //! | [`unsend`](EndpointState::unsend) (the outside queue is full) | `Queued → Reserved` | | |
 //! | [`take_next`](EndpointState::take_next) / [`take`](EndpointState::take) | `Queued → Taken` | | |
 //! | `take_next`, nothing queued | | | (registers the server as waiting for a request) |
-//! | [`stop_receiving`](EndpointState::stop_receiving) (a waiting server gives up) | | | another server, if requests are queued |
+//! | [`stop_receiving`](EndpointState::stop_receiving) (a waiting server gives up) | | | another server, if it may have been woken (first in line, or woken in line) and requests are queued |
 //! | [`reply`](EndpointState::reply) | `Taken → Done(Ok)` | `Replied` | the caller |
 //! | [`lose`](EndpointState::lose) (the responder's handle dropped) | `Taken → Done(Lost)` | `Lost` | the caller |
 //! | `reply` or `lose` at or after the call's deadline | `Taken → Done(Timeout)` (the value goes back) | `Timeout` | the caller |
