@@ -248,18 +248,18 @@ mod tests {
             core::pin::pin!(WaitEntry::new()),
         );
         let cx = &mut Context::from_waker(&a_waker);
-        // SAFETY (each `unsafe` below): both entries leave the queue's lines before they go
-        // (a by its last, ready receive; b by `leave_line`).
+        // SAFETY: a leaves the queue's lines by its next, ready receive, before it goes.
         assert!(unsafe { q.poll_recv_in_line(cx, a.as_ref()) }.is_pending());
         other.try_send(1).unwrap();
-        assert_eq!(
-            unsafe { q.poll_recv_in_line(cx, a.as_ref()) },
-            Poll::Ready(Some(1))
-        );
+        // SAFETY: as above; this receive takes the item, and a is out of line.
+        let took = unsafe { q.poll_recv_in_line(cx, a.as_ref()) };
+        assert_eq!(took, Poll::Ready(Some(1)));
         let cx = &mut Context::from_waker(&b_waker);
+        // SAFETY: b leaves the queue's lines (`leave_line` below) before it goes.
         assert!(unsafe { q.poll_recv_in_line(cx, b.as_ref()) }.is_pending());
         q.try_send(2).unwrap();
         let got = (woken(&a_count), woken(&b_count));
+        // SAFETY: b waits in this queue's line, or in none.
         unsafe { q.leave_line(b.as_ref()) };
         assert_eq!(got, (0, 1), "b, the one waiting, is woken");
     }
