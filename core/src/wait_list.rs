@@ -234,7 +234,8 @@ pub(crate) struct Line<const LINE: u8> {
     /// Whether the first place's task waits: from its registration until an event wakes
     /// it, or its future leaves.
     armed: bool,
-    /// The address of the entry that last took the first place (compared, never followed).
+    /// The address of the entry that holds the first place (waiting, or woken and not done
+    /// yet), or 0: compared, never followed.
     owner: usize,
     /// The others, each with its entry in its future.
     rest: WaitList<LINE>,

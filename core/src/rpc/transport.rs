@@ -147,8 +147,7 @@ impl<Req, const N: usize> Ring<Req> for InlineRing<Req, N> {
     }
 
     fn leave(&mut self, entry: Pin<&WaitEntry>, queued: bool, wakes: &mut Wakes) {
-        // It may have been the one woken for a queued request (or not: a spare wake-up is
-        // harmless): another server takes over.
+        // If it may have been woken for a queued request, another server takes over.
         self.servers.leave(entry, queued, wakes);
     }
 
