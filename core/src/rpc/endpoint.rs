@@ -1041,56 +1041,31 @@ mod tests {
         Rpc::with_queue(Q::NEW, NoClock)
     }
 
-    #[test]
-    fn servers_waiting_inline_sleep_and_each_request_wakes_one() {
-        servers_waiting_for_a_request_sleep_and_each_request_wakes_one::<crate::queue::InlineQueue>(
-        );
+    /// Each scenario above once per queue: `<scenario>::inline` and
+    /// `<scenario>::separate_queue`.
+    macro_rules! on_both_queues {
+        ($($scenario:ident),* $(,)?) => {$(
+            mod $scenario {
+                #[test]
+                fn inline() {
+                    super::$scenario::<crate::queue::InlineQueue>();
+                }
+
+                #[test]
+                fn separate_queue() {
+                    super::$scenario::<super::Separate>();
+                }
+            }
+        )*};
     }
 
-    #[test]
-    fn servers_waiting_on_a_separate_queue_sleep_and_each_request_wakes_one() {
-        servers_waiting_for_a_request_sleep_and_each_request_wakes_one::<Separate>();
-    }
-
-    #[test]
-    fn a_server_that_comes_later_waits_behind_those_in_line_inline() {
-        a_server_that_comes_later_waits_behind_those_in_line::<crate::queue::InlineQueue>();
-    }
-
-    #[test]
-    fn a_server_that_comes_later_waits_behind_those_in_line_on_a_separate_queue() {
-        a_server_that_comes_later_waits_behind_those_in_line::<Separate>();
-    }
-
-    #[test]
-    fn a_receive_made_where_one_ended_waits_behind_those_in_line_inline() {
-        a_receive_made_where_one_ended_waits_behind_those_in_line::<crate::queue::InlineQueue>();
-    }
-
-    #[test]
-    fn a_receive_made_where_one_ended_waits_behind_those_in_line_on_a_separate_queue() {
-        a_receive_made_where_one_ended_waits_behind_those_in_line::<Separate>();
-    }
-
-    #[test]
-    fn a_woken_server_that_leaves_passes_its_request_on_inline() {
-        a_woken_server_that_leaves_passes_its_request_on::<crate::queue::InlineQueue>();
-    }
-
-    #[test]
-    fn a_woken_server_that_leaves_passes_its_request_on_with_a_separate_queue() {
-        a_woken_server_that_leaves_passes_its_request_on::<Separate>();
-    }
-
-    #[test]
-    fn servers_that_stop_waiting_inline_leave_nothing_behind() {
-        servers_that_stop_waiting_leave_nothing_behind::<crate::queue::InlineQueue>();
-    }
-
-    #[test]
-    fn servers_that_stop_waiting_on_a_separate_queue_leave_nothing_behind() {
-        servers_that_stop_waiting_leave_nothing_behind::<Separate>();
-    }
+    on_both_queues!(
+        servers_waiting_for_a_request_sleep_and_each_request_wakes_one,
+        a_server_that_comes_later_waits_behind_those_in_line,
+        a_receive_made_where_one_ended_waits_behind_those_in_line,
+        a_woken_server_that_leaves_passes_its_request_on,
+        servers_that_stop_waiting_leave_nothing_behind,
+    );
 
     /// Callers waiting for room in a queue smaller than the endpoint (each holding its
     /// slot) sleep until it is their turn: each request a server takes wakes one, the one
