@@ -59,8 +59,9 @@ struct Options {
     rounds: usize,
     sequential: usize,
     concurrent: usize,
-    /// For profiling: measure only this contender ("raw", "raw-headers" or "rsvp"), with
-    /// `callers` concurrent callers (64 unless `--callers` says otherwise).
+    /// For profiling: measure only this contender ("raw", "raw-headers", "raw-two-headers",
+    /// "raw-framed"; anything else is "rsvp"), with `callers` concurrent callers (64
+    /// unless `--callers` says otherwise).
     only: Option<String>,
     callers: usize,
     /// Also measure the wire-format variants (`RawTwoHeaders`, `RawFramed`).
