@@ -5,11 +5,15 @@
 //! The two rows that do not compile (zero reply slots, a zero-capacity queue) are
 //! `compile_fail` doctests on `rsvp_tests::compile_errors`.
 
+use std::future::Future;
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use futures_executor::LocalPool;
+use futures_util::future::Either;
 use futures_util::task::LocalSpawnExt;
 use rsvp::batch::{BatchConfig, BatchConfigError, BatchError, WrongResultCount};
 use rsvp::lock::LocalMutex;
@@ -182,9 +186,12 @@ fn responder_dropped_without_replying_gives_lost() {
 
 /// A handler that panics (in the call, or in its future) gives its caller `Lost`, and
 /// `serve` goes on serving the next request.
+/// A handler that panics when called (1), whose future panics (2), or whose future panics
+/// when polled and again when dropped (4): each gives its own caller `Lost`, and serve goes
+/// on (3 and 5 are answered).
 #[test]
 fn panicking_handler_gives_lost_and_serve_keeps_serving() {
-    let rpc = Rc::new(LocalRpc::<u32, u32, 4>::new(ManualClock::new()));
+    let rpc = Rc::new(LocalRpc::<u32, u32, 8>::new(ManualClock::new()));
     let (caller, server) = Rpc::split(rpc);
     let mut pool = LocalPool::new();
     let report = Rc::new(std::cell::Cell::new(None));
@@ -194,18 +201,21 @@ fn panicking_handler_gives_lost_and_serve_keeps_serving() {
             let done = server
                 .serve(NonZeroUsize::new(2).unwrap(), |n, responder| {
                     assert_ne!(n, 1, "handler call panics on 1");
-                    async move {
+                    if n == 4 {
+                        return Either::Left(PanicsTwice::new(responder));
+                    }
+                    Either::Right(async move {
                         futures_util::future::ready(()).await;
                         assert_ne!(n, 2, "handler future panics on 2");
                         let _ = responder.reply(n * 10);
-                    }
+                    })
                 })
                 .await;
             out.set(Some(done));
         })
         .unwrap();
     let results = Rc::new(std::cell::RefCell::new(Vec::new()));
-    for n in [1, 2, 3] {
+    for n in [1, 2, 3, 4, 5] {
         let (caller, results) = (caller.clone(), results.clone());
         pool.spawner()
             .spawn_local(async move {
@@ -226,14 +236,48 @@ fn panicking_handler_gives_lost_and_serve_keeps_serving() {
         [
             (1, Err(CallError::Lost)),
             (2, Err(CallError::Lost)),
-            (3, Ok(30))
+            (3, Ok(30)),
+            (4, Err(CallError::Lost)),
+            (5, Ok(50)),
         ]
     );
     drop(caller);
     pool.run_until_stalled();
     let report = report.take().expect("serve returned");
-    assert_eq!((report.received, report.finished), (3, 3));
-    assert_eq!((report.stats.lost, report.stats.replied), (2, 1));
+    assert_eq!((report.received, report.finished), (5, 5));
+    assert_eq!((report.stats.lost, report.stats.replied), (3, 2));
+}
+
+/// A handler's future that panics when polled, and again when dropped, holding `T` (its
+/// responder, say) and resolving to `Out`.
+struct PanicsTwice<T, Out> {
+    _held: T,
+    _out: PhantomData<fn() -> Out>,
+}
+
+impl<T, Out> PanicsTwice<T, Out> {
+    fn new(held: T) -> Self {
+        Self {
+            _held: held,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T, Out> Future for PanicsTwice<T, Out> {
+    type Output = Out;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Out> {
+        panic!("the handler's future fails when polled");
+    }
+}
+
+impl<T, Out> Drop for PanicsTwice<T, Out> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("and again when dropped");
+        }
+    }
 }
 
 #[test]
@@ -243,23 +287,27 @@ fn submit_to_a_closed_promise_service_hands_the_request_back() {
     assert!(matches!(service.submit(7), Err(TrySendError::Closed(7))));
 }
 
-/// A `PromiseService` job whose handler panics (in the call, or in its future) abandons its
-/// own promise, and `run` goes on with the next jobs.
+/// A `PromiseService` job whose handler panics (in the call, in its future, or in its future
+/// and again when it is dropped) abandons its own promise, and `run` goes on with the next
+/// jobs.
 #[test]
 fn panicking_promise_service_job_abandons_its_promise_and_run_goes_on() {
-    let service = Rc::new(PromiseService::<u32, u32, LocalMutex, 4>::new());
-    let promises: Vec<_> = [1, 2, 3]
+    let service = Rc::new(PromiseService::<u32, u32, LocalMutex, 8>::new());
+    let promises: Vec<_> = [1, 2, 3, 4, 5]
         .into_iter()
         .map(|n| service.submit(n).unwrap())
         .collect();
     service.close(CloseMode::Drain);
     let run = PromiseService::run(service.clone(), NonZeroUsize::new(2).unwrap(), |n| {
         assert_ne!(n, 1, "handler call panics on 1");
-        async move {
+        if n == 4 {
+            return Either::Left(PanicsTwice::new(()));
+        }
+        Either::Right(async move {
             futures_util::future::ready(()).await;
             assert_ne!(n, 2, "handler future panics on 2");
             n * 10
-        }
+        })
     });
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -271,8 +319,10 @@ fn panicking_promise_service_job_abandons_its_promise_and_run_goes_on() {
         [
             Err(TryGetError::Abandoned),
             Err(TryGetError::Abandoned),
-            Ok(30)
+            Ok(30),
+            Err(TryGetError::Abandoned),
+            Ok(50)
         ]
     );
-    assert_eq!((report.received, report.finished), (3, 3));
+    assert_eq!((report.received, report.finished), (5, 5));
 }

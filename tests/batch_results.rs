@@ -224,3 +224,54 @@ fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
     );
     assert_eq!((report.batches, report.panicked), (2, 1));
 }
+
+/// A handler future that finishes with its batch's results, and panics when dropped.
+struct PanicsWhenDropped(Vec<i32>);
+
+impl std::future::Future for PanicsWhenDropped {
+    type Output = Vec<Result<i32, String>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(self.0.drain(..).map(|n| Ok(n * 2)).collect())
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the handler's future fails when dropped");
+    }
+}
+
+#[test]
+fn a_handler_future_that_panics_when_dropped_after_finishing_keeps_its_results() {
+    use futures_util::future::Either;
+
+    let mut first = true;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let (replies, report) = serve_and_call(
+        move |items: Vec<i32>| {
+            if std::mem::replace(&mut first, false) {
+                Either::Left(PanicsWhenDropped(items))
+            } else {
+                Either::Right(async move { items.into_iter().map(Ok).collect() })
+            }
+        },
+        &[1, 2, 3, 4],
+    );
+    std::panic::set_hook(hook);
+    assert_eq!(
+        replies,
+        [
+            (1, Ok(Ok(2))),
+            (2, Ok(Ok(4))),
+            (3, Ok(Ok(3))),
+            (4, Ok(Ok(4))),
+        ],
+        "the first batch's results stand; the next batch is served"
+    );
+    assert_eq!((report.batches, report.panicked), (2, 0));
+}

@@ -34,8 +34,6 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::sync::{AtomicBool, AtomicWaker, Ordering};
-#[cfg(feature = "std")]
-use std::panic::AssertUnwindSafe;
 
 /// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
 /// the in-flight limit shared by [`Server::serve`](crate::Server::serve) and the promise
@@ -171,36 +169,50 @@ impl<Fut: Future<Output = ()>> Pool<Fut> {
     }
 }
 
-/// A work item as the pool runs it: with `std`, wrapped so that a panic ends that one item
-/// (what it owns, a responder or a promise's setter, is dropped while unwinding: its caller
-/// gets `Lost`, its promise is abandoned) instead of the whole `serve` or `run`. Built from
-/// futures-util's combinators, which pin-project safely.
-#[cfg(feature = "std")]
-pub(crate) type Guarded<Fut> = futures_util::future::Either<
-    futures_util::future::Map<
-        futures_util::future::CatchUnwind<AssertUnwindSafe<Fut>>,
-        fn(Result<(), Box<dyn core::any::Any + Send>>),
-    >,
-    core::future::Ready<()>,
->;
-#[cfg(not(feature = "std"))]
-pub(crate) type Guarded<Fut> = Fut;
-
-/// Starts a work item; with `std`, a panic in `call` or in any poll of its future is caught.
-#[cfg(feature = "std")]
-pub(crate) fn guarded<Fut: Future<Output = ()>>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
-    use futures_util::future::{Either, FutureExt};
-    // AssertUnwindSafe: after a panic the item's future is dropped, never polled again, and
-    // rsvp's shared state is only touched under its lock, between whole steps.
-    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
-        Ok(fut) => Either::Left(AssertUnwindSafe(fut).catch_unwind().map(drop as fn(_))),
-        Err(_) => Either::Right(core::future::ready(())),
+pin_project_lite::pin_project! {
+    /// A work item as the pool runs it: with `std`, a panic in it ends that one item (what
+    /// it owns, a responder or a promise's setter, is dropped while unwinding: its caller
+    /// gets `Lost`, its promise is abandoned) instead of the whole `serve` or `run`. The
+    /// item's future is dropped as soon as it finishes or panics, here, where a panic in its
+    /// own drop is caught too.
+    pub(crate) struct Guarded<Fut> {
+        #[pin]
+        work: Option<Fut>,
     }
 }
 
-#[cfg(not(feature = "std"))]
+/// Starts a work item; with `std`, a panic in `call` (the item then ends at once), in any
+/// poll of its future or in the future's drop is caught.
 pub(crate) fn guarded<Fut>(call: impl FnOnce() -> Fut) -> Guarded<Fut> {
-    call()
+    Guarded { work: caught(call) }
+}
+
+impl<Fut: Future<Output = ()>> Future for Guarded<Fut> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut work = self.project().work;
+        let Some(future) = work.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        if let Some(Poll::Pending) = caught(|| future.poll(cx)) {
+            return Poll::Pending;
+        }
+        // Finished or panicked: dropped now, a panic in its drop caught as well.
+        let _ = caught(|| work.set(None));
+        Poll::Ready(())
+    }
+}
+
+/// Runs `f`; with `std`, a panic in it is caught (`None`), so that one handler cannot end
+/// the server that runs it. Without `std` there is no unwinding to catch.
+pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
+    // AssertUnwindSafe: after a panic the work's future is dropped, never polled again, and
+    // rsvp's shared state is only touched under its lock, between whole steps.
+    #[cfg(feature = "std")]
+    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
+    #[cfg(not(feature = "std"))]
+    return Some(f());
 }
 
 impl<Fut> fmt::Debug for Pool<Fut> {

@@ -110,9 +110,11 @@ impl<Req, Resp, M: RawMutex, const N: usize> PromiseService<Req, Resp, M, N> {
     /// each request's promise to the result. Returns once the service is closed and every
     /// request taken has finished.
     ///
-    /// With `std`, a handler that panics (when called, or while its future is polled) ends
-    /// only its own job: the panic is caught, the job's promise is abandoned (its waiters get
-    /// `Abandoned`), and `run` goes on with the other jobs.
+    /// With `std`, a handler that panics (when called, while its future is polled or when
+    /// it is dropped) ends only its own job: the panic is caught, the job's promise is
+    /// abandoned (its waiters get `Abandoned`), and `run` goes on with the other jobs.
+    /// Without `std` a panic is not caught: it ends the firmware as its panic handler
+    /// decides.
     ///
     /// # Cancellation
     ///

@@ -37,6 +37,7 @@ use super::server::InLine;
 use super::server::Responder;
 use super::{Endpoint, InstantOf, Server, TOKEN};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
+use crate::limits::caught;
 use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
 use crate::time::{fired, Clock, Timer};
@@ -271,8 +272,9 @@ where
     /// With `std`, a handler that panics (when called, or while its future is polled)
     /// ends only its batch: the panic is caught, that batch's callers get
     /// [`CallError::Lost`](crate::CallError::Lost), and serving goes on
-    /// ([`BatchReport::panicked`] counts it). Without `std` a panic is not caught: it ends
-    /// the firmware as its panic handler decides.
+    /// ([`BatchReport::panicked`] counts it). A panic in dropping the handler's future
+    /// after it finished is caught too, and the batch's results stand. Without `std` a
+    /// panic is not caught: it ends the firmware as its panic handler decides.
     ///
     /// The handler returns one result per request, in order. Each caller gets its own
     /// result; a handler that returns the wrong number of results gives every caller in
@@ -586,8 +588,10 @@ where
                     continue;
                 };
                 let output = core::task::ready!(polled);
-                // Drop the finished future now; its box stays for the next batch.
-                this.running.set(None);
+                // Drop the finished future now; its box stays for the next batch. A panic
+                // in its drop is caught: the batch's results stand.
+                let running = &mut this.running;
+                let _ = caught(|| running.set(None));
                 this.finish(output);
                 continue;
             }
@@ -645,15 +649,6 @@ where
             }
         }
     }
-}
-
-/// Runs `f`; with `std`, a panic in it is caught (`None`), so that one batch's handler
-/// cannot end the server. Without `std` there is no unwinding to catch.
-fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
-    #[cfg(feature = "std")]
-    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
-    #[cfg(not(feature = "std"))]
-    return Some(f());
 }
 
 impl<P, H> Drop for Serving<P, H>

@@ -52,9 +52,10 @@ where
     ///
     /// The handler gets the request and its [`Responder`] and replies through it; a handler
     /// that drops the responder without replying gives its caller `Lost`. With `std`, a
-    /// handler that panics (when called, or when its future is polled) does the same: the
-    /// panic is caught, unwinding drops its responder (so its caller gets `Lost`), and serve
-    /// goes on with the other requests.
+    /// handler that panics (when called, when its future is polled or dropped) does the
+    /// same: the panic is caught, unwinding drops its responder (so its caller gets `Lost`),
+    /// and serve goes on with the other requests. Without `std` a panic is not caught: it
+    /// ends the firmware as its panic handler decides.
     ///
     /// It returns once the endpoint is shut down ([`close`](Self::close), or every caller
     /// gone) and every handler in progress has finished: intake stops, work in progress
