@@ -11,6 +11,9 @@
 //!   every call ends in `Timeout` when its 200 µs deadline passes; one caller only, since
 //!   each call really waits (about 1 ms on tokio, whose timer counts in milliseconds).
 //!
+//! The rsvp-tower row makes its timed calls through a `CallService` with a timeout, cloned
+//! per call (`svc.clone().oneshot(req)`), on tokio.
+//!
 //! Allocations are counted as in the main table: two runs of different lengths, and the
 //! difference divided by the difference in calls, so setup allocations cancel out.
 
@@ -18,6 +21,8 @@ use std::time::Duration;
 
 use rsvp::time::Timer;
 use rsvp::CallError;
+use rsvp_tower::{CallService, ServiceError};
+use tower::ServiceExt as _;
 
 use crate::contenders::CAP;
 use crate::counting;
@@ -57,6 +62,10 @@ trait Adapter {
     /// Why a timed call allocates on this adapter, if it does and rsvp cannot help it:
     /// `--smoke` then does not fail on it.
     const ALLOCATES: Option<&'static str> = None;
+    /// Whether the timed calls go through rsvp-tower's `CallService` (the plain ones stay
+    /// the executor's baseline), the usual tower way: a clone of the service per call
+    /// (`svc.clone().oneshot(req)`), its deadline set by `CallService::timeout`.
+    const TOWER: bool = false;
     /// The adapter's timer.
     type Timer: Timer<Instant: Send + Sync, Sleep: Send> + Send + Sync + 'static;
     fn timer() -> Self::Timer;
@@ -79,6 +88,21 @@ impl Adapter for Tokio {
             .build()
             .expect("a tokio runtime");
         rt.block_on(crate::exec::join_spawned(tasks));
+    }
+}
+
+struct Tower;
+
+impl Adapter for Tower {
+    const NAME: &'static str = "rsvp-tower";
+    const EXEC: &'static str = "tokio (rsvp-tokio's timer)";
+    const TOWER: bool = true;
+    type Timer = rsvp_tokio::TokioTimer;
+    fn timer() -> Self::Timer {
+        rsvp_tokio::TokioTimer
+    }
+    fn run(tasks: Vec<SendTask>) {
+        Tokio::run(tasks);
     }
 }
 
@@ -178,11 +202,23 @@ fn tasks<A: Adapter>(mode: Mode, callers: usize, calls: u64) -> Vec<SendTask> {
     })];
     tasks.extend(std::iter::repeat_n(caller, callers).map(|caller| {
         Box::pin(async move {
+            let timeout = if mode == Mode::Timed { NEVER } else { SOON };
+            let service = CallService::new(caller.clone()).timeout(timeout);
             for i in 0..calls {
-                let (outcome, expected) = match mode {
-                    Mode::Plain => (caller.call(i).await, Ok(i * 2)),
-                    Mode::Timed => (caller.call_timeout(i, NEVER).await, Ok(i * 2)),
-                    Mode::Fires => (caller.call_timeout(i, SOON).await, Err(CallError::Timeout)),
+                let outcome = match mode {
+                    Mode::Timed | Mode::Fires if A::TOWER => {
+                        service.clone().oneshot(i).await.map_err(|e| match e {
+                            ServiceError::Timeout => CallError::Timeout,
+                            ServiceError::Closed => CallError::Closed,
+                            ServiceError::Lost | ServiceError::Full => CallError::Lost,
+                        })
+                    }
+                    Mode::Plain => caller.call(i).await,
+                    Mode::Timed | Mode::Fires => caller.call_timeout(i, timeout).await,
+                };
+                let expected = match mode {
+                    Mode::Plain | Mode::Timed => Ok(i * 2),
+                    Mode::Fires => Err(CallError::Timeout),
                 };
                 assert_eq!(outcome, expected, "{}: a wrong outcome", A::NAME);
             }
@@ -243,6 +279,7 @@ pub(crate) fn measure(only: Option<&str>) -> Vec<TimedRow> {
     }
     let mut rows = Vec::new();
     add::<Tokio>(&mut rows, only);
+    add::<Tower>(&mut rows, only);
     add::<Smol>(&mut rows, only);
     add::<Futures>(&mut rows, only);
     add::<Embassy>(&mut rows, only);

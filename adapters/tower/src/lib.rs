@@ -185,18 +185,24 @@ where
         if self.permit.is_some() || self.overloaded {
             return Poll::Ready(Ok(()));
         }
-        if self.shed {
-            return Poll::Ready(match self.caller.try_reserve_owned() {
+        if self.reserving.as_ref().is_none_or(|wait| wait.is_none()) {
+            // Not waiting yet: a free slot is taken at once, and the box for a wait is made
+            // (once per service clone) only when a call has to wait, so that a clone per call
+            // (`svc.clone().oneshot(req)`) allocates nothing.
+            match self.caller.try_reserve_owned() {
                 Ok(permit) => {
                     self.permit = Some(permit);
-                    Ok(())
+                    return Poll::Ready(Ok(()));
                 }
-                Err(rsvp::TryCallError::Full(())) => {
+                Err(rsvp::TryCallError::Closed(())) => {
+                    return Poll::Ready(Err(ServiceError::Closed));
+                }
+                Err(rsvp::TryCallError::Full(())) if self.shed => {
                     self.overloaded = true;
-                    Ok(())
+                    return Poll::Ready(Ok(()));
                 }
-                Err(rsvp::TryCallError::Closed(())) => Err(ServiceError::Closed),
-            });
+                Err(rsvp::TryCallError::Full(())) => {}
+            }
         }
         let reserving = self.reserving.get_or_insert_with(|| Box::pin(None));
         if reserving.is_none() {
