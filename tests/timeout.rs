@@ -130,10 +130,13 @@ fn taken_with_a_5ms_timeout(
 #[test]
 fn a_reply_after_the_deadline_is_refused_even_before_the_caller_looks() {
     let stats = taken_with_a_5ms_timeout(|clock, p, call, responder| {
-        clock.advance(ms(5));
+        clock.advance(ms(4));
+        assert!(!responder.is_cancelled(), "before the deadline");
+        clock.advance(ms(1));
         let woken = p.wakes();
         // The deadline has passed and the caller has not looked yet: its deadline decides,
-        // not when it is polled. The reply comes back to the responder.
+        // not when it is polled. The responder sees it, and its reply comes back to it.
+        assert!(responder.is_cancelled(), "at the deadline");
         assert_eq!(responder.reply(11), Err(11));
         assert_eq!(p.wakes(), woken + 1, "the caller is woken for its outcome");
         assert_eq!(p.ready(call), Err(CallError::Timeout));

@@ -333,13 +333,18 @@ where
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
-    /// Whether the caller stopped waiting (timed out or dropped its call). Work for it can
-    /// stop: a reply would be handed back.
+    /// Whether the caller stopped waiting: it gave up or dropped its call, or its deadline
+    /// has passed (even if the caller has not noticed yet). Work for it can stop: a reply
+    /// would be handed back.
     pub fn is_cancelled(&self) -> bool {
         self.rpc.is_cancelled(TOKEN, self.ticket)
+            || (self.info.deadline)
+                .is_some_and(|deadline| self.rpc.endpoint_clock(TOKEN).now() >= deadline)
     }
 
     /// Completes when the caller stops waiting; race it against the work to stop early.
+    /// A caller that times out is seen when its own timer fires: to stop at the deadline
+    /// itself, race the work against a sleep until [`deadline`](Self::deadline) too.
     ///
     /// # Cancellation
     ///
