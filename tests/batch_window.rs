@@ -77,19 +77,33 @@ fn shutdown_flushes_what_was_gathered() {
 /// (plus the running handler), not `max_wait` from when the server gets back to it.
 #[test]
 fn the_window_runs_from_the_first_items_arrival_even_while_the_handler_runs() {
+    window_from_arrival::<rsvp::time::Stamped>();
+}
+
+/// The same on an endpoint that keeps no start per call (rsvp-embassy's default): its
+/// inline queue dates a request that finds it empty.
+#[test]
+fn the_window_runs_from_the_first_items_arrival_on_an_unstamped_endpoint_too() {
+    window_from_arrival::<rsvp::time::Unstamped>();
+}
+
+fn window_from_arrival<T: rsvp::time::Times + 'static>() {
     use std::cell::RefCell;
     use std::rc::Rc;
 
     use futures_executor::LocalPool;
     use futures_util::task::LocalSpawnExt;
     use rsvp::batch::{BatchConfig, BatchResult};
+    use rsvp::lock::LocalMutex;
+    use rsvp::queue::InlineQueue;
+    use rsvp::rpc::With;
     use rsvp::time::{Clock, ManualClock, Timer};
     use rsvp::Rpc;
-    use rsvp_tests::LocalRpc;
 
-    type Endpoint = LocalRpc<i32, BatchResult<i32, String>, 8>;
+    type Endpoint<T> =
+        Rpc<i32, BatchResult<i32, String>, 8, With<LocalMutex, ManualClock, InlineQueue, T>>;
     let clock = ManualClock::new();
-    let (caller, server) = Rpc::split(Rc::new(Endpoint::new(clock.clone())));
+    let (caller, server) = Rpc::split(Rc::new(Endpoint::<T>::new(clock.clone())));
     let mut pool = LocalPool::new();
     let batches = Rc::new(RefCell::new(Vec::new()));
     let (seen, handler_clock) = (batches.clone(), clock.clone());

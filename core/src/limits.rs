@@ -33,6 +33,7 @@ use core::num::NonZeroUsize;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
+use crate::rpc::caught;
 use crate::sync::{AtomicBool, AtomicWaker, Ordering};
 
 /// Runs work items with at most `limit` in progress, taking new ones as old ones finish:
@@ -202,17 +203,6 @@ impl<Fut: Future<Output = ()>> Future for Guarded<Fut> {
         let _ = caught(|| work.set(None));
         Poll::Ready(())
     }
-}
-
-/// Runs `f`; with `std`, a panic in it is caught (`None`), so that one handler cannot end
-/// the server that runs it. Without `std` there is no unwinding to catch.
-pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
-    // AssertUnwindSafe: after a panic the work's future is dropped, never polled again, and
-    // rsvp's shared state is only touched under its lock, between whole steps.
-    #[cfg(feature = "std")]
-    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
-    #[cfg(not(feature = "std"))]
-    return Some(f());
 }
 
 impl<Fut> fmt::Debug for Pool<Fut> {

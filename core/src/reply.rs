@@ -232,8 +232,9 @@ pub(crate) type Cancelled<T, Q> = (Phase, Option<Result<T, CallError>>, Option<Q
 
 /// What [`Slots::dequeue`] found at the front of the inline queue.
 pub(crate) enum Dequeued<Q, I> {
-    /// A request, now taken: its ticket and what the responder learns.
-    Request(Q, Ticket, RequestInfo<I>),
+    /// A request, now taken: its ticket, what the responder learns, and an instant no
+    /// later than its arrival, if known ([`Stamp::arrived_by`]).
+    Request(Q, Ticket, RequestInfo<I>, Option<I>),
     /// The request of a call a shutdown ended: to be dropped outside the lock.
     Stale(Q),
     /// Nothing is queued.
@@ -396,12 +397,15 @@ struct Slot<Resp, I, S, Q> {
 }
 
 /// The pool of `N` reply slots (`1 <= N <= 65535`).
-pub(crate) struct Slots<Resp, I, S, Q, const N: usize> {
+pub(crate) struct Slots<Resp, I, S: Stamp<I>, Q, const N: usize> {
     slots: [Slot<Resp, I, S, Q>; N],
     /// The inline queue: the queued slots, oldest first, linked through their states, as
     /// [links](link) (`END`: empty). Empty with a queue outside the lock.
     head: u16,
     tail: u16,
+    /// What dates the inline queue's requests when their calls keep no start
+    /// ([`Stamp::Backlog`]).
+    backlog: S::Backlog,
     /// Head of the list of freed slots, as a [link](link): `END` when it is empty.
     free: u16,
     /// Slots from here on were never used (and are not on the free list).
@@ -536,6 +540,7 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
             }; N],
             head: END,
             tail: END,
+            backlog: S::NO_BACKLOG,
             free: END,
             fresh: 0,
         }
@@ -585,9 +590,11 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
         })
     }
 
-    /// Puts the queued call of slot `index` at the back of the inline queue.
+    /// Puts the queued call of slot `index`, made at `now`, at the back of the inline
+    /// queue.
     #[inline(always)]
-    pub(crate) fn enqueue(&mut self, index: u16) {
+    pub(crate) fn enqueue(&mut self, index: u16, now: I) {
+        S::queued(&mut self.backlog, self.head == END, now);
         match self.tail {
             END => self.head = link(index),
             tail => *self.slots[usize::from(tail - 1)].state.next_mut() = link(index),
@@ -610,6 +617,7 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
 
     #[inline(always)]
     fn dequeue_with(&mut self, now: impl FnOnce() -> I) -> Dequeued<Q, I> {
+        let backlog = self.backlog;
         let index = match self.head {
             END => return Dequeued::Empty,
             head => head - 1,
@@ -643,7 +651,7 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
                     started_at: started_at.instant(),
                     deadline: unpack(bounded, deadline),
                 };
-                Dequeued::Request(req, ticket, info)
+                Dequeued::Request(req, ticket, info, started_at.arrived_by(backlog))
             }
             State::Closing { req, .. } => {
                 slot.state = State::Failed(CallError::Closed);
@@ -1283,7 +1291,7 @@ mod tests {
         let send = |p: &mut Inline, req: u32| {
             let how = Acquire::Send(None, req);
             let t = p.acquire(NoInstant, None, how, &mut Wakes::new()).unwrap();
-            p.enqueue(t.slot());
+            p.enqueue(t.slot(), NoInstant);
             t
         };
         let tickets: std::vec::Vec<_> = (1..=6).map(|req| send(&mut p, req)).collect();
@@ -1297,13 +1305,50 @@ mod tests {
         }
         let t7 = send(&mut p, 7);
         let mut taken = std::vec::Vec::new();
-        while let Dequeued::Request(req, ticket, info) = p.dequeue(NoInstant) {
+        while let Dequeued::Request(req, ticket, info, _) = p.dequeue(NoInstant) {
             assert_eq!(info.id, ticket.id(8));
             taken.push(req);
         }
         assert_eq!(taken, [2, 3, 5, 7]);
         assert!(!p.has_queued());
         assert!(p.take(t7, NoInstant).is_none(), "taken already");
+    }
+
+    /// Without stamps the inline queue dates its requests by when it began to fill: exactly
+    /// a request that finds it empty, and one that queues behind others no later than its
+    /// arrival (a batch window opened then closes early, never late).
+    #[cfg(feature = "std")]
+    #[test]
+    fn unstamped_requests_are_dated_by_when_the_queue_began_to_fill() {
+        use core::time::Duration;
+
+        use crate::time::{Clock, ManualClock, ManualInstant};
+
+        type Unstamped = Slots<u32, ManualInstant, NoStamp, u32, 4>;
+        let clock = ManualClock::new();
+        let mut p = Unstamped::new();
+        let send = |p: &mut Unstamped, req: u32| {
+            let how = Acquire::Send(None, req);
+            let t = p.acquire(clock.now(), None, how, &mut Wakes::new());
+            p.enqueue(t.unwrap().slot(), clock.now());
+        };
+        let take_all = |p: &mut Unstamped| {
+            let mut taken = std::vec::Vec::new();
+            while let Dequeued::Request(req, _, info, arrived) = p.dequeue(clock.now()) {
+                assert_eq!(info.started_at, None, "no stamps");
+                taken.push((req, arrived));
+            }
+            taken
+        };
+        let first = clock.now();
+        send(&mut p, 1);
+        clock.advance(Duration::from_millis(10));
+        send(&mut p, 2);
+        assert_eq!(take_all(&mut p), [(1, Some(first)), (2, Some(first))]);
+        clock.advance(Duration::from_millis(10));
+        let again = clock.now();
+        send(&mut p, 3);
+        assert_eq!(take_all(&mut p), [(3, Some(again))], "the queue was empty");
     }
 
     /// A `Fail` shutdown ends queued calls with `Closed`, their requests still in their
@@ -1318,7 +1363,7 @@ mod tests {
         for req in [10, 20] {
             let how = Acquire::Send(None, req);
             let t = p.acquire(NoInstant, None, how, &mut Wakes::new()).unwrap();
-            p.enqueue(t.slot());
+            p.enqueue(t.slot(), NoInstant);
             tickets.push(t);
         }
         assert_eq!(p.close_pending(true, &mut Wakes::new()), 2);

@@ -65,7 +65,9 @@ pub trait Instant: Copy + Ord + Debug {
 /// reply slot is smaller (for `u32`/`u32` on a 32-bit target with embassy-time, 32 bytes
 /// instead of 48), `timed()` is not available (a compile error, not zeros), `started_at` is
 /// `None`, and no latency is recorded. Deadlines and timeouts work the same; the outcome
-/// counts are kept either way.
+/// counts are kept either way. A batch window still runs from its first request's arrival
+/// with the inline queue, which dates its requests by when it last began to fill (never
+/// later than their arrival); with a queue outside the lock, from when it is taken.
 ///
 /// ```
 /// use rsvp::lock::LocalMutex;
@@ -144,20 +146,42 @@ mod sealed {
 pub trait Stamp<I>: Copy {
     /// What the endpoint's stats keep of its replies' latencies.
     type Latencies: Latencies;
+    /// What the reply slots keep, beside each call's stamp, to date the requests of the
+    /// inline queue: nothing when each call keeps its start (`()`), otherwise when the
+    /// queue last went from empty to holding a request (`Option<I>`). No request in the
+    /// queue arrived before that instant, so a batch window opened then never closes
+    /// late; it is exact for a request that finds the queue empty.
+    type Backlog: Copy;
+    /// The backlog of an empty endpoint.
+    const NO_BACKLOG: Self::Backlog;
     /// Stamps `now`.
     fn stamp(now: I) -> Self;
     /// The instant stamped, if one was kept.
     fn instant(self) -> Option<I>;
+    /// A request joins the inline queue at `now`; the queue was empty before it if
+    /// `was_empty`.
+    fn queued(backlog: &mut Self::Backlog, was_empty: bool, now: I);
+    /// An instant no later than the request's arrival: the call's start if kept, else the
+    /// backlog's (`None` when neither is known).
+    fn arrived_by(self, backlog: Self::Backlog) -> Option<I>;
 }
 
 impl<I: Instant> Stamp<I> for I {
     type Latencies = Histogram;
+    type Backlog = ();
+    const NO_BACKLOG: () = ();
     #[inline(always)]
     fn stamp(now: I) -> Self {
         now
     }
     #[inline(always)]
     fn instant(self) -> Option<I> {
+        Some(self)
+    }
+    #[inline(always)]
+    fn queued(_: &mut (), _: bool, _: I) {}
+    #[inline(always)]
+    fn arrived_by(self, _: ()) -> Option<I> {
         Some(self)
     }
 }
@@ -167,8 +191,10 @@ impl<I: Instant> Stamp<I> for I {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoStamp;
 
-impl<I> Stamp<I> for NoStamp {
+impl<I: Copy> Stamp<I> for NoStamp {
     type Latencies = ();
+    type Backlog = Option<I>;
+    const NO_BACKLOG: Option<I> = None;
     #[inline(always)]
     fn stamp(_: I) -> Self {
         NoStamp
@@ -176,6 +202,16 @@ impl<I> Stamp<I> for NoStamp {
     #[inline(always)]
     fn instant(self) -> Option<I> {
         None
+    }
+    #[inline(always)]
+    fn queued(backlog: &mut Option<I>, was_empty: bool, now: I) {
+        if was_empty {
+            *backlog = Some(now);
+        }
+    }
+    #[inline(always)]
+    fn arrived_by(self, backlog: Option<I>) -> Option<I> {
+        backlog
     }
 }
 

@@ -35,9 +35,8 @@ use pin_project_lite::pin_project;
 use super::server::InLine;
 #[cfg(doc)]
 use super::server::Responder;
-use super::{Endpoint, InstantOf, Server, TOKEN};
+use super::{caught, Endpoint, InstantOf, Server, TOKEN};
 use crate::batch::{Batch, BatchConfig, WrongResultCount};
-use crate::limits::caught;
 use crate::reply::Ticket;
 use crate::stats::StatsSnapshot;
 use crate::time::{fired, Clock, Timer};
@@ -626,17 +625,17 @@ where
             // The window runs from the first item's arrival (when its call started), as
             // in the seed, not from when this server got to it: an item waits at most
             // `max_wait` plus the handler that was running. An endpoint that keeps no
-            // start times ([`Unstamped`](crate::time::Unstamped)) opens it when the first
-            // item is taken.
-            let clock = rpc.endpoint_clock(TOKEN);
-            let taken = this
-                .in_line
-                .as_mut()
-                .recv_many(rpc, cx, room, &mut |req, ticket, info| {
-                    requests.push(req);
-                    let arrived = info.started_at.unwrap_or_else(|| clock.now());
-                    full = batch.push(ticket, arrived);
-                });
+            // start times ([`Unstamped`](crate::time::Unstamped)) dates an item of its
+            // inline queue by when the queue began to fill (never later than its arrival:
+            // a window may close early, never late), and one of a queue outside the lock by
+            // when it was taken.
+            let taken =
+                this.in_line
+                    .as_mut()
+                    .recv_many(rpc, cx, room, &mut |req, ticket, _, arrived| {
+                        requests.push(req);
+                        full = batch.push(ticket, arrived);
+                    });
             match taken {
                 Poll::Ready(Some(_)) => {
                     if let Some(tickets) = full {

@@ -228,7 +228,8 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         }
     }
 
-    /// Takes up to `limit` (at least 1) queued requests, handing each to `take`: `Ready(n)`
+    /// Takes up to `limit` (at least 1) queued requests, handing each to `take` with an
+    /// instant no later than its arrival (see [`EndpointState::take_next`]): `Ready(n)`
     /// with `n >= 1`; `Ready(None)` once nothing more will come; `Pending` (with `cx`'s
     /// waker registered, and `entry` in line if needed, when given) when nothing is queued.
     ///
@@ -243,7 +244,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
         take: &mut F,
     ) -> Poll<Option<usize>>
     where
-        F: FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
+        F: FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>, InstantOf<Self>),
     {
         let now = self.now();
         let limit = limit.max(1);
@@ -287,7 +288,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Rpc<Req, Resp, N, K> {
             };
             match self.state.lock(|s| s.take(env.ticket, now)) {
                 Some(info) => {
-                    take(env.req, env.ticket, info);
+                    take(env.req, env.ticket, info, info.started_at.unwrap_or(now));
                     taken += 1;
                 }
                 // Stale: its caller gave up, or it was closed, while queued. Skip it.
@@ -511,7 +512,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         let mut next = None;
         // SAFETY: passed on from this method's contract.
         let taken = unsafe {
-            self.recv_many(Some((cx, entry)), 1, &mut |req, ticket, info| {
+            self.recv_many(Some((cx, entry)), 1, &mut |req, ticket, info, _| {
                 next = Some((req, ticket, info));
             })
         };
@@ -535,7 +536,7 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         let mut next = None;
         // SAFETY: no entry.
         let taken = unsafe {
-            self.recv_many(None, 1, &mut |req, ticket, info| {
+            self.recv_many(None, 1, &mut |req, ticket, info, _| {
                 next = Some((req, ticket, info));
             })
         };
@@ -552,13 +553,15 @@ impl<Req, Resp, const N: usize, K: Kind<Req, N>> Endpoint for Rpc<Req, Resp, N, 
         cx: &mut Context<'_>,
         entry: Pin<&WaitEntry>,
         limit: usize,
-        take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>),
+        take: &mut dyn FnMut(Req, Ticket, RequestInfo<InstantOf<Self>>, InstantOf<Self>),
     ) -> Poll<Option<usize>> {
         // SAFETY: passed on from this method's contract.
         unsafe {
-            self.recv_many(Some((cx, entry)), limit, &mut |req, ticket, info| {
-                take(req, ticket, info)
-            })
+            self.recv_many(
+                Some((cx, entry)),
+                limit,
+                &mut |req, ticket, info, arrived| take(req, ticket, info, arrived),
+            )
         }
     }
 

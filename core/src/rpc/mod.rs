@@ -46,6 +46,19 @@ use crate::stats::{Outcome, StatsSnapshot};
 use crate::time::Clock;
 use crate::wait_list::WaitEntry;
 
+/// Runs a handler's code (a call, a poll, a drop); with `std`, a panic in it is caught
+/// (`None`), so that one handler cannot end the server that runs it (`serve`, the batch
+/// servers, `PromiseService::run`). Without `std` there is no unwinding to catch.
+#[cfg(feature = "alloc")]
+pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Option<R> {
+    // AssertUnwindSafe: after a panic the handler's future is dropped, never polled again,
+    // and rsvp's shared state is only touched under its lock, between whole steps.
+    #[cfg(feature = "std")]
+    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).ok();
+    #[cfg(not(feature = "std"))]
+    return Some(f());
+}
+
 // `batching`, `many` and `transport` are public in `rsvp::batch` and `rsvp::queue`.
 #[cfg(feature = "alloc")]
 pub(crate) mod batching;
@@ -261,8 +274,10 @@ pub trait Endpoint: sealed::Sealed {
         &self,
         token: Token,
     ) -> Result<(Self::Req, Ticket, RequestInfo<InstantOf<Self>>), TryRecvError>;
-    /// Takes up to `limit` (at least 1) queued requests, handing each to `take`; `Ready(n)`
-    /// with `n >= 1`, or `Ready(None)` as `poll_recv`. With [`InlineQueue`], in one lock.
+    /// Takes up to `limit` (at least 1) queued requests, handing each to `take` with an
+    /// instant no later than its arrival (its call's start, or when the inline queue began
+    /// to fill, or when it was taken); `Ready(n)` with `n >= 1`, or `Ready(None)` as
+    /// `poll_recv`. With [`InlineQueue`], in one lock.
     ///
     /// # Safety
     ///
@@ -275,7 +290,7 @@ pub trait Endpoint: sealed::Sealed {
         cx: &mut Context<'_>,
         entry: Pin<&WaitEntry>,
         limit: usize,
-        take: &mut dyn FnMut(Self::Req, Ticket, RequestInfo<InstantOf<Self>>),
+        take: &mut dyn FnMut(Self::Req, Ticket, RequestInfo<InstantOf<Self>>, InstantOf<Self>),
     ) -> Poll<Option<usize>>;
     #[doc(hidden)]
     fn reply(&self, token: Token, ticket: Ticket, value: Self::Resp) -> Result<(), Self::Resp>;

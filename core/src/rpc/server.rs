@@ -183,7 +183,7 @@ impl InLine {
         rpc: &E,
         cx: &mut Context<'_>,
         limit: usize,
-        take: &mut dyn FnMut(E::Req, Ticket, RequestInfo<InstantOf<E>>),
+        take: &mut dyn FnMut(E::Req, Ticket, RequestInfo<InstantOf<E>>, InstantOf<E>),
     ) -> Poll<Option<usize>> {
         // SAFETY: only the entry is pinned, and it is never moved out.
         let this = unsafe { self.get_unchecked_mut() };

@@ -294,7 +294,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         };
         match outside {
             None => {
-                self.slots.enqueue(ticket.slot());
+                self.slots.enqueue(ticket.slot(), started_at);
                 self.ring.request_came(wakes);
                 Start::Queued(ticket)
             }
@@ -432,7 +432,8 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
     }
 
     /// Takes queued requests from the inline queue, up to `limit` in all, handing each to `take`
-    /// and counting it in `taken`. With a `waiter`, a server finding nothing waits for the
+    /// (with an instant no later than its arrival: its call's start, or what the slots know,
+    /// or `now`) and counting it in `taken`. With a `waiter`, a server finding nothing waits for the
     /// next request, and one that finds a request or the end stops waiting.
     #[inline]
     pub(super) fn take_next<F>(
@@ -445,15 +446,20 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
         wakes: &mut Wakes,
     ) -> Next<Req>
     where
-        F: FnMut(Req, Ticket, RequestInfo<I>),
+        F: FnMut(Req, Ticket, RequestInfo<I>, I),
     {
         if !R::INSIDE {
             return Next::Outside;
         }
         while *taken < limit {
             match self.slots.dequeue(now) {
-                Dequeued::Request(req, ticket, info) => {
-                    take(R::give_back(req, None), ticket, info);
+                Dequeued::Request(req, ticket, info, arrived) => {
+                    take(
+                        R::give_back(req, None),
+                        ticket,
+                        info,
+                        arrived.unwrap_or(now),
+                    );
                     *taken += 1;
                 }
                 Dequeued::Stale(req) => return Next::Stale(R::give_back(req, None)),
@@ -642,7 +648,7 @@ impl<Req, Resp, I: Instant, S: Stamp<I>, R: Ring<Req>, const N: usize>
                 };
                 // The call it waited for has its slot: the wake-up was used.
                 self.slot_waiters.unregister(entry, wakes);
-                self.slots.enqueue(ticket.slot());
+                self.slots.enqueue(ticket.slot(), started_at);
                 self.ring.request_came(wakes);
                 call.ticket = Some(ticket);
             }
@@ -792,7 +798,7 @@ mod tests {
             None,
             1,
             &mut taken,
-            &mut |req, ticket, _| got = Some((req, ticket)),
+            &mut |req, ticket, _, _| got = Some((req, ticket)),
             &mut Wakes::new(),
         );
         assert!(matches!(next, Next::Done));
@@ -809,7 +815,7 @@ mod tests {
             None,
             1,
             taken,
-            &mut |_, _, _| {},
+            &mut |_, _, _, _| {},
             &mut Wakes::new(),
         )
     }
@@ -842,7 +848,7 @@ mod tests {
                 waiter,
                 1,
                 &mut 0,
-                &mut |_, _, _| {},
+                &mut |_, _, _, _| {},
                 &mut Wakes::new(),
             );
             assert!(matches!(next, Next::Empty));
@@ -874,7 +880,7 @@ mod tests {
             waiter,
             1,
             &mut taken,
-            &mut |req, _, _| got = Some(req),
+            &mut |req, _, _, _| got = Some(req),
             &mut Wakes::new(),
         );
         assert!(matches!(next, Next::Done));
@@ -893,7 +899,7 @@ mod tests {
             may_wait(&server_waker, server_entry.as_ref()),
             1,
             &mut taken,
-            &mut |_, _, _| {},
+            &mut |_, _, _, _| {},
             &mut Wakes::new(),
         );
         assert!(matches!(next, Next::Empty));
@@ -931,7 +937,7 @@ mod tests {
                 may_wait(&server_waker, server_entry.as_ref()),
                 1,
                 &mut 0,
-                &mut |_, _, _| {},
+                &mut |_, _, _, _| {},
                 &mut Wakes::new(),
             );
             assert!(matches!(next, Next::Empty));
@@ -1214,7 +1220,7 @@ mod tests {
             None,
             2,
             &mut taken,
-            &mut |req, _, _| got.push(req),
+            &mut |req, _, _, _| got.push(req),
             &mut Wakes::new(),
         );
         assert!(matches!(next, Next::Done));
@@ -1225,7 +1231,7 @@ mod tests {
             None,
             5,
             &mut taken,
-            &mut |req, _, _| got.push(req),
+            &mut |req, _, _, _| got.push(req),
             &mut Wakes::new(),
         );
         assert!(
