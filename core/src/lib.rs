@@ -35,7 +35,6 @@ mod sync;
 #[cfg(test)]
 mod test_support;
 pub mod time;
-#[allow(dead_code)] // wired into the endpoint and the promise next
 mod wait_list;
 mod waker_set;
 
