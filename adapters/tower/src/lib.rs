@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::future::Future;
 use core::ops::Deref;
-use core::pin::Pin;
+use core::pin::{pin, Pin};
 use core::task::{Context, Poll};
 use core::time::Duration;
 
@@ -185,23 +185,29 @@ where
         if self.permit.is_some() || self.overloaded {
             return Poll::Ready(Ok(()));
         }
-        if self.reserving.as_ref().is_none_or(|wait| wait.is_none()) {
-            // Not waiting yet: a free slot is taken at once, and the box for a wait is made
-            // (once per service clone) only when a call has to wait, so that a clone per call
-            // (`svc.clone().oneshot(req)`) allocates nothing.
-            match self.caller.try_reserve_owned() {
+        if self.shed {
+            return Poll::Ready(match self.caller.try_reserve_owned() {
                 Ok(permit) => {
                     self.permit = Some(permit);
-                    return Poll::Ready(Ok(()));
+                    Ok(())
                 }
-                Err(rsvp::TryCallError::Closed(())) => {
-                    return Poll::Ready(Err(ServiceError::Closed));
-                }
-                Err(rsvp::TryCallError::Full(())) if self.shed => {
+                Err(rsvp::TryCallError::Full(())) => {
                     self.overloaded = true;
-                    return Poll::Ready(Ok(()));
+                    Ok(())
                 }
-                Err(rsvp::TryCallError::Full(())) => {}
+                Err(rsvp::TryCallError::Closed(())) => Err(ServiceError::Closed),
+            });
+        }
+        if self.reserving.as_ref().is_none_or(|wait| wait.is_none()) {
+            // Not waiting yet: first a wait on the stack, which takes a free slot at once;
+            // the box for a wait that lasts is made (once per service clone) only when a call
+            // has to wait, so a clone per call (`svc.clone().oneshot(req)`) allocates
+            // nothing. A wait that found no slot leaves its line when dropped here, counting
+            // nothing, and the boxed one takes its place.
+            let first = pin!(self.caller.reserve_owned());
+            if let Poll::Ready(reserved) = first.poll(cx) {
+                self.permit = Some(reserved?);
+                return Poll::Ready(Ok(()));
             }
         }
         let reserving = self.reserving.get_or_insert_with(|| Box::pin(None));

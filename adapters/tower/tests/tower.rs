@@ -81,6 +81,10 @@ async fn readied_services_that_never_call_leave_no_capacity_behind() {
         (0, 0),
         "a readiness probe is not a call: nothing is counted"
     );
+    assert_eq!(
+        stats.full, 1,
+        "only the try_call above: a probe that had to wait is not refused"
+    );
 }
 
 #[tokio::test(start_paused = true)]
