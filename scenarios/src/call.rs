@@ -6,11 +6,14 @@
 //! and taken with `try_recv` before anything is polled: the outcome then follows from the
 //! order of events, not from how fast the executor runs.
 
+use core::time::Duration;
+
 use futures_util::future::{join, join4};
 use rsvp::batch::ManyCall;
 use rsvp::queue::TryRecvError;
 use rsvp::rpc::With;
-use rsvp::{CallError, CloseMode, Rpc, TryCallError};
+use rsvp::time::Clock as _;
+use rsvp::{CallError, CloseMode, Promise, Rpc, TryCallError};
 
 use crate::harness::{ensure, fail, yield_now, Failure, Harness};
 
@@ -244,6 +247,70 @@ pub async fn timeout_unanswered<H: Harness>(h: &H) -> Result<(), Failure> {
         return Err(fail!("the capacity did not come back after the timeout"));
     };
     Ok(())
+}
+
+/// Time at its limits: a deadline at the last instant the clock can count to arms the
+/// adapter's timer that far, a timeout centuries long (or past what the clock's instants
+/// can hold: no deadline) waits as long; each call waits for its reply, a promise's wait
+/// until the last instant for its value, and nothing panics.
+pub async fn far_deadlines<H: Harness>(h: &H) -> Result<(), Failure> {
+    const SCENARIO: &str = "far_deadlines";
+    let rpc: Endpoint<H, 2> = Rpc::new(h.clock());
+    let (caller, server) = Rpc::split(&rpc);
+    let last = last_instant(h.clock().now());
+    let centuries = Duration::from_secs(u64::MAX / 4);
+    let calling = async move {
+        let replies = [
+            caller.call_deadline(1, last).await,
+            caller.call_timeout(2, centuries).await,
+            caller.call_timeout(3, Duration::MAX).await,
+        ];
+        drop(caller);
+        replies
+    };
+    let serving = async {
+        while let Some((req, responder)) = server.recv().await {
+            // The caller's sleep is armed before the reply comes.
+            yield_now().await;
+            ensure!(
+                responder.time_left().is_none_or(|left| left > h.long()),
+                "a far deadline reached the responder as a near one"
+            );
+            ensure!(responder.reply(req * 2).is_ok(), "the reply was refused");
+        }
+        Ok(())
+    };
+    let (replies, served) = join(calling, serving).await;
+    served?;
+    ensure!(
+        replies == [Ok(2), Ok(4), Ok(6)],
+        "a call with a far deadline was not answered"
+    );
+    let promise: Promise<u32, H::Mutex> = Promise::new();
+    let clock = h.clock();
+    let setting = async {
+        yield_now().await;
+        promise.set(8)
+    };
+    let (waited, set) = join(promise.wait_deadline(&clock, last), setting).await;
+    ensure!(
+        set.is_ok() && waited == Ok(8),
+        "a promise's wait until the last instant did not get its value"
+    );
+    Ok(())
+}
+
+/// The last instant reachable from `from` by adding durations.
+fn last_instant<I: rsvp::time::Instant>(from: I) -> I {
+    let mut last = from;
+    let mut step = Duration::from_secs(u64::MAX / 2);
+    while step >= Duration::from_nanos(1) {
+        match last.checked_add(step) {
+            Some(later) if later > last => last = later,
+            _ => step /= 2,
+        }
+    }
+    last
 }
 
 /// The caller drops its call while the responder works on it: the responder's

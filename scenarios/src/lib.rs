@@ -31,8 +31,9 @@ mod promise;
 #[cfg(feature = "alloc")]
 pub use batch::{batch_by_size, batch_by_window};
 pub use call::{
-    basic_call, call_many, closed_after_close, drain_serves_queued, late_reply_handed_back,
-    lost_responder, many_in_flight, responder_sees_cancel, timeout_unanswered, try_call_full,
+    basic_call, call_many, closed_after_close, drain_serves_queued, far_deadlines,
+    late_reply_handed_back, lost_responder, many_in_flight, responder_sees_cancel,
+    timeout_unanswered, try_call_full,
 };
 pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
 pub use promise::{promise_timeout_abandon, promise_two_waiters};
@@ -50,6 +51,7 @@ macro_rules! __with_scenarios {
             call_many,
             try_call_full,
             timeout_unanswered,
+            far_deadlines,
             responder_sees_cancel,
             late_reply_handed_back,
             lost_responder,
@@ -89,6 +91,7 @@ pub const SCENARIOS: &[&str] = &[
     "call_many",
     "try_call_full",
     "timeout_unanswered",
+    "far_deadlines",
     "responder_sees_cancel",
     "late_reply_handed_back",
     "lost_responder",

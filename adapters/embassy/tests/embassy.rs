@@ -2,7 +2,6 @@
 //! `futures_executor`. Each test's outcome does not depend on how fast the machine is:
 //! either nobody answers (so the call must time out) or the answer is immediate.
 
-use core::future::Future as _;
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
@@ -100,33 +99,4 @@ fn a_promise_waits_with_an_embassy_timeout() {
         let waited = PROMISE.wait_timeout(&EmbassyTimer, Duration::from_secs(10));
         assert_eq!(waited.await, Ok(5));
     });
-}
-
-/// Time at its limits: a deadline at the end of embassy-time's tick range arms its timer
-/// there, and a timeout past it means no deadline; each call waits for its reply, never a
-/// panic. The same for a promise's wait.
-#[test]
-fn far_deadlines_wait_rather_than_panic() {
-    let rpc: Rpc<u32, u32, 2> = Rpc::new(EmbassyTimer);
-    let (caller, server) = rsvp::Rpc::split(&rpc);
-    let calls = [
-        caller.call_deadline(1, embassy_time::Instant::MAX),
-        caller.call_timeout(2, Duration::from_micros(u64::MAX - 10)),
-        caller.call_timeout(3, Duration::MAX),
-    ];
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    for (n, call) in (1..).zip(calls) {
-        let mut call = std::pin::pin!(call);
-        assert!(call.as_mut().poll(&mut cx).is_pending(), "call {n} waits");
-        let (req, responder) = server.try_recv().unwrap();
-        assert_eq!(req, n);
-        responder.reply(req * 10).unwrap();
-        assert_eq!(futures_executor::block_on(call), Ok(n * 10));
-    }
-    let promise: Promise<u32> = Promise::new();
-    let mut wait = std::pin::pin!(promise.wait_deadline(&EmbassyTimer, embassy_time::Instant::MAX));
-    assert!(wait.as_mut().poll(&mut cx).is_pending());
-    promise.set(4).unwrap();
-    assert_eq!(futures_executor::block_on(wait), Ok(4));
 }

@@ -219,32 +219,3 @@ fn dropping_the_task_stops_serving() {
         assert_eq!(caller.call(2).await, Err(CallError::Closed));
     });
 }
-
-/// Time at its limits: a deadline centuries away arms async-io's timer that far, and a
-/// timeout past what `Instant` can hold means no deadline; each call waits for its reply,
-/// never a panic.
-#[test]
-fn far_deadlines_wait_rather_than_panic() {
-    use rsvp::time::Clock as _;
-    use std::future::Future as _;
-
-    let (caller, server) = rsvp_smol::local_channel::<u32, u32, 2>();
-    let far = Duration::from_secs(u64::MAX / 4);
-    let calls = [
-        caller.call_deadline(1, SmolTimer.now() + far),
-        caller.call_timeout(2, far),
-        caller.call_timeout(3, Duration::MAX),
-    ];
-    for (n, call) in (1..).zip(calls) {
-        let mut call = std::pin::pin!(call);
-        let waker = std::task::Waker::noop();
-        let polled = call
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(waker));
-        assert!(polled.is_pending(), "call {n} waits for its reply");
-        let (req, responder) = server.try_recv().unwrap();
-        assert_eq!(req, n);
-        responder.reply(req * 10).unwrap();
-        assert_eq!(smol::block_on(call), Ok(n * 10));
-    }
-}
