@@ -17,15 +17,21 @@
 //! # Features
 //!
 //! - `alloc`: the batching scenarios (rsvp's batch server needs a heap).
+//! - `std`: the scenario of a panicking handler (rsvp catches a handler's panic only with
+//!   `std`: firmware has no unwinding to catch).
 #![no_std]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 #[cfg(feature = "alloc")]
 mod batch;
 mod call;
 mod harness;
+#[cfg(feature = "std")]
+mod panics;
 mod promise;
 
 #[cfg(feature = "alloc")]
@@ -36,6 +42,8 @@ pub use call::{
     timeout_unanswered, try_call_full,
 };
 pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
+#[cfg(feature = "std")]
+pub use panics::handler_panics;
 pub use promise::{promise_timeout_abandon, promise_two_waiters};
 
 /// Calls `$crate::$callback!` with the arguments and then the name of every scenario, so
@@ -63,7 +71,26 @@ macro_rules! __with_scenarios {
         $crate::__if_alloc! {
             $crate::$callback! { ($($args)*) batch_by_size, batch_by_window, }
         }
+        $crate::__if_std! {
+            $crate::$callback! { ($($args)*) handler_panics, }
+        }
     };
+}
+
+/// Expands to its input when this crate has the `std` feature, as [`__if_alloc!`].
+#[cfg(feature = "std")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_std {
+    ($($body:tt)*) => { $($body)* };
+}
+
+/// Expands to nothing: this crate was built without `std`.
+#[cfg(not(feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_std {
+    ($($body:tt)*) => {};
 }
 
 /// Expands to its input when this crate has the `alloc` feature. A `#[cfg]` inside an
@@ -103,6 +130,8 @@ pub const SCENARIOS: &[&str] = &[
     "batch_by_size",
     #[cfg(feature = "alloc")]
     "batch_by_window",
+    #[cfg(feature = "std")]
+    "handler_panics",
 ];
 
 #[doc(hidden)]

@@ -58,63 +58,6 @@ impl<T> Drop for PanicsTwice<T> {
     }
 }
 
-#[test]
-fn serve_loses_only_the_panicking_calls_on_a_multi_thread_runtime() {
-    let runtime = multi_thread();
-    let (outcomes, report) = quietly(|| {
-        runtime.block_on(async {
-            let (caller, server) = rsvp_tokio::channel::<u64, u64, 8>();
-            let other_server = server.clone();
-            let serving =
-                rsvp_tokio::spawn_server(server, NonZeroUsize::new(2).unwrap(), |n, responder| {
-                    assert_ne!(n, 1, "the handler fails when called with 1");
-                    async move {
-                        tokio::task::yield_now().await;
-                        assert_ne!(n, 2, "the handler's future fails on 2");
-                        if n == 3 {
-                            PanicsTwice { _holds: responder }.await;
-                        } else {
-                            let _ = responder.reply(n * 10);
-                        }
-                    }
-                });
-            // Each call from its own task, on the runtime's workers.
-            let calls: Vec<JoinHandle<_>> = (1..=6)
-                .map(|n| {
-                    let caller = caller.clone();
-                    tokio::spawn(async move { (n, caller.call(n).await) })
-                })
-                .collect();
-            let mut outcomes = Vec::new();
-            for call in calls {
-                outcomes.push(call.await.ok());
-            }
-            // A later call, after every panic: still served.
-            outcomes.push(Some((7, caller.call(7).await)));
-            drop(caller);
-            let report = serving.await;
-            drop(other_server);
-            (outcomes, report)
-        })
-    });
-    assert_eq!(
-        outcomes,
-        [
-            Some((1, Err(CallError::Lost))),
-            Some((2, Err(CallError::Lost))),
-            Some((3, Err(CallError::Lost))),
-            Some((4, Ok(40))),
-            Some((5, Ok(50))),
-            Some((6, Ok(60))),
-            Some((7, Ok(70))),
-        ],
-        "(None: the calling task panicked)"
-    );
-    let report = report.expect("the serve task itself panicked");
-    assert_eq!((report.received, report.finished), (7, 7));
-    assert_eq!((report.stats.lost, report.stats.replied), (3, 4));
-}
-
 #[tokio::test(start_paused = true)]
 async fn spawn_server_serves_on_after_a_handler_future_that_panics_when_polled_and_dropped() {
     let hook = std::panic::take_hook();
