@@ -5,12 +5,9 @@
 //! The two rows that do not compile (zero reply slots, a zero-capacity queue) are
 //! `compile_fail` doctests on `rsvp_tests::compile_errors`.
 
-use std::future::Future;
-use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use futures_executor::LocalPool;
 use futures_util::future::Either;
@@ -21,6 +18,7 @@ use rsvp::promise::{PromiseService, TryGetError};
 use rsvp::queue::TrySendError;
 use rsvp::time::ManualClock;
 use rsvp::{promise, CallError, CloseMode, Promise, Rpc, TryCallError};
+use rsvp_scenarios::PanicsTwice;
 use rsvp_tests::batch::BatchHarness;
 use rsvp_tests::{ms, LocalRpc, Poller};
 
@@ -246,38 +244,6 @@ fn panicking_handler_gives_lost_and_serve_keeps_serving() {
     let report = report.take().expect("serve returned");
     assert_eq!((report.received, report.finished), (5, 5));
     assert_eq!((report.stats.lost, report.stats.replied), (3, 2));
-}
-
-/// A handler's future that panics when polled, and again when dropped, holding `T` (its
-/// responder, say) and resolving to `Out`.
-struct PanicsTwice<T, Out> {
-    _held: T,
-    _out: PhantomData<fn() -> Out>,
-}
-
-impl<T, Out> PanicsTwice<T, Out> {
-    fn new(held: T) -> Self {
-        Self {
-            _held: held,
-            _out: PhantomData,
-        }
-    }
-}
-
-impl<T, Out> Future for PanicsTwice<T, Out> {
-    type Output = Out;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Out> {
-        panic!("the handler's future fails when polled");
-    }
-}
-
-impl<T, Out> Drop for PanicsTwice<T, Out> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("and again when dropped");
-        }
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use rsvp::batch::{BatchError, BatchReport, WrongResultCount};
 use rsvp::CallError;
+use rsvp_scenarios::PanicsTwice;
 use rsvp_tests::batch::{triple_or_reject_negatives, BatchHarness, Reply};
 use rsvp_tests::ms;
 
@@ -176,28 +177,6 @@ fn a_handler_future_that_panics_when_polled_loses_only_its_batch() {
     assert_eq!((report.batches, report.panicked), (2, 1));
 }
 
-/// A handler future that panics when polled, and again when dropped.
-struct PanicsTwice;
-
-impl std::future::Future for PanicsTwice {
-    type Output = Vec<Result<i32, String>>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        panic!("the handler's future fails when polled");
-    }
-}
-
-impl Drop for PanicsTwice {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("and again when dropped");
-        }
-    }
-}
-
 #[test]
 fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
     use futures_util::future::Either;
@@ -206,7 +185,7 @@ fn a_handler_future_whose_drop_panics_too_loses_only_its_batch() {
     let (replies, report) = serve_and_call(
         move |items: Vec<i32>| {
             if std::mem::replace(&mut first, false) {
-                Either::Left(PanicsTwice)
+                Either::Left(PanicsTwice::new(()))
             } else {
                 Either::Right(async move { items.into_iter().map(Ok).collect() })
             }

@@ -43,7 +43,7 @@ pub use call::{
 };
 pub use harness::{assert_passed, assert_passed_on, Failure, Harness};
 #[cfg(feature = "std")]
-pub use panics::handler_panics;
+pub use panics::{handler_panics, PanicsTwice};
 pub use promise::{promise_timeout_abandon, promise_two_waiters};
 
 /// Calls `$crate::$callback!` with the arguments and then the name of every scenario, so

@@ -2,6 +2,7 @@
 //! panics, which needs `std` (firmware has no unwinding to catch).
 
 use core::future::Future;
+use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 use core::ops::Deref;
 use core::pin::Pin;
@@ -68,26 +69,40 @@ where
         yield_now().await;
         assert_ne!(n, 2, "the handler's future fails on 2");
         if n == 3 {
-            PanicsTwice(responder).await;
+            PanicsTwice::<_>::new(responder).await;
         } else {
             let _ = responder.reply(n * 2);
         }
     }
 }
 
-/// A handler's future that panics when polled, and again when dropped; it holds `T` (its
-/// responder).
-struct PanicsTwice<T>(T);
+/// A handler's future that panics when polled, and again when dropped (unless a panic is
+/// unwinding already), resolving to `Out` if it ever did; it holds `T` (the call's responder,
+/// say), which goes with it. For tests of how rsvp's servers catch handler panics.
+pub struct PanicsTwice<T, Out = ()> {
+    _held: T,
+    _out: PhantomData<fn() -> Out>,
+}
 
-impl<T> Future for PanicsTwice<T> {
-    type Output = ();
+impl<T, Out> PanicsTwice<T, Out> {
+    /// A future holding `held`.
+    pub fn new(held: T) -> Self {
+        Self {
+            _held: held,
+            _out: PhantomData,
+        }
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+impl<T, Out> Future for PanicsTwice<T, Out> {
+    type Output = Out;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Out> {
         panic!("the handler's future fails when polled");
     }
 }
 
-impl<T> Drop for PanicsTwice<T> {
+impl<T, Out> Drop for PanicsTwice<T, Out> {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             panic!("and again when dropped");

@@ -4,9 +4,6 @@
 //! under `futures_executor`, as in `embassy.rs`; every batch runs when full, so no timer
 //! decides the outcome.
 
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
 use core::time::Duration;
 
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
@@ -14,27 +11,9 @@ use futures_util::future::join;
 use rsvp::batch::{BatchConfig, BatchResult};
 use rsvp::{CallError, CloseMode};
 use rsvp_embassy::{EmbassyTimer, Rpc};
+use rsvp_scenarios::PanicsTwice;
 
 type Reply = BatchResult<i32, ()>;
-
-/// A batch handler's future that panics when polled, and again when dropped.
-struct PanicsTwice;
-
-impl Future for PanicsTwice {
-    type Output = Vec<Result<i32, ()>>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        panic!("the handler's future fails when polled");
-    }
-}
-
-impl Drop for PanicsTwice {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("and again when dropped");
-        }
-    }
-}
 
 #[test]
 fn a_panicking_batch_handler_loses_only_its_batch() {
@@ -54,7 +33,7 @@ fn a_panicking_batch_handler_loses_only_its_batch() {
             futures_util::future::ready(()).await;
             assert!(!fails_when_polled, "the handler's future fails on 26");
             if panics_twice {
-                PanicsTwice.await
+                PanicsTwice::<(), Vec<Result<i32, ()>>>::new(()).await
             } else {
                 items.iter().map(|n| Ok(n * 3)).collect()
             }

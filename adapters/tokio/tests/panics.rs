@@ -6,15 +6,13 @@
 //! Another server handle stays alive while the calls run, so a serve task that died of a
 //! panic would leave the later calls waiting (a hang the test runner ends), not `Closed`.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rsvp::batch::{BatchConfig, BatchJob, BatchReport, BatchResult};
 use rsvp::CallError;
+use rsvp_scenarios::PanicsTwice;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -36,28 +34,6 @@ fn quietly<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// A handler's future that panics when polled, and again when dropped; it holds `T` (the
-/// call's responder).
-struct PanicsTwice<T> {
-    _holds: T,
-}
-
-impl<T> Future for PanicsTwice<T> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        panic!("the handler's future fails when polled");
-    }
-}
-
-impl<T> Drop for PanicsTwice<T> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("and again when dropped");
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn spawn_server_serves_on_after_a_handler_future_that_panics_when_polled_and_dropped() {
     let hook = std::panic::take_hook();
@@ -66,7 +42,7 @@ async fn spawn_server_serves_on_after_a_handler_future_that_panics_when_polled_a
     let other_server = server.clone();
     let serving = rsvp_tokio::spawn_server(server, NonZeroUsize::MIN, |n, responder| async move {
         if n == 1 {
-            PanicsTwice { _holds: responder }.await;
+            PanicsTwice::<_>::new(responder).await;
         } else {
             let _ = responder.reply(n * 2);
         }
