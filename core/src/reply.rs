@@ -943,15 +943,20 @@ impl<Resp, I: Instant, S: Stamp<I>, Q, const N: usize> Slots<Resp, I, S, Q, N> {
 
     /// Takes back the caller's waker of slot `index`, lent to wake it ([`Wakes::lend`]):
     /// kept for reuse, unless the slot has a waker again.
+    ///
+    /// Runs no code of others and never panics (`StateLock` hands wakers back without its
+    /// busy mark): an index out of range, which no lent waker has, hands the waker back.
     #[inline(always)]
     pub(crate) fn put_back(&mut self, index: u16, waker: Waker) -> Option<Waker> {
-        let caller = &mut self.slots[usize::from(index)].caller;
-        match caller {
-            None => {
+        match self.slots.get_mut(usize::from(index)) {
+            Some(Slot {
+                caller: caller @ None,
+                ..
+            }) => {
                 *caller = Some(waker);
                 None
             }
-            Some(_) => Some(waker),
+            _ => Some(waker),
         }
     }
 

@@ -359,7 +359,8 @@ impl<const LINE: u8> Line<LINE> {
     }
 
     /// Takes back the first place's waker that [`wake_one`](Self::wake_one) lent; hands it
-    /// back if the place has a waker again.
+    /// back if the place has a waker again. Runs no code of others and never panics
+    /// (`StateLock` hands wakers back without its busy mark).
     pub(crate) fn put_back(&mut self, waker: Waker) -> Option<Waker> {
         match self.first {
             None => {

@@ -282,7 +282,9 @@ pub(crate) trait WakeRest {
 
     /// Takes back a waker the state lent from `home` ([`Wakes::lend`]), now woken; hands
     /// it back if `home` has a waker again (to be dropped after unlocking). Only states
-    /// that lend (through `StateLock::lock_lend`) are asked.
+    /// that lend (through `StateLock::lock_lend`) are asked. It must run no code of others
+    /// (no waker clone, drop or comparison beyond moving it) and must not panic:
+    /// `StateLock` runs it without its busy mark.
     fn put_back(&mut self, home: Home, waker: Waker) -> Option<Waker> {
         let _ = home;
         Some(waker)
