@@ -117,12 +117,21 @@ unsafe impl Sync for WaitEntry {}
 
 impl WaitEntry {
     pub(crate) const fn new() -> Self {
+        // Only `state` and `line` are written: a struct literal with `links: uninit()` is
+        // made as a constant, and copied whole (its links zeroed), 4 instructions more per
+        // entry on x86-64.
+        let mut fields = MaybeUninit::<Fields>::uninit();
+        let at = fields.as_mut_ptr();
+        // SAFETY: `at` points to `fields`, writable; `state` and `line` are written in
+        // place, and `links` is a `MaybeUninit`, which needs no initialisation: so `fields`
+        // is then a valid `Fields`.
+        let fields = unsafe {
+            core::ptr::addr_of_mut!((*at).state).write(State::Idle);
+            core::ptr::addr_of_mut!((*at).line).write(0);
+            fields.assume_init()
+        };
         Self {
-            fields: UnsafeCell::new(Fields {
-                links: MaybeUninit::uninit(),
-                state: State::Idle,
-                line: 0,
-            }),
+            fields: UnsafeCell::new(fields),
             _pinned: PhantomPinned,
         }
     }
