@@ -83,15 +83,17 @@ impl Generation {
 
     /// The next generation (without the [`ARMED`] flag); `None` after the last one,
     /// `2⁶³ − 1`.
+    #[inline(always)]
     fn next(self) -> Option<Self> {
-        let this = self.clean();
-        match this.low.checked_add(1) {
-            Some(low) => Some(Self { low, ..this }),
-            None => Some(Self {
-                low: 0,
-                high: Some(this.high + 1).filter(|high| high & ARMED == 0)?,
-            }),
-        }
+        // As one 64-bit number whose top bit is `ARMED`'s: cleared, then 1 added, it
+        // carries into the top bit only past the last generation. (Half by half, with the
+        // carry checked between, it took 4 instructions more per freed slot on x86-64.)
+        const TOP: u64 = 1 << 63;
+        let next = (self.to_u64() & !TOP) + 1;
+        (next & TOP == 0).then_some(Self {
+            low: next as u32,
+            high: (next >> 32) as u32,
+        })
     }
 
     /// Without the [`ARMED`] flag.
@@ -1199,8 +1201,13 @@ mod tests {
         for n in [0, 1, u64::from(u32::MAX) - 1, u64::from(u32::MAX), LAST - 1] {
             let next = Generation::from_u64(n).next().map(Generation::to_u64);
             assert_eq!(next, Some(n + 1));
+            // A slot's generation may carry its caller's `ARMED` flag: the next has none.
+            let armed = Generation::from_u64(n | u64::from(ARMED) << 32);
+            assert_eq!(armed.next().map(Generation::to_u64), Some(n + 1));
         }
         assert_eq!(Generation::from_u64(LAST).next(), None);
+        let armed = Generation::from_u64(LAST | u64::from(ARMED) << 32);
+        assert_eq!(armed.next(), None);
         assert_eq!(core::mem::size_of::<Ticket>(), 12);
     }
 
