@@ -717,6 +717,46 @@ mod tests {
         round_trips::<crate::sync::StdMutex>();
     }
 
+    /// A reply whose waking of the caller panics is still delivered, once: the responder,
+    /// taken apart by `reply`, does not also end the call with `Lost` as it unwinds.
+    #[cfg(feature = "std")]
+    fn a_reply_whose_wake_panics_is_the_one_outcome<M: RawMutex>() {
+        struct Panics;
+        impl std::task::Wake for Panics {
+            fn wake(self: std::sync::Arc<Self>) {
+                panic!("a waker that panics");
+            }
+        }
+        let rpc: Rpc<u32, u32, 1, With<M, NoClock>> = Rpc::new(NoClock);
+        let (caller, server) = Rpc::split(&rpc);
+        let waker = Waker::from(std::sync::Arc::new(Panics));
+        let mut call = core::pin::pin!(caller.call(20));
+        assert!(call
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let (req, responder) = server.try_recv().unwrap();
+        let replied =
+            std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| responder.reply(req + 1)));
+        assert!(replied.is_err(), "the waker panicked");
+        let noop = &mut Context::from_waker(Waker::noop());
+        assert_eq!(call.as_mut().poll(noop), Poll::Ready(Ok(21)));
+        let stats = rpc.stats();
+        assert_eq!((stats.replied, stats.lost), (1, 0));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_reply_whose_wake_panics_is_the_one_outcome_single_thread() {
+        a_reply_whose_wake_panics_is_the_one_outcome::<LocalMutex>();
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_reply_whose_wake_panics_is_the_one_outcome_thread_safe() {
+        a_reply_whose_wake_panics_is_the_one_outcome::<crate::sync::StdMutex>();
+    }
+
     /// Callers that give up waiting for a slot take their place in line along: after
     /// 10,000 of them timed out, the endpoint holds none of their wakers.
     #[cfg(feature = "std")]

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -83,7 +84,6 @@ where
             rpc: self.rpc.clone(),
             ticket,
             info,
-            replied: false,
         }
     }
 
@@ -285,7 +285,6 @@ where
     rpc: P,
     ticket: Ticket,
     info: RequestInfo<InstantOf<P::Target>>,
-    replied: bool,
 }
 
 impl<P> Responder<P>
@@ -303,11 +302,18 @@ where
     /// [`CallError::Timeout`](crate::CallError::Timeout). Nothing is delivered to anyone
     /// else.
     pub fn reply(
-        mut self,
+        self,
         value: <P::Target as Endpoint>::Resp,
     ) -> Result<(), <P::Target as Endpoint>::Resp> {
-        self.replied = true;
-        self.rpc.reply(TOKEN, self.ticket, value)
+        // Taken apart first: a replied call is not lost, so `Drop` is not to run, even if
+        // replying unwinds (a waker's code panics); only the endpoint handle is dropped
+        // then. (Kept whole, with a flag for `Drop`, the handle was written to memory for
+        // the unwinding path: 9 stores per reply on x86-64.)
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is not used again and never dropped, so `rpc` is moved out of it
+        // once, and nothing else of it needs dropping (`ticket` and `info` are `Copy`).
+        let rpc = unsafe { core::ptr::read(&this.rpc) };
+        rpc.reply(TOKEN, this.ticket, value)
     }
 
     /// The request's id (unique per endpoint).
@@ -365,9 +371,8 @@ where
 {
     #[inline(always)]
     fn drop(&mut self) {
-        if !self.replied {
-            self.lose();
-        }
+        // Not replied: `reply` takes the handle apart without dropping it.
+        self.lose();
     }
 }
 
