@@ -267,9 +267,12 @@ impl<M: RawMutex, T> StateLock<M, T> {
     /// `lock`'s part under the raw lock.
     #[inline(always)]
     fn enter<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        if self.busy.replace(true) {
+        // Checked, then set (rather than `replace`d and the old value checked): a
+        // comparison with memory, one instruction less on x86-64.
+        if self.busy.get() {
             reentered();
         }
+        self.busy.set(true);
         // SAFETY: `raw` excludes other threads, and `busy` every other entry on this thread
         // from here until `f` returns (if `f` unwinds, `busy` stays set): so no other
         // reference to `data` is alive while this one is.
