@@ -1,8 +1,8 @@
 //! A panicking batch handler ends only its own batch on rsvp-embassy, on the host, where
-//! rsvp's `std` feature (a dev-dependency here) catches the panic: that batch's callers get
-//! `Lost`, and the batch server goes on with the next batch. embassy-time's std driver
-//! under `futures_executor`, as in `embassy.rs`; every batch runs when full, so no timer
-//! decides the outcome.
+//! rsvp's `std` feature (on for the tests, through rsvp-scenarios') catches the panic:
+//! that batch's callers get `Lost`, and the batch server goes on with the next batch.
+//! embassy-time's std driver under `futures_executor`, as in `embassy.rs`; every batch
+//! runs when full, so no timer decides the outcome.
 
 use core::time::Duration;
 

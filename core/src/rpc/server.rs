@@ -343,9 +343,7 @@ where
     /// has passed (even if the caller has not noticed yet). Work for it can stop: a reply
     /// would be handed back.
     pub fn is_cancelled(&self) -> bool {
-        self.rpc.is_cancelled(TOKEN, self.ticket)
-            || (self.info.deadline)
-                .is_some_and(|deadline| self.rpc.endpoint_clock(TOKEN).now() >= deadline)
+        self.rpc.is_cancelled(TOKEN, self.ticket) || self.time_left() == Some(Duration::ZERO)
     }
 
     /// Completes when the caller stops waiting; race it against the work to stop early.
